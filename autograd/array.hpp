@@ -1,0 +1,34 @@
+// Array: the storage every value and gradient lives in.
+//
+// Every tensor in this framework is a row-major float32 matrix of shape [rows, cols]:
+// a batch of 128 images is [128, 784], a bias is a row vector [1, 400], a per-example
+// loss is a column [128, 1] and a scalar loss is [1, 1]. Keeping one rank makes
+// broadcasting, slicing and the GEMM kernels simple; the datasets layer reads IDX files
+// of any rank and flattens each example into a row.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#include <xtensor/xtensor.hpp>
+
+namespace ag {
+
+using Array = xt::xtensor<float, 2>;
+using Shape = std::array<std::size_t, 2>;
+
+inline Shape shape_of(const Array& a) { return {a.shape()[0], a.shape()[1]}; }
+
+/// "[128, 784]"
+std::string to_string(const Shape& s);
+
+/// Thrown when an op is given operands whose shapes do not fit; raised while the graph
+/// is being built, so the message names the op and the shapes it was given.
+class ShapeError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+}  // namespace ag

@@ -1,0 +1,108 @@
+// Losses, each as an elementwise formula e(...) with its partial derivatives, folded by a
+// Reduction (see ops/reduction.hpp).
+#include <cmath>
+#include <numbers>
+
+#include "autograd/ops.hpp"
+#include "autograd/ops/elementwise.hpp"
+#include "autograd/ops/reduction.hpp"
+#include "autograd/stable_math.hpp"
+
+namespace ag {
+using detail::input;
+using detail::reduced_loss;
+using detail::require_same_shape;
+using detail::upstream;
+
+// ---- bce_with_logits: e = softplus(l) - l t;  de/dl = sigmoid(l) - t,  de/dt = -l ----
+
+static void bce_with_logits_backward(Tape& t, const Node& n) {
+  Node& logits = input(t, n, 0);
+  Node& targets = input(t, n, 1);
+  const float* l = logits.value().data();
+  const float* y = targets.value().data();
+  const std::size_t count = logits.value().size();
+  if (logits.requires_grad) {
+    float* dl = logits.grad().data();
+    for (std::size_t i = 0; i < count; ++i) dl[i] += upstream(n, i) * (stable::sigmoid(l[i]) - y[i]);
+  }
+  if (targets.requires_grad) {
+    float* dy = targets.grad().data();
+    for (std::size_t i = 0; i < count; ++i) dy[i] -= upstream(n, i) * l[i];
+  }
+}
+
+Var bce_with_logits(Var logits, Var targets, Reduction reduction) {
+  require_same_shape("bce_with_logits", logits, targets);
+  const float* l = logits.value().data();
+  const float* y = targets.value().data();
+  return reduced_loss("bce_with_logits", {logits, targets}, logits.shape(), reduction,
+                      bce_with_logits_backward,
+                      [=](std::size_t i) { return stable::softplus(l[i]) - l[i] * y[i]; });
+}
+
+// ---- mse_loss: e = (p - t)^2;  de/dp = 2 (p - t),  de/dt = -2 (p - t) ----
+
+static void mse_loss_backward(Tape& t, const Node& n) {
+  Node& pred = input(t, n, 0);
+  Node& target = input(t, n, 1);
+  const float* p = pred.value().data();
+  const float* y = target.value().data();
+  const std::size_t count = pred.value().size();
+  if (pred.requires_grad) {
+    float* dp = pred.grad().data();
+    for (std::size_t i = 0; i < count; ++i) dp[i] += upstream(n, i) * 2.0F * (p[i] - y[i]);
+  }
+  if (target.requires_grad) {
+    float* dy = target.grad().data();
+    for (std::size_t i = 0; i < count; ++i) dy[i] -= upstream(n, i) * 2.0F * (p[i] - y[i]);
+  }
+}
+
+Var mse_loss(Var prediction, Var target, Reduction reduction) {
+  require_same_shape("mse_loss", prediction, target);
+  const float* p = prediction.value().data();
+  const float* y = target.value().data();
+  return reduced_loss("mse_loss", {prediction, target}, prediction.shape(), reduction,
+                      mse_loss_backward, [=](std::size_t i) {
+                        const float d = p[i] - y[i];
+                        return d * d;
+                      });
+}
+
+// ---- gaussian_nll: e = 0.5 (log 2pi + v + (x - m)^2 e^-v) ----
+//   de/dx = (x - m) e^-v,  de/dm = -(x - m) e^-v,  de/dv = 0.5 (1 - (x - m)^2 e^-v)
+
+static constexpr float kLog2Pi = 1.8378770664093453F;
+
+static void gaussian_nll_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  Node& m = input(t, n, 1);
+  Node& v = input(t, n, 2);
+  const float* px = x.value().data();
+  const float* pm = m.value().data();
+  const float* pv = v.value().data();
+  const std::size_t count = x.value().size();
+  for (std::size_t i = 0; i < count; ++i) {
+    const float g = upstream(n, i);
+    const float scaled = (px[i] - pm[i]) * std::exp(-pv[i]);
+    if (x.requires_grad) x.grad().data()[i] += g * scaled;
+    if (m.requires_grad) m.grad().data()[i] -= g * scaled;
+    if (v.requires_grad) v.grad().data()[i] += g * 0.5F * (1.0F - (px[i] - pm[i]) * scaled);
+  }
+}
+
+Var gaussian_nll(Var x, Var mean, Var logvar, Reduction reduction) {
+  require_same_shape("gaussian_nll", x, mean);
+  if (logvar.shape() != x.shape()) logvar = broadcast_to(logvar, x.shape());
+  const float* px = x.value().data();
+  const float* pm = mean.value().data();
+  const float* pv = logvar.value().data();
+  return reduced_loss("gaussian_nll", {x, mean, logvar}, x.shape(), reduction,
+                      gaussian_nll_backward, [=](std::size_t i) {
+                        const float d = px[i] - pm[i];
+                        return 0.5F * (kLog2Pi + pv[i] + d * d * std::exp(-pv[i]));
+                      });
+}
+
+}  // namespace ag

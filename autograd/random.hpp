@@ -1,0 +1,39 @@
+// Rng: the one source of randomness (initialization, shuffling, the sampling node).
+//
+// A seeded std::mt19937_64; its full state can be saved and restored as text, so a
+// resumed training run draws exactly the numbers the uninterrupted run would have.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "autograd/array.hpp"
+
+namespace ag {
+
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed = 0) : engine_(seed) {}
+
+  /// Uniform in [lo, hi).
+  float uniform(float lo = 0.0F, float hi = 1.0F);
+  /// Standard normal, by the Box-Muller transform (one draw per call; no hidden cache,
+  /// so the saved state is the whole state).
+  float normal();
+  void fill_uniform(Array& a, float lo, float hi);
+  void fill_normal(Array& a);
+  /// Uniform integer in [0, n).
+  std::uint64_t below(std::uint64_t n);
+
+  std::uint64_t next_u64() { return engine_(); }
+  std::string state() const;
+  /// Restores a state from state(); throws std::invalid_argument if it does not parse.
+  void set_state(const std::string& text);
+
+ private:
+  double unit();  // uniform in [0, 1) with 53 random bits
+  std::mt19937_64 engine_;
+};
+
+}  // namespace ag

@@ -1,0 +1,196 @@
+#include "autograd/tape.hpp"
+
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace ag {
+
+std::string to_string(const Shape& s) { return fmt::format("[{}, {}]", s[0], s[1]); }
+
+void zero_as(Array& a, Shape s) {
+  if (shape_of(a) != s) a.resize(s);
+  a.fill(0.0F);
+}
+
+// ---- Var ----
+
+bool Var::valid() const {
+  return tape_ != nullptr && generation_ == tape_->generation_ && index_ < tape_->size_;
+}
+
+const Node& Var::node() const {
+  if (!valid())
+    throw std::logic_error(
+        "ag::Var: this handle is empty or was taken before tape.reset(); its value is gone");
+  return tape_->nodes_[index_];
+}
+
+const Array& Var::value() const { return node().value(); }
+
+const Array& Var::grad() const {
+  const Node& n = node();
+  if (!n.requires_grad)
+    throw std::logic_error(fmt::format("ag::Var::grad: node {} ({}) does not require a gradient",
+                                       index_, n.op));
+  return n.grad();
+}
+
+float Var::item() const {
+  const Array& v = value();
+  if (v.size() != 1)
+    throw ShapeError(fmt::format("item: expected a [1, 1] value, got {}", to_string(shape_of(v))));
+  return v.data()[0];
+}
+
+bool Var::requires_grad() const { return node().requires_grad; }
+
+Tape& Var::tape() const {
+  node();  // validates
+  return *tape_;
+}
+
+// ---- recording ----
+
+Node& Tape::next_node() {
+  if (size_ == nodes_.size()) nodes_.emplace_back();
+  Node& n = nodes_[size_++];
+  n.arity = 0;
+  n.backward = nullptr;
+  n.scalar = 0.0F;
+  n.attr = {};
+  n.parameter = nullptr;
+  return n;
+}
+
+Var Tape::last() { return Var(this, size_ - 1, generation_); }
+
+Var Tape::variable(const Array& value, bool requires_grad) {
+  Node& n = next_node();
+  n.op = requires_grad ? "variable" : "constant";
+  n.requires_grad = requires_grad;
+  if (shape_of(n.own_value) != shape_of(value)) n.own_value.resize(value.shape());
+  std::copy(value.begin(), value.end(), n.own_value.begin());
+  return last();
+}
+
+Var Tape::parameter(Parameter& p) {
+  Node& n = next_node();
+  n.op = "parameter";
+  n.parameter = &p;
+  n.requires_grad = grad_enabled_;
+  if (shape_of(p.grad) != shape_of(p.value)) zero_as(p.grad, shape_of(p.value));
+  return last();
+}
+
+Node& Tape::record(const char* op, std::initializer_list<Var> inputs, Shape out_shape,
+                   BackwardFn backward) {
+  bool any_requires_grad = false;
+  std::array<std::uint32_t, 3> indices{};
+  std::uint8_t arity = 0;
+  for (const Var& v : inputs) {
+    if (!v.valid() || v.tape_ != this)
+      throw std::logic_error(fmt::format(
+          "{}: an input is empty, from another tape, or from before tape.reset()", op));
+    any_requires_grad = any_requires_grad || nodes_[v.index_].requires_grad;
+    indices[arity++] = v.index_;
+  }
+  Node& n = next_node();
+  n.op = op;
+  n.inputs = indices;
+  n.arity = arity;
+  n.requires_grad = grad_enabled_ && any_requires_grad;
+  n.backward = n.requires_grad ? backward : nullptr;
+  if (shape_of(n.own_value) != out_shape) n.own_value.resize(out_shape);
+  return n;
+}
+
+void Tape::reset() {
+  size_ = 0;
+  ++generation_;
+}
+
+// ---- differentiation ----
+
+void Tape::backward(Var root) {
+  if (!root.valid() || root.tape_ != this)
+    throw std::logic_error("backward: the root is not a live variable of this tape");
+  if (root.value().size() != 1)
+    throw ShapeError(fmt::format(
+        "backward: the root must be a [1, 1] scalar, got {}; pass a seed of its shape instead",
+        to_string(root.shape())));
+  static const Array one = {{1.0F}};
+  backward(root, one);
+}
+
+void Tape::backward(Var root, const Array& seed) {
+  if (!root.valid() || root.tape_ != this)
+    throw std::logic_error("backward: the root is not a live variable of this tape");
+  Node& r = nodes_[root.index_];
+  if (!r.requires_grad)
+    throw std::logic_error(fmt::format(
+        "backward: node {} ({}) does not depend on anything that requires a gradient",
+        root.index_, r.op));
+  if (shape_of(seed) != shape_of(r.value()))
+    throw ShapeError(fmt::format("backward: seed shape {} differs from the root's {}",
+                                 to_string(shape_of(seed)), to_string(shape_of(r.value()))));
+  if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(seed));
+  r.grad() += seed;
+  sweep_backward(root.index_);
+}
+
+// One pass from the root down to the first node. A node's gradient buffer is zeroed
+// the first time something is about to flow into it, so nodes the root does not depend
+// on cost nothing. Parameter leaves are never zeroed here: they accumulate.
+void Tape::sweep_backward(std::uint32_t root) {
+  for (std::uint32_t i = 0; i <= root; ++i) nodes_[i].reached = false;
+  nodes_[root].reached = true;
+  for (std::uint32_t i = root + 1; i-- > 0;) {
+    Node& n = nodes_[i];
+    if (!n.reached || n.backward == nullptr) continue;
+    for (std::uint8_t k = 0; k < n.arity; ++k) {
+      Node& in = nodes_[n.inputs[k]];
+      if (!in.requires_grad || in.reached) continue;
+      in.reached = true;
+      if (in.parameter == nullptr) zero_as(in.own_grad, shape_of(in.own_value));
+    }
+    n.backward(*this, n);
+  }
+}
+
+// ---- introspection ----
+
+std::size_t Tape::bytes_reserved() const {
+  std::size_t floats = 0;
+  for (const Node& n : nodes_) floats += n.own_value.size() + n.own_grad.size() + n.saved.size();
+  return floats * sizeof(float) + nodes_.size() * sizeof(Node);
+}
+
+void Tape::print(std::ostream& out) const {
+  for (std::uint32_t i = 0; i < size_; ++i) {
+    const Node& n = nodes_[i];
+    std::string args;
+    for (std::uint8_t k = 0; k < n.arity; ++k)
+      args += fmt::format("{}%{}", k ? ", " : "", n.inputs[k]);
+    out << fmt::format("%{:<5} {:<24} {:<12}{}\n", i, fmt::format("{}({})", n.op, args),
+                       to_string(shape_of(n.value())), n.requires_grad ? " grad" : "");
+  }
+}
+
+std::string Tape::to_dot() const {
+  std::ostringstream out;
+  out << "digraph tape {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
+  for (std::uint32_t i = 0; i < size_; ++i) {
+    const Node& n = nodes_[i];
+    out << fmt::format("  n{} [label=\"%{} {}\\n{}\"{}];\n", i, i, n.op,
+                       to_string(shape_of(n.value())),
+                       n.arity == 0 ? ", style=rounded" : "");
+    for (std::uint8_t k = 0; k < n.arity; ++k) out << fmt::format("  n{} -> n{};\n", n.inputs[k], i);
+  }
+  out << "}\n";
+  return out.str();
+}
+
+}  // namespace ag

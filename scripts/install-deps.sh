@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that the build, the tests, the benchmark and the main job
+# need. This list is the only one: README's commands and .ci/run both come through here.
+# Safe to run again: when everything is present it changes nothing and touches no network.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain and build
+  g++ pkg-config meson ninja-build cmake
+  # libraries (cmake lets meson read doctest's CMake package)
+  libxtensor-dev libxsimd-dev doctest-dev libfmt-dev zlib1g-dev
+  nlohmann-json3-dev libstb-dev libcli11-dev libopenblas-dev
+  # the real data: Fashion-MNIST in IDX format under /usr/share/datasets/fashion-mnist
+  dataset-fashion-mnist
+  # reference and interoperability checks (numpy reads our checkpoints; PyTorch is the baseline)
+  python3 python3-numpy python3-torch
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root (missing: ${missing[*]})" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,204 @@
+// The tape: values and gradients of small graphs worked out by hand, the no-grad guard,
+// errors, introspection, deep graphs and storage reuse.
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+#include "autograd/autograd.hpp"
+
+using ag::Array;
+using ag::Var;
+
+TEST_CASE("backward of a small graph gives the hand-derived gradients") {
+  ag::Tape tape;
+  // f = sum((a * b + a)^2) with a = [1, 2], b = [3, -1]:
+  // inner = a*b + a = [4, 0]; f = 16; df/da = 2 inner (b + 1) = [32, 0]; df/db = 2 inner a = [8, 0]
+  Var a = tape.variable(Array{{1.0F, 2.0F}});
+  Var b = tape.variable(Array{{3.0F, -1.0F}});
+  Var f = ag::sum(ag::square(a * b + a));
+  CHECK(f.item() == 16.0F);
+  tape.backward(f);
+  CHECK(a.grad()(0, 0) == 32.0F);
+  CHECK(a.grad()(0, 1) == 0.0F);
+  CHECK(b.grad()(0, 0) == 8.0F);
+  CHECK(b.grad()(0, 1) == 0.0F);
+}
+
+TEST_CASE("a variable used twice gets both contributions") {
+  ag::Tape tape;
+  Var x = tape.variable(Array{{3.0F}});
+  Var y = x * x + x;  // dy/dx = 2x + 1 = 7
+  tape.backward(y);
+  CHECK(x.grad()(0, 0) == 7.0F);
+}
+
+TEST_CASE("constants get no gradient and cost nothing") {
+  ag::Tape tape;
+  Var c = tape.constant(Array{{2.0F}});
+  Var x = tape.variable(Array{{5.0F}});
+  Var y = c * x;
+  CHECK_FALSE(c.requires_grad());
+  CHECK(y.requires_grad());
+  tape.backward(y);
+  CHECK(x.grad()(0, 0) == 2.0F);
+  CHECK_THROWS_AS(c.grad(), std::logic_error);
+  CHECK_THROWS_AS(tape.backward(ag::exp(c)), std::logic_error);  // nothing to differentiate
+}
+
+TEST_CASE("parameters accumulate across backward calls until zeroed") {
+  ag::Parameter w(Array{{2.0F, -1.0F}});
+  ag::Tape tape;
+  for (int step = 0; step < 2; ++step) {
+    Var loss = ag::sum(ag::square(tape.parameter(w)));  // d/dw = 2w
+    tape.backward(loss);
+    tape.reset();
+  }
+  CHECK(w.grad(0, 0) == 8.0F);
+  CHECK(w.grad(0, 1) == -4.0F);
+  w.zero_grad();
+  CHECK(w.grad(0, 0) == 0.0F);
+}
+
+TEST_CASE("backward with an explicit seed computes a vector-Jacobian product") {
+  ag::Tape tape;
+  Var x = tape.variable(Array{{1.0F, 2.0F, 3.0F}});
+  Var y = x * 3.0F;
+  tape.backward(y, Array{{1.0F, 10.0F, 100.0F}});
+  CHECK(x.grad()(0, 0) == 3.0F);
+  CHECK(x.grad()(0, 1) == 30.0F);
+  CHECK(x.grad()(0, 2) == 300.0F);
+  CHECK_THROWS_AS(tape.backward(y), ag::ShapeError);  // a non-scalar root needs a seed
+}
+
+TEST_CASE("inside a NoGradGuard values are computed but nothing requires a gradient") {
+  ag::Tape tape;
+  Var x = tape.variable(Array{{2.0F}});
+  {
+    ag::NoGradGuard no_grad(tape);
+    Var y = ag::exp(x) * x;
+    CHECK(y.item() == doctest::Approx(2.0 * std::exp(2.0)));
+    CHECK_FALSE(y.requires_grad());
+    const bool has_rule = tape.node(y).backward != nullptr;
+    CHECK_FALSE(has_rule);
+    CHECK_THROWS_AS(tape.backward(y), std::logic_error);
+  }
+  Var z = x * x;  // recording is back on after the scope
+  CHECK(z.requires_grad());
+}
+
+TEST_CASE("a shape mismatch throws ShapeError naming the op and both shapes") {
+  ag::Tape tape;
+  Var a = tape.variable(Array({3, 4}));
+  Var b = tape.variable(Array({2, 4}));
+  auto message_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const ag::ShapeError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no ShapeError");
+  };
+  const std::string add = message_of([&] { a + b; });
+  CHECK(add.find("add") != std::string::npos);
+  CHECK(add.find("[3, 4]") != std::string::npos);
+  CHECK(add.find("[2, 4]") != std::string::npos);
+  const std::string mm = message_of([&] { ag::matmul(a, b); });
+  CHECK(mm.find("matmul") != std::string::npos);
+  CHECK(mm.find("[3, 4]") != std::string::npos);
+  CHECK(mm.find("[2, 4]") != std::string::npos);
+  CHECK(message_of([&] { ag::concat(a, b); }).find("concat") != std::string::npos);
+  CHECK(message_of([&] { ag::kl_to_standard_normal(a, b); }).find("[2, 4]") != std::string::npos);
+  CHECK(message_of([&] { ag::reshape(a, {5, 2}); }).find("reshape") != std::string::npos);
+  CHECK(message_of([&] { ag::slice(a, 2, 9); }).find("slice") != std::string::npos);
+  CHECK(message_of([&] { ag::linear(a, ag::transpose(b)); }).find("linear") != std::string::npos);
+}
+
+TEST_CASE("log and sqrt outside their domain follow IEEE 754, documented") {
+  ag::Tape tape;
+  Var x = tape.variable(Array{{0.0F, -1.0F}});
+  Var l = ag::log(x);
+  CHECK(std::isinf(l.value()(0, 0)));
+  CHECK(l.value()(0, 0) < 0);
+  CHECK(std::isnan(l.value()(0, 1)));
+  CHECK(std::isnan(ag::sqrt(x).value()(0, 1)));
+}
+
+TEST_CASE("stable forms stay finite at extreme inputs") {
+  ag::Tape tape;
+  Var x = tape.variable(Array{{-1000.0F, 1000.0F}});
+  Var t = tape.constant(Array{{1.0F, 0.0F}});
+  CHECK(ag::sigmoid(x).value()(0, 0) == 0.0F);
+  CHECK(ag::sigmoid(x).value()(0, 1) == 1.0F);
+  CHECK(ag::softplus(x).value()(0, 1) == 1000.0F);
+  CHECK(ag::log_sigmoid(x).value()(0, 0) == -1000.0F);
+  Var bce = ag::bce_with_logits(x, t, ag::Reduction::sum);  // both maximally wrong: 2000
+  CHECK(bce.item() == 2000.0F);
+  tape.backward(bce);
+  CHECK(x.grad()(0, 0) == -1.0F);
+  CHECK(x.grad()(0, 1) == 1.0F);
+}
+
+TEST_CASE("a handle taken before reset is refused with a clear error") {
+  ag::Tape tape;
+  Var x = tape.variable(Array{{1.0F}});
+  tape.reset();
+  CHECK_FALSE(x.valid());
+  CHECK_THROWS_WITH_AS(x.value(), doctest::Contains("reset"), std::logic_error);
+  Var y = tape.variable(Array{{2.0F}});
+  CHECK_THROWS_AS(ag::exp(x), std::logic_error);
+  CHECK(y.item() == 2.0F);
+}
+
+TEST_CASE("a chain of 1,000,000 ops runs forward and backward without recursion") {
+  ag::Tape tape;
+  Var x = tape.variable(Array{{1.0F}});
+  Var y = x;
+  for (int i = 0; i < 1'000'000; ++i) y = y * 1.0F;
+  CHECK(tape.size() == 1'000'001);
+  tape.backward(y);
+  CHECK(x.grad()(0, 0) == 1.0F);
+}
+
+TEST_CASE("10,000 record/backward/reset steps: the tape's storage stops growing") {
+  ag::Tape tape;
+  ag::Parameter w(Array({4, 8}));
+  ag::Parameter b(Array({1, 4}));
+  ag::Rng rng(1);
+  rng.fill_uniform(w.value, -1.0F, 1.0F);
+  Array x({16, 8});
+  std::size_t bytes_after_warmup = 0, capacity_after_warmup = 0;
+  for (int step = 0; step < 10'000; ++step) {
+    rng.fill_uniform(x, -1.0F, 1.0F);
+    Var h = ag::relu(ag::linear(tape.constant(x), tape.parameter(w), tape.parameter(b)));
+    Var loss = ag::mean(ag::square(h));
+    tape.backward(loss);
+    tape.reset();
+    if (step == 10) {
+      bytes_after_warmup = tape.bytes_reserved();
+      capacity_after_warmup = tape.capacity();
+    }
+  }
+  CHECK(bytes_after_warmup > 0);
+  CHECK(tape.bytes_reserved() == bytes_after_warmup);
+  CHECK(tape.capacity() == capacity_after_warmup);
+  CHECK(tape.capacity() == 7);  // constant, 2 parameters, linear, relu, square, mean
+}
+
+TEST_CASE("print lists one line per node; to_dot draws the graph") {
+  ag::Tape tape;
+  Var x = tape.variable(Array({2, 3}));
+  Var y = ag::sum(ag::relu(x), 1);
+  (void)y;
+  std::ostringstream out;
+  tape.print(out);
+  const std::string text = out.str();
+  CHECK(text.find("%0") != std::string::npos);
+  CHECK(text.find("relu(%0)") != std::string::npos);
+  CHECK(text.find("sum(%1)") != std::string::npos);
+  CHECK(text.find("[2, 1]") != std::string::npos);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 3);
+  const std::string dot = tape.to_dot();
+  CHECK(dot.rfind("digraph", 0) == 0);
+  CHECK(dot.find("n0 -> n1") != std::string::npos);
+  CHECK(dot.find("n1 -> n2") != std::string::npos);
+}
