@@ -12,11 +12,18 @@
 #include <stdexcept>
 #include <string>
 
+#include <vector>
+
+#include <xsimd/memory/xsimd_aligned_allocator.hpp>
 #include <xtensor/xtensor.hpp>
 
 namespace ag {
 
-using Array = xt::xtensor<float, 2>;
+/// Storage: a std::vector, 64-byte aligned for the SIMD kernels. A vector keeps its
+/// capacity when it shrinks, so a buffer that held a full batch takes the smaller last
+/// batch of an epoch and then the full size again without touching the heap.
+using Storage = std::vector<float, xsimd::aligned_allocator<float, 64>>;
+using Array = xt::xtensor_container<Storage, 2, xt::layout_type::row_major>;
 using Shape = std::array<std::size_t, 2>;
 
 inline Shape shape_of(const Array& a) { return {a.shape()[0], a.shape()[1]}; }

@@ -1,32 +1,232 @@
-// Reference GEMM: simple loops ordered so the innermost one runs along contiguous memory.
-#include "autograd/gemm.hpp"
-
+// The built-in gemm: cache blocking, packing and threads around one SIMD micro-kernel.
+//
+// The layers, from the outside in (the classic GotoBLAS / BLIS structure):
+//   1. threads   C is cut into one rectangle per thread, along M or N (plan_threads). Each
+//                thread sums the whole K range for its own elements, in the same order whatever
+//                the thread count, so results are bit-identical run to run (and across counts).
+//   2. K blocks  the sum over k is taken kc steps at a time, so the panels being multiplied
+//                stay in cache; the tile of C is read and written once per block.
+//   3. packing   a block of op(A) (mc x kc) and of op(B) (kc x nc) is copied into panels of
+//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread.
+//   4. macro     every MR-row panel of A meets every NR-column panel of B: one micro-kernel
+//                call (gemm_kernel.hpp) per MR x NR tile of C.
+// Cache roles (ir outer, jr inner): the A panel (MR x kc) stays in L1 while the B panels
+// stream from the B block, sized to stay in L2.
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <utility>
 #include <vector>
 
+#include "autograd/gemm.hpp"
+#include "autograd/gemm_kernel.hpp"
+#include "autograd/gemm_pack.hpp"
+#include "autograd/parallel.hpp"
+
 namespace ag {
+namespace gemm_detail {
+namespace {
+
+// Block sizes, tuned on a Zen 5 core (48 KB L1d, 1 MB L2) with bench_gemm.
+constexpr std::size_t kMaxKC = 384;       // A panel: 8 x 384 floats = 12 KB of L1
+constexpr std::size_t kNC = 8 * kNR;      // B block: kc x nc, at most 384 x 384 floats = 576 KB of L2
+constexpr std::size_t kMC = 64 * kMR;     // A block: mc x kc, reused for every B block
+
+// Below this many multiply-adds, waking a second thread costs more than it saves.
+constexpr double kMinParallelWork = 64.0 * 1024;
+// Packing one element costs about as much as this many multiply-adds in the kernel
+// (a scalar load and store against 2 x 16-wide fused multiply-adds per cycle).
+constexpr double kPackCost = 16.0;
+
+// A buffer of floats, aligned for vector loads, that only ever grows: after the first calls
+// with the largest shapes, gemm allocates nothing.
+class Workspace {
+ public:
+  float* get(std::size_t n) {
+    if (buf_.size() < n) {
+      buf_.clear();
+      buf_.shrink_to_fit();  // free first: the old contents are not needed
+      buf_.resize(n);
+    }
+    return buf_.data();
+  }
+
+ private:
+  std::vector<float, xsimd::aligned_allocator<float, 64>> buf_;
+};
+
+thread_local Workspace t_packed_a;
+thread_local Workspace t_packed_b;
+
+std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
+
+// The operands as given: element (r, c) of op(X) is x[r * ld + c], or x[c * ld + r] if trans.
+struct Operands {
+  bool trans_a, trans_b;
+  const float* a;
+  std::size_t lda;
+  const float* b;
+  std::size_t ldb;
+};
+
+// Packs rows [i0, i0 + mc) x steps [p0, p0 + kc) of op(A) into MR-row panels.
+void pack_a(const Operands& op, std::size_t i0, std::size_t mc, std::size_t p0, std::size_t kc,
+            float* dst) {
+  for (std::size_t ir = 0; ir < mc; ir += kMR, dst += kMR * kc) {
+    const std::size_t rows = std::min(kMR, mc - ir), i = i0 + ir;
+    if (op.trans_a)
+      copy_panel<kMR>(op.a + p0 * op.lda + i, op.lda, kc, rows, dst);
+    else
+      transpose_panel<kMR>(op.a + i * op.lda + p0, op.lda, kc, rows, dst);
+  }
+}
+
+// Packs steps [p0, p0 + kc) x columns [j0, j0 + nc) of op(B) into NR-column panels.
+void pack_b(const Operands& op, std::size_t j0, std::size_t nc, std::size_t p0, std::size_t kc,
+            float* dst) {
+  for (std::size_t jr = 0; jr < nc; jr += kNR, dst += kNR * kc) {
+    const std::size_t cols = std::min(kNR, nc - jr), j = j0 + jr;
+    if (op.trans_b)
+      transpose_panel<kNR>(op.b + j * op.ldb + p0, op.ldb, kc, cols, dst);
+    else
+      copy_panel<kNR>(op.b + p0 * op.ldb + j, op.ldb, kc, cols, dst);
+  }
+}
+
+// micro_kernel<1> ... micro_kernel<kNV>, indexed by the number of vectors a panel needs.
+template <std::size_t... I>
+constexpr auto kernel_table(std::index_sequence<I...>) {
+  return std::array{&micro_kernel<I + 1>...};
+}
+constexpr auto kKernels = kernel_table(std::make_index_sequence<kNV>{});
+
+// A tile at the bottom or right edge of C: the kernel still computes a whole MR-row tile of the
+// needed width (the padding in the panels is zero), into a scratch tile, and only the rows
+// and columns that exist are added to C.
+void edge_tile(std::size_t mr, std::size_t nr, std::size_t kc, const float* ap, const float* bp,
+               float* c, std::size_t ldc, bool accumulate) {
+  const std::size_t vectors = (nr + kW - 1) / kW;
+  if (mr == kMR && nr == vectors * kW) {  // only narrower: the kernel can write C directly
+    kKernels[vectors - 1](kc, ap, bp, c, ldc, accumulate);
+    return;
+  }
+  alignas(64) float tile[kMR * kNR];
+  kKernels[vectors - 1](kc, ap, bp, tile, kNR, false);
+  for (std::size_t i = 0; i < mr; ++i)
+    for (std::size_t j = 0; j < nr; ++j)
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
+}
+
+// C block (+)= packed A block x packed B block, one micro-kernel call per tile.
+void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* ap,
+                  const float* bp, float* c, std::size_t ldc, bool accumulate) {
+  for (std::size_t ir = 0; ir < mc; ir += kMR) {
+    const std::size_t mr = std::min(kMR, mc - ir);
+    for (std::size_t jr = 0; jr < nc; jr += kNR) {
+      const std::size_t nr = std::min(kNR, nc - jr);
+      float* ct = c + ir * ldc + jr;
+      if (mr == kMR && nr == kNR)
+        micro_kernel<kNV>(kc, ap + ir * kc, bp + jr * kc, ct, ldc, accumulate);
+      else
+        edge_tile(mr, nr, kc, ap + ir * kc, bp + jr * kc, ct, ldc, accumulate);
+    }
+  }
+}
+
+// One thread's share: C[m0, m1) x [n0, n1) = beta C + op(A) op(B) over the whole K range.
+void gemm_rect(const Operands& op, std::size_t m0, std::size_t m1, std::size_t n0,
+               std::size_t n1, std::size_t k, float beta, float* c, std::size_t ldc) {
+  if (beta != 0.0F && beta != 1.0F)  // general beta (gemm itself only needs 0 and 1)
+    for (std::size_t i = m0; i < m1; ++i)
+      for (std::size_t j = n0; j < n1; ++j) c[i * ldc + j] *= beta;
+  // Equal K blocks (784 = 3 x 262 rather than 2 x 384 + 16): no short, inefficient last block.
+  const std::size_t k_blocks = (k + kMaxKC - 1) / kMaxKC;
+  for (std::size_t kb = 0; kb < k_blocks; ++kb) {
+    const std::size_t p0 = k * kb / k_blocks, kc = k * (kb + 1) / k_blocks - p0;
+    const bool accumulate = kb > 0 || beta != 0.0F;
+    for (std::size_t i0 = m0; i0 < m1; i0 += kMC) {
+      const std::size_t mc = std::min(kMC, m1 - i0);
+      float* ap = t_packed_a.get(round_up(mc, kMR) * kc);
+      pack_a(op, i0, mc, p0, kc, ap);
+      for (std::size_t j0 = n0; j0 < n1; j0 += kNC) {
+        const std::size_t nc = std::min(kNC, n1 - j0);
+        float* bp = t_packed_b.get(round_up(nc, kNR) * kc);
+        pack_b(op, j0, nc, p0, kc, bp);
+        macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
+      }
+    }
+  }
+}
+
+// How C is cut between threads: `parts` equal slices of rows (by_rows) or of columns, in
+// units of whole row panels (MR) or whole vectors (W) so no padding is added by the cut.
+struct Plan {
+  int parts = 1;
+  bool by_rows = true;
+  std::size_t units = 1, unit = 1;  // the cut dimension holds `units` slices of `unit`
+
+  // Elements [begin, end) of the cut dimension (of length `size`) for one part.
+  std::pair<std::size_t, std::size_t> range(int part, std::size_t size) const {
+    const std::size_t u0 = units * part / parts, u1 = units * (part + 1) / parts;
+    return {std::min(size, u0 * unit), std::min(size, u1 * unit)};
+  }
+};
+
+// Picks the cut with the smallest estimated time of the slowest part: its multiply-adds
+// (padding included) plus its packing, where the operand along the uncut dimension is packed
+// whole by every part. The choice depends only on the shape and thread count.
+Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
+  const std::size_t row_units = (m + kMR - 1) / kMR, col_units = (n + kW - 1) / kW;
+  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  if (threads <= 1 || work < kMinParallelWork) return {};
+  const double dm = static_cast<double>(m), dn = static_cast<double>(n), dk = static_cast<double>(k);
+  Plan best;
+  double best_cost = 0;
+  for (const bool by_rows : {true, false}) {
+    const std::size_t units = by_rows ? row_units : col_units;
+    const int parts = static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(threads)));
+    const double share = static_cast<double>((units + parts - 1) / parts);  // units of the largest part
+    const double rows = by_rows ? share * kMR : static_cast<double>(row_units * kMR);
+    const double cols = by_rows ? static_cast<double>(col_units * kW) : share * kW;
+    const double cost = rows * cols * dk + kPackCost * dk * (by_rows ? share * kMR + dn : dm + cols);
+    if (best_cost == 0 || cost < best_cost) {
+      best = {parts, by_rows, units, by_rows ? kMR : kW};
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+}  // namespace gemm_detail
+
+const char* gemm_name() { return "built-in"; }
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) {
-  for (std::size_t i = 0; i < m; ++i) {
-    float* ci = c + i * ldc;
-    if (beta == 0.0F)
-      for (std::size_t j = 0; j < n; ++j) ci[j] = 0.0F;
-    if (!trans_b) {
-      for (std::size_t p = 0; p < k; ++p) {
-        const float aip = trans_a ? a[p * lda + i] : a[i * lda + p];
-        const float* bp = b + p * ldb;
-        for (std::size_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
-      }
-    } else {
-      for (std::size_t j = 0; j < n; ++j) {
-        const float* bj = b + j * ldb;
-        float s = 0.0F;
-        for (std::size_t p = 0; p < k; ++p) s += (trans_a ? a[p * lda + i] : a[i * lda + p]) * bj[p];
-        ci[j] += s;
-      }
-    }
+  using namespace gemm_detail;
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // nothing to add: C = beta C
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0F ? 0.0F : beta * c[i * ldc + j];
+    return;
   }
+  const Operands op{trans_a, trans_b, a, lda, b, ldb};
+  const Plan plan = plan_threads(m, n, k, num_threads());
+  if (plan.parts == 1) {
+    gemm_rect(op, 0, m, 0, n, k, beta, c, ldc);
+    return;
+  }
+  parallel_run(plan.parts, [&](int part) {
+    if (plan.by_rows) {
+      const auto [m0, m1] = plan.range(part, m);
+      gemm_rect(op, m0, m1, 0, n, k, beta, c, ldc);
+    } else {
+      const auto [n0, n1] = plan.range(part, n);
+      gemm_rect(op, 0, m, n0, n1, k, beta, c, ldc);
+    }
+  });
 }
 
 }  // namespace ag

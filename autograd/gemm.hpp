@@ -3,7 +3,12 @@
 // Row-major, single precision: C[m, n] = beta * C + op(A) op(B), where op(A) is A
 // ([m, k], leading dimension lda) or, with trans_a, Aᵀ for A stored as [k, m]; likewise B.
 // The three cases backward needs (A B, Aᵀ B, A Bᵀ) read their operands in place: no
-// transpose is ever materialized. beta is 0 (overwrite) or 1 (accumulate a gradient).
+// transpose is ever materialized. beta is 0 (overwrite) or 1 (accumulate a gradient); other
+// values work too. beta = 0 ignores what C held (even NaN), as BLAS does.
+//
+// Two implementations sit behind gemm, chosen by the meson option `blas`: the built-in one
+// (gemm.cpp: packed, register-blocked, multi-threaded with ag::set_num_threads; deterministic
+// for a given thread count) or OpenBLAS's cblas_sgemm (gemm_openblas.cpp), for comparison.
 #pragma once
 
 #include <cstddef>
@@ -13,5 +18,13 @@ namespace ag {
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc);
+
+// Which implementation gemm is: "built-in" or "OpenBLAS".
+const char* gemm_name();
+
+// The same product in plain loops (gemm_reference.cpp): slow, obviously right; for tests.
+void gemm_reference(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
+                    const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+                    float* c, std::size_t ldc);
 
 }  // namespace ag

@@ -10,6 +10,7 @@ PACKAGES=(
   # libraries (cmake lets meson read doctest's CMake package)
   libxtensor-dev libxsimd-dev doctest-dev libfmt-dev zlib1g-dev
   nlohmann-json3-dev libstb-dev libcli11-dev libopenblas-dev
+  libcairo2-dev fonts-dejavu-core
   # the real data: Fashion-MNIST in IDX format under /usr/share/datasets/fashion-mnist
   dataset-fashion-mnist
   # reference and interoperability checks (numpy reads our checkpoints; PyTorch is the baseline)

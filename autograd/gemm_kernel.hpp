@@ -1,0 +1,59 @@
+// The gemm micro-kernel: the few lines where nearly all of gemm's time goes.
+//
+// It computes one small tile of C, MR rows by NR columns, from two packed panels:
+//   ap: kc steps of MR values of op(A)  (column p of the tile's rows, contiguous)
+//   bp: kc steps of NR values of op(B)  (row p of the tile's columns, contiguous)
+// Each step p is a rank-1 update of the tile: row i of the tile gets a(i, p) * b(p, 0..NR).
+// The tile lives in vector registers for the whole loop (MR x NV registers, NV = NR / W),
+// so per step the kernel does NV vector loads, MR broadcasts and MR x NV fused multiply-adds,
+// and touches C only once at the end. Packing (gemm_pack.hpp) makes every case of trans_a and
+// trans_b look the same to this kernel.
+//
+// Internal header of gemm.cpp.
+#pragma once
+
+#include <cstddef>
+#include <xsimd/xsimd.hpp>
+
+namespace ag::gemm_detail {
+
+using Vec = xsimd::batch<float>;  // the widest SIMD register the build targets
+constexpr std::size_t kW = Vec::size;
+
+// Register blocking. The tile takes MR x NV registers; NV more hold the row of B and the
+// broadcast of a(i, p) is folded into the multiply-add. With AVX-512's 32 registers (W = 16)
+// an 8 x 48 tile uses 24 + 3; with the 16 registers of SSE/AVX a 6 x 2W tile uses 12 + 2.
+// 8 rows also divide the batch size 128 and the 96 left at the end of an epoch, so no rows are
+// wasted on padding there. Measured on Zen 5 (bench_gemm): 8 x 48 beat 12 x 32 and 14 x 32.
+constexpr std::size_t kMR = kW >= 16 ? 8 : 6;
+constexpr std::size_t kNV = kW >= 16 ? 3 : 2;
+constexpr std::size_t kNR = kNV * kW;
+
+// tile (+)= the product of the packed panels, for the first NV vectors of the NR columns (the
+// last panel of a matrix may be narrower). ap and bp are aligned; c is any row-major tile with
+// leading dimension ldc. accumulate: add to c instead of overwriting it.
+template <std::size_t NV>
+inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, float* c,
+                         std::size_t ldc, bool accumulate) {
+  Vec acc[kMR][NV];
+  for (std::size_t i = 0; i < kMR; ++i)
+    for (std::size_t v = 0; v < NV; ++v) acc[i][v] = Vec(0.0F);
+
+  for (std::size_t p = 0; p < kc; ++p, ap += kMR, bp += kNR) {
+    Vec b[NV];
+    for (std::size_t v = 0; v < NV; ++v) b[v] = Vec::load_aligned(bp + v * kW);
+    for (std::size_t i = 0; i < kMR; ++i) {
+      const Vec a(ap[i]);  // broadcast a(i, p)
+      for (std::size_t v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(a, b[v], acc[i][v]);
+    }
+  }
+
+  for (std::size_t i = 0; i < kMR; ++i)
+    for (std::size_t v = 0; v < NV; ++v) {
+      float* ci = c + i * ldc + v * kW;
+      const Vec sum = accumulate ? acc[i][v] + Vec::load_unaligned(ci) : acc[i][v];
+      sum.store_unaligned(ci);
+    }
+}
+
+}  // namespace ag::gemm_detail

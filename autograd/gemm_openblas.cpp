@@ -1,0 +1,29 @@
+// gemm forwarded to OpenBLAS (meson configure -Dblas=openblas), to compare against the
+// built-in kernel inside the whole program. Same contract as gemm.cpp; the thread count
+// follows ag::num_threads().
+#include <cblas.h>
+
+#include "autograd/gemm.hpp"
+#include "autograd/parallel.hpp"
+
+namespace ag {
+
+const char* gemm_name() { return "OpenBLAS"; }
+
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
+          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+          std::size_t ldc) {
+  if (m == 0 || n == 0) return;
+  // OpenBLAS keeps its own thread count; follow ours when it changes.
+  static int threads = 0;
+  if (threads != num_threads()) {
+    threads = num_threads();
+    openblas_set_num_threads(threads);
+  }
+  const auto i = [](std::size_t x) { return static_cast<blasint>(x); };
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, i(m), i(n), i(k), 1.0F, a, i(lda), b, i(ldb),
+              beta, c, i(ldc));
+}
+
+}  // namespace ag

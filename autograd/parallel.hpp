@@ -1,0 +1,31 @@
+// A tiny fork-join thread API for the hot kernels (gemm).
+//
+// Kernels split their work into a fixed number of parts *before* running, each part written by
+// exactly one thread, so a result never depends on timing: the same inputs and thread count give
+// bit-identical outputs. The threads are persistent: a kernel call lasting a fraction of a
+// millisecond cannot afford to create threads, so idle workers spin briefly, then sleep.
+#pragma once
+
+namespace ag {
+
+// How many threads kernels may use. n <= 0 restores the default, the hardware concurrency.
+// Call it from the main thread, between kernel calls (it resizes the worker pool).
+void set_num_threads(int n);
+int num_threads();
+
+namespace detail {
+void parallel_run(int parts, void (*call)(const void* task, int part), const void* task);
+}
+
+// Runs task(part) for every part in [0, parts) and returns when all have finished. The calling
+// thread and the num_threads() - 1 pool threads share the parts out; which thread runs which
+// part varies, so a part must write only its own outputs and must not throw. If the pool is
+// already busy (a call from inside a task, or from a second user thread), the parts run one
+// after another on the calling thread instead: slower, but the same result.
+template <class Task>
+void parallel_run(int parts, const Task& task) {
+  detail::parallel_run(
+      parts, [](const void* t, int part) { (*static_cast<const Task*>(t))(part); }, &task);
+}
+
+}  // namespace ag

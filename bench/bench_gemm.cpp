@@ -1,0 +1,154 @@
+// bench_gemm: ag::gemm against OpenBLAS on the GEMMs one VAE training step runs.
+//
+//   bench_gemm [--threads N] [--batch B] [--rounds R]
+//
+// Per Linear layer with input x [B, in] and weight W [out, in] a step runs
+//   forward  Y  = X Wᵀ     gemm(false, true,  B,   out, in)
+//   backward dX += G W     gemm(false, false, B,   in,  out)
+//   backward dW += Gᵀ X    gemm(true,  false, out, in,  B)
+// for the layers of the 784-400-20 encoder (its head 400 -> 40 for mu | logvar, or two 400 -> 20
+// heads) and the 20-400-784 decoder. Both libraries run with the same thread count (default:
+// ag::num_threads(), the hardware concurrency). Timings on a shared machine drift, so the two
+// are measured alternately, round after round, and the median round is reported.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "autograd/gemm.hpp"
+#include "autograd/parallel.hpp"
+
+#ifdef BENCH_WITH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace {
+
+struct Case {
+  const char* what;
+  bool trans_a, trans_b;
+  std::size_t m, n, k;
+  float beta;
+};
+
+struct Operands {
+  std::vector<float> a, b, c;
+  std::size_t lda, ldb, ldc;
+
+  explicit Operands(const Case& g) {
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> u(-1.0F, 1.0F);
+    a.resize(g.m * g.k);
+    b.resize(g.k * g.n);
+    c.assign(g.m * g.n, 0.0F);
+    for (float& x : a) x = u(rng);
+    for (float& x : b) x = u(rng);
+    lda = g.trans_a ? g.m : g.k;
+    ldb = g.trans_b ? g.k : g.n;
+    ldc = g.n;
+  }
+};
+
+void run_ours(const Case& g, Operands& o) {
+  ag::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, o.a.data(), o.lda, o.b.data(), o.ldb, g.beta,
+           o.c.data(), o.ldc);
+}
+
+#ifdef BENCH_WITH_OPENBLAS
+void run_openblas(const Case& g, Operands& o) {
+  const auto i = [](std::size_t x) { return static_cast<blasint>(x); };
+  cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
+              g.trans_b ? CblasTrans : CblasNoTrans, i(g.m), i(g.n), i(g.k), 1.0F, o.a.data(),
+              i(o.lda), o.b.data(), i(o.ldb), g.beta, o.c.data(), i(o.ldc));
+}
+#endif
+
+// Seconds per call of run(g, o), averaged over `reps` back-to-back calls.
+template <class Run>
+double seconds_per_call(Run run, const Case& g, Operands& o, int reps) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r) run(g, o);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / reps;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int int_arg(int argc, char** argv, const char* name, int fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = int_arg(argc, argv, "--threads", ag::num_threads());
+  const auto batch = static_cast<std::size_t>(int_arg(argc, argv, "--batch", 128));
+  const int rounds = std::max(1, int_arg(argc, argv, "--rounds", 9));
+  const int pause_ms = int_arg(argc, argv, "--pause-ms", 150);
+  ag::set_num_threads(threads);
+#ifdef BENCH_WITH_OPENBLAS
+  openblas_set_num_threads(threads);
+#endif
+
+  // (in, out) of every distinct Linear layer shape in the VAE.
+  const std::size_t layers[][2] = {{784, 400}, {400, 20}, {400, 40}, {20, 400}, {400, 784}};
+  std::vector<Case> cases;
+  for (const auto& [in, out] : layers) {
+    cases.push_back({"fwd  Y=X.Wt ", false, true, batch, out, in, 0.0F});
+    cases.push_back({"bwd dX+=G.W ", false, false, batch, in, out, 1.0F});
+    cases.push_back({"bwd dW+=Gt.X", true, false, out, in, batch, 1.0F});
+  }
+
+  std::printf("GEMM GFLOP/s, %d thread(s), median of %d rounds; ag::gemm is %s\n", threads,
+              rounds, ag::gemm_name());
+  std::printf("%-13s %5s %5s %5s %9s %9s %7s\n", "case", "m", "n", "k", "ag::gemm", "OpenBLAS",
+              "ratio");
+  double total_ours = 0, total_blas = 0;  // seconds for one pass over all cases
+  for (const Case& g : cases) {
+    Operands o(g);
+    const double flops = 2.0 * static_cast<double>(g.m * g.n * g.k);
+    // Enough calls per round for about 20 ms of work at 100 GFLOP/s, at least 5.
+    const int reps = std::max(5, static_cast<int>(2e9 / flops));
+    std::vector<double> ours, blas;
+    run_ours(g, o);  // warm up: page in the buffers, grow the workspaces, wake the threads
+#ifdef BENCH_WITH_OPENBLAS
+    run_openblas(g, o);
+#endif
+    for (int r = 0; r < rounds; ++r) {
+      // OpenBLAS's idle threads keep spinning for a long while (2^28 cycles by default) after a
+      // call; let them go to sleep first, or they steal a core from ours.
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+      ours.push_back(seconds_per_call(run_ours, g, o, reps));
+#ifdef BENCH_WITH_OPENBLAS
+      blas.push_back(seconds_per_call(run_openblas, g, o, reps));
+#endif
+    }
+    const double t_ours = median(ours);
+    total_ours += t_ours;
+    std::printf("%-13s %5zu %5zu %5zu %9.1f", g.what, g.m, g.n, g.k, flops / t_ours * 1e-9);
+    if (!blas.empty()) {
+      const double t_blas = median(blas);
+      total_blas += t_blas;
+      std::printf(" %9.1f %7.2f", flops / t_blas * 1e-9, t_blas / t_ours);
+    }
+    std::printf("\n");
+  }
+  std::printf("all cases, one call each: ag::gemm %.1f us", total_ours * 1e6);
+  if (total_blas > 0)
+    std::printf(", OpenBLAS %.1f us, ratio %.2f", total_blas * 1e6, total_blas / total_ours);
+  std::printf("\n");
+#ifndef BENCH_WITH_OPENBLAS
+  std::printf("(OpenBLAS not found at configure time: no comparison)\n");
+#endif
+  return 0;
+}

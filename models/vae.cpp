@@ -1,0 +1,235 @@
+#include "models/vae.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <sstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "nn/activation.hpp"
+
+namespace models {
+
+namespace {
+
+// A learned variance can shrink without limit on features that never vary (the blank
+// border of every Fashion-MNIST image), sending the likelihood to infinity. A soft floor,
+// logvar = floor + softplus(raw - floor), keeps it above exp(-6) ~ 0.0025 while leaving
+// the gradient smooth.
+constexpr float kMinLogVariance = -6.0F;
+
+// -log N(x; mean, 1/2) = (x - mean)^2 + 0.5 log(pi): the constant per feature that the
+// `gaussian` decoder's reconstruction leaves out.
+const double kHalfLogPi = 0.5 * std::log(std::numbers::pi);
+const double kLog2Pi = std::log(2.0 * std::numbers::pi);
+
+std::vector<std::size_t> parse_sizes(const std::string& text) {
+  std::vector<std::size_t> sizes;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    std::size_t used = 0;
+    const unsigned long v = std::stoul(item, &used);
+    if (used != item.size()) throw std::invalid_argument("not a number: " + item);
+    sizes.push_back(v);
+  }
+  return sizes;
+}
+
+}  // namespace
+
+std::string to_string(Decoder d) {
+  switch (d) {
+    case Decoder::bernoulli: return "bernoulli";
+    case Decoder::gaussian: return "gaussian";
+    case Decoder::gaussian_learned: return "gaussian-learned";
+  }
+  return "?";
+}
+
+Decoder parse_decoder(const std::string& name) {
+  for (Decoder d : {Decoder::bernoulli, Decoder::gaussian, Decoder::gaussian_learned})
+    if (to_string(d) == name) return d;
+  throw std::invalid_argument(fmt::format(
+      "unknown decoder '{}' (expected bernoulli, gaussian or gaussian-learned)", name));
+}
+
+void VaeConfig::validate() const {
+  if (input_dim == 0) throw std::invalid_argument("VaeConfig: input_dim must be positive");
+  if (latent == 0) throw std::invalid_argument("VaeConfig: latent must be positive");
+  for (std::size_t h : hidden)
+    if (h == 0) throw std::invalid_argument("VaeConfig: hidden widths must be positive");
+}
+
+std::map<std::string, std::string> VaeConfig::to_metadata() const {
+  return {{"model", "vae"},
+          {"input_dim", std::to_string(input_dim)},
+          {"hidden", fmt::format("{}", fmt::join(hidden, ","))},
+          {"latent", std::to_string(latent)},
+          {"decoder", to_string(decoder)}};
+}
+
+VaeConfig VaeConfig::from_metadata(const std::map<std::string, std::string>& metadata) {
+  auto get = [&](const char* key) {
+    auto it = metadata.find(key);
+    if (it == metadata.end())
+      throw std::invalid_argument(fmt::format("checkpoint metadata lacks '{}'", key));
+    return it->second;
+  };
+  VaeConfig c;
+  try {
+    c.input_dim = std::stoul(get("input_dim"));
+    c.hidden = parse_sizes(get("hidden"));
+    c.latent = std::stoul(get("latent"));
+  } catch (const std::logic_error& e) {  // stoul's invalid_argument / out_of_range
+    throw std::invalid_argument(fmt::format("checkpoint metadata is not a VAE configuration: {}", e.what()));
+  }
+  c.decoder = parse_decoder(get("decoder"));
+  c.validate();
+  return c;
+}
+
+// ---- construction ----
+
+static nn::Sequential& make_mlp(nn::Module& parent, const char* name, std::size_t in,
+                                const std::vector<std::size_t>& widths, ag::Rng& rng) {
+  auto mlp = std::make_unique<nn::Sequential>();
+  for (std::size_t w : widths) {
+    mlp->add<nn::Linear>(in, w, rng);
+    mlp->add<nn::ReLU>();
+    in = w;
+  }
+  return parent.register_module(name, std::move(mlp));
+}
+
+static std::size_t last_width(const std::vector<std::size_t>& widths, std::size_t otherwise) {
+  return widths.empty() ? otherwise : widths.back();
+}
+
+static std::vector<std::size_t> reversed(std::vector<std::size_t> v) {
+  std::reverse(v.begin(), v.end());
+  return v;
+}
+
+static const VaeConfig& validated(const VaeConfig& c) {
+  c.validate();
+  return c;
+}
+
+// Registration order fixes the state dict's order: encoder, heads, decoder, output.
+Vae::Vae(const VaeConfig& config, ag::Rng& rng)
+    : config_(validated(config)),
+      encoder_(make_mlp(*this, "encoder", config.input_dim, config.hidden, rng)),
+      mu_(register_module<nn::Linear>("mu", last_width(config.hidden, config.input_dim),
+                                      config.latent, rng)),
+      logvar_(register_module<nn::Linear>("logvar", last_width(config.hidden, config.input_dim),
+                                          config.latent, rng)),
+      decoder_(make_mlp(*this, "decoder", config.latent, reversed(config.hidden), rng)),
+      out_(register_module<nn::Linear>("out", config.hidden.empty() ? config.latent : config.hidden.front(),
+                                       config.input_dim, rng)) {
+  if (config.decoder == Decoder::gaussian_learned)
+    out_logvar_ = &register_module<nn::Linear>(
+        "out_logvar", config.hidden.empty() ? config.latent : config.hidden.front(), config.input_dim, rng);
+}
+
+std::string Vae::describe() const {
+  return fmt::format("Vae(input={}, hidden=[{}], latent={}, decoder={})", config_.input_dim,
+                     fmt::join(config_.hidden, ", "), config_.latent, models::to_string(config_.decoder));
+}
+
+// ---- the model ----
+
+Vae::Posterior Vae::encode(ag::Var x) {
+  if (x.cols() != config_.input_dim)
+    throw ag::ShapeError(fmt::format("Vae::encode: input {} has {} features, the model expects {}",
+                                     ag::to_string(x.shape()), x.cols(), config_.input_dim));
+  ag::Var h = encoder_(x);
+  return {mu_(h), logvar_(h)};
+}
+
+Vae::Likelihood Vae::decode(ag::Var z) {
+  ag::Var h = decoder_(z);
+  Likelihood p{out_(h), {}};
+  if (out_logvar_ != nullptr)
+    p.logvar = ag::softplus(ag::add_scalar((*out_logvar_)(h), -kMinLogVariance)) + kMinLogVariance;
+  return p;
+}
+
+ag::Var Vae::reconstruction_loss(const Likelihood& p, ag::Var x, ag::Reduction reduction) {
+  const bool per_example = reduction == ag::Reduction::none;
+  const ag::Reduction r = per_example ? ag::Reduction::none : reduction;
+  ag::Var elementwise;
+  switch (config_.decoder) {
+    case Decoder::bernoulli: elementwise = ag::bce_with_logits(p.mean, x, r); break;
+    case Decoder::gaussian: elementwise = ag::mse_loss(p.mean, x, r); break;
+    case Decoder::gaussian_learned: elementwise = ag::gaussian_nll(x, p.mean, p.logvar, r); break;
+  }
+  return per_example ? ag::sum(elementwise, 1) : elementwise;
+}
+
+ag::Var Vae::expected_x(const Likelihood& p) {
+  return config_.decoder == Decoder::bernoulli ? ag::sigmoid(p.mean) : p.mean;
+}
+
+VaeLoss Vae::loss(ag::Var x, ag::Rng& rng, float beta) {
+  Posterior q = encode(x);
+  ag::Var z = ag::reparameterize(q.mu, q.logvar, rng);
+  ag::Var reconstruction = reconstruction_loss(decode(z), x, ag::Reduction::batch_mean);
+  ag::Var kl = ag::kl_to_standard_normal(q.mu, q.logvar, ag::Reduction::batch_mean);
+  return {reconstruction + kl * beta, reconstruction, kl};
+}
+
+ag::Var Vae::reconstruct(ag::Var x) { return expected_x(decode(encode(x).mu)); }
+
+ag::Var Vae::sample(ag::Tape& tape, std::size_t n, ag::Rng& rng) {
+  ag::Array z({n, config_.latent});
+  rng.fill_normal(z);
+  return expected_x(decode(tape.constant(z)));
+}
+
+std::vector<double> Vae::importance_weighted_bound(ag::Tape& tape, const ag::Array& x,
+                                                   std::size_t k, ag::Rng& rng) {
+  if (k == 0) throw std::invalid_argument("importance_weighted_bound: K must be at least 1");
+  ag::NoGradGuard no_grad(tape);
+  tape.reset();
+  const std::size_t batch = x.shape()[0], latent = config_.latent;
+  Posterior q = encode(tape.constant(x));
+  const ag::Array mu = q.mu.value(), logvar = q.logvar.value();  // kept across resets
+  // log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x), collected per example.
+  std::vector<double> log_w(batch * k);
+  ag::Array eps({batch, latent});
+  for (std::size_t s = 0; s < k; ++s) {
+    tape.reset();
+    rng.fill_normal(eps);
+    ag::Var z = ag::reparameterize(tape.constant(mu), tape.constant(logvar), eps);
+    const ag::Array& nll = reconstruction_loss(decode(z), tape.constant(x), ag::Reduction::none).value();
+    for (std::size_t i = 0; i < batch; ++i) {
+      double log_prior = 0.0, log_posterior = 0.0;
+      for (std::size_t j = 0; j < latent; ++j) {
+        const double zj = z.value()(i, j), e = eps(i, j);
+        log_prior += -0.5 * (zj * zj + kLog2Pi);
+        log_posterior += -0.5 * (e * e + kLog2Pi + logvar(i, j));
+      }
+      double log_likelihood = -static_cast<double>(nll(i, 0));
+      if (config_.decoder == Decoder::gaussian)
+        log_likelihood -= kHalfLogPi * static_cast<double>(config_.input_dim);
+      log_w[i * k + s] = log_likelihood + log_prior - log_posterior;
+    }
+  }
+  tape.reset();
+  // log-mean-exp, shifted by the maximum so that exp never overflows or underflows to all zeros.
+  std::vector<double> bound(batch);
+  for (std::size_t i = 0; i < batch; ++i) {
+    const double* w = &log_w[i * k];
+    const double top = *std::max_element(w, w + k);
+    double total = 0.0;
+    for (std::size_t s = 0; s < k; ++s) total += std::exp(w[s] - top);
+    bound[i] = top + std::log(total / static_cast<double>(k));
+  }
+  return bound;
+}
+
+}  // namespace models

@@ -1,0 +1,35 @@
+#include "nn/checkpoint.hpp"
+
+namespace nn {
+
+std::vector<TensorEntry> module_entries(Module& module) {
+  std::vector<TensorEntry> entries;
+  for (const StateEntry& e : module.state_dict()) entries.emplace_back(e.name, e.shape, *e.array);
+  return entries;
+}
+
+void save_module(const std::filesystem::path& path, Module& module, const Metadata& metadata,
+                 std::span<const TensorEntry> extra) {
+  std::vector<TensorEntry> entries = module_entries(module);
+  entries.insert(entries.end(), extra.begin(), extra.end());
+  save_safetensors(path, entries, metadata);
+}
+
+void load_module(const SafetensorsFile& file, Module& module,
+                 const std::vector<std::string>& ignore_prefixes) {
+  TensorMap source;
+  for (const std::string& name : file.names()) {
+    bool ignored = false;
+    for (const std::string& prefix : ignore_prefixes) ignored = ignored || name.rfind(prefix, 0) == 0;
+    if (ignored) continue;
+    TensorView view = file.get(name);
+    source.emplace(name, Tensor{view.shape, view.to_floats()});
+  }
+  try {
+    module.load_state_dict(source, /*strict=*/true);
+  } catch (const StateDictError& e) {
+    throw StateDictError(e.tensor(), file.source() + ": " + e.what());
+  }
+}
+
+}  // namespace nn

@@ -1,0 +1,34 @@
+// Saving and loading a module's state as a safetensors file, in PyTorch's names and layouts
+// ("encoder.0.weight" [out, in], "encoder.0.bias" [out]), so that
+//   model.load_state_dict(safetensors.torch.load_file(path))
+// works on the equivalent PyTorch module.
+//
+//   nn::save_module("model.safetensors", vae, {{"latent", "20"}});
+//   nn::SafetensorsFile file = nn::SafetensorsFile::load("model.safetensors");
+//   nn::load_module(file, vae);   // throws StateDictError naming a missing or mis-shaped tensor
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nn/module.hpp"
+#include "nn/safetensors.hpp"
+
+namespace nn {
+
+/// The module's state dict as entries to write (they point into the module's arrays).
+std::vector<TensorEntry> module_entries(Module& module);
+
+/// Writes the module's state, `extra` entries after it (e.g. optimizer state), and the
+/// metadata, atomically (the previous file survives any failure).
+void save_module(const std::filesystem::path& path, Module& module, const Metadata& metadata,
+                 std::span<const TensorEntry> extra = {});
+
+/// Loads every tensor of the module's state dict from `file`; tensors whose names start
+/// with one of `ignore_prefixes` are skipped, any other tensor the module lacks is an error.
+void load_module(const SafetensorsFile& file, Module& module,
+                 const std::vector<std::string>& ignore_prefixes = {});
+
+}  // namespace nn

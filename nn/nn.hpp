@@ -1,0 +1,9 @@
+// The whole public nn API: include this one header.
+#pragma once
+
+#include "nn/activation.hpp"
+#include "nn/init.hpp"
+#include "nn/linear.hpp"
+#include "nn/module.hpp"
+#include "nn/sequential.hpp"
+#include "nn/state_dict.hpp"

@@ -1,0 +1,25 @@
+#include "nn/sequential.hpp"
+
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace nn {
+
+ag::Var Sequential::forward(ag::Var x) {
+  for (const Child& child : children()) x = child.module->forward(x);
+  return x;
+}
+
+const Module& Sequential::operator[](std::size_t i) const {
+  if (i >= size())
+    throw std::out_of_range(fmt::format("Sequential: index {} out of range (size {})", i, size()));
+  return *children()[i].module;
+}
+
+Module& Sequential::operator[](std::size_t i) {
+  return const_cast<Module&>(std::as_const(*this)[i]);
+}
+
+}  // namespace nn

@@ -1,0 +1,63 @@
+#include "optim/adam.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace optim {
+
+static AdamOptions checked(AdamOptions o) {
+  auto in_unit = [](double beta) { return beta >= 0.0 && beta < 1.0; };
+  if (!in_unit(o.beta1) || !in_unit(o.beta2))
+    throw std::invalid_argument(
+        fmt::format("Adam: betas must lie in [0, 1), got {} and {}", o.beta1, o.beta2));
+  if (!(o.eps >= 0.0)) throw std::invalid_argument(fmt::format("Adam: invalid eps {}", o.eps));
+  if (!(o.weight_decay >= 0.0))
+    throw std::invalid_argument(fmt::format("Adam: invalid weight_decay {}", o.weight_decay));
+  return o;
+}
+
+Adam::Adam(std::vector<ag::Parameter*> params, AdamOptions options)
+    : Adam(std::move(params), options, false) {}
+
+Adam::Adam(std::vector<ag::Parameter*> params, AdamOptions options, bool decoupled_weight_decay)
+    : Optimizer(std::move(params), options.lr),
+      options_(checked(options)),
+      decoupled_(decoupled_weight_decay),
+      exp_avg_(add_buffer("exp_avg")),
+      exp_avg_sq_(add_buffer("exp_avg_sq")) {}
+
+AdamW::AdamW(std::vector<ag::Parameter*> params, AdamWOptions o)
+    : Adam(std::move(params), {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay}, true) {}
+
+void Adam::update(std::size_t index, ag::Parameter& p) {
+  // Per-step constants in double, as PyTorch computes them in Python floats; the loop is float.
+  const double t = static_cast<double>(step_count());
+  const double correction1 = 1.0 - std::pow(options_.beta1, t);
+  const double correction2 = 1.0 - std::pow(options_.beta2, t);
+  const auto step_size = static_cast<float>(lr() / correction1);
+  const auto sqrt_correction2 = static_cast<float>(std::sqrt(correction2));
+  const auto b1 = static_cast<float>(options_.beta1);
+  const auto b2 = static_cast<float>(options_.beta2);
+  const auto one_minus_b1 = static_cast<float>(1.0 - options_.beta1);
+  const auto one_minus_b2 = static_cast<float>(1.0 - options_.beta2);
+  const auto eps = static_cast<float>(options_.eps);
+  const auto l2 = decoupled_ ? 0.0F : static_cast<float>(options_.weight_decay);
+  const auto shrink = decoupled_ ? static_cast<float>(1.0 - lr() * options_.weight_decay) : 1.0F;
+
+  float* w = p.value.data();
+  const float* g = p.grad.data();
+  float* m = buffer(exp_avg_, index).data();
+  float* v = buffer(exp_avg_sq_, index).data();
+  const std::size_t n = p.value.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const float d = g[i] + l2 * w[i];
+    m[i] = b1 * m[i] + one_minus_b1 * d;
+    v[i] = b2 * v[i] + one_minus_b2 * d * d;
+    w[i] = shrink * w[i] - step_size * m[i] / (std::sqrt(v[i]) / sqrt_correction2 + eps);
+  }
+}
+
+}  // namespace optim

@@ -1,0 +1,124 @@
+#include "optim/optimizer.hpp"
+
+#include <cmath>
+#include <set>
+#include <utility>
+
+#include <xtensor/xbuilder.hpp>
+
+#include <fmt/format.h>
+
+namespace optim {
+
+static void check_lr(double lr) {
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw std::invalid_argument(fmt::format("optimizer: invalid learning rate {}", lr));
+}
+
+Optimizer::Optimizer(std::vector<ag::Parameter*> params, double lr)
+    : params_(std::move(params)), lr_(lr) {
+  check_lr(lr);
+  // A parameter listed twice would be updated twice per step.
+  std::set<const ag::Parameter*> seen;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (params_[i] == nullptr)
+      throw std::invalid_argument(fmt::format("optimizer: parameter {} is null", i));
+    if (!seen.insert(params_[i]).second)
+      throw std::invalid_argument(fmt::format("optimizer: parameter {} is listed twice", i));
+  }
+}
+
+void Optimizer::set_lr(double lr) {
+  check_lr(lr);
+  lr_ = lr;
+}
+
+std::size_t Optimizer::add_buffer(std::string name) {
+  Buffer b{std::move(name), {}};
+  for (const ag::Parameter* p : params_) b.arrays.push_back(xt::zeros<float>(p->value.shape()));
+  buffers_.push_back(std::move(b));
+  return buffers_.size() - 1;
+}
+
+// Checked before the first write of a step, so a bad parameter cannot leave the others
+// updated and the step counted.
+void Optimizer::check_shapes() const {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const ag::Shape value = ag::shape_of(params_[i]->value);
+    if (ag::shape_of(params_[i]->grad) != value)
+      throw std::logic_error(fmt::format(
+          "optimizer: parameter {} has value {} but gradient {}; has it been through a tape?", i,
+          ag::to_string(value), ag::to_string(ag::shape_of(params_[i]->grad))));
+    for (const Buffer& b : buffers_)
+      if (ag::shape_of(b.arrays[i]) != value)
+        throw std::logic_error(fmt::format(
+            "optimizer: parameter {} changed shape to {} after the optimizer was built", i,
+            ag::to_string(value)));
+  }
+}
+
+void Optimizer::step() {
+  check_shapes();
+  ++steps_;
+  for (std::size_t i = 0; i < params_.size(); ++i) update(i, *params_[i]);
+}
+
+void Optimizer::zero_grad() {
+  for (ag::Parameter* p : params_) p->zero_grad();
+}
+
+static std::string array_name(std::size_t param, const std::string& buffer) {
+  return fmt::format("{}.{}", param, buffer);
+}
+
+OptimizerState Optimizer::state() const {
+  OptimizerState s;
+  s.scalars["step"] = static_cast<double>(steps_);
+  s.scalars["lr"] = lr_;
+  for (const Buffer& b : buffers_)
+    for (std::size_t i = 0; i < b.arrays.size(); ++i) s.arrays[array_name(i, b.name)] = b.arrays[i];
+  return s;
+}
+
+void Optimizer::load_state(const OptimizerState& state) {
+  auto scalar = [&](const char* name) {
+    auto it = state.scalars.find(name);
+    if (it == state.scalars.end())
+      throw StateError(fmt::format("optimizer load_state: scalar '{}' is missing", name));
+    return it->second;
+  };
+  const double step = scalar("step");
+  const double lr = scalar("lr");
+  if (!(step >= 0.0) || step != std::floor(step) || step > 0x1.0p53)
+    throw StateError(fmt::format("optimizer load_state: 'step' = {} is not a step count", step));
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw StateError(fmt::format("optimizer load_state: 'lr' = {} is not a learning rate", lr));
+  for (const auto& [name, value] : state.scalars)
+    if (name != "step" && name != "lr")
+      throw StateError(fmt::format("optimizer load_state: unexpected scalar '{}'", name));
+
+  std::set<std::string> expected;
+  for (const Buffer& b : buffers_)
+    for (std::size_t i = 0; i < b.arrays.size(); ++i) {
+      const std::string name = array_name(i, b.name);
+      expected.insert(name);
+      auto it = state.arrays.find(name);
+      if (it == state.arrays.end())
+        throw StateError(fmt::format("optimizer load_state: array '{}' is missing", name));
+      if (ag::shape_of(it->second) != ag::shape_of(b.arrays[i]))
+        throw StateError(fmt::format("optimizer load_state: array '{}' has shape {}, expected {}",
+                                     name, ag::to_string(ag::shape_of(it->second)),
+                                     ag::to_string(ag::shape_of(b.arrays[i]))));
+    }
+  for (const auto& [name, array] : state.arrays)
+    if (!expected.contains(name))
+      throw StateError(fmt::format(
+          "optimizer load_state: unexpected array '{}' (state of another optimizer?)", name));
+
+  steps_ = static_cast<std::size_t>(step);
+  lr_ = lr;
+  for (Buffer& b : buffers_)
+    for (std::size_t i = 0; i < b.arrays.size(); ++i) b.arrays[i] = state.arrays.at(array_name(i, b.name));
+}
+
+}  // namespace optim

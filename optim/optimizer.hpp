@@ -1,0 +1,91 @@
+// Optimizer: the base of every update rule, as torch.optim.Optimizer.
+//
+// It holds the parameters to update (owned elsewhere, usually by a module), the learning
+// rate, the number of steps taken, and per-parameter buffers (momentum, moment estimates).
+// A subclass states its rule for one parameter in update(); step() runs it over all of them.
+//
+//   optim::Adam opt(model.parameters(), {.lr = 1e-3});
+//   for (...) {
+//     opt.zero_grad();
+//     tape.backward(loss);
+//     opt.step();
+//   }
+//
+// state() / load_state() export and import everything that evolves during training, so a
+// run resumed from a checkpoint continues exactly as the uninterrupted one would.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autograd/array.hpp"
+#include "autograd/parameter.hpp"
+
+namespace optim {
+
+/// An optimizer's resumable state. Scalars: "step" (steps taken) and "lr". Arrays: one per
+/// parameter and buffer, named "<parameter index>.<buffer>", e.g. "0.exp_avg", "3.momentum_buffer".
+struct OptimizerState {
+  std::map<std::string, double> scalars;
+  std::map<std::string, ag::Array> arrays;
+};
+
+/// Thrown by load_state when the state does not fit this optimizer (another optimizer type,
+/// other parameters); the message names the entry and the optimizer is left unchanged.
+class StateError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Optimizer {
+ public:
+  /// `params` must be distinct and non-null; each needs a gradient of its value's shape
+  /// by the time step() runs (a tape gives it one).
+  Optimizer(std::vector<ag::Parameter*> params, double lr);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+  Optimizer(Optimizer&&) = default;
+  Optimizer& operator=(Optimizer&&) = default;
+
+  /// Applies one update to every parameter from its current gradient.
+  void step();
+  /// Sets every parameter's gradient to zero.
+  void zero_grad();
+
+  double lr() const { return lr_; }
+  void set_lr(double lr);
+  /// Steps taken so far (0 before the first).
+  std::size_t step_count() const { return steps_; }
+  const std::vector<ag::Parameter*>& parameters() const { return params_; }
+
+  OptimizerState state() const;
+  /// Restores a state from state(). Every entry this optimizer needs must be present with
+  /// its shape, and nothing else; otherwise throws StateError before changing anything.
+  void load_state(const OptimizerState& state);
+
+ protected:
+  /// Declares a per-parameter buffer named `name`, zeros shaped like each parameter;
+  /// returns the handle to pass to buffer(). Call from the subclass's constructor.
+  std::size_t add_buffer(std::string name);
+  ag::Array& buffer(std::size_t handle, std::size_t param) { return buffers_[handle].arrays[param]; }
+  /// The update of parameter `index`. step_count() already includes this step (1 on the first).
+  virtual void update(std::size_t index, ag::Parameter& p) = 0;
+
+ private:
+  struct Buffer {
+    std::string name;
+    std::vector<ag::Array> arrays;  // one per parameter
+  };
+  void check_shapes() const;
+
+  std::vector<ag::Parameter*> params_;
+  double lr_;
+  std::size_t steps_ = 0;
+  std::vector<Buffer> buffers_;
+};
+
+}  // namespace optim

@@ -1,0 +1,150 @@
+// ag::gemm against the plain-loop ag::gemm_reference: every transpose case, beta 0 and 1, shapes
+// from 1x1x1 through the kernel's edges to the VAE's own, with 1 and 2 threads; plus
+// determinism (repeated calls, and different thread counts, give bit-identical results).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstddef>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "autograd/gemm.hpp"
+#include "autograd/parallel.hpp"
+
+namespace {
+
+struct Shape {
+  std::size_t m, n, k;
+};
+
+// Shapes that hit every edge of the blocking (partial register tiles in both directions,
+// several K blocks, a ragged last K block, more than one B block) and the VAE's GEMMs.
+const Shape kShapes[] = {
+    {1, 1, 1},     {3, 4, 5},      {4, 3, 2},     {7, 1, 9},      {1, 50, 3},
+    {17, 33, 65},  {8, 48, 16},    {9, 49, 17},   {33, 100, 1},   {64, 97, 400},
+    {128, 400, 784}, {128, 784, 400}, {400, 784, 128}, {128, 20, 400}, {128, 400, 20},
+    {20, 400, 128}, {40, 400, 128}, {96, 400, 784}, {784, 400, 96}, {96, 20, 400},
+    {13, 900, 777},
+};
+
+struct Problem {
+  bool trans_a, trans_b;
+  std::size_t m, n, k, lda, ldb, ldc;
+  std::vector<float> a, b, c0;  // c0: what C holds before the call
+
+  Problem(bool ta, bool tb, Shape s, std::uint32_t seed, std::size_t pad = 0)
+      : trans_a(ta), trans_b(tb), m(s.m), n(s.n), k(s.k) {
+    // Leading dimensions larger than the rows (pad) check that gemm honours them.
+    lda = (ta ? m : k) + pad;
+    ldb = (tb ? k : n) + pad;
+    ldc = n + pad;
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0F, 1.0F);
+    a.resize((ta ? k : m) * lda);
+    b.resize((tb ? n : k) * ldb);
+    c0.resize(m * ldc);
+    for (float& x : a) x = u(rng);
+    for (float& x : b) x = u(rng);
+    for (float& x : c0) x = u(rng);
+  }
+
+  std::vector<float> run(float beta, bool reference) const {
+    std::vector<float> c = c0;
+    auto* f = reference ? &ag::gemm_reference : &ag::gemm;
+    f(trans_a, trans_b, m, n, k, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+    return c;
+  }
+};
+
+// Both sum k products of numbers in [-1, 1] in different orders: allow for the rounding.
+void check_close(const Problem& p, const std::vector<float>& got, const std::vector<float>& want) {
+  const float tol = 1e-6F * static_cast<float>(p.k + 1) + 1e-5F;
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= tol)) ++bad;  // also catches NaN
+  CHECK_MESSAGE(bad == 0, bad, " of ", got.size(), " elements differ; trans_a=", p.trans_a,
+                " trans_b=", p.trans_b, " m=", p.m, " n=", p.n, " k=", p.k);
+}
+
+// Restores the default thread count when a test ends, even if it fails.
+struct ThreadCount {
+  explicit ThreadCount(int n) { ag::set_num_threads(n); }
+  ~ThreadCount() { ag::set_num_threads(0); }
+};
+
+}  // namespace
+
+TEST_CASE("gemm matches the reference: all transposes, beta 0 and 1, 1 and 2 threads") {
+  for (const int threads : {1, 2}) {
+    ThreadCount count(threads);
+    std::uint32_t seed = 1;
+    for (const Shape s : kShapes)
+      for (const bool ta : {false, true})
+        for (const bool tb : {false, true}) {
+          const Problem p(ta, tb, s, seed++);
+          for (const float beta : {0.0F, 1.0F}) check_close(p, p.run(beta, false), p.run(beta, true));
+        }
+  }
+}
+
+TEST_CASE("gemm honours leading dimensions larger than the rows") {
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true}) {
+      const Problem p(ta, tb, {37, 53, 71}, 7, /*pad=*/5);
+      const std::vector<float> got = p.run(1.0F, false);
+      check_close(p, got, p.run(1.0F, true));
+      for (std::size_t i = 0; i < p.m; ++i)  // the padding columns of C are left alone
+        for (std::size_t j = p.n; j < p.ldc; ++j) CHECK(got[i * p.ldc + j] == p.c0[i * p.ldc + j]);
+    }
+}
+
+TEST_CASE("gemm with beta 0 ignores what C held, and k = 0 leaves beta C") {
+  Problem p(false, true, {9, 50, 30}, 3);
+  for (float& x : p.c0) x = std::nanf("");
+  check_close(p, p.run(0.0F, false), p.run(0.0F, true));
+
+  const Problem empty(false, false, {5, 6, 0}, 4);
+  CHECK(empty.run(1.0F, false) == empty.c0);
+  for (const float x : empty.run(0.0F, false)) CHECK(x == 0.0F);
+}
+
+TEST_CASE("gemm is deterministic: the same bits on every run") {
+  for (const int threads : {1, 2}) {
+    ThreadCount count(threads);
+    for (const Shape s : {Shape{128, 400, 784}, Shape{400, 784, 128}, Shape{96, 20, 400}})
+      for (const bool ta : {false, true})
+        for (const bool tb : {false, true}) {
+          const Problem p(ta, tb, s, 11);
+          const std::vector<float> first = p.run(1.0F, false);
+          for (int run = 0; run < 2; ++run) CHECK(p.run(1.0F, false) == first);
+        }
+  }
+}
+
+TEST_CASE("built-in gemm: the same bits whatever the thread count") {
+  // Each element of C is summed by one thread in the same order however C is cut between
+  // threads. (A property of the built-in kernel; OpenBLAS, with -Dblas=openblas, does not
+  // promise it.)
+  if (std::string(ag::gemm_name()) != "built-in") return;
+  for (const Shape s : {Shape{128, 400, 784}, Shape{784, 400, 128}, Shape{96, 20, 400}})
+    for (const bool ta : {false, true})
+      for (const bool tb : {false, true}) {
+        const Problem p(ta, tb, s, 13);
+        std::vector<float> one, two, three;
+        {
+          ThreadCount count(1);
+          one = p.run(1.0F, false);
+        }
+        {
+          ThreadCount count(2);
+          two = p.run(1.0F, false);
+        }
+        {
+          ThreadCount count(3);
+          three = p.run(1.0F, false);
+        }
+        CHECK(two == one);
+        CHECK(three == one);
+      }
+}

@@ -1,0 +1,151 @@
+// nn::Linear against x Wᵀ + b worked out by hand, its PyTorch-style initialization, and the
+// initializers of nn/init.hpp, each checked against the distribution its formula states.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/autograd.hpp"
+#include "nn/nn.hpp"
+
+using ag::Array;
+
+namespace {
+
+struct Stats {
+  double mean = 0, variance = 0, min = 0, max = 0;
+};
+
+Stats stats_of(const Array& a) {
+  Stats s;
+  for (float v : a) s.mean += v;
+  s.mean /= static_cast<double>(a.size());
+  for (float v : a) s.variance += (v - s.mean) * (v - s.mean);
+  s.variance /= static_cast<double>(a.size());
+  s.min = *std::min_element(a.begin(), a.end());
+  s.max = *std::max_element(a.begin(), a.end());
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("Linear computes x Wᵀ + b, and backward fills the module's own gradients") {
+  ag::Rng rng(1);
+  nn::Linear fc(3, 2, rng);
+  fc.weight.value = Array{{1.0F, 0.0F, -1.0F}, {0.5F, 0.5F, 0.5F}};
+  fc.bias->value = Array{{10.0F, -10.0F}};
+  ag::Tape tape;
+  ag::Var x = tape.constant(Array{{1.0F, 2.0F, 3.0F}, {4.0F, 5.0F, 6.0F}});
+  ag::Var y = fc(x);
+  // Row 1: [1 - 3 + 10, 0.5 (1 + 2 + 3) - 10] = [8, -7];  row 2: [4 - 6 + 10, 7.5 - 10] = [8, -2.5].
+  REQUIRE(y.shape() == ag::Shape{2, 2});
+  CHECK(y.value()(0, 0) == 8.0F);
+  CHECK(y.value()(0, 1) == -7.0F);
+  CHECK(y.value()(1, 0) == 8.0F);
+  CHECK(y.value()(1, 1) == -2.5F);
+  // d sum(y) / dW[j, :] = sum over rows of x = [5, 7, 9] for each j;  d / db = [2, 2].
+  tape.backward(ag::sum(y));
+  CHECK(fc.weight.grad(0, 0) == 5.0F);
+  CHECK(fc.weight.grad(1, 1) == 7.0F);
+  CHECK(fc.weight.grad(1, 2) == 9.0F);
+  CHECK(fc.bias->grad(0, 0) == 2.0F);
+  CHECK(fc.bias->grad(0, 1) == 2.0F);
+  CHECK(tape.size() == 5);  // x, weight, bias, one fused linear node, sum
+}
+
+TEST_CASE("Linear without a bias computes x Wᵀ and has one parameter") {
+  ag::Rng rng(1);
+  nn::Linear fc(2, 1, rng, /*bias=*/false);
+  CHECK(fc.bias == nullptr);
+  CHECK(fc.parameters().size() == 1);
+  fc.weight.value = Array{{3.0F, -1.0F}};
+  ag::Tape tape;
+  ag::Var y = fc(tape.constant(Array{{2.0F, 5.0F}}));
+  CHECK(y.item() == 1.0F);
+}
+
+TEST_CASE("Linear refuses an input of the wrong width, naming the shapes") {
+  ag::Rng rng(1);
+  nn::Linear fc(4, 3, rng);
+  ag::Tape tape;
+  CHECK_THROWS_WITH_AS(fc(tape.constant(Array({2, 5}))), doctest::Contains("[2, 5]"), ag::ShapeError);
+  CHECK_THROWS_AS(nn::Linear(0, 3, rng), std::invalid_argument);
+}
+
+TEST_CASE("Linear(784, 400) is initialized as PyTorch's: U(-1/sqrt(784), 1/sqrt(784))") {
+  ag::Rng rng(42);
+  nn::Linear fc(784, 400, rng);
+  CHECK(fc.weight.value.shape()[0] == 400);
+  CHECK(fc.weight.value.shape()[1] == 784);
+  CHECK(fc.bias->value.shape()[0] == 1);
+  CHECK(fc.bias->value.shape()[1] == 400);
+  CHECK(fc.num_parameters() == 784 * 400 + 400);
+  const double bound = 1.0 / 28.0;  // 1 / sqrt(784)
+  const double variance = bound * bound / 3.0;
+
+  // 313,600 weights: the sample mean has standard deviation sqrt(b^2/3 / n) = 3.7e-5 and
+  // the sample variance a relative one of sqrt(4/45 / n) * 3 = 0.16%, so the tolerances
+  // below are about 5 standard deviations. The extremes come within 0.1% of the bound:
+  // all 313,600 draws missing [0.999 b, b) has probability (1 - 0.0005)^313600 ~ e^-157.
+  const Stats w = stats_of(fc.weight.value);
+  CHECK(w.min >= -bound);
+  CHECK(w.max <= bound);
+  CHECK(w.min < -0.999 * bound);
+  CHECK(w.max > 0.999 * bound);
+  CHECK(std::abs(w.mean) < 2e-4);
+  CHECK(w.variance == doctest::Approx(variance).epsilon(0.01));
+
+  // The bias is drawn from the same interval: 400 values (relative sd of the variance 4.5%).
+  const Stats b = stats_of(fc.bias->value);
+  CHECK(b.min >= -bound);
+  CHECK(b.max <= bound);
+  CHECK(b.variance == doctest::Approx(variance).epsilon(0.2));
+}
+
+TEST_CASE("initializers follow their stated formulas") {
+  ag::Rng rng(7);
+  Array w({300, 500});  // fan_out 300, fan_in 500: 150,000 draws
+  CHECK(nn::init::fan_in(w) == 500);
+  CHECK(nn::init::fan_out(w) == 300);
+
+  SUBCASE("xavier_uniform: b = gain sqrt(6 / (fan_in + fan_out))") {
+    nn::init::xavier_uniform(w, rng, 2.0F);
+    const double b = 2.0 * std::sqrt(6.0 / 800.0);
+    const Stats s = stats_of(w);
+    CHECK(s.max <= b);
+    CHECK(s.min >= -b);
+    CHECK(s.max > 0.99 * b);
+    CHECK(s.variance == doctest::Approx(b * b / 3.0).epsilon(0.02));
+  }
+  SUBCASE("xavier_normal: s = gain sqrt(2 / (fan_in + fan_out))") {
+    nn::init::xavier_normal(w, rng);
+    CHECK(stats_of(w).variance == doctest::Approx(2.0 / 800.0).epsilon(0.02));
+  }
+  SUBCASE("kaiming_uniform with PyTorch's a = sqrt(5) has bound 1 / sqrt(fan_in)") {
+    nn::init::kaiming_uniform(w, rng, std::sqrt(5.0F));
+    const double b = 1.0 / std::sqrt(500.0);
+    const Stats s = stats_of(w);
+    CHECK(s.max <= b * (1 + 1e-6));
+    CHECK(s.max > 0.99 * b);
+    CHECK(s.variance == doctest::Approx(b * b / 3.0).epsilon(0.02));
+  }
+  SUBCASE("kaiming_uniform for ReLU (a = 0) over fan_out: b = sqrt(2) sqrt(3 / fan_out)") {
+    nn::init::kaiming_uniform(w, rng, 0.0F, nn::init::Fan::out);
+    const double b = std::sqrt(6.0 / 300.0);
+    const Stats s = stats_of(w);
+    CHECK(s.max <= b * (1 + 1e-6));
+    CHECK(s.max > 0.99 * b);
+  }
+  SUBCASE("kaiming_normal for ReLU: variance 2 / fan_in") {
+    nn::init::kaiming_normal(w, rng);
+    const Stats s = stats_of(w);
+    CHECK(std::abs(s.mean) < 5 * std::sqrt(2.0 / 500.0 / 150000.0));
+    CHECK(s.variance == doctest::Approx(2.0 / 500.0).epsilon(0.02));
+  }
+  SUBCASE("normal(mean, std) shifts and scales") {
+    nn::init::normal(w, rng, 3.0F, 0.5F);
+    const Stats s = stats_of(w);
+    CHECK(s.mean == doctest::Approx(3.0).epsilon(0.001));
+    CHECK(s.variance == doctest::Approx(0.25).epsilon(0.02));
+  }
+}

@@ -1,0 +1,149 @@
+#include "tools/pictures.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+
+#include <cairo.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace pictures {
+namespace {
+
+using Surface = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
+using Context = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
+
+// PNGs go to a temporary name first and are renamed into place, so a reader never
+// sees half a picture and an old picture survives a failed write.
+void save_png(cairo_surface_t* surface, const std::string& path) {
+  cairo_surface_flush(surface);
+  const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
+  const cairo_status_t status = cairo_surface_write_to_png(surface, tmp.c_str());
+  if (status != CAIRO_STATUS_SUCCESS) {
+    std::filesystem::remove(tmp);
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path, cairo_status_to_string(status)));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+// Ten well-separated colours (the Tableau palette), then repeats.
+constexpr std::array<std::array<double, 3>, 10> kPalette = {{{0.12, 0.47, 0.71},
+                                                             {1.00, 0.50, 0.05},
+                                                             {0.17, 0.63, 0.17},
+                                                             {0.84, 0.15, 0.16},
+                                                             {0.58, 0.40, 0.74},
+                                                             {0.55, 0.34, 0.29},
+                                                             {0.89, 0.47, 0.76},
+                                                             {0.50, 0.50, 0.50},
+                                                             {0.74, 0.74, 0.13},
+                                                             {0.09, 0.75, 0.81}}};
+
+}  // namespace
+
+std::size_t square_side(std::size_t features) {
+  const auto side = static_cast<std::size_t>(std::lround(std::sqrt(static_cast<double>(features))));
+  return side * side == features ? side : 0;
+}
+
+void write_grid(const std::string& path, const ag::Array& images, std::size_t h, std::size_t w,
+                std::size_t cols, int scale) {
+  const std::size_t n = images.shape()[0];
+  if (images.shape()[1] != h * w)
+    throw std::invalid_argument(fmt::format("write_grid: rows of {} values are not {}x{} images",
+                                            images.shape()[1], h, w));
+  const std::size_t gap = 2, rows = (n + cols - 1) / cols;
+  const auto s = static_cast<std::size_t>(scale);
+  const int width = static_cast<int>(cols * (w * s + gap) + gap);
+  const int height = static_cast<int>(rows * (h * s + gap) + gap);
+  Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height), cairo_surface_destroy);
+  auto* data = cairo_image_surface_get_data(surface.get());
+  const int stride = cairo_image_surface_get_stride(surface.get());
+  std::fill(data, data + static_cast<std::ptrdiff_t>(stride) * height, 0x40);  // dark gray gaps
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t x0 = gap + (k % cols) * (w * s + gap), y0 = gap + (k / cols) * (h * s + gap);
+    for (std::size_t y = 0; y < h * s; ++y) {
+      auto* row = reinterpret_cast<std::uint32_t*>(data + static_cast<std::ptrdiff_t>(stride) * (y0 + y));
+      for (std::size_t x = 0; x < w * s; ++x) {
+        const float v = std::clamp(images(k, (y / s) * w + x / s), 0.0F, 1.0F);
+        const auto g = static_cast<std::uint32_t>(std::lround(v * 255.0F));
+        row[x0 + x] = (g << 16) | (g << 8) | g;
+      }
+    }
+  }
+  cairo_surface_mark_dirty(surface.get());
+  save_png(surface.get(), path);
+}
+
+void write_scatter(const std::string& path, const ag::Array& points, const std::vector<int>& labels,
+                   const std::vector<std::string>& names, const std::string& title) {
+  const std::size_t n = points.shape()[0];
+  if (points.shape()[1] != 2 || labels.size() != n)
+    throw std::invalid_argument("write_scatter: needs [N, 2] points and N labels");
+  const double plot = 640, margin = 40, legend = 170;
+  Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(plot + 2 * margin + legend),
+                                             static_cast<int>(plot + 2 * margin)),
+                  cairo_surface_destroy);
+  Context cr(cairo_create(surface.get()), cairo_destroy);
+  cairo_set_source_rgb(cr.get(), 1, 1, 1);
+  cairo_paint(cr.get());
+
+  // Axis ranges from the 0.5% and 99.5% quantiles, so a few far points don't squash the rest.
+  auto range = [&](std::size_t axis) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = points(i, axis);
+    std::sort(v.begin(), v.end());
+    float lo = v[n / 200], hi = v[n - 1 - n / 200];
+    if (hi - lo < 1e-6F) hi = lo + 1.0F;
+    const float pad = 0.05F * (hi - lo);
+    return std::pair{lo - pad, hi + pad};
+  };
+  const auto [x_lo, x_hi] = range(0);
+  const auto [y_lo, y_hi] = range(1);
+  cairo_set_source_rgb(cr.get(), 0.2, 0.2, 0.2);
+  cairo_rectangle(cr.get(), margin, margin, plot, plot);
+  cairo_set_line_width(cr.get(), 1.0);
+  cairo_stroke(cr.get());
+
+  for (std::size_t i = 0; i < n; ++i) {
+    const double px = margin + (points(i, 0) - x_lo) / (x_hi - x_lo) * plot;
+    const double py = margin + plot - (points(i, 1) - y_lo) / (y_hi - y_lo) * plot;
+    if (px < margin || px > margin + plot || py < margin || py > margin + plot) continue;
+    const auto& c = kPalette[static_cast<std::size_t>(labels[i]) % kPalette.size()];
+    cairo_set_source_rgba(cr.get(), c[0], c[1], c[2], 0.6);
+    cairo_arc(cr.get(), px, py, 1.8, 0, 2 * M_PI);
+    cairo_fill(cr.get());
+  }
+
+  cairo_select_font_face(cr.get(), "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr.get(), 13);
+  cairo_set_source_rgb(cr.get(), 0, 0, 0);
+  cairo_move_to(cr.get(), margin, margin - 14);
+  cairo_show_text(cr.get(), title.c_str());
+  cairo_set_font_size(cr.get(), 11);
+  const auto label_at = [&](double x, double y, const std::string& text) {
+    cairo_move_to(cr.get(), x, y);
+    cairo_show_text(cr.get(), text.c_str());
+  };
+  label_at(margin, margin + plot + 16, fmt::format("z1 from {:.2f}", x_lo));
+  label_at(margin + plot - 90, margin + plot + 16, fmt::format("to {:.2f}", x_hi));
+  label_at(4, margin + plot, fmt::format("{:.1f}", y_lo));
+  label_at(4, margin + 10, fmt::format("{:.1f}", y_hi));
+
+  cairo_set_font_size(cr.get(), 13);
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const double y = margin + 10 + 22.0 * static_cast<double>(k);
+    const auto& c = kPalette[k % kPalette.size()];
+    cairo_set_source_rgb(cr.get(), c[0], c[1], c[2]);
+    cairo_rectangle(cr.get(), margin + plot + 20, y - 9, 12, 12);
+    cairo_fill(cr.get());
+    cairo_set_source_rgb(cr.get(), 0, 0, 0);
+    label_at(margin + plot + 40, y + 2, names[k]);
+  }
+  save_png(surface.get(), path);
+}
+
+}  // namespace pictures

@@ -1,0 +1,31 @@
+// A one-line progress bar for an epoch, redrawn in place on a terminal:
+//   epoch 3/10 [##########..........] 234/469  loss 251.32  48,210 img/s
+// When stderr is not a terminal (CI, a log file) it stays silent: the per-epoch lines
+// printed by the caller are the record.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace tools {
+
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, std::size_t total, bool enabled);
+  /// Redraws at most ~10 times a second.
+  void update(std::size_t done, double running_loss, std::size_t images);
+  /// Clears the line.
+  void finish();
+
+ private:
+  std::string label_;
+  std::size_t total_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+/// Whether stderr is an interactive terminal.
+bool stderr_is_terminal();
+
+}  // namespace tools
