@@ -48,12 +48,22 @@ inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, float
     }
   }
 
-  for (std::size_t i = 0; i < kMR; ++i)
-    for (std::size_t v = 0; v < NV; ++v) {
-      float* ci = c + i * ldc + v * kW;
-      const Vec sum = accumulate ? acc[i][v] + Vec::load_unaligned(ci) : acc[i][v];
-      sum.store_unaligned(ci);
-    }
+  // Fully unrolled (every index a constant), so acc stays in registers to the end instead of
+  // being spilled to the stack for a loop to index.
+  if (accumulate) {
+#pragma GCC unroll 32
+    for (std::size_t i = 0; i < kMR; ++i)
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) {
+        float* ci = c + i * ldc + v * kW;
+        (acc[i][v] + Vec::load_unaligned(ci)).store_unaligned(ci);
+      }
+  } else {
+#pragma GCC unroll 32
+    for (std::size_t i = 0; i < kMR; ++i)
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) acc[i][v].store_unaligned(c + i * ldc + v * kW);
+  }
 }
 
 }  // namespace ag::gemm_detail

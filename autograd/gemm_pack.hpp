@@ -11,13 +11,18 @@
 //   op(B), not transposed: row p of B holds b(p, 0..n)   -> copy_panel
 //   op(B) = Bᵀ:            row j of B holds b(0..k, j)   -> transpose_panel
 // Packing costs one read and one write per element; the kernel then reuses each packed value
-// many times (MR or NR multiply-adds per load), which is what makes it worth it.
+// many times (MR or NR multiply-adds per load), which is what makes it worth it. Transposing
+// element by element is several times slower than copying, so full panels are transposed in
+// registers, a W-step block at a time.
 //
 // Internal header of gemm.cpp.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+
+#include "autograd/gemm_kernel.hpp"
+#include "autograd/gemm_transpose.hpp"
 
 namespace ag::gemm_detail {
 
@@ -36,13 +41,34 @@ inline void copy_panel(const float* src, std::size_t ld, std::size_t kc, std::si
 }
 
 // dst[p * S + j] = src[j * ld + p] for p < kc, j < w; zero-padded to S.
-// Works through the panel in strips of kStrip steps, so the strip being written stays in the
-// L1 cache while the w source rows are read one cache line at a time.
 template <std::size_t S>
 inline void transpose_panel(const float* src, std::size_t ld, std::size_t kc, std::size_t w,
                             float* dst) {
-  constexpr std::size_t kStrip = 16;  // one 64-byte cache line of each source row
-  for (std::size_t p0 = 0; p0 < kc; p0 += kStrip) {
+  std::size_t p0 = 0;
+  // A full panel goes W steps at a time through in-register transposes (gemm_transpose.hpp):
+  // as W x W blocks when the panel is a whole number of vectors wide, or as one S x W block
+  // when it is narrower than a vector (then the packed block is S contiguous vectors).
+  constexpr bool whole_vectors = S % kW == 0;
+  constexpr bool narrow = S < kW && (S & (S - 1)) == 0;
+  if constexpr (whole_vectors || narrow) {
+    constexpr std::size_t rows = whole_vectors ? kW : S;  // rows per in-register block
+    if (w == S)
+      for (; p0 + kW <= kc; p0 += kW)
+        for (std::size_t j0 = 0; j0 < S; j0 += rows) {
+          Vec v[rows];
+          for (std::size_t i = 0; i < rows; ++i) v[i] = Vec::load_unaligned(src + (j0 + i) * ld + p0);
+          transpose_block<rows>(v);
+          for (std::size_t q = 0; q < rows; ++q) {
+            float* out = whole_vectors ? dst + (p0 + q) * S + j0 : dst + p0 * S + q * kW;
+            v[q].store_unaligned(out);
+          }
+        }
+  }
+  // The rest (the last kc % W steps, a partial panel, or a width with no vector form) element
+  // by element, a strip of kStrip steps at a time so the strip being written stays in L1 while
+  // each source row is read one cache line at a time.
+  constexpr std::size_t kStrip = 16;
+  for (; p0 < kc; p0 += kStrip) {
     const std::size_t len = std::min(kStrip, kc - p0);
     float* d = dst + p0 * S;
     for (std::size_t j = 0; j < w; ++j) {

@@ -215,9 +215,11 @@ class Run {
       const float value = l.loss.item();
       if (!std::isfinite(value))
         throw TrainingDiverged(fmt::format(
-            "the loss became {} at epoch {}, step {} (lr {}); training stopped. The last good "
-            "checkpoint is {} (epoch {}); try a smaller --lr",
-            value, epoch, step, o_.lr, (o_.out / "checkpoint.safetensors").string(), epochs_done_));
+            "the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; try a smaller --lr",
+            value, epoch, step, o_.lr,
+            epochs_done_ == 0 ? std::string("No checkpoint was written by this run")
+                              : fmt::format("The last good checkpoint, after epoch {}, is {}", epochs_done_,
+                                            (o_.out / "checkpoint.safetensors").string())));
       adam_.zero_grad();
       tape_.backward(l.loss);
       adam_.step();

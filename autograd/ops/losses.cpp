@@ -7,6 +7,7 @@
 #include "autograd/ops/elementwise.hpp"
 #include "autograd/ops/reduction.hpp"
 #include "autograd/stable_math.hpp"
+#include "autograd/vector_math.hpp"
 
 namespace ag {
 using detail::input;
@@ -15,16 +16,24 @@ using detail::require_same_shape;
 using detail::upstream;
 
 // ---- bce_with_logits: e = softplus(l) - l t;  de/dl = sigmoid(l) - t,  de/dt = -l ----
+// The forward keeps sigmoid(l) on the node (saved), so the backward needs no exponential.
 
 static void bce_with_logits_backward(Tape& t, const Node& n) {
   Node& logits = input(t, n, 0);
   Node& targets = input(t, n, 1);
   const float* l = logits.value().data();
   const float* y = targets.value().data();
+  const float* sig = n.saved.data();
   const std::size_t count = logits.value().size();
+  const bool elementwise = static_cast<Reduction>(n.attr[0]) == Reduction::none;
+  const float* g = n.grad().data();
+  const float scale = elementwise ? 1.0F : g[0] * n.scalar;
   if (logits.requires_grad) {
     float* dl = logits.grad().data();
-    for (std::size_t i = 0; i < count; ++i) dl[i] += upstream(n, i) * (stable::sigmoid(l[i]) - y[i]);
+    if (elementwise)
+      for (std::size_t i = 0; i < count; ++i) dl[i] += g[i] * (sig[i] - y[i]);
+    else
+      for (std::size_t i = 0; i < count; ++i) dl[i] += scale * (sig[i] - y[i]);
   }
   if (targets.requires_grad) {
     float* dy = targets.grad().data();
@@ -34,11 +43,19 @@ static void bce_with_logits_backward(Tape& t, const Node& n) {
 
 Var bce_with_logits(Var logits, Var targets, Reduction reduction) {
   require_same_shape("bce_with_logits", logits, targets);
-  const float* l = logits.value().data();
-  const float* y = targets.value().data();
-  return reduced_loss("bce_with_logits", {logits, targets}, logits.shape(), reduction,
-                      bce_with_logits_backward,
-                      [=](std::size_t i) { return stable::softplus(l[i]) - l[i] * y[i]; });
+  const Shape s = logits.shape();
+  const bool elementwise = reduction == Reduction::none;
+  Tape& tape = logits.tape();
+  Node& out = tape.record("bce_with_logits", {logits, targets}, elementwise ? s : Shape{1, 1},
+                          bce_with_logits_backward);
+  out.attr[0] = static_cast<std::size_t>(reduction);
+  out.scalar = detail::reduction_scale(reduction, s);
+  if (shape_of(out.saved) != s) out.saved.resize(s);
+  const double total = vec::bce_with_logits(logits.value().data(), targets.value().data(),
+                                            elementwise ? out.own_value.data() : nullptr,
+                                            out.saved.data(), s[0] * s[1]);
+  if (!elementwise) out.own_value(0, 0) = static_cast<float>(total * out.scalar);
+  return tape.last();
 }
 
 // ---- mse_loss: e = (p - t)^2;  de/dp = 2 (p - t),  de/dt = -2 (p - t) ----
