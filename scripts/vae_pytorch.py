@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""The same VAE in PyTorch: loads our checkpoints, and is the speed/quality reference.
+
+  /usr/bin/python3 scripts/vae_pytorch.py evaluate runs/vae/model.safetensors
+      -> the test loss of our checkpoint computed by PyTorch (compare with results.json)
+  /usr/bin/python3 scripts/vae_pytorch.py train --epochs 10 --seed 1
+      -> the pytorch/examples VAE trained by PyTorch, with seconds per epoch
+
+Needs Debian's python3-torch and python3-numpy (use /usr/bin/python3: another python3 on
+PATH may lack them). Exits 77 when torch is missing, which meson counts as a skipped test.
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+
+try:
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+except ImportError:
+    print("vae_pytorch: python3-torch is not installed; skipping", file=sys.stderr)
+    sys.exit(77)
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+# ---- the checkpoint: safetensors read with json + numpy (no safetensors package in Debian 12) ----
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    metadata = header.pop("__metadata__", {})
+    dtypes = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "I32": "<i4", "U8": "u1"}
+    tensors = {}
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        tensors[name] = np.frombuffer(data[begin:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+    return tensors, metadata
+
+
+class VAE(nn.Module):
+    """Attribute names match the C++ model, so its state dict loads as is."""
+
+    def __init__(self, input_dim=784, hidden=(400,), latent=20, decoder="bernoulli"):
+        super().__init__()
+        self.decoder_kind = decoder
+        layers, width = [], input_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.encoder = nn.Sequential(*layers)
+        self.mu = nn.Linear(width, latent)
+        self.logvar = nn.Linear(width, latent)
+        layers, width = [], latent
+        for h in reversed(hidden):
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.decoder = nn.Sequential(*layers)
+        self.out = nn.Linear(width, input_dim)
+        if decoder == "gaussian-learned":
+            self.out_logvar = nn.Linear(width, input_dim)
+
+    def forward(self, x):
+        h = self.encoder(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        d = self.decoder(z)
+        return self.out(d), mu, logvar, d
+
+    def loss(self, x):
+        """Per-batch sums of reconstruction and KL, as the C++ model defines them."""
+        mean, mu, logvar, d = self(x)
+        if self.decoder_kind == "bernoulli":
+            recon = F.binary_cross_entropy_with_logits(mean, x, reduction="sum")
+        elif self.decoder_kind == "gaussian":
+            recon = ((mean - x) ** 2).sum()
+        else:
+            lv = -6.0 + F.softplus(self.out_logvar(d) + 6.0)
+            recon = 0.5 * (np.log(2 * np.pi) + lv + (x - mean) ** 2 / torch.exp(lv)).sum()
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return recon, kl
+
+
+def model_from_checkpoint(path):
+    tensors, meta = load_safetensors(path)
+    hidden = [int(h) for h in meta["hidden"].split(",") if h] if meta.get("hidden") else []
+    model = VAE(int(meta["input_dim"]), hidden, int(meta["latent"]), meta["decoder"])
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+    return model
+
+
+# ---- data ----
+
+def read_idx(path):
+    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    rank = raw[3]
+    dims = struct.unpack(f">{rank}I", raw[4 : 4 + 4 * rank])
+    dtype = {0x08: "u1", 0x0D: ">f4"}[raw[2]]
+    return np.frombuffer(raw[4 + 4 * rank :], dtype=dtype).reshape(dims)
+
+
+def load_split(folder, split):
+    for name in (f"{split}-images-idx3-ubyte", f"{split}-images-idx3-ubyte.gz"):
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            images = read_idx(path)
+            x = images.reshape(len(images), -1).astype(np.float32)
+            return torch.from_numpy(x / 255.0 if images.dtype == np.uint8 else x)
+    raise SystemExit(f"vae_pytorch: no {split}-images-idx3-ubyte[.gz] in {folder}")
+
+
+@torch.no_grad()
+def test_loss(model, x, batch=500, seed=0):
+    torch.manual_seed(seed)
+    recon = kl = 0.0
+    for i in range(0, len(x), batch):
+        r, k = model.loss(x[i : i + batch])
+        recon, kl = recon + r.item(), kl + k.item()
+    return (recon + kl) / len(x), recon / len(x), kl / len(x)
+
+
+# ---- commands ----
+
+def evaluate(args):
+    model = model_from_checkpoint(args.checkpoint)
+    loss, recon, kl = test_loss(model, load_split(args.data, "t10k"))
+    print(json.dumps({"test_loss": loss, "test_recon": recon, "test_kl": kl}))
+
+
+def train(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    x_train, x_test = load_split(args.data, "train"), load_split(args.data, "t10k")
+    model = VAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    times = []
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()
+        for idx in torch.randperm(len(x_train)).split(128):
+            recon, kl = model.loss(x_train[idx])
+            loss = (recon + kl) / len(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+        loss, recon, kl = test_loss(model, x_test)
+        print(json.dumps({"epoch": epoch, "seconds": times[-1], "test_loss": loss}), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("evaluate", help="test loss of a model.safetensors written by train_vae")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", default=FASHION)
+    t = sub.add_parser("train", help="train the default VAE in PyTorch, printing seconds per epoch")
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--data", default=FASHION)
+    args = parser.parse_args()
+    {"evaluate": evaluate, "train": train}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
