@@ -14,15 +14,31 @@
 
 #include <vector>
 
-#include <xsimd/memory/xsimd_aligned_allocator.hpp>
+#include <new>
+
 #include <xtensor/xtensor.hpp>
 
 namespace ag {
 
-/// Storage: a std::vector, 64-byte aligned for the SIMD kernels. A vector keeps its
-/// capacity when it shrinks, so a buffer that held a full batch takes the smaller last
-/// batch of an epoch and then the full size again without touching the heap.
-using Storage = std::vector<float, xsimd::aligned_allocator<float, 64>>;
+/// Cache-line (64-byte) aligned memory from the aligned operator new, so that SIMD loads
+/// never straddle lines and allocation counters (bench/alloc_counter) see every array.
+template <class T>
+struct CacheAlignedAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  CacheAlignedAllocator() = default;
+  template <class U>
+  CacheAlignedAllocator(const CacheAlignedAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, kAlign); }
+  template <class U>
+  bool operator==(const CacheAlignedAllocator<U>&) const noexcept { return true; }
+};
+
+/// Storage: a std::vector, cache-line aligned. A vector keeps its capacity when it
+/// shrinks, so a buffer that held a full batch takes the smaller last batch of an epoch
+/// and then the full size again without touching the heap.
+using Storage = std::vector<float, CacheAlignedAllocator<float>>;
 using Array = xt::xtensor_container<Storage, 2, xt::layout_type::row_major>;
 using Shape = std::array<std::size_t, 2>;
 

@@ -12,13 +12,14 @@
 //                call (gemm_kernel.hpp) per MR x NR tile of C.
 // Cache roles (ir outer, jr inner): the A panel (MR x kc) stays in L1 while the B panels
 // stream from the B block, sized to stay in L2.
+#include "autograd/gemm.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <utility>
 #include <vector>
 
-#include "autograd/gemm.hpp"
 #include "autograd/gemm_kernel.hpp"
 #include "autograd/gemm_pack.hpp"
 #include "autograd/parallel.hpp"
@@ -28,14 +29,14 @@ namespace gemm_detail {
 namespace {
 
 // Block sizes, tuned on a Zen 5 core (48 KB L1d, 1 MB L2) with bench_gemm.
-constexpr std::size_t kMaxKC = 384;       // A panel: 8 x 384 floats = 12 KB of L1
-constexpr std::size_t kNC = 8 * kNR;      // B block: kc x nc, at most 384 x 384 floats = 576 KB of L2
-constexpr std::size_t kMC = 64 * kMR;     // A block: mc x kc, reused for every B block
+constexpr std::size_t kMaxKC = 384;    // A panel: 8 x 384 floats = 12 KB of L1
+constexpr std::size_t kNC = 8 * kNR;   // B block: kc x nc, at most 384 x 384 floats = 576 KB of L2
+constexpr std::size_t kMC = 64 * kMR;  // A block: mc x kc, reused for every B block
 
 // Below this many multiply-adds, waking a second thread costs more than it saves.
 constexpr double kMinParallelWork = 64.0 * 1024;
-// Packing one element costs about as much as this many multiply-adds in the kernel
-// (a scalar load and store against 2 x 16-wide fused multiply-adds per cycle).
+// Packing one element costs about as much as this many multiply-adds in the kernel (measured
+// on AVX-512: 0.1 to 0.15 ns per packed element, 0.01 ns per multiply-add).
 constexpr double kPackCost = 16.0;
 
 // A buffer of floats, aligned for vector loads, that only ever grows: after the first calls
@@ -118,8 +119,8 @@ void edge_tile(std::size_t mr, std::size_t nr, std::size_t kc, const float* ap, 
 }
 
 // C block (+)= packed A block x packed B block, one micro-kernel call per tile.
-void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* ap,
-                  const float* bp, float* c, std::size_t ldc, bool accumulate) {
+void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* ap, const float* bp,
+                  float* c, std::size_t ldc, bool accumulate) {
   for (std::size_t ir = 0; ir < mc; ir += kMR) {
     const std::size_t mr = std::min(kMR, mc - ir);
     for (std::size_t jr = 0; jr < nc; jr += kNR) {
@@ -134,9 +135,9 @@ void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* a
 }
 
 // One thread's share: C[m0, m1) x [n0, n1) = beta C + op(A) op(B) over the whole K range.
-void gemm_rect(const Operands& op, std::size_t m0, std::size_t m1, std::size_t n0,
-               std::size_t n1, std::size_t k, float beta, float* c, std::size_t ldc) {
-  if (beta != 0.0F && beta != 1.0F)  // general beta (gemm itself only needs 0 and 1)
+void gemm_rect(const Operands& op, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1,
+               std::size_t k, float beta, float* c, std::size_t ldc) {
+  if (beta != 0.0F && beta != 1.0F)  // any other beta (the framework uses only 0 and 1)
     for (std::size_t i = m0; i < m1; ++i)
       for (std::size_t j = n0; j < n1; ++j) c[i * ldc + j] *= beta;
   // Equal K blocks (784 = 3 x 262 rather than 2 x 384 + 16): no short, inefficient last block.
@@ -179,16 +180,20 @@ Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
   const std::size_t row_units = (m + kMR - 1) / kMR, col_units = (n + kW - 1) / kW;
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   if (threads <= 1 || work < kMinParallelWork) return {};
-  const double dm = static_cast<double>(m), dn = static_cast<double>(n), dk = static_cast<double>(k);
+  const double dm = static_cast<double>(m), dn = static_cast<double>(n),
+               dk = static_cast<double>(k);
   Plan best;
   double best_cost = 0;
   for (const bool by_rows : {true, false}) {
     const std::size_t units = by_rows ? row_units : col_units;
-    const int parts = static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(threads)));
-    const double share = static_cast<double>((units + parts - 1) / parts);  // units of the largest part
+    const int parts =
+        static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(threads)));
+    const double share =
+        static_cast<double>((units + parts - 1) / parts);  // units of the largest part
     const double rows = by_rows ? share * kMR : static_cast<double>(row_units * kMR);
     const double cols = by_rows ? static_cast<double>(col_units * kW) : share * kW;
-    const double cost = rows * cols * dk + kPackCost * dk * (by_rows ? share * kMR + dn : dm + cols);
+    const double cost =
+        rows * cols * dk + kPackCost * dk * (by_rows ? share * kMR + dn : dm + cols);
     if (best_cost == 0 || cost < best_cost) {
       best = {parts, by_rows, units, by_rows ? kMR : kW};
       best_cost = cost;
@@ -202,14 +207,14 @@ Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
 
 const char* gemm_name() { return "built-in"; }
 
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
-          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
-          std::size_t ldc) {
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
   if (k == 0) {  // nothing to add: C = beta C
     for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0F ? 0.0F : beta * c[i * ldc + j];
+      for (std::size_t j = 0; j < n; ++j)
+        c[i * ldc + j] = beta == 0.0F ? 0.0F : beta * c[i * ldc + j];
     return;
   }
   const Operands op{trans_a, trans_b, a, lda, b, ldb};

@@ -10,9 +10,8 @@ namespace ag {
 
 const char* gemm_name() { return "OpenBLAS"; }
 
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
-          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
-          std::size_t ldc) {
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
   if (m == 0 || n == 0) return;
   // OpenBLAS keeps its own thread count; follow ours when it changes.
   static int threads = 0;

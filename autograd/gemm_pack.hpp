@@ -40,43 +40,47 @@ inline void copy_panel(const float* src, std::size_t ld, std::size_t kc, std::si
   }
 }
 
+// dst[p * S + j] = src[j * ld + p] for steps [p0, p1) and columns [j0, j1), element by element,
+// kStrip steps at a time: the strip being written stays in L1 while each source row is read
+// one cache line at a time.
+template <std::size_t S>
+inline void transpose_elements(const float* src, std::size_t ld, std::size_t p0, std::size_t p1,
+                               std::size_t j0, std::size_t j1, float* dst) {
+  constexpr std::size_t kStrip = 16;
+  for (std::size_t q0 = p0; q0 < p1; q0 += kStrip) {
+    const std::size_t q1 = std::min(q0 + kStrip, p1);
+    for (std::size_t j = j0; j < j1; ++j)
+      for (std::size_t p = q0; p < q1; ++p) dst[p * S + j] = src[j * ld + p];
+  }
+}
+
 // dst[p * S + j] = src[j * ld + p] for p < kc, j < w; zero-padded to S.
 template <std::size_t S>
 inline void transpose_panel(const float* src, std::size_t ld, std::size_t kc, std::size_t w,
                             float* dst) {
-  std::size_t p0 = 0;
-  // A full panel goes W steps at a time through in-register transposes (gemm_transpose.hpp):
-  // as W x W blocks when the panel is a whole number of vectors wide, or as one S x W block
-  // when it is narrower than a vector (then the packed block is S contiguous vectors).
+  // In-register transposes (gemm_transpose.hpp) take W steps at a time: W x W blocks for the
+  // whole vectors of a panel as wide as some vectors, or one S x W block for a full panel
+  // narrower than a vector (the packed block is then S contiguous vectors). Other widths
+  // (6-row panels with SSE, say) have no vector form and go element by element.
   constexpr bool whole_vectors = S % kW == 0;
   constexpr bool narrow = S < kW && (S & (S - 1)) == 0;
+  constexpr std::size_t rows = whole_vectors ? kW : S;  // source rows per in-register block
+  const std::size_t vector_cols = whole_vectors ? w / kW * kW : (narrow && w == S ? S : 0);
+  const std::size_t vector_steps = vector_cols > 0 ? kc / kW * kW : 0;
   if constexpr (whole_vectors || narrow) {
-    constexpr std::size_t rows = whole_vectors ? kW : S;  // rows per in-register block
-    if (w == S)
-      for (; p0 + kW <= kc; p0 += kW)
-        for (std::size_t j0 = 0; j0 < S; j0 += rows) {
-          Vec v[rows];
-          for (std::size_t i = 0; i < rows; ++i) v[i] = Vec::load_unaligned(src + (j0 + i) * ld + p0);
-          transpose_block<rows>(v);
-          for (std::size_t q = 0; q < rows; ++q) {
-            float* out = whole_vectors ? dst + (p0 + q) * S + j0 : dst + p0 * S + q * kW;
-            v[q].store_unaligned(out);
-          }
-        }
+    for (std::size_t p0 = 0; p0 < vector_steps; p0 += kW)
+      for (std::size_t j0 = 0; j0 < vector_cols; j0 += rows) {
+        Vec v[rows];
+        for (std::size_t i = 0; i < rows; ++i) v[i] = Vec::load_unaligned(src + (j0 + i) * ld + p0);
+        transpose_block<rows>(v);
+        for (std::size_t q = 0; q < rows; ++q)
+          v[q].store_unaligned(whole_vectors ? dst + (p0 + q) * S + j0 : dst + p0 * S + q * kW);
+      }
   }
-  // The rest (the last kc % W steps, a partial panel, or a width with no vector form) element
-  // by element, a strip of kStrip steps at a time so the strip being written stays in L1 while
-  // each source row is read one cache line at a time.
-  constexpr std::size_t kStrip = 16;
-  for (; p0 < kc; p0 += kStrip) {
-    const std::size_t len = std::min(kStrip, kc - p0);
-    float* d = dst + p0 * S;
-    for (std::size_t j = 0; j < w; ++j) {
-      const float* s = src + j * ld + p0;
-      for (std::size_t p = 0; p < len; ++p) d[p * S + j] = s[p];
-    }
-    for (std::size_t p = 0; p < len; ++p) std::fill(d + p * S + w, d + p * S + S, 0.0F);
-  }
+  transpose_elements<S>(src, ld, 0, vector_steps, vector_cols, w, dst);  // the odd columns
+  transpose_elements<S>(src, ld, vector_steps, kc, 0, w, dst);           // the last steps
+  if (w < S)
+    for (std::size_t p = 0; p < kc; ++p) std::fill(dst + p * S + w, dst + p * S + S, 0.0F);
 }
 
 }  // namespace ag::gemm_detail

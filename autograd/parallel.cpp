@@ -94,7 +94,8 @@ class Pool {
       // atomic step means a late thread, still looking at a finished job, claims nothing and
       // never touches the job fields the caller may be rewriting.
       const std::uint64_t claim = claims_.fetch_add(1, std::memory_order_acq_rel);
-      const auto part = static_cast<std::uint32_t>(claim), parts = static_cast<std::uint32_t>(claim >> 32);
+      const auto part = static_cast<std::uint32_t>(claim),
+                 parts = static_cast<std::uint32_t>(claim >> 32);
       if (part >= parts) return;
       call_(task_, static_cast<int>(part));
       if (done_.fetch_add(1, std::memory_order_release) + 1 == static_cast<int>(parts))
@@ -124,7 +125,7 @@ class Pool {
 int default_threads() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 std::atomic<int> g_threads{default_threads()};
-std::unique_ptr<Pool> g_pool;      // created on first use, rebuilt when the thread count changes
+std::unique_ptr<Pool> g_pool;     // created on first use, rebuilt when the thread count changes
 std::atomic<bool> g_busy{false};  // a job is running
 
 void run_serially(int parts, void (*call)(const void*, int), const void* task) {

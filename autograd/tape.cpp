@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <xtensor/xnoalias.hpp>
 
 namespace ag {
 
@@ -137,7 +138,7 @@ void Tape::backward(Var root, const Array& seed) {
     throw ShapeError(fmt::format("backward: seed shape {} differs from the root's {}",
                                  to_string(shape_of(seed)), to_string(shape_of(r.value()))));
   if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(seed));
-  r.grad() += seed;
+  xt::noalias(r.grad()) += seed;  // noalias: a plain += would evaluate into a temporary
   sweep_backward(root.index_);
 }
 

@@ -1,6 +1,6 @@
 // bench_gemm: ag::gemm against OpenBLAS on the GEMMs one VAE training step runs.
 //
-//   bench_gemm [--threads N] [--batch B] [--rounds R]
+//   bench_gemm [--threads N] [--batch B] [--rounds R] [--median] [--pause-ms P]
 //
 // Per Linear layer with input x [B, in] and weight W [out, in] a step runs
 //   forward  Y  = X Wᵀ     gemm(false, true,  B,   out, in)
@@ -9,7 +9,8 @@
 // for the layers of the 784-400-20 encoder (its head 400 -> 40 for mu | logvar, or two 400 -> 20
 // heads) and the 20-400-784 decoder. Both libraries run with the same thread count (default:
 // ag::num_threads(), the hardware concurrency). Timings on a shared machine drift, so the two
-// are measured alternately, round after round, and the median round is reported.
+// are measured alternately, round after round, and each one's best round is reported (other
+// processes only ever slow a round down), or with --median its median round.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -77,9 +78,16 @@ double seconds_per_call(Run run, const Case& g, Operands& o, int reps) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / reps;
 }
 
-double median(std::vector<double> v) {
+// The best or the median of the rounds' times.
+double summary(std::vector<double> v, bool use_median) {
   std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  return use_median ? v[v.size() / 2] : v.front();
+}
+
+bool flag(int argc, char** argv, const char* name) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return true;
+  return false;
 }
 
 int int_arg(int argc, char** argv, const char* name, int fallback) {
@@ -109,8 +117,9 @@ int main(int argc, char** argv) {
     cases.push_back({"bwd dW+=Gt.X", true, false, out, in, batch, 1.0F});
   }
 
-  std::printf("GEMM GFLOP/s, %d thread(s), median of %d rounds; ag::gemm is %s\n", threads,
-              rounds, ag::gemm_name());
+  const bool use_median = flag(argc, argv, "--median");
+  std::printf("GEMM GFLOP/s, %d thread(s), %s of %d rounds; ag::gemm is %s\n", threads,
+              use_median ? "median" : "best", rounds, ag::gemm_name());
   std::printf("%-13s %5s %5s %5s %9s %9s %7s\n", "case", "m", "n", "k", "ag::gemm", "OpenBLAS",
               "ratio");
   double total_ours = 0, total_blas = 0;  // seconds for one pass over all cases
@@ -133,11 +142,11 @@ int main(int argc, char** argv) {
       blas.push_back(seconds_per_call(run_openblas, g, o, reps));
 #endif
     }
-    const double t_ours = median(ours);
+    const double t_ours = summary(ours, use_median);
     total_ours += t_ours;
     std::printf("%-13s %5zu %5zu %5zu %9.1f", g.what, g.m, g.n, g.k, flops / t_ours * 1e-9);
     if (!blas.empty()) {
-      const double t_blas = median(blas);
+      const double t_blas = summary(blas, use_median);
       total_blas += t_blas;
       std::printf(" %9.1f %7.2f", flops / t_blas * 1e-9, t_blas / t_ours);
     }

@@ -81,9 +81,10 @@ Dataset Dataset::from_idx(IdxArray examples, std::optional<IdxArray> labels, con
   if (features == 0 && n > 0)
     throw DataError(fmt::format("{}: examples of dims {} have no features", source, dims_text(dims)));
 
-  Dataset d = examples.type() == IdxType::U8
-                  ? Dataset(examples.take<std::uint8_t>(), features, std::move(label_values))
-                  : Dataset(examples.to_floats(), features, std::move(label_values));
+  // u8 and f32 storage is taken over as it is; only other types are converted.
+  Dataset d = examples.type() == IdxType::U8   ? Dataset(examples.take<std::uint8_t>(), features, std::move(label_values))
+              : examples.type() == IdxType::F32 ? Dataset(examples.take<float>(), features, std::move(label_values))
+                                                : Dataset(examples.to_floats(), features, std::move(label_values));
   d.example_shape_ = std::move(shape);
   return d;
 }

@@ -100,7 +100,7 @@ bool Loader::next() {
     if (labelled) labels_[k] = data_->labels()[row];
     fill_row(row, out.data() + k * d);
   }
-  current_ = &out;
+  in_tail_ = &out == &tail_;
   ++position_;
   return true;
 }

@@ -62,7 +62,7 @@ class Loader {
   bool next();
 
   /// The current batch, [rows, features]. Valid until the next call to next().
-  const ag::Array& batch() const { return *current_; }
+  const ag::Array& batch() const { return in_tail_ ? tail_ : full_; }
   /// Dataset rows in the current batch.
   std::span<const std::size_t> indices() const { return {indices_.data(), count_}; }
   /// Their labels; empty if the dataset has none.
@@ -97,7 +97,7 @@ class Loader {
   // the last partial batch, each allocated once.
   ag::Array full_;
   ag::Array tail_;
-  const ag::Array* current_ = &full_;
+  bool in_tail_ = false;  // which of the two the current batch is (a flag, not a pointer: copyable)
   std::vector<std::size_t> indices_;
   std::vector<std::int32_t> labels_;
   std::size_t count_ = 0;

@@ -21,10 +21,10 @@ struct Shape {
 // Shapes that hit every edge of the blocking (partial register tiles in both directions,
 // several K blocks, a ragged last K block, more than one B block) and the VAE's GEMMs.
 const Shape kShapes[] = {
-    {1, 1, 1},     {3, 4, 5},      {4, 3, 2},     {7, 1, 9},      {1, 50, 3},
-    {17, 33, 65},  {8, 48, 16},    {9, 49, 17},   {33, 100, 1},   {64, 97, 400},
+    {1, 1, 1},       {3, 4, 5},       {4, 3, 2},       {7, 1, 9},      {1, 50, 3},
+    {17, 33, 65},    {8, 48, 16},     {9, 49, 17},     {33, 100, 1},   {64, 97, 400},
     {128, 400, 784}, {128, 784, 400}, {400, 784, 128}, {128, 20, 400}, {128, 400, 20},
-    {20, 400, 128}, {40, 400, 128}, {96, 400, 784}, {784, 400, 96}, {96, 20, 400},
+    {20, 400, 128},  {40, 400, 128},  {96, 400, 784},  {784, 400, 96}, {96, 20, 400},
     {13, 900, 777},
 };
 
@@ -83,7 +83,8 @@ TEST_CASE("gemm matches the reference: all transposes, beta 0 and 1, 1 and 2 thr
       for (const bool ta : {false, true})
         for (const bool tb : {false, true}) {
           const Problem p(ta, tb, s, seed++);
-          for (const float beta : {0.0F, 1.0F}) check_close(p, p.run(beta, false), p.run(beta, true));
+          for (const float beta : {0.0F, 1.0F})
+            check_close(p, p.run(beta, false), p.run(beta, true));
         }
   }
 }
@@ -97,6 +98,13 @@ TEST_CASE("gemm honours leading dimensions larger than the rows") {
       for (std::size_t i = 0; i < p.m; ++i)  // the padding columns of C are left alone
         for (std::size_t j = p.n; j < p.ldc; ++j) CHECK(got[i * p.ldc + j] == p.c0[i * p.ldc + j]);
     }
+}
+
+TEST_CASE("gemm with a beta other than 0 and 1 scales C") {
+  for (const bool ta : {false, true}) {
+    const Problem p(ta, !ta, {29, 70, 50}, 5);
+    check_close(p, p.run(0.5F, false), p.run(0.5F, true));
+  }
 }
 
 TEST_CASE("gemm with beta 0 ignores what C held, and k = 0 leaves beta C") {

@@ -211,8 +211,14 @@ TEST_CASE("registration refuses bad or duplicate names and inconsistent shapes")
   CHECK_THROWS_AS(m.register_parameter("a.b", Array({1, 1})), std::invalid_argument);
   CHECK_THROWS_AS(m.register_parameter("", Array({1, 1})), std::invalid_argument);
   CHECK_THROWS_AS(m.register_module<nn::ReLU>("w"), std::invalid_argument);
+  m.register_buffer("b", Array({1, 1}));
+  m.register_module<nn::ReLU>("r");
+  CHECK_THROWS_AS(m.register_parameter("b", Array({1, 1})), std::invalid_argument);
+  CHECK_THROWS_AS(m.register_parameter("r", Array({1, 1})), std::invalid_argument);
+  CHECK_THROWS_AS(m.register_module<nn::Tanh>("r"), std::invalid_argument);
   CHECK_THROWS_AS(m.register_parameter("v", Array({1, 4}), {5}), std::invalid_argument);
   m.register_parameter("v", Array({1, 4}), {2, 2});
+  CHECK(m.state_dict()[1].name == "v");
   CHECK(m.state_dict()[1].shape == nn::TensorShape{2, 2});
 }
 

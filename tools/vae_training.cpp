@@ -210,9 +210,7 @@ class Run {
     while (loader_.next()) {
       ++step;
       beta = beta_at((epoch - 1) * loader_.batches_per_epoch() + step);
-      tape_.reset();
-      models::VaeLoss l = vae_.loss(tape_.constant(loader_.batch()), gen_.noise, static_cast<float>(beta));
-      const float value = l.loss.item();
+      const float value = train_step(tape_, vae_, adam_, loader_.batch(), gen_.noise, static_cast<float>(beta));
       if (!std::isfinite(value))
         throw TrainingDiverged(fmt::format(
             "the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; try a smaller --lr",
@@ -220,9 +218,6 @@ class Run {
             epochs_done_ == 0 ? std::string("No checkpoint was written by this run")
                               : fmt::format("The last good checkpoint, after epoch {}, is {}", epochs_done_,
                                             (o_.out / "checkpoint.safetensors").string())));
-      adam_.zero_grad();
-      tape_.backward(l.loss);
-      adam_.step();
       const std::size_t rows = loader_.batch().shape()[0];
       total += static_cast<double>(value) * static_cast<double>(rows);
       seen += rows;
@@ -426,6 +421,18 @@ class Run {
 };
 
 }  // namespace
+
+float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, const ag::Array& batch,
+                 ag::Rng& noise, float beta) {
+  tape.reset();
+  models::VaeLoss l = vae.loss(tape.constant(batch), noise, beta);
+  const float value = l.loss.item();
+  if (!std::isfinite(value)) return value;  // the caller reports it; the weights stay good
+  optimizer.zero_grad();
+  tape.backward(l.loss);
+  optimizer.step();
+  return value;
+}
 
 void train_vae(TrainOptions options) {
   if (options.threads > 0) ag::set_num_threads(options.threads);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/vae.hpp"
+#include "optim/optimizer.hpp"
 
 namespace tools {
 
@@ -43,6 +44,12 @@ class TrainingDiverged : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// One optimization step on one batch: records the loss on `tape` (reset first), and
+/// unless it is non-finite, backpropagates and updates. Returns the loss. No heap
+/// allocation once the tape has seen a batch of this size.
+float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, const ag::Array& batch,
+                 ag::Rng& noise, float beta);
 
 /// Trains as the options say and writes everything to options.out. Throws on bad input
 /// (datasets::DataError, nn::SafetensorsError, std::invalid_argument) and on divergence.
