@@ -9,9 +9,9 @@ std::size_t fan_out(const ag::Array& weight) { return weight.shape()[0]; }
 
 void uniform(ag::Array& a, ag::Rng& rng, float lo, float hi) { rng.fill_uniform(a, lo, hi); }
 
-void normal(ag::Array& a, ag::Rng& rng, float mean, float std) {
+void normal(ag::Array& a, ag::Rng& rng, float mean, float stddev) {
   rng.fill_normal(a);
-  for (float& v : a) v = mean + std * v;
+  for (float& v : a) v = mean + stddev * v;
 }
 
 void zeros(ag::Array& a) { a.fill(0.0F); }

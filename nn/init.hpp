@@ -26,8 +26,8 @@ std::size_t fan_out(const ag::Array& weight);
 
 /// Every element from U(lo, hi).
 void uniform(ag::Array& a, ag::Rng& rng, float lo, float hi);
-/// Every element from N(mean, std^2).
-void normal(ag::Array& a, ag::Rng& rng, float mean = 0.0F, float std = 1.0F);
+/// Every element from N(mean, stddev^2).
+void normal(ag::Array& a, ag::Rng& rng, float mean = 0.0F, float stddev = 1.0F);
 void zeros(ag::Array& a);
 void constant(ag::Array& a, float value);
 

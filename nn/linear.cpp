@@ -33,9 +33,8 @@ static ag::Parameter* make_bias(Module& m, std::size_t in, std::size_t out, ag::
 // The weight is drawn before the bias, as in PyTorch (the draws themselves differ: another
 // generator).
 Linear::Linear(std::size_t in_features, std::size_t out_features, ag::Rng& rng, bool with_bias)
-    : weight(register_parameter("weight",
-                                uniform_array({out_features, in_features}, rng,
-                                              default_bound(in_features)))),
+    : weight(register_parameter(
+          "weight", uniform_array({out_features, in_features}, rng, default_bound(in_features)))),
       bias(make_bias(*this, in_features, out_features, rng, with_bias)) {}
 
 ag::Var Linear::forward(ag::Var x) {
@@ -45,8 +44,8 @@ ag::Var Linear::forward(ag::Var x) {
 }
 
 std::string Linear::describe() const {
-  return fmt::format("Linear(in={}, out={}, bias={})", in_features(), out_features(),
-                     bias != nullptr);
+  return fmt::format("Linear(in_features={}, out_features={}, bias={})", in_features(),
+                     out_features(), bias != nullptr);
 }
 
 }  // namespace nn

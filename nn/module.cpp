@@ -8,7 +8,9 @@
 
 namespace nn {
 
-std::string to_string(const TensorShape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string to_string(const TensorShape& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 std::size_t element_count(const TensorShape& shape) {
   std::size_t n = 1;
@@ -65,10 +67,10 @@ TensorShape Module::checked_shape(const std::string& name, const ag::Array& valu
                                   TensorShape logical_shape) const {
   if (logical_shape.empty()) return {value.shape()[0], value.shape()[1]};
   if (element_count(logical_shape) != value.size())
-    throw std::invalid_argument(fmt::format(
-        "Module {}: '{}' is stored as {} ({} elements) but its logical shape {} has {}",
-        describe(), name, ag::to_string(ag::shape_of(value)), value.size(),
-        nn::to_string(logical_shape), element_count(logical_shape)));
+    throw std::invalid_argument(
+        fmt::format("Module {}: '{}' is stored as {} ({} elements) but its logical shape {} has {}",
+                    describe(), name, ag::to_string(ag::shape_of(value)), value.size(),
+                    nn::to_string(logical_shape), element_count(logical_shape)));
   return logical_shape;
 }
 
@@ -146,7 +148,8 @@ void Module::train(bool on) {
 void Module::collect_state(const std::string& prefix, std::vector<StateEntry>& out) {
   for (ParameterSlot& slot : parameters_)
     out.push_back({prefix + slot.name, slot.shape, &slot.parameter->value});
-  for (BufferSlot& slot : buffers_) out.push_back({prefix + slot.name, slot.shape, slot.array.get()});
+  for (BufferSlot& slot : buffers_)
+    out.push_back({prefix + slot.name, slot.shape, slot.array.get()});
   for (Child& child : children_) child.module->collect_state(prefix + child.name + ".", out);
 }
 
@@ -175,17 +178,17 @@ void Module::load_state_dict(const TensorMap& source, bool strict) {
                                        entry.name, nn::to_string(entry.shape)));
     const Tensor& tensor = found->second;
     if (tensor.shape != entry.shape)
-      throw StateDictError(entry.name,
-                           fmt::format("load_state_dict: tensor '{}' has shape {} in the module "
-                                       "but {} in the source",
-                                       entry.name, nn::to_string(entry.shape),
-                                       nn::to_string(tensor.shape)));
+      throw StateDictError(
+          entry.name,
+          fmt::format("load_state_dict: tensor '{}' has shape {} in the module "
+                      "but {} in the source",
+                      entry.name, nn::to_string(entry.shape), nn::to_string(tensor.shape)));
     if (tensor.values.size() != entry.array->size())
       throw StateDictError(entry.name,
                            fmt::format("load_state_dict: tensor '{}' of shape {} needs {} values; "
                                        "the source holds {}",
-                                       entry.name, nn::to_string(entry.shape),
-                                       entry.array->size(), tensor.values.size()));
+                                       entry.name, nn::to_string(entry.shape), entry.array->size(),
+                                       tensor.values.size()));
   }
   if (strict && source.size() != entries.size()) {
     for (const auto& [name, tensor] : source) {

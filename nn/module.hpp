@@ -56,7 +56,8 @@ class Module {
   virtual ag::Var forward(ag::Var x);
   ag::Var operator()(ag::Var x) { return forward(x); }
 
-  /// One line naming the module and its configuration, e.g. "Linear(in=784, out=400, bias=true)".
+  /// One line naming the module and its configuration, as PyTorch prints it:
+  /// "Linear(in_features=784, out_features=400, bias=true)".
   virtual std::string describe() const { return "Module"; }
   /// The module tree, one line per module, indented as PyTorch prints it.
   std::string to_string() const;

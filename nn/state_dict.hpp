@@ -22,9 +22,9 @@ using TensorShape = std::vector<std::size_t>;
 
 /// One tensor of a module's state, by reference: `array` is the module's own storage.
 struct StateEntry {
-  std::string name;     // dotted, e.g. "encoder.fc1.weight"
-  TensorShape shape;    // logical shape; its element count equals array->size()
-  ag::Array* array;     // row-major values, stored 2-D
+  std::string name;   // dotted, e.g. "encoder.fc1.weight"
+  TensorShape shape;  // logical shape; its element count equals array->size()
+  ag::Array* array;   // row-major values, stored 2-D
 };
 
 /// A tensor by value: what a checkpoint reader produces and load_state_dict consumes.

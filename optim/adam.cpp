@@ -52,6 +52,8 @@ void Adam::update(std::size_t index, ag::Parameter& p) {
   float* m = buffer(exp_avg_, index).data();
   float* v = buffer(exp_avg_sq_, index).data();
   const std::size_t n = p.value.size();
+  // One pass over the parameter. It vectorizes because the project builds with
+  // -fno-math-errno (meson.build): otherwise std::sqrt must stay a call that may set errno.
   for (std::size_t i = 0; i < n; ++i) {
     const float d = g[i] + l2 * w[i];
     m[i] = b1 * m[i] + one_minus_b1 * d;

@@ -5,9 +5,11 @@
 //   AdamW: d = g;  w = w * (1 - lr * weight_decay)   (decoupled decay, Loshchilov & Hutter)
 //   m = beta1 * m + (1 - beta1) * d
 //   v = beta2 * v + (1 - beta2) * d^2
-//   w = w - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)
+//   m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)      (bias corrections)
+//   w = w - lr * m_hat / (sqrt(v_hat) + eps)
 //
-// The last line is computed as PyTorch does: (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
+// The last line is computed as PyTorch does it:
+//   w = w - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
 //
 //   optim::Adam adam(model.parameters(), {.lr = 1e-3});
 //   optim::AdamW adamw(model.parameters(), {.lr = 1e-3, .weight_decay = 0.05});

@@ -51,9 +51,9 @@ void Optimizer::check_shapes() const {
           ag::to_string(value), ag::to_string(ag::shape_of(params_[i]->grad))));
     for (const Buffer& b : buffers_)
       if (ag::shape_of(b.arrays[i]) != value)
-        throw std::logic_error(fmt::format(
-            "optimizer: parameter {} changed shape to {} after the optimizer was built", i,
-            ag::to_string(value)));
+        throw std::logic_error(
+            fmt::format("optimizer: parameter {} changed shape to {} after the optimizer was built",
+                        i, ag::to_string(value)));
   }
 }
 
@@ -118,7 +118,8 @@ void Optimizer::load_state(const OptimizerState& state) {
   steps_ = static_cast<std::size_t>(step);
   lr_ = lr;
   for (Buffer& b : buffers_)
-    for (std::size_t i = 0; i < b.arrays.size(); ++i) b.arrays[i] = state.arrays.at(array_name(i, b.name));
+    for (std::size_t i = 0; i < b.arrays.size(); ++i)
+      b.arrays[i] = state.arrays.at(array_name(i, b.name));
 }
 
 }  // namespace optim

@@ -71,7 +71,9 @@ class Optimizer {
   /// Declares a per-parameter buffer named `name`, zeros shaped like each parameter;
   /// returns the handle to pass to buffer(). Call from the subclass's constructor.
   std::size_t add_buffer(std::string name);
-  ag::Array& buffer(std::size_t handle, std::size_t param) { return buffers_[handle].arrays[param]; }
+  ag::Array& buffer(std::size_t handle, std::size_t param) {
+    return buffers_[handle].arrays[param];
+  }
   /// The update of parameter `index`. step_count() already includes this step (1 on the first).
   virtual void update(std::size_t index, ag::Parameter& p) = 0;
 

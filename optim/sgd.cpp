@@ -8,7 +8,8 @@
 namespace optim {
 
 static SGDOptions checked(SGDOptions o) {
-  if (!(o.momentum >= 0.0)) throw std::invalid_argument(fmt::format("SGD: invalid momentum {}", o.momentum));
+  if (!(o.momentum >= 0.0))
+    throw std::invalid_argument(fmt::format("SGD: invalid momentum {}", o.momentum));
   if (!(o.weight_decay >= 0.0))
     throw std::invalid_argument(fmt::format("SGD: invalid weight_decay {}", o.weight_decay));
   if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))

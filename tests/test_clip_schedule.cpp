@@ -65,7 +65,8 @@ TEST_CASE("StepLR multiplies by gamma every step_size steps") {
 TEST_CASE("CosineAnnealingLR follows half a cosine from base_lr to eta_min, then stays") {
   optim::CosineAnnealingLR s(1.1, 4, 0.1);
   CHECK(s.lr(0) == 1.1);
-  CHECK(s.lr(1) == doctest::Approx(0.1 + (1.0 + std::cos(std::numbers::pi / 4)) / 2).epsilon(1e-15));
+  CHECK(s.lr(1) ==
+        doctest::Approx(0.1 + (1.0 + std::cos(std::numbers::pi / 4)) / 2).epsilon(1e-15));
   CHECK(s.lr(1) == doctest::Approx(0.953553390593).epsilon(1e-12));
   CHECK(s.lr(2) == doctest::Approx(0.6).epsilon(1e-15));
   CHECK(s.lr(3) == doctest::Approx(0.246446609407).epsilon(1e-12));

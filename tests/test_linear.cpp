@@ -41,7 +41,8 @@ TEST_CASE("Linear computes x Wᵀ + b, and backward fills the module's own gradi
   ag::Tape tape;
   ag::Var x = tape.constant(Array{{1.0F, 2.0F, 3.0F}, {4.0F, 5.0F, 6.0F}});
   ag::Var y = fc(x);
-  // Row 1: [1 - 3 + 10, 0.5 (1 + 2 + 3) - 10] = [8, -7];  row 2: [4 - 6 + 10, 7.5 - 10] = [8, -2.5].
+  // Row 1: [1 - 3 + 10, 0.5 (1 + 2 + 3) - 10] = [8, -7];  row 2: [4 - 6 + 10, 7.5 - 10] = [8,
+  // -2.5].
   REQUIRE(y.shape() == ag::Shape{2, 2});
   CHECK(y.value()(0, 0) == 8.0F);
   CHECK(y.value()(0, 1) == -7.0F);
@@ -72,7 +73,8 @@ TEST_CASE("Linear refuses an input of the wrong width, naming the shapes") {
   ag::Rng rng(1);
   nn::Linear fc(4, 3, rng);
   ag::Tape tape;
-  CHECK_THROWS_WITH_AS(fc(tape.constant(Array({2, 5}))), doctest::Contains("[2, 5]"), ag::ShapeError);
+  CHECK_THROWS_WITH_AS(fc(tape.constant(Array({2, 5}))), doctest::Contains("[2, 5]"),
+                       ag::ShapeError);
   CHECK_THROWS_AS(nn::Linear(0, 3, rng), std::invalid_argument);
 }
 
@@ -146,7 +148,7 @@ TEST_CASE("initializers follow their stated formulas") {
     CHECK(std::abs(s.mean) < 5 * std::sqrt(2.0 / 500.0 / 150000.0));
     CHECK(relative_error(s.variance, 2.0 / 500.0) < 0.02);
   }
-  SUBCASE("normal(mean, std) shifts and scales") {
+  SUBCASE("normal(mean, stddev) shifts and scales") {
     nn::init::normal(w, rng, 3.0F, 0.5F);
     const Stats s = stats_of(w);
     CHECK(std::abs(s.mean - 3.0) < 5 * 0.5 / std::sqrt(150000.0));  // 5 sd of the sample mean

@@ -57,9 +57,12 @@ std::string error_of(F&& f) {
 TEST_CASE("parameters get dotted names in registration order, own parameters first") {
   ag::Rng rng(1);
   Model model(rng);
-  const std::vector<std::string> expected = {"scale",          "encoder.fc1.weight",
-                                             "encoder.fc1.bias", "encoder.fc2.weight",
-                                             "decoder.0.weight", "decoder.0.bias"};
+  const std::vector<std::string> expected = {"scale",
+                                             "encoder.fc1.weight",
+                                             "encoder.fc1.bias",
+                                             "encoder.fc2.weight",
+                                             "decoder.0.weight",
+                                             "decoder.0.bias"};
   CHECK(names_of(model) == expected);
   // parameters() is the same list, pointing at the very objects the members refer to.
   const std::vector<ag::Parameter*> params = model.parameters();
@@ -252,8 +255,8 @@ TEST_CASE("a module without a single-input forward says so when called") {
   ag::Rng rng(6);
   Encoder encoder(rng);
   ag::Tape tape;
-  CHECK_THROWS_WITH_AS(encoder(tape.constant(Array({1, 6}))), doctest::Contains("Encoder has no forward"),
-                       std::logic_error);
+  CHECK_THROWS_WITH_AS(encoder(tape.constant(Array({1, 6}))),
+                       doctest::Contains("Encoder has no forward"), std::logic_error);
 }
 
 TEST_CASE("moving a module keeps the references its members hold valid") {
@@ -273,11 +276,11 @@ TEST_CASE("the module tree prints like PyTorch's") {
   const std::string expected =
       "Module(\n"
       "  (encoder): Encoder(\n"
-      "    (fc1): Linear(in=6, out=4, bias=true)\n"
-      "    (fc2): Linear(in=4, out=2, bias=false)\n"
+      "    (fc1): Linear(in_features=6, out_features=4, bias=true)\n"
+      "    (fc2): Linear(in_features=4, out_features=2, bias=false)\n"
       "  )\n"
       "  (decoder): Sequential(\n"
-      "    (0): Linear(in=2, out=3, bias=true)\n"
+      "    (0): Linear(in_features=2, out_features=3, bias=true)\n"
       "    (1): ReLU()\n"
       "  )\n"
       ")";

@@ -75,7 +75,8 @@ TEST_CASE("SGD with classical momentum") {
 
 TEST_CASE("SGD with dampening: the first step takes the gradient undamped") {
   // lr 0.1, mu 0.9, dampening 0.5, element 0 (g = 0.5):
-  // t1: b = 0.5, w = 0.95;  t2: b = 0.45 + 0.25 = 0.7, w = 0.88;  t3: b = 0.63 + 0.25 = 0.88, w = 0.792
+  // t1: b = 0.5, w = 0.95;  t2: b = 0.45 + 0.25 = 0.7, w = 0.88;  t3: b = 0.63 + 0.25 = 0.88, w =
+  // 0.792
   check_trajectory(
       run<optim::SGD>(optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.5}, kConstant),
       {{0.95, -1.9}, {0.88, -1.76}, {0.792, -1.584}});
