@@ -7,41 +7,33 @@
 // with z ~ N(0, I_5), seed 1 (see datasets/synthetic.hpp). Writes
 // OUTDIR/train-images-idx2-float and OUTDIR/t10k-images-idx2-float, which
 // datasets::load_idx_dataset (and so `train_vae --data OUTDIR`) reads like Fashion-MNIST.
-#include <cstdio>
 #include <exception>
 #include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "datasets/synthetic.hpp"
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]).starts_with("-")) {
-    std::fprintf(stderr, "usage: %s OUTDIR [--train N] [--test N] [--features D] [--latent K] "
-                 "[--noise S] [--seed SEED]\n", argv[0]);
-    return 2;
-  }
   datasets::ManifoldSpec spec;
-  std::size_t n_train = 60000;
-  std::size_t n_test = 10000;
+  std::size_t n_train = 60000, n_test = 10000;
+  std::string out;
+  CLI::App app{"Writes {train,t10k}-images-idx2-float: vectors x = tanh(A z + b) + noise, z ~ N(0, I)."};
+  app.add_option("OUTDIR", out, "output folder")->required();
+  app.add_option("--train", n_train, "training vectors")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--test", n_test, "test vectors")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--features", spec.features, "floats per vector")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--latent", spec.latent, "dimensions of z")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--noise", spec.noise, "standard deviation of the added noise")->capture_default_str();
+  app.add_option("--seed", spec.seed, "seed of A, b and the samples")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   try {
-    for (int i = 2; i < argc; i += 2) {
-      std::string flag = argv[i];
-      if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
-      std::string value = argv[i + 1];
-      if (flag == "--train") n_train = std::stoull(value);
-      else if (flag == "--test") n_test = std::stoull(value);
-      else if (flag == "--features") spec.features = std::stoull(value);
-      else if (flag == "--latent") spec.latent = std::stoull(value);
-      else if (flag == "--noise") spec.noise = std::stof(value);
-      else if (flag == "--seed") spec.seed = std::stoull(value);
-      else throw std::invalid_argument("unknown option " + flag);
-    }
-    datasets::write_manifold_idx(argv[1], n_train, n_test, spec);
-    std::printf("wrote %s/{train,t10k}-images-idx2-float: %zu and %zu vectors of %zu floats "
-                "(latent %zu, noise %g, seed %llu)\n", argv[1], n_train, n_test, spec.features,
-                spec.latent, static_cast<double>(spec.noise),
-                static_cast<unsigned long long>(spec.seed));
+    datasets::write_manifold_idx(out, n_train, n_test, spec);
+    fmt::print("wrote {}/{{train,t10k}}-images-idx2-float: {} and {} vectors of {} floats (latent {}, noise {}, seed {})\n",
+               out, n_train, n_test, spec.features, spec.latent, spec.noise, spec.seed);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "make_manifold_data: %s\n", e.what());
+    fmt::print(stderr, "make_manifold_data: {}\n", e.what());
     return 1;
   }
   return 0;

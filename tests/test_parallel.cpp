@@ -33,7 +33,7 @@ TEST_CASE("set_num_threads and num_threads") {
 
 TEST_CASE("parallel_run runs every part exactly once") {
   for (const int threads : {1, 2, 4})
-    for (const int parts : {1, 2, 3, 7}) {
+    for (const int parts : {1, 2, 3, 7, 70}) {
       ThreadCount count(threads);
       std::vector<std::atomic<int>> runs(static_cast<std::size_t>(parts));
       ag::parallel_run(parts, [&](int part) { runs[static_cast<std::size_t>(part)]++; });

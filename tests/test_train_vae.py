@@ -124,6 +124,19 @@ class TrainVae(unittest.TestCase):
             b = [row.split(",")[:5] for row in f.read().splitlines()]
         self.assertEqual(a, b)
 
+    def test_same_seed_and_threads_give_identical_weights(self):
+        for threads in ("1", "2"):
+            first, second = self.out(f"det_a_{threads}"), self.out(f"det_b_{threads}")
+            run(*self.small(first, "--epochs", "2", "--seed", "9", "--threads", threads))
+            run(*self.small(second, "--epochs", "2", "--seed", "9", "--threads", threads))
+            _, a = read_safetensors(os.path.join(first, "model.safetensors"))
+            _, b = read_safetensors(os.path.join(second, "model.safetensors"))
+            self.assertEqual(a, b, f"--threads {threads}")
+        other = self.out("det_other_seed")
+        run(*self.small(other, "--epochs", "2", "--seed", "10", "--threads", "2"))
+        _, c = read_safetensors(os.path.join(other, "model.safetensors"))
+        self.assertNotEqual(a, c)
+
     def test_resume_refuses_contradicting_flags_and_wrong_files(self):
         out = self.out("resume_checks")
         run(*self.small(out, "--epochs", "1"))
