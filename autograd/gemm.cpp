@@ -17,8 +17,9 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <memory>
+#include <new>
 #include <utility>
-#include <vector>
 
 #include "autograd/gemm_kernel.hpp"
 #include "autograd/gemm_pack.hpp"
@@ -29,31 +30,43 @@ namespace gemm_detail {
 namespace {
 
 // Block sizes, tuned on a Zen 5 core (48 KB L1d, 1 MB L2) with bench_gemm.
-constexpr std::size_t kMaxKC = 384;    // A panel: 8 x 384 floats = 12 KB of L1
-constexpr std::size_t kNC = 8 * kNR;   // B block: kc x nc, at most 384 x 384 floats = 576 KB of L2
-constexpr std::size_t kMC = 64 * kMR;  // A block: mc x kc, reused for every B block
+constexpr std::size_t kMaxKC = 384;               // A panel: 8 x 384 floats = 12 KB of L1
+constexpr std::size_t kBBlockBytes = 512 * 1024;  // B block (kc x nc): half of L2
+constexpr std::size_t kMC = 64 * kMR;             // A block: mc x kc, reused for every B block
 
-// Below this many multiply-adds, waking a second thread costs more than it saves.
-constexpr double kMinParallelWork = 64.0 * 1024;
+// Below this many multiply-adds a second thread does not pay: handing it its part and waiting
+// for it costs about a microsecond here, and two busy cores each run somewhat slower than one
+// (measured: 64 x 64 x 64 ran faster on one thread, 128 x 48 x 64 on two).
+constexpr double kMinParallelWork = 384.0 * 1024;
 // Packing one element costs about as much as this many multiply-adds in the kernel (measured
 // on AVX-512: 0.1 to 0.15 ns per packed element, 0.01 ns per multiply-add).
 constexpr double kPackCost = 16.0;
+// Cutting C into column slices costs about this many multiply-adds per row of C and per cut,
+// on top of the packing (measured with bench_gemm on the VAE's shapes: below the threshold a cut
+// by rows was always faster). The two threads then write neighbouring stretches of every row,
+// and the cache lines at the seams travel between the cores.
+constexpr double kColumnCutCost = 20000.0;
 
 // A buffer of floats, aligned for vector loads, that only ever grows: after the first calls
 // with the largest shapes, gemm allocates nothing.
 class Workspace {
  public:
   float* get(std::size_t n) {
-    if (buf_.size() < n) {
-      buf_.clear();
-      buf_.shrink_to_fit();  // free first: the old contents are not needed
-      buf_.resize(n);
+    if (n > size_) {
+      data_.reset();  // free first: the old contents are not needed
+      data_.reset(static_cast<float*>(::operator new(n * sizeof(float), kAlign)));
+      size_ = n;
     }
-    return buf_.data();
+    return data_.get();
   }
 
  private:
-  std::vector<float, xsimd::aligned_allocator<float, 64>> buf_;
+  static constexpr std::align_val_t kAlign{64};  // a cache line, and an AVX-512 vector
+  struct Free {
+    void operator()(float* p) const { ::operator delete(p, kAlign); }
+  };
+  std::unique_ptr<float, Free> data_;
+  std::size_t size_ = 0;
 };
 
 thread_local Workspace t_packed_a;
@@ -142,16 +155,24 @@ void gemm_rect(const Operands& op, std::size_t m0, std::size_t m1, std::size_t n
       for (std::size_t j = n0; j < n1; ++j) c[i * ldc + j] *= beta;
   // Equal K blocks (784 = 3 x 262 rather than 2 x 384 + 16): no short, inefficient last block.
   const std::size_t k_blocks = (k + kMaxKC - 1) / kMaxKC;
+  const std::size_t max_kc = (k + k_blocks - 1) / k_blocks;
+  // B blocks as wide as fit kBBlockBytes, all about the same width (no thin last block).
+  const std::size_t fit = std::max(kNR, kBBlockBytes / (max_kc * sizeof(float)) / kNR * kNR);
+  const std::size_t n_blocks = (n1 - n0 + fit - 1) / fit;
+  const std::size_t max_nc = round_up((n1 - n0 + n_blocks - 1) / n_blocks, kNR);
+  const std::size_t max_mc = std::min(kMC, m1 - m0);
+  // Each buffer is sized once for its largest block, so it grows at most once per shape.
+  float* ap = t_packed_a.get(round_up(max_mc, kMR) * max_kc);
+  float* bp = t_packed_b.get(max_nc * max_kc);
+
   for (std::size_t kb = 0; kb < k_blocks; ++kb) {
     const std::size_t p0 = k * kb / k_blocks, kc = k * (kb + 1) / k_blocks - p0;
     const bool accumulate = kb > 0 || beta != 0.0F;
-    for (std::size_t i0 = m0; i0 < m1; i0 += kMC) {
-      const std::size_t mc = std::min(kMC, m1 - i0);
-      float* ap = t_packed_a.get(round_up(mc, kMR) * kc);
+    for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
+      const std::size_t mc = std::min(max_mc, m1 - i0);
       pack_a(op, i0, mc, p0, kc, ap);
-      for (std::size_t j0 = n0; j0 < n1; j0 += kNC) {
-        const std::size_t nc = std::min(kNC, n1 - j0);
-        float* bp = t_packed_b.get(round_up(nc, kNR) * kc);
+      for (std::size_t j0 = n0; j0 < n1; j0 += max_nc) {
+        const std::size_t nc = std::min(max_nc, n1 - j0);
         pack_b(op, j0, nc, p0, kc, bp);
         macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
       }
@@ -175,7 +196,8 @@ struct Plan {
 
 // Picks the cut with the smallest estimated time of the slowest part: its multiply-adds
 // (padding included) plus its packing, where the operand along the uncut dimension is packed
-// whole by every part. The choice depends only on the shape and thread count.
+// whole by every part, plus kColumnCutCost for a cut by columns. The choice depends only on the
+// shape and thread count (and the result on neither: see the top of this file).
 Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
   const std::size_t row_units = (m + kMR - 1) / kMR, col_units = (n + kW - 1) / kW;
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
@@ -192,8 +214,9 @@ Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
         static_cast<double>((units + parts - 1) / parts);  // units of the largest part
     const double rows = by_rows ? share * kMR : static_cast<double>(row_units * kMR);
     const double cols = by_rows ? static_cast<double>(col_units * kW) : share * kW;
-    const double cost =
-        rows * cols * dk + kPackCost * dk * (by_rows ? share * kMR + dn : dm + cols);
+    const double cost = rows * cols * dk +
+                        kPackCost * dk * (by_rows ? share * kMR + dn : dm + cols) +
+                        (by_rows ? 0.0 : kColumnCutCost * dm * (parts - 1));
     if (best_cost == 0 || cost < best_cost) {
       best = {parts, by_rows, units, by_rows ? kMR : kW};
       best_cost = cost;

@@ -26,7 +26,7 @@
 namespace ag {
 
 struct GradcheckOptions {
-  float step = 0x1.0p-7F;  // h; a power of two so x +- h is exact for |x| < 2
+  float step = 0x1.0p-7F;  // h; a power of two, so x +- h rounds by at most ulp(x)
   double rtol = 1e-3;      // pass when |analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|)
   double atol = 1e-3;
   std::uint64_t seed = 12345;  // for the projection weights

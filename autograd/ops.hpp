@@ -14,7 +14,8 @@ namespace ag {
 // Two shapes broadcast when each dimension is equal or 1 in one of them; e.g.
 // [B, D] with [1, D] (a row over the batch), [B, 1] (a column) or [1, 1] (a scalar).
 // Broadcasting is an op of its own, so its gradient (a sum over the repeated
-// dimensions) is written exactly once: in broadcast_to's backward rule.
+// dimensions) is written once, in broadcast_to's backward rule. (The one exception is the
+// fused `linear`, which adds its bias row itself and sums the bias gradient in its rule.)
 
 /// x repeated along its size-1 dimensions up to `shape`.   [1, D] -> [B, D]
 Var broadcast_to(Var x, Shape shape);

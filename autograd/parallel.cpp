@@ -30,12 +30,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// How an idle thread waits. For the first kHotTime it only polls, so it reacts within a fraction
-// of a microsecond. Until kSpinTime it polls and now and then gives its core away
-// (std::this_thread::yield, a system call of about a microsecond), in case a thread it waits for
-// is queued behind it on a busy machine. After that it sleeps until notified. Training calls
-// gemm every few tens of microseconds, so a worker stays hot through a training step; a program
-// that stops calling kernels has its workers asleep within a millisecond.
+// How an idle thread waits. For the first kHotTime it only polls, so it sees a new job as soon as
+// the cache line announcing it reaches its core. Until kSpinTime it polls and now and then
+// gives its core away (std::this_thread::yield, a system call of about a microsecond), in case
+// a thread it waits for is queued behind it on a busy machine. After that it sleeps until
+// notified. Training calls gemm every few tens of microseconds, so a worker stays hot through a
+// training step; a program that stops calling kernels has its workers asleep within a
+// millisecond.
 constexpr auto kHotTime = std::chrono::microseconds(50);
 constexpr auto kSpinTime = std::chrono::microseconds(500);
 

@@ -12,6 +12,15 @@
 
 namespace ag {
 
+/// A 64-bit mixing function (Steele et al.'s SplitMix64 finalizer): turns related seeds
+/// such as (seed, stream) into unrelated ones.
+constexpr std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
 class Rng {
  public:
   explicit Rng(std::uint64_t seed = 0) : engine_(seed) {}

@@ -31,11 +31,21 @@ const Node& Var::node() const {
 
 const Array& Var::value() const { return node().value(); }
 
+bool Var::has_grad() const {
+  const Node& n = node();
+  return n.requires_grad && (n.parameter != nullptr || n.grad_pass == tape_->backward_pass_);
+}
+
 const Array& Var::grad() const {
   const Node& n = node();
   if (!n.requires_grad)
     throw std::logic_error(fmt::format("ag::Var::grad: node {} ({}) does not require a gradient",
                                        index_, n.op));
+  if (!has_grad())
+    throw std::logic_error(fmt::format(
+        "ag::Var::grad: no gradient reached node {} ({}) in the latest backward: the root does "
+        "not depend on it, or backward has not run since it was recorded",
+        index_, n.op));
   return n.grad();
 }
 
@@ -71,7 +81,7 @@ Var Tape::last() { return Var(this, size_ - 1, generation_); }
 Var Tape::variable(const Array& value, bool requires_grad) {
   Node& n = next_node();
   n.op = requires_grad ? "variable" : "constant";
-  n.requires_grad = requires_grad;
+  n.requires_grad = requires_grad && grad_enabled_;
   if (shape_of(n.own_value) != shape_of(value)) n.own_value.resize(value.shape());
   std::copy(value.begin(), value.end(), n.own_value.begin());
   return last();
@@ -137,7 +147,11 @@ void Tape::backward(Var root, const Array& seed) {
   if (shape_of(seed) != shape_of(r.value()))
     throw ShapeError(fmt::format("backward: seed shape {} differs from the root's {}",
                                  to_string(shape_of(seed)), to_string(shape_of(r.value()))));
-  if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(seed));
+  ++backward_pass_;
+  if (r.parameter == nullptr) {
+    zero_as(r.own_grad, shape_of(seed));
+    r.grad_pass = backward_pass_;
+  }
   xt::noalias(r.grad()) += seed;  // noalias: a plain += would evaluate into a temporary
   sweep_backward(root.index_);
 }
@@ -155,7 +169,10 @@ void Tape::sweep_backward(std::uint32_t root) {
       Node& in = nodes_[n.inputs[k]];
       if (!in.requires_grad || in.reached) continue;
       in.reached = true;
-      if (in.parameter == nullptr) zero_as(in.own_grad, shape_of(in.own_value));
+      if (in.parameter == nullptr) {
+        zero_as(in.own_grad, shape_of(in.own_value));
+        in.grad_pass = backward_pass_;
+      }
     }
     n.backward(*this, n);
   }

@@ -41,6 +41,7 @@ struct Node {
   std::uint8_t arity = 0;              // how many entries of `inputs` are used
   bool requires_grad = false;          // does any gradient flow through this node?
   bool reached = false;                // during backward: has a gradient arrived here yet?
+  std::uint32_t grad_pass = 0;         // the backward pass that last wrote own_grad
   BackwardFn backward = nullptr;       // nullptr for leaves
   float scalar = 0.0F;                 // attribute of ops with a constant (pow 2, add 3, ...)
   std::array<std::size_t, 2> attr{};   // integer attributes (axis, slice bounds, ...)
@@ -62,8 +63,11 @@ class Var {
   Var() = default;
 
   const Array& value() const;
-  /// The gradient after `tape.backward(...)`; throws if this node needed none.
+  /// d root / d this from the tape's latest backward. Throws std::logic_error if this node
+  /// requires no gradient or that backward did not reach it (it does not affect the root).
   const Array& grad() const;
+  /// Whether grad() has a value: the latest backward reached this node.
+  bool has_grad() const;
   Shape shape() const { return shape_of(value()); }
   std::size_t rows() const { return value().shape()[0]; }
   std::size_t cols() const { return value().shape()[1]; }
@@ -93,7 +97,8 @@ class Tape {
   Tape& operator=(const Tape&) = delete;
 
   // ---- leaves ----
-  /// A leaf holding a copy of `value`; its gradient is kept after backward.
+  /// A leaf holding a copy of `value`; after backward, its grad() is d root / d value.
+  /// (Inside a NoGradGuard it requires no gradient, like every other node.)
   Var variable(const Array& value, bool requires_grad = true);
   /// A leaf that never needs a gradient (data, targets).
   Var constant(const Array& value) { return variable(value, false); }
@@ -146,6 +151,7 @@ class Tape {
   std::deque<Node> nodes_;  // a deque: references stay valid while the tape grows
   std::uint32_t size_ = 0;
   std::uint32_t generation_ = 1;
+  std::uint32_t backward_pass_ = 0;  // counts backward calls; see Node::grad_pass
   bool grad_enabled_ = true;
 };
 

@@ -9,8 +9,12 @@
 // for the layers of the 784-400-20 encoder (its head 400 -> 40 for mu | logvar, or two 400 -> 20
 // heads) and the 20-400-784 decoder. Both libraries run with the same thread count (default:
 // ag::num_threads(), the hardware concurrency). Timings on a shared machine drift, so the two
-// are measured alternately, round after round, and each one's best round is reported (other
+// are measured back to back, shape by shape, and each one's best round is reported (other
 // processes only ever slow a round down), or with --median its median round.
+//
+// OpenBLAS's idle threads keep spinning for 2^28 cycles (its default THREAD_TIMEOUT; over
+// 0.1 s here) after a call, and would steal a core from ours: before timing ours, the bench
+// sleeps --pause-ms (default 400) so they are asleep. Ours spin for at most half a millisecond.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -102,7 +106,7 @@ int main(int argc, char** argv) {
   const int threads = int_arg(argc, argv, "--threads", ag::num_threads());
   const auto batch = static_cast<std::size_t>(int_arg(argc, argv, "--batch", 128));
   const int rounds = std::max(1, int_arg(argc, argv, "--rounds", 9));
-  const int pause_ms = int_arg(argc, argv, "--pause-ms", 150);
+  const int pause_ms = int_arg(argc, argv, "--pause-ms", 400);
   ag::set_num_threads(threads);
 #ifdef BENCH_WITH_OPENBLAS
   openblas_set_num_threads(threads);
@@ -129,19 +133,13 @@ int main(int argc, char** argv) {
     // Enough calls per round for about 20 ms of work at 100 GFLOP/s, at least 5.
     const int reps = std::max(5, static_cast<int>(2e9 / flops));
     std::vector<double> ours, blas;
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     run_ours(g, o);  // warm up: page in the buffers, grow the workspaces, wake the threads
+    for (int r = 0; r < rounds; ++r) ours.push_back(seconds_per_call(run_ours, g, o, reps));
 #ifdef BENCH_WITH_OPENBLAS
     run_openblas(g, o);
+    for (int r = 0; r < rounds; ++r) blas.push_back(seconds_per_call(run_openblas, g, o, reps));
 #endif
-    for (int r = 0; r < rounds; ++r) {
-      // OpenBLAS's idle threads keep spinning for a long while (2^28 cycles by default) after a
-      // call; let them go to sleep first, or they steal a core from ours.
-      std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
-      ours.push_back(seconds_per_call(run_ours, g, o, reps));
-#ifdef BENCH_WITH_OPENBLAS
-      blas.push_back(seconds_per_call(run_openblas, g, o, reps));
-#endif
-    }
     const double t_ours = summary(ours, use_median);
     total_ours += t_ours;
     std::printf("%-13s %5zu %5zu %5zu %9.1f", g.what, g.m, g.n, g.k, flops / t_ours * 1e-9);

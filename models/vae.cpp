@@ -1,7 +1,9 @@
 #include "models/vae.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <sstream>
 #include <stdexcept>
@@ -25,21 +27,29 @@ constexpr float kMinLogVariance = -6.0F;
 const double kHalfLogPi = 0.5 * std::log(std::numbers::pi);
 const double kLog2Pi = std::log(2.0 * std::numbers::pi);
 
-std::vector<std::size_t> parse_sizes(const std::string& text) {
-  std::vector<std::size_t> sizes;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (item.empty()) continue;
-    std::size_t used = 0;
-    const unsigned long v = std::stoul(item, &used);
-    if (used != item.size()) throw std::invalid_argument("not a number: " + item);
-    sizes.push_back(v);
-  }
-  return sizes;
+}  // namespace
+
+std::size_t parse_count(const std::string& text, const std::string& what) {
+  std::size_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (text.empty() || error != std::errc() || stop != end)
+    throw std::invalid_argument(fmt::format("{}: '{}' is not a whole number", what, text));
+  return value;
 }
 
-}  // namespace
+std::vector<std::size_t> parse_widths(const std::string& text, const std::string& what) {
+  std::vector<std::size_t> widths;
+  if (text.empty() || text == "none") return widths;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    const std::size_t w = parse_count(item, what);
+    if (w == 0) throw std::invalid_argument(fmt::format("{}: widths must be positive, got '{}'", what, text));
+    widths.push_back(w);
+  }
+  if (text.back() == ',') throw std::invalid_argument(fmt::format("{}: '{}' ends with a comma", what, text));
+  return widths;
+}
 
 std::string to_string(Decoder d) {
   switch (d) {
@@ -80,13 +90,9 @@ VaeConfig VaeConfig::from_metadata(const std::map<std::string, std::string>& met
     return it->second;
   };
   VaeConfig c;
-  try {
-    c.input_dim = std::stoul(get("input_dim"));
-    c.hidden = parse_sizes(get("hidden"));
-    c.latent = std::stoul(get("latent"));
-  } catch (const std::logic_error& e) {  // stoul's invalid_argument / out_of_range
-    throw std::invalid_argument(fmt::format("checkpoint metadata is not a VAE configuration: {}", e.what()));
-  }
+  c.input_dim = parse_count(get("input_dim"), "metadata 'input_dim'");
+  c.hidden = parse_widths(get("hidden"), "metadata 'hidden'");
+  c.latent = parse_count(get("latent"), "metadata 'latent'");
   c.decoder = parse_decoder(get("decoder"));
   c.validate();
   return c;
@@ -159,15 +165,14 @@ Vae::Likelihood Vae::decode(ag::Var z) {
 }
 
 ag::Var Vae::reconstruction_loss(const Likelihood& p, ag::Var x, ag::Reduction reduction) {
-  const bool per_example = reduction == ag::Reduction::none;
-  const ag::Reduction r = per_example ? ag::Reduction::none : reduction;
-  ag::Var elementwise;
+  // With Reduction::none the elementwise loss is summed over features: one value per example.
+  ag::Var loss;
   switch (config_.decoder) {
-    case Decoder::bernoulli: elementwise = ag::bce_with_logits(p.mean, x, r); break;
-    case Decoder::gaussian: elementwise = ag::mse_loss(p.mean, x, r); break;
-    case Decoder::gaussian_learned: elementwise = ag::gaussian_nll(x, p.mean, p.logvar, r); break;
+    case Decoder::bernoulli: loss = ag::bce_with_logits(p.mean, x, reduction); break;
+    case Decoder::gaussian: loss = ag::mse_loss(p.mean, x, reduction); break;
+    case Decoder::gaussian_learned: loss = ag::gaussian_nll(x, p.mean, p.logvar, reduction); break;
   }
-  return per_example ? ag::sum(elementwise, 1) : elementwise;
+  return reduction == ag::Reduction::none ? ag::sum(loss, 1) : loss;
 }
 
 ag::Var Vae::expected_x(const Likelihood& p) {
@@ -193,6 +198,8 @@ ag::Var Vae::sample(ag::Tape& tape, std::size_t n, ag::Rng& rng) {
 std::vector<double> Vae::importance_weighted_bound(ag::Tape& tape, const ag::Array& x,
                                                    std::size_t k, ag::Rng& rng) {
   if (k == 0) throw std::invalid_argument("importance_weighted_bound: K must be at least 1");
+  if (k > std::numeric_limits<std::size_t>::max() / std::max<std::size_t>(1, x.shape()[0]))
+    throw std::invalid_argument(fmt::format("importance_weighted_bound: K = {} is too large", k));
   ag::NoGradGuard no_grad(tape);
   tape.reset();
   const std::size_t batch = x.shape()[0], latent = config_.latent;

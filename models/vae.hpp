@@ -42,6 +42,12 @@ enum class Decoder {
   gaussian_learned,
 };
 
+/// "400" -> 400; throws std::invalid_argument naming `what` unless `text` is a whole number.
+std::size_t parse_count(const std::string& text, const std::string& what);
+/// "128,64" -> {128, 64}; "none" or "" -> {} (no hidden layer); throws std::invalid_argument
+/// naming `what` for anything else (a zero, a sign, a stray character).
+std::vector<std::size_t> parse_widths(const std::string& text, const std::string& what);
+
 /// "bernoulli", "gaussian", "gaussian-learned"
 std::string to_string(Decoder d);
 /// The inverse of to_string; throws std::invalid_argument naming the accepted values.

@@ -289,7 +289,7 @@ SafetensorsFile SafetensorsFile::parse(std::vector<std::byte> bytes, std::string
   try {
     const char* text = reinterpret_cast<const char*>(bytes.data()) + 8;
     header = nlohmann::json::parse(text, text + n);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers out of range
     fail(fmt::format("header (bytes 8 to {}) is not valid JSON: {}", data_start, e.what()));
   }
   if (!header.is_object()) fail(fmt::format("header is a JSON {}, expected an object", header.type_name()));

@@ -3,14 +3,41 @@
 // determinism (repeated calls, and different thread counts, give bit-identical results).
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "autograd/gemm.hpp"
 #include "autograd/parallel.hpp"
+
+// Counts heap allocations through operator new (this test program only), to check that gemm
+// reuses its packing buffers.
+namespace {
+std::atomic<long> g_allocations{0};
+
+void* counted_alloc(std::size_t size, std::size_t align) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t rounded = (size + align - 1) / align * align;  // aligned_alloc wants this
+  if (void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, rounded)
+                                                  : std::malloc(size ? size : 1))
+    return p;
+  throw std::bad_alloc();
+}
+}  // namespace
+
+void* operator new(std::size_t size) { return counted_alloc(size, alignof(std::max_align_t)); }
+void* operator new(std::size_t size, std::align_val_t align) {
+  return counted_alloc(size, static_cast<std::size_t>(align));
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -155,4 +182,40 @@ TEST_CASE("built-in gemm: the same bits whatever the thread count") {
         CHECK(two == one);
         CHECK(three == one);
       }
+}
+
+TEST_CASE("gemm does not allocate per call") {
+  std::vector<float> c(784 * 784);
+  const auto call = [&c](const Problem& p) {
+    ag::gemm(p.trans_a, p.trans_b, p.m, p.n, p.k, p.a.data(), p.lda, p.b.data(), p.ldb, 0.0F,
+             c.data(), p.ldc);
+  };
+  std::vector<Problem> problems;
+  for (const Shape s : {Shape{128, 400, 784}, Shape{400, 784, 128}, Shape{96, 20, 400}})
+    for (const bool ta : {false, true}) problems.emplace_back(ta, !ta, s, 17);
+
+  SUBCASE("one thread: none at all once the buffers have grown") {
+    ThreadCount count(1);
+    for (const Problem& p : problems) call(p);
+    const long before = g_allocations.load();
+    for (int run = 0; run < 5; ++run)
+      for (const Problem& p : problems) call(p);
+    const long allocations = g_allocations.load() - before;
+    CHECK(allocations == 0);
+  }
+  SUBCASE("two threads") {
+    const Problem& p = problems[0];
+    {
+      ThreadCount count(1);
+      call(p);  // the calling thread's buffers, sized for the whole product
+    }
+    ThreadCount count(2);
+    call(p);  // starts the worker thread
+    const long before = g_allocations.load();
+    for (int run = 0; run < 20; ++run) call(p);
+    // None, as a rule. But on a busy machine the worker may not have run yet (its part was
+    // then done by the caller), and may grow its two buffers once, later.
+    const long allocations = g_allocations.load() - before;
+    CHECK(allocations <= 2);
+  }
 }

@@ -202,3 +202,26 @@ TEST_CASE("print lists one line per node; to_dot draws the graph") {
   CHECK(dot.find("n0 -> n1") != std::string::npos);
   CHECK(dot.find("n1 -> n2") != std::string::npos);
 }
+
+TEST_CASE("grad() of a node the latest backward did not reach is an error, never stale data") {
+  ag::Tape tape;
+  Var a = tape.variable(Array{{1.0F, 2.0F}});
+  tape.backward(ag::sum(a * a));
+  CHECK(a.has_grad());
+  tape.reset();
+  // The same node slot is reused for a [1, 1] leaf that nothing depends on.
+  Var unused = tape.variable(Array{{5.0F}});
+  Var used = tape.variable(Array{{3.0F}});
+  tape.backward(used * 2.0F);
+  CHECK(used.grad()(0, 0) == 2.0F);
+  CHECK_FALSE(unused.has_grad());
+  CHECK_THROWS_WITH_AS(unused.grad(), doctest::Contains("no gradient reached"), std::logic_error);
+}
+
+TEST_CASE("gradcheck gives an input the output ignores a zero gradient") {
+  auto r = ag::gradcheck("ignores its second input", [](ag::Tape&, const std::vector<Var>& x) {
+    return ag::exp(x[0]);
+  }, {Array{{0.5F, 1.0F}}, Array{{2.0F}}});
+  INFO(r.message());
+  CHECK(r.ok);
+}

@@ -124,6 +124,29 @@ class TrainVae(unittest.TestCase):
             b = [row.split(",")[:5] for row in f.read().splitlines()]
         self.assertEqual(a, b)
 
+    def test_resume_with_binarize_and_kl_warmup_mid_warmup(self):
+        straight, split = self.out("bw_straight"), self.out("bw_split")
+        # Batches of 48 leave a partial last batch of 256 % 48 = 16.
+        extra = ("--binarize", "--kl-warmup", "3", "--batch", "48", "--hidden", "32")
+        run("--data", self.data, "--out", straight, "--epochs", "3", *extra)
+        run("--data", self.data, "--out", split, "--epochs", "1", *extra)
+        run("--resume", os.path.join(split, "checkpoint.safetensors"), "--data", self.data, "--out", split,
+            "--epochs", "3")
+        _, a = read_safetensors(os.path.join(straight, "model.safetensors"))
+        _, b = read_safetensors(os.path.join(split, "model.safetensors"))
+        self.assertEqual(a, b)
+        r = run("--resume", os.path.join(split, "checkpoint.safetensors"), "--data", self.data, "--out", split,
+                "--epochs", "3", expect=1)
+        self.assertIn("already trained 3 epochs", r.stderr)
+
+    def test_tiny_test_set_with_a_2d_latent(self):
+        folder = self.out("tiny")
+        make_images(folder, n_train=40, n_test=5)
+        out = self.out("tiny_out")
+        run("--data", folder, "--batch", "16", "--hidden", "8", "--latent", "2", "--epochs", "1", "--out", out)
+        for name in ("reconstructions.png", "latent.png", "manifold.png"):
+            self.assertTrue(os.path.isfile(os.path.join(out, name)), name)
+
     def test_same_seed_and_threads_give_identical_weights(self):
         for threads in ("1", "2"):
             first, second = self.out(f"det_a_{threads}"), self.out(f"det_b_{threads}")
@@ -193,6 +216,8 @@ class TrainVae(unittest.TestCase):
             values = [((i * 37 + j * 11) % 17) / 17.0 - 0.5 for i in range(n) for j in range(10)]
             write_idx(os.path.join(folder, f"{split}-images-idx2-float"), [n, 10],
                       struct.pack(f">{len(values)}f", *values), type_code=0x0D, compress=False)
+        r = run("--data", folder, "--epochs", "1", "--out", self.out("vectors_bernoulli"), expect=1)
+        self.assertIn("--decoder gaussian", r.stderr)  # values outside [0, 1]: not Bernoulli data
         out = self.out("vectors_out")
         r = run("--data", folder, "--decoder", "gaussian", "--hidden", "16", "--latent", "3", "--batch", "20",
                 "--epochs", "2", "--out", out)

@@ -5,36 +5,11 @@
 // 3 training diverged (a non-finite loss; the last good checkpoint is kept).
 #include <cstdio>
 #include <exception>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "tools/vae_training.hpp"
-
-namespace {
-
-std::vector<std::size_t> parse_hidden(const std::string& text) {
-  std::vector<std::size_t> widths;
-  if (text == "none" || text.empty()) return widths;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    std::size_t used = 0;
-    unsigned long v = 0;
-    try {
-      v = std::stoul(item, &used);
-    } catch (const std::logic_error&) {
-      used = 0;
-    }
-    if (used != item.size() || item.empty() || v == 0)
-      throw CLI::ValidationError("--hidden", fmt::format("'{}' is not a comma-separated list of "
-                                                         "positive widths (or 'none')", text));
-    widths.push_back(v);
-  }
-  return widths;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   tools::TrainOptions o;
@@ -61,20 +36,24 @@ int main(int argc, char** argv) {
   app.add_flag("--binarize", o.binarize, "dynamically binarize pixels (1 with probability p/255, redrawn each epoch)");
   app.add_option("--seed", o.seed, "seed for initialization, noise and shuffling")->capture_default_str();
   app.add_option("--threads", o.threads, "threads for the matrix kernels (0: all cores)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--limit", o.limit, "use only the first N training examples (0: all)")->capture_default_str();
   app.add_option("--out", out, "output folder")->capture_default_str();
   app.add_option("--resume", resume, "continue from a checkpoint.safetensors written by train_vae")
       ->check(CLI::ExistingFile);
   app.add_option("--iwae", o.iwae, "after training, estimate the test NLL with the importance-weighted "
-                                   "bound over K samples (0: skip)")->capture_default_str();
+                                   "bound over K samples (0: skip)")->capture_default_str()->check(CLI::Range(0, 1'000'000));
   app.add_option("--eval-batch", o.eval_batch, "examples per evaluation batch")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--no-progress", no_progress, "no progress bar");
 
   try {
     app.parse(argc, argv);
-    o.hidden = parse_hidden(hidden);
+    try {
+      o.hidden = models::parse_widths(hidden, "--hidden");
+    } catch (const std::invalid_argument& e) {
+      throw CLI::ValidationError(e.what());
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

@@ -34,11 +34,18 @@ constexpr const char* kCsvHeader = "epoch,train_loss,test_loss,recon,kl,seconds,
 const std::vector<std::string> kFashionNames = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-// Separate generators, so that (for instance) evaluating does not shift the training noise,
-// and each can be saved and restored on its own.
+// Each use of randomness draws from its own stream, so that (for instance) evaluating does
+// not shift the training noise, and each can be saved and restored on its own. Streams are
+// seeded by hashing (seed, stream), so no two coincide for any --seed.
+enum Stream : std::uint64_t { kInit = 1, kNoise, kShuffle, kEvaluation, kPictures, kIwae, kTestBinarize };
+
+std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream, std::uint64_t index = 0) {
+  return ag::splitmix64(ag::splitmix64(ag::splitmix64(seed) ^ stream) ^ index);
+}
+
 struct Generators {
   ag::Rng init, noise;
-  explicit Generators(std::uint64_t seed) : init(seed), noise(seed + 1) {}
+  explicit Generators(std::uint64_t seed) : init(stream_seed(seed, kInit)), noise(stream_seed(seed, kNoise)) {}
 };
 
 struct EvalResult {
@@ -98,7 +105,19 @@ datasets::Dataset load_split(const TrainOptions& o, const char* split, std::size
                    : "Point --data at a folder holding train-images-idx3-ubyte[.gz] and "
                      "t10k-images-idx3-ubyte[.gz] (labels optional)"));
   }
-  return datasets::load_idx_dataset(o.data, split, limit == 0 ? datasets::kAllExamples : limit);
+  datasets::Dataset d = datasets::load_idx_dataset(o.data, split, limit == 0 ? datasets::kAllExamples : limit);
+  if (d.size() == 0)
+    throw datasets::DataError(fmt::format("{}: the {} split has no examples", o.data.string(), split));
+  // Bernoulli likelihoods need targets in [0, 1]: bytes are scaled there, floats must be.
+  if (o.decoder == models::Decoder::bernoulli && !d.holds_bytes()) {
+    const auto [lo, hi] = std::minmax_element(d.floats().begin(), d.floats().end());
+    if (*lo < 0.0F || *hi > 1.0F)
+      throw datasets::DataError(fmt::format(
+          "{}: the {} split has values in [{}, {}], outside the [0, 1] a Bernoulli decoder "
+          "models; use --decoder gaussian or gaussian-learned",
+          o.data.string(), split, *lo, *hi));
+  }
+  return d;
 }
 
 std::map<std::string, std::string> pinned_from(const nn::SafetensorsFile& file) {
@@ -110,20 +129,17 @@ std::map<std::string, std::string> pinned_from(const nn::SafetensorsFile& file) 
 
 void apply_pinned(const nn::SafetensorsFile& file, TrainOptions& o) {
   auto get = [&](const char* key) { return file.metadata_value(std::string("option.") + key); };
-  o.batch = std::stoul(get("batch"));
+  const std::string where = fmt::format("checkpoint {} option", file.source());
+  o.batch = models::parse_count(get("batch"), where + " 'batch'");
   o.lr = parse_exact(get("lr"), "lr");
-  o.hidden.clear();
-  if (get("hidden") != "none") {
-    std::stringstream in(get("hidden"));
-    for (std::string item; std::getline(in, item, ',');) o.hidden.push_back(std::stoul(item));
-  }
-  o.latent = std::stoul(get("latent"));
+  o.hidden = models::parse_widths(get("hidden"), where + " 'hidden'");
+  o.latent = models::parse_count(get("latent"), where + " 'latent'");
   o.decoder = models::parse_decoder(get("decoder"));
   o.beta = parse_exact(get("beta"), "beta");
   o.kl_warmup = parse_exact(get("kl-warmup"), "kl-warmup");
   o.binarize = get("binarize") == "1";
-  o.seed = std::stoull(get("seed"));
-  o.limit = std::stoul(get("limit"));
+  o.seed = models::parse_count(get("seed"), where + " 'seed'");
+  o.limit = models::parse_count(get("limit"), where + " 'limit'");
 }
 
 
@@ -163,7 +179,8 @@ class Run {
         gen_(o_.seed),
         vae_(config(), gen_.init),
         adam_(vae_.parameters(), {.lr = o_.lr}),
-        loader_(train_, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize, .seed = o_.seed + 2}) {
+        loader_(train_, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize,
+                                .seed = stream_seed(o_.seed, kShuffle)}) {
     if (test_.features() != train_.features())
       throw datasets::DataError(fmt::format("{}: test examples have {} features, training examples {}",
                                             o_.data.string(), test_.features(), train_.features()));
@@ -191,6 +208,13 @@ class Run {
     c.latent = o_.latent;
     c.decoder = o_.decoder;
     return c;
+  }
+
+  // The test set in order; with --binarize it is binarized too (the likelihood the model was
+  // trained for), with the same draw at every evaluation.
+  datasets::Loader test_loader(std::size_t batch) const {
+    return datasets::Loader(test_, {.batch_size = batch, .shuffle = false, .binarize = o_.binarize,
+                                    .seed = stream_seed(o_.seed, kTestBinarize)});
   }
 
   double beta_at(std::size_t step_in_run) const {
@@ -234,14 +258,14 @@ class Run {
                epoch, o_.epochs, total / static_cast<double>(seen), test.loss, test.recon, test.kl,
                train_seconds, static_cast<double>(seen) / train_seconds);
     std::fflush(stdout);
-    save(epoch);
+    save();
   }
 
   // The negative ELBO on the test set (beta = 1 whatever the training beta), one z per image
   // from a generator seeded by the epoch, so the figure does not depend on the run's history.
   EvalResult evaluate(std::size_t epoch) {
-    ag::Rng rng(o_.seed * 1'000'003 + epoch);
-    datasets::Loader loader(test_, {.batch_size = o_.eval_batch, .shuffle = false, .seed = 0});
+    ag::Rng rng(stream_seed(o_.seed, kEvaluation, epoch));
+    datasets::Loader loader = test_loader(o_.eval_batch);
     loader.start_epoch();
     EvalResult r;
     ag::NoGradGuard no_grad(tape_);
@@ -269,7 +293,7 @@ class Run {
 
   // Two files each epoch, each written atomically: model.safetensors (weights only, for
   // PyTorch and for sampling) and checkpoint.safetensors (also what resuming needs).
-  void save(std::size_t epoch) {
+  void save() {
     nn::save_module(o_.out / "model.safetensors", vae_, model_metadata());
 
     nn::Metadata m = model_metadata();
@@ -285,7 +309,6 @@ class Run {
       extra.emplace_back(kOptimizerPrefix + key, std::vector<std::size_t>{array.shape()[0], array.shape()[1]}, array);
     nn::save_module(o_.out / "checkpoint.safetensors", vae_, m, extra);
     write_text_atomically(o_.out / "metrics.csv", kCsvHeader + metrics_);
-    (void)epoch;
   }
 
  public:
@@ -305,48 +328,64 @@ class Run {
     gen_.noise.set_state(file.metadata_value("noise_rng"));
     loader_.set_state(file.metadata_value("loader"));
     metrics_ = file.metadata_value("metrics");
-    epochs_done_ = static_cast<std::size_t>(parse_exact(file.metadata_value("epochs"), "epochs"));
+    epochs_done_ = models::parse_count(file.metadata_value("epochs"), "checkpoint metadata 'epochs'");
+    if (epochs_done_ >= o_.epochs)
+      throw std::invalid_argument(fmt::format(
+          "{} has already trained {} epochs; pass --epochs greater than {} to continue", file.source(),
+          epochs_done_, epochs_done_));
     fmt::print("resuming {} after epoch {}\n", file.source(), epochs_done_);
   }
 
  private:
   void write_pictures() {
+    std::vector<std::string> written;
     const std::size_t side = pictures::square_side(train_.features());
-    if (side == 0) {
-      fmt::print("pictures: skipped ({} features is not a square image)\n", train_.features());
-      return;
+    if (side != 0) {
+      write_image_pictures(side);
+      written = {"samples.png", "reconstructions.png"};
     }
+    if (o_.latent == 2) {
+      write_latent_scatter();
+      written.emplace_back("latent.png");
+      if (side != 0) {
+        write_manifold(side);
+        written.emplace_back("manifold.png");
+      }
+    }
+    if (side == 0)
+      fmt::print("pictures: {} features are not a square image, so no image grids\n", train_.features());
+    if (!written.empty()) fmt::print("pictures: {} in {}\n", fmt::join(written, ", "), o_.out.string());
+  }
+
+  void write_image_pictures(std::size_t side) {
     ag::NoGradGuard no_grad(tape_);
-    ag::Rng rng(o_.seed + 3);
+    ag::Rng rng(stream_seed(o_.seed, kPictures));
     tape_.reset();
     pictures::write_grid((o_.out / "samples.png").string(), vae_.sample(tape_, 64, rng).value(), side, side, 8);
 
-    // 32 test images, each row of 16 above its reconstructions.
+    // Up to 32 test images in rows of up to 16, each row above its reconstructions.
     const std::size_t n = std::min<std::size_t>(32, test_.size()), d = test_.features();
+    const std::size_t per_row = std::min<std::size_t>(16, n), rows = (n + per_row - 1) / per_row;
     ag::Array originals({n, d});
     for (std::size_t i = 0; i < n; ++i) test_.row_to_floats(i, &originals(i, 0));
     tape_.reset();
     const ag::Array recon = vae_.reconstruct(tape_.constant(originals)).value();
-    ag::Array grid({2 * n, d});
-    for (std::size_t i = 0; i < n; ++i)
+    ag::Array grid = xt::zeros<float>({2 * rows * per_row, d});
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t top = (i / per_row) * 2 * per_row + i % per_row;
       for (std::size_t j = 0; j < d; ++j) {
-        grid((i / 16) * 32 + i % 16, j) = originals(i, j);
-        grid((i / 16) * 32 + 16 + i % 16, j) = recon(i, j);
+        grid(top, j) = originals(i, j);
+        grid(top + per_row, j) = recon(i, j);
       }
-    pictures::write_grid((o_.out / "reconstructions.png").string(), grid, side, side, 16);
-    std::string written = "samples.png, reconstructions.png";
-
-    if (o_.latent == 2) {
-      write_latent_pictures(side);
-      written += ", latent.png, manifold.png";
     }
-    fmt::print("pictures: {} in {}\n", written, o_.out.string());
+    pictures::write_grid((o_.out / "reconstructions.png").string(), grid, side, side, per_row);
   }
 
-  void write_latent_pictures(std::size_t side) {
-    // Posterior means of the test set, coloured by label.
+  // Posterior means of the test set, coloured by label.
+  void write_latent_scatter() {
+    ag::NoGradGuard no_grad(tape_);
     ag::Array means({test_.size(), 2});
-    datasets::Loader loader(test_, {.batch_size = o_.eval_batch, .shuffle = false, .seed = 0});
+    datasets::Loader loader = test_loader(o_.eval_batch);
     loader.start_epoch();
     std::size_t row = 0;
     std::vector<int> labels;
@@ -359,15 +398,27 @@ class Run {
       }
       for (std::int32_t l : loader.labels()) labels.push_back(l);
     }
-    if (labels.size() != test_.size()) labels.assign(test_.size(), 0);
+    // Colours and a legend for up to 20 classes numbered from 0; anything else is one colour.
     std::vector<std::string> names;
-    const int classes = labels.empty() ? 1 : *std::max_element(labels.begin(), labels.end()) + 1;
-    const bool fashion = o_.data.string().find("fashion") != std::string::npos && classes == 10;
-    for (int c = 0; c < classes; ++c) names.push_back(fashion ? kFashionNames[c] : std::to_string(c));
+    const bool classes_ok = labels.size() == test_.size() && !labels.empty() &&
+                            *std::min_element(labels.begin(), labels.end()) >= 0 &&
+                            *std::max_element(labels.begin(), labels.end()) < 20;
+    if (classes_ok) {
+      const int classes = *std::max_element(labels.begin(), labels.end()) + 1;
+      const bool fashion = o_.data.string().find("fashion") != std::string::npos && classes == 10;
+      for (int c = 0; c < classes; ++c)
+        names.push_back(fashion ? kFashionNames[static_cast<std::size_t>(c)] : std::to_string(c));
+    } else {
+      labels.assign(test_.size(), 0);
+      names = {"test examples"};
+    }
     pictures::write_scatter((o_.out / "latent.png").string(), means, labels, names,
                             "test-set posterior means, by label");
+  }
 
-    // The decoder over a 20 x 20 grid of the latent plane, z in [-3, 3]^2 (top row: z2 = 3).
+  // The decoder over a 20 x 20 grid of the latent plane, z in [-3, 3]^2 (top row: z2 = 3).
+  void write_manifold(std::size_t side) {
+    ag::NoGradGuard no_grad(tape_);
     constexpr std::size_t kGrid = 20;
     ag::Array z({kGrid * kGrid, 2});
     for (std::size_t r = 0; r < kGrid; ++r)
@@ -398,9 +449,9 @@ class Run {
   }
 
   double iwae_nll() {
-    ag::Rng rng(o_.seed + 4);
+    ag::Rng rng(stream_seed(o_.seed, kIwae));
     // Small batches: each of the K samples decodes the whole batch.
-    datasets::Loader loader(test_, {.batch_size = 100, .shuffle = false, .seed = 0});
+    datasets::Loader loader = test_loader(100);
     loader.start_epoch();
     double total = 0;
     while (loader.next())

@@ -4,13 +4,9 @@
 
 #include <cstddef>
 
-#include <fmt/format.h>
-
-#include "autograd/tape.hpp"
+#include "autograd/ops/common.hpp"
 
 namespace ag::detail {
-
-inline Node& input(Tape& tape, const Node& node, int k) { return tape.node(node.inputs[k]); }
 
 /// Records `name` with y[i] = f(x[i]).
 template <class F>
@@ -68,13 +64,6 @@ void binary_backward(Tape& tape, const Node& node, DA dfda, DB dfdb) {
     float* db = b.grad().data();
     for (std::size_t i = 0; i < n; ++i) db[i] += g[i] * dfdb(pa[i], pb[i], y[i]);
   }
-}
-
-/// Throws ShapeError unless a and b have the same shape.
-inline void require_same_shape(const char* op, Var a, Var b) {
-  if (a.shape() != b.shape())
-    throw ShapeError(fmt::format("{}: shapes {} and {} must be equal", op, to_string(a.shape()),
-                                 to_string(b.shape())));
 }
 
 }  // namespace ag::detail

@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "autograd/ops.hpp"
-#include "autograd/ops/elementwise.hpp"
-#include "autograd/ops/reduction.hpp"
+#include "autograd/ops/common.hpp"
+#include "autograd/ops/loss_reduction.hpp"
 
 namespace ag {
 using detail::input;

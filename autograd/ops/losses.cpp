@@ -1,11 +1,11 @@
 // Losses, each as an elementwise formula e(...) with its partial derivatives, folded by a
-// Reduction (see ops/reduction.hpp).
+// Reduction (see ops/loss_reduction.hpp).
 #include <cmath>
 #include <numbers>
 
 #include "autograd/ops.hpp"
 #include "autograd/ops/elementwise.hpp"
-#include "autograd/ops/reduction.hpp"
+#include "autograd/ops/loss_reduction.hpp"
 #include "autograd/stable_math.hpp"
 #include "autograd/vector_math.hpp"
 
@@ -17,6 +17,9 @@ using detail::upstream;
 
 // ---- bce_with_logits: e = softplus(l) - l t;  de/dl = sigmoid(l) - t,  de/dt = -l ----
 // The forward keeps sigmoid(l) on the node (saved), so the backward needs no exponential.
+// It is the VAE's hottest elementwise op, so unlike the other losses it does not go through
+// reduced_loss: its forward is one vectorized pass (vector_math.cpp) and its backward loops
+// are written for the compiler to vectorize.
 
 static void bce_with_logits_backward(Tape& t, const Node& n) {
   Node& logits = input(t, n, 0);

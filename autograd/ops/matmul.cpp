@@ -5,7 +5,7 @@
 
 #include "autograd/gemm.hpp"
 #include "autograd/ops.hpp"
-#include "autograd/ops/elementwise.hpp"
+#include "autograd/ops/common.hpp"
 
 namespace ag {
 using detail::input;

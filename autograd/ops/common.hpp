@@ -1,0 +1,21 @@
+// Two helpers every op file uses: reaching a node's inputs, and the shape check of ops
+// whose operands must match exactly.
+#pragma once
+
+#include <fmt/format.h>
+
+#include "autograd/tape.hpp"
+
+namespace ag::detail {
+
+/// The k-th input of `node`, to read its value or add to its gradient.
+inline Node& input(Tape& tape, const Node& node, int k) { return tape.node(node.inputs[k]); }
+
+/// Throws ShapeError unless a and b have the same shape.
+inline void require_same_shape(const char* op, Var a, Var b) {
+  if (a.shape() != b.shape())
+    throw ShapeError(fmt::format("{}: shapes {} and {} must be equal", op, to_string(a.shape()),
+                                 to_string(b.shape())));
+}
+
+}  // namespace ag::detail
