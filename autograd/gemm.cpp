@@ -29,7 +29,7 @@ namespace ag {
 namespace gemm_detail {
 namespace {
 
-// Block sizes, tuned on a Zen 5 core (48 KB L1d, 1 MB L2) with bench_gemm.
+// Block sizes for a Zen 5 core (48 KB L1d, 1 MB L2), checked with bench_gemm.
 constexpr std::size_t kMaxKC = 384;               // A panel: 8 x 384 floats = 12 KB of L1
 constexpr std::size_t kBBlockBytes = 512 * 1024;  // B block (kc x nc): half of L2
 constexpr std::size_t kMC = 64 * kMR;             // A block: mc x kc, reused for every B block
@@ -42,9 +42,10 @@ constexpr double kMinParallelWork = 384.0 * 1024;
 // on AVX-512: 0.1 to 0.15 ns per packed element, 0.01 ns per multiply-add).
 constexpr double kPackCost = 16.0;
 // Cutting C into column slices costs about this many multiply-adds per row of C and per cut,
-// on top of the packing (measured with bench_gemm on the VAE's shapes: below the threshold a cut
-// by rows was always faster). The two threads then write neighbouring stretches of every row,
-// and the cache lines at the seams travel between the cores.
+// on top of the packing. Fitted to timings of both cuts on the VAE's shapes: cutting by rows was
+// as fast or faster on all of them but 20 x 400 x 128 (whose 20 rows do not split evenly), which
+// the packing costs alone do not predict. A likely cause: with a cut by columns the threads
+// write neighbouring stretches of every row, and the cache lines at the seams move between cores.
 constexpr double kColumnCutCost = 20000.0;
 
 // A buffer of floats, aligned for vector loads, that only ever grows: after the first calls
