@@ -26,8 +26,8 @@
 #include <thread>
 #include <vector>
 
-#include "autograd/gemm.hpp"
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 #ifdef BENCH_WITH_OPENBLAS
 #include <cblas.h>

@@ -21,7 +21,7 @@
 #include <fmt/format.h>
 
 #include "autograd/autograd.hpp"
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/parallel.hpp"
 #include "bench/alloc_counter.hpp"
 #include "datasets/dataset.hpp"
 #include "datasets/loader.hpp"

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/gemm.hpp"
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 // Counts heap allocations through operator new (this test program only), to check that gemm
 // reuses its packing buffers.

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 namespace {
 

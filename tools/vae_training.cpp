@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/parallel.hpp"
 #include "datasets/dataset.hpp"
 #include "datasets/error.hpp"
 #include "datasets/loader.hpp"

@@ -7,7 +7,7 @@
 #include "autograd/ops/elementwise.hpp"
 #include "autograd/ops/loss_reduction.hpp"
 #include "autograd/stable_math.hpp"
-#include "autograd/vector_math.hpp"
+#include "autograd/kernels/vector_math.hpp"
 
 namespace ag {
 using detail::input;

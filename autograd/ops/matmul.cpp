@@ -3,7 +3,7 @@
 // which gemm computes in place from the stored operands.
 #include <fmt/format.h>
 
-#include "autograd/gemm.hpp"
+#include "autograd/kernels/gemm.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/ops/common.hpp"
 

@@ -3,8 +3,8 @@
 // follows ag::num_threads().
 #include <cblas.h>
 
-#include "autograd/gemm.hpp"
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 namespace ag {
 

@@ -1,6 +1,6 @@
 // Reference GEMM: the definition, in plain loops. Tests compare the fast gemm against it.
 // The loops are ordered so the innermost one runs along contiguous memory where it can.
-#include "autograd/gemm.hpp"
+#include "autograd/kernels/gemm.hpp"
 
 namespace ag {
 

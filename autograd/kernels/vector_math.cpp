@@ -1,4 +1,4 @@
-#include "autograd/vector_math.hpp"
+#include "autograd/kernels/vector_math.hpp"
 
 // g++ 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (the
 // _mm512_undefined_* placeholders that xsimd's exp and log1p inline); a false positive in a

@@ -21,8 +21,8 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "autograd/gemm_kernel.hpp"
-#include "autograd/gemm_transpose.hpp"
+#include "autograd/kernels/gemm_kernel.hpp"
+#include "autograd/kernels/gemm_transpose.hpp"
 
 namespace ag::gemm_detail {
 

@@ -15,7 +15,7 @@
 // Idle threads poll for a while before sleeping, because waking a sleeping thread (a futex
 // call plus a trip through the scheduler) costs tens of microseconds, as much as a whole small
 // gemm.
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -12,7 +12,7 @@
 //                call (gemm_kernel.hpp) per MR x NR tile of C.
 // Cache roles (ir outer, jr inner): the A panel (MR x kc) stays in L1 while the B panels
 // stream from the B block, sized to stay in L2.
-#include "autograd/gemm.hpp"
+#include "autograd/kernels/gemm.hpp"
 
 #include <algorithm>
 #include <array>
@@ -21,9 +21,9 @@
 #include <new>
 #include <utility>
 
-#include "autograd/gemm_kernel.hpp"
-#include "autograd/gemm_pack.hpp"
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/gemm_kernel.hpp"
+#include "autograd/kernels/gemm_pack.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 namespace ag {
 namespace gemm_detail {

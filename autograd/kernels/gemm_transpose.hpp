@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "autograd/gemm_kernel.hpp"
+#include "autograd/kernels/gemm_kernel.hpp"
 
 // GCC 12's own AVX-512 header trips its -Wmaybe-uninitialized inside _mm512_permutexvar_ps,
 // which xsimd::swizzle uses (a known false positive, fixed in GCC 13). Silence it here only.
