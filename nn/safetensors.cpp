@@ -1,7 +1,6 @@
 #include "nn/safetensors.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "nn/atomic_file.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -160,46 +159,10 @@ std::vector<std::byte> serialize_safetensors(std::span<const TensorEntry> entrie
 
 void save_safetensors(const fs::path& path, std::span<const TensorEntry> entries, const Metadata& metadata) {
   build_header(entries, metadata);  // reject bad entries before touching the disk
-  fs::path tmp = path;
-  tmp += ".tmp-" + std::to_string(::getpid());
-  const std::string target = path.string();
-  const char* keep = "the previous file, if any, is unchanged";
-
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw SafetensorsError(fmt::format("{}: cannot create temporary file {}: {}; {}", target,
-                                       tmp.string(), errno_text(), keep));
   try {
-    emit(entries, metadata, [&](const void* p, std::size_t n) {
-      const char* c = static_cast<const char*>(p);
-      while (n > 0) {
-        ssize_t w = ::write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) throw SafetensorsError(fmt::format("{}: write failed: {}; {}", target, errno_text(), keep));
-        c += w;
-        n -= static_cast<std::size_t>(w);
-      }
-    });
-    // fsync before rename: otherwise a crash can leave the new name pointing at no data.
-    if (::fsync(fd) != 0)
-      throw SafetensorsError(fmt::format("{}: fsync failed: {}; {}", target, errno_text(), keep));
-    int closed = ::close(fd);
-    fd = -1;
-    if (closed != 0)
-      throw SafetensorsError(fmt::format("{}: close failed: {}; {}", target, errno_text(), keep));
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw SafetensorsError(fmt::format("{}: cannot rename {} over it: {}; {}", target,
-                                         tmp.string(), errno_text(), keep));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Make the rename itself durable; the data is already safe, so this is best effort.
-  fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
+    write_file_atomically(path, [&](const ByteSink& write) { emit(entries, metadata, write); });
+  } catch (const FileWriteError& e) {
+    throw SafetensorsError(e.what());
   }
 }
 

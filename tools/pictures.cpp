@@ -3,13 +3,15 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
 
 #include <cairo.h>
 #include <fmt/format.h>
-#include <unistd.h>
+
+#include "nn/atomic_file.hpp"
 
 namespace pictures {
 namespace {
@@ -17,17 +19,33 @@ namespace {
 using Surface = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
 using Context = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
 
-// PNGs go to a temporary name first and are renamed into place, so a reader never
-// sees half a picture and an old picture survives a failed write.
+// Through nn::write_file_atomically, so a reader never sees half a picture and an old
+// picture survives a failed write.
 void save_png(cairo_surface_t* surface, const std::string& path) {
   cairo_surface_flush(surface);
-  const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
-  const cairo_status_t status = cairo_surface_write_to_png(surface, tmp.c_str());
-  if (status != CAIRO_STATUS_SUCCESS) {
-    std::filesystem::remove(tmp);
-    throw std::runtime_error(fmt::format("cannot write {}: {}", path, cairo_status_to_string(status)));
-  }
-  std::filesystem::rename(tmp, path);
+  nn::write_file_atomically(path, [&](const nn::ByteSink& write) {
+    // cairo is C: an exception must not cross it, so the callback keeps it for later.
+    struct Sink {
+      const nn::ByteSink* write;
+      std::exception_ptr error;
+    } sink{&write, nullptr};
+    const cairo_status_t status = cairo_surface_write_to_png_stream(
+        surface,
+        [](void* closure, const unsigned char* data, unsigned int n) {
+          auto* s = static_cast<Sink*>(closure);
+          try {
+            (*s->write)(data, n);
+            return CAIRO_STATUS_SUCCESS;
+          } catch (...) {
+            s->error = std::current_exception();
+            return CAIRO_STATUS_WRITE_ERROR;
+          }
+        },
+        &sink);
+    if (sink.error) std::rethrow_exception(sink.error);
+    if (status != CAIRO_STATUS_SUCCESS)
+      throw std::runtime_error(fmt::format("cannot write {}: {}", path, cairo_status_to_string(status)));
+  });
 }
 
 // Ten well-separated colours (the Tableau palette), then repeats.

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -15,6 +14,7 @@
 #include "datasets/dataset.hpp"
 #include "datasets/error.hpp"
 #include "datasets/loader.hpp"
+#include "nn/atomic_file.hpp"
 #include "nn/checkpoint.hpp"
 #include "optim/adam.hpp"
 #include "tools/pictures.hpp"
@@ -65,18 +65,7 @@ double parse_exact(const std::string& text, const std::string& what) {
 }
 
 void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      throw std::runtime_error(fmt::format("cannot write {}", path.string()));
-    }
-  }
-  fs::rename(tmp, path);
+  nn::write_file_atomically(path, [&](const nn::ByteSink& write) { write(text.data(), text.size()); });
 }
 
 std::string join_sizes(const std::vector<std::size_t>& v) {
