@@ -46,6 +46,9 @@ inline Shape shape_of(const Array& a) { return {a.shape()[0], a.shape()[1]}; }
 
 /// "[128, 784]"
 std::string to_string(const Shape& s);
+/// The elements: "{{1, 2}, {3, 4}}", or past `max_elements` the first few in row-major order
+/// and the count, "{0.1, 0.2, ...} (784 values)".
+std::string to_string(const Array& a, std::size_t max_elements = 64);
 
 /// Thrown when an op is given operands whose shapes do not fit; raised while the graph
 /// is being built, so the message names the op and the shapes it was given.

@@ -31,10 +31,7 @@ const Node& Var::node() const {
 
 const Array& Var::value() const { return node().value(); }
 
-bool Var::has_grad() const {
-  const Node& n = node();
-  return n.requires_grad && (n.parameter != nullptr || n.grad_pass == tape_->backward_pass_);
-}
+bool Var::has_grad() const { return tape_->has_latest_grad(node()); }
 
 const Array& Var::grad() const {
   const Node& n = node();
@@ -118,6 +115,10 @@ Node& Tape::record(const char* op, std::initializer_list<Var> inputs, Shape out_
   return n;
 }
 
+bool Tape::has_latest_grad(const Node& n) const {
+  return n.requires_grad && (n.parameter != nullptr || n.grad_pass == backward_pass_);
+}
+
 void Tape::reset() {
   size_ = 0;
   ++generation_;
@@ -186,24 +187,54 @@ std::size_t Tape::bytes_reserved() const {
   return floats * sizeof(float) + nodes_.size() * sizeof(Node);
 }
 
-void Tape::print(std::ostream& out) const {
+std::string to_string(const Array& a, std::size_t max_elements) {
+  const std::size_t rows = a.shape()[0], cols = a.shape()[1];
+  if (a.size() > max_elements) {
+    std::string text = "{";
+    for (std::size_t i = 0; i < max_elements; ++i) text += fmt::format("{:g}, ", a.data()[i]);
+    return text + fmt::format("...}} ({} values)", a.size());
+  }
+  std::string text = "{";
+  for (std::size_t r = 0; r < rows; ++r) {
+    text += r ? ", {" : "{";
+    for (std::size_t c = 0; c < cols; ++c) text += fmt::format("{}{:g}", c ? ", " : "", a(r, c));
+    text += "}";
+  }
+  return text + "}";
+}
+
+// The value and gradient that `options` asks for, each after `separator`.
+std::string Tape::describe_data(const Node& n, const PrintOptions& options,
+                                const char* separator) const {
+  std::string text;
+  if (options.values)
+    text += fmt::format("{}value {}", separator, to_string(n.value(), options.max_elements));
+  if (options.grads && has_latest_grad(n))
+    text += fmt::format("{}grad {}", separator, to_string(n.grad(), options.max_elements));
+  return text;
+}
+
+void Tape::print(std::ostream& out, const PrintOptions& options) const {
   for (std::uint32_t i = 0; i < size_; ++i) {
     const Node& n = nodes_[i];
     std::string args;
     for (std::uint8_t k = 0; k < n.arity; ++k)
       args += fmt::format("{}%{}", k ? ", " : "", n.inputs[k]);
-    out << fmt::format("%{:<5} {:<24} {:<12}{}\n", i, fmt::format("{}({})", n.op, args),
-                       to_string(shape_of(n.value())), n.requires_grad ? " grad" : "");
+    const std::string line =
+        fmt::format("%{:<5} {:<24} {:<12}{:<5}{}", i, fmt::format("{}({})", n.op, args),
+                    to_string(shape_of(n.value())), n.requires_grad ? " grad" : "",
+                    describe_data(n, options, "  "));
+    out << line.substr(0, line.find_last_not_of(' ') + 1) << '\n';
   }
 }
 
-std::string Tape::to_dot() const {
+std::string Tape::to_dot(const PrintOptions& options) const {
   std::ostringstream out;
   out << "digraph tape {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
   for (std::uint32_t i = 0; i < size_; ++i) {
     const Node& n = nodes_[i];
-    out << fmt::format("  n{} [label=\"%{} {}\\n{}\"{}];\n", i, i, n.op,
-                       to_string(shape_of(n.value())),
+    out << fmt::format("  n{} [label=\"%{} {}\\n{}{}\"{}];\n", i, i, n.op,
+                       to_string(shape_of(n.value())), describe_data(n, options, "\\n"),
                        n.arity == 0 ? ", style=rounded" : "");
     for (std::uint8_t k = 0; k < n.arity; ++k) out << fmt::format("  n{} -> n{};\n", n.inputs[k], i);
   }

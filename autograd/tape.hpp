@@ -90,6 +90,14 @@ class Var {
   std::uint32_t generation_ = 0;  // which recording this handle belongs to (see reset)
 };
 
+/// What Tape::print and Tape::to_dot show beyond each node's op, inputs and shape.
+///   tape.print(std::cout, {.values = true, .grads = true});
+struct PrintOptions {
+  bool values = false;           // each node's value
+  bool grads = false;            // each gradient the latest backward computed
+  std::size_t max_elements = 8;  // a larger array shows its first few elements and its size
+};
+
 class Tape {
  public:
   Tape() = default;
@@ -135,10 +143,10 @@ class Tape {
   std::size_t capacity() const { return nodes_.size(); }
   /// Bytes held by every node's buffers, recorded or not.
   std::size_t bytes_reserved() const;
-  /// One line per node: index, op, inputs, shape.
-  void print(std::ostream& out) const;
-  /// The recorded graph in Graphviz DOT (`dot -Tpng`).
-  std::string to_dot() const;
+  /// One line per node: index, op, inputs, shape (and values and gradients if asked).
+  void print(std::ostream& out, const PrintOptions& options = {}) const;
+  /// The recorded graph in Graphviz DOT (`dot -Tpng`), labelled as print's lines.
+  std::string to_dot(const PrintOptions& options = {}) const;
 
   bool grad_enabled() const { return grad_enabled_; }
 
@@ -146,6 +154,9 @@ class Tape {
   friend class NoGradGuard;
   friend class Var;
   Node& next_node();
+  bool has_latest_grad(const Node& n) const;
+  std::string describe_data(const Node& n, const PrintOptions& options,
+                            const char* separator) const;
   void sweep_backward(std::uint32_t root);
 
   std::deque<Node> nodes_;  // a deque: references stay valid while the tape grows

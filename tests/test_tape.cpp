@@ -203,6 +203,26 @@ TEST_CASE("print lists one line per node; to_dot draws the graph") {
   CHECK(dot.find("n1 -> n2") != std::string::npos);
 }
 
+TEST_CASE("print and to_dot show values and gradients when asked, abbreviating large arrays") {
+  ag::Tape tape;
+  Var x = tape.variable(Array{{1.0F, -2.0F}});
+  Var big = tape.constant(xt::ones<float>({3, 4}));
+  Var y = ag::sum(x * x) + ag::sum(big);
+  tape.backward(y);
+  std::ostringstream out;
+  tape.print(out, {.values = true, .grads = true, .max_elements = 4});
+  const std::string text = out.str();
+  CHECK(text.find("value {{1, -2}}  grad {{2, -4}}") != std::string::npos);
+  CHECK(text.find("value {1, 1, 1, 1, ...} (12 values)") != std::string::npos);
+  CHECK(text.find("grad {{1}}") != std::string::npos);        // the root's seed
+  std::ostringstream plain;
+  tape.print(plain);
+  CHECK(plain.str().find("value") == std::string::npos);
+  const std::string dot = tape.to_dot({.grads = true});
+  CHECK(dot.find("\\ngrad {{2, -4}}") != std::string::npos);
+  CHECK(dot.find("value") == std::string::npos);
+}
+
 TEST_CASE("grad() of a node the latest backward did not reach is an error, never stale data") {
   ag::Tape tape;
   Var a = tape.variable(Array{{1.0F, 2.0F}});
