@@ -11,6 +11,8 @@ PACKAGES=(
   libxtensor-dev libxsimd-dev doctest-dev libfmt-dev zlib1g-dev
   nlohmann-json3-dev libstb-dev libcli11-dev libopenblas-dev
   libcairo2-dev fonts-dejavu-core
+  # dot renders the tape's graph (Tape::to_dot; docs/autograd.md)
+  graphviz
   # the real data: Fashion-MNIST in IDX format under /usr/share/datasets/fashion-mnist
   dataset-fashion-mnist
   # reference and interoperability checks (numpy reads our checkpoints; PyTorch is the baseline)
