@@ -2,7 +2,8 @@
 // a test (tests/check_walkthrough.py) fails when the two disagree, so the text cannot drift
 // from the code.
 //
-//   walkthrough            the example, in sections headed "## name"
+//   walkthrough            the example, in sections headed "## name"; exits 1 if backward's
+//                          gradients differ from the ones worked out by hand
 //   walkthrough --vae-dot  the tape of one VAE training step in Graphviz DOT
 //                          (docs/images/vae-step.dot; `dot -Tpng` draws docs/images/vae-step.png)
 #include <cstdio>
@@ -43,7 +44,8 @@ void sweep_and_show(ag::Tape& tape, ag::Var root) {
   }
 }
 
-void worked_example() {
+// Returns whether backward's gradients are the ones worked out by hand.
+bool worked_example() {
   ag::Tape tape;
   ag::Var x = tape.variable(ag::Array{{1.0F, 2.0F}});
   ag::Var w = tape.variable(ag::Array{{3.0F}});
@@ -60,6 +62,7 @@ void worked_example() {
   tape.print(std::cout, {.values = true, .grads = true});
   std::cout << fmt::format("by hand: dy/dx = 2 w x = {{{}, {}}}, dy/dw = x1^2 + x2^2 = {}\n",
                            2 * 3 * 1, 2 * 3 * 2, 1 * 1 + 2 * 2);
+  return x.grad() == ag::Array{{6.0F, 12.0F}} && w.grad() == ag::Array{{5.0F}};
 }
 
 void reparameterization() {
@@ -128,9 +131,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: walkthrough [--vae-dot]\n");
     return 2;
   }
-  worked_example();
+  const bool as_by_hand = worked_example();
   reparameterization();
   large_arrays();
   topological_order();
-  return 0;
+  if (!as_by_hand) std::fprintf(stderr, "walkthrough: backward disagrees with the hand computation\n");
+  return as_by_hand ? 0 : 1;
 }
