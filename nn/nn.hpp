@@ -2,6 +2,7 @@
 #pragma once
 
 #include "nn/activation.hpp"
+#include "nn/checkpoint.hpp"  // save_module / load_module (safetensors)
 #include "nn/init.hpp"
 #include "nn/linear.hpp"
 #include "nn/module.hpp"
