@@ -42,7 +42,12 @@ def check(condition, message):
 
 
 def examples(source):
-    return sorted(p.name for p in (source / "examples").iterdir() if (p / "meson.build").is_file())
+    """The example folders; each must also be built and tested in the tree (examples/meson.build)."""
+    names = sorted(p.name for p in (source / "examples").iterdir() if p.is_dir())
+    in_tree = (source / "examples" / "meson.build").read_text()
+    for name in names:
+        check(f"'{name}':" in in_tree, f"examples/{name} is listed in examples/meson.build")
+    return names
 
 
 def run_example(exe, env=None):
