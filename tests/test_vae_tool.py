@@ -410,6 +410,62 @@ class OwnData(unittest.TestCase):
         self.assertTrue(os.path.isfile(named), named)
 
 
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+
+
+@unittest.skipUnless(os.path.isdir(FASHION), "Fashion-MNIST is not installed")
+class Configs(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vae_tool_configs_")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_every_shipped_config_gives_its_model(self):
+        import tomllib
+        names = sorted(n for n in os.listdir(CONFIGS) if n.endswith(".toml"))
+        self.assertGreaterEqual(len(names), 7)
+        for name in names:
+            with open(os.path.join(CONFIGS, name), "rb") as f:
+                config = tomllib.load(f)
+            if "data" in config and not os.path.exists(config["data"]):
+                continue  # (e) needs its generated data
+            out = os.path.join(self.tmp, name)
+            r = run("train", "--config", os.path.join(CONFIGS, name), "--limit", "300", "--epochs", "1",
+                    "--out", out, "--no-progress")
+            epochs = [line for line in r.stdout.splitlines() if line.startswith("epoch")]
+            self.assertEqual(len(epochs), 1)
+            self.assertLessEqual(len(epochs[0]), 80, epochs[0])
+            meta = read_safetensors(os.path.join(out, "model.safetensors"))[0]["__metadata__"]
+            hidden = config.get("hidden", "400")
+            self.assertEqual(meta["hidden"], "" if hidden == "none" else hidden, name)
+            self.assertEqual(meta["latent"], str(config.get("latent", 20)), name)
+            self.assertEqual(meta["decoder"], config.get("decoder", "bernoulli"), name)
+            ckpt = read_safetensors(os.path.join(out, "checkpoint.safetensors"))[0]["__metadata__"]
+            self.assertEqual(float.fromhex(ckpt["option.beta"]), config.get("beta", 1.0), name)
+            self.assertEqual(int(ckpt["option.batch"]), config.get("batch", 128), name)
+
+    def test_flags_override_the_file_and_bad_entries_exit_2(self):
+        path = os.path.join(self.tmp, "mine.toml")
+        with open(path, "w") as f:
+            f.write('hidden = [24, 12]\nlatent = 3\nbeta = 0.5\nbinarize = true\nlimit = 200\nepochs = 1\n')
+        out = os.path.join(self.tmp, "mine")
+        run("train", "--config", path, "--beta", "2", "--out", out, "--no-progress")
+        ckpt = read_safetensors(os.path.join(out, "checkpoint.safetensors"))[0]["__metadata__"]
+        self.assertEqual(ckpt["option.hidden"], "24,12")
+        self.assertEqual(ckpt["option.latent"], "3")
+        self.assertEqual(ckpt["option.binarize"], "1")
+        self.assertEqual(float.fromhex(ckpt["option.beta"]), 2.0)
+        for text, flag in (("beta = nan\n", "--beta"), ("latent = -2\n", "--latent"), ("bogus = 1\n", "bogus")):
+            with open(path, "w") as f:
+                f.write(text)
+            r = run("train", "--config", path, "--out", os.path.join(self.tmp, "bad"), expect=2)
+            self.assertIn(flag, r.stderr + r.stdout, text)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "bad")))
+        r = run("sample", "--config", os.path.join(self.tmp, "missing.toml"), expect=2)
+        self.assertIn("missing.toml", r.stderr)
+
+
 if __name__ == "__main__":
     VAE = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

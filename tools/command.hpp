@@ -77,8 +77,15 @@ struct DataFlags {
   std::string split = "test";
 };
 
-/// --config FILE (TOML; flags given on the command line override it).
+/// --config FILE (TOML; flags given on the command line override it). Documents the flag;
+/// with_config_file() does the reading, the same way for `vae SUB` and train_vae.
 void add_config_flag(CLI::App& app);
+
+/// The arguments (without the program name) with the entries of the `--config FILE` among
+/// them added as "--key=value" flags, except those the command line already gives, which
+/// override the file. Keys may sit at the top of the file or in a [SUB] section; TOML
+/// arrays become comma-separated lists. Throws FlagError if the file cannot be read.
+std::vector<std::string> with_config_file(std::vector<std::string> args, const std::string& section);
 
 /// A model read back from a model.safetensors or checkpoint.safetensors.
 struct LoadedModel {

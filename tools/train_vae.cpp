@@ -2,7 +2,10 @@
 //
 // Exit codes: 0 done; 1 bad input (data, checkpoint, configuration); 2 bad flag;
 // 3 training diverged (a non-finite loss; the last good checkpoint is kept).
+#include <algorithm>
+
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "tools/command.hpp"
 
@@ -10,8 +13,16 @@ int main(int argc, char** argv) {
   CLI::App app{"Trains a Variational Autoencoder (the same as `vae train`) and writes model.safetensors, "
                "checkpoint.safetensors, metrics.csv, results.json and PNG pictures to --out."};
   const auto train = tools::add_training_flags(app);
+  std::vector<std::string> args(argv + 1, argv + argc);
   try {
-    app.parse(argc, argv);
+    args = tools::with_config_file(args, "train");
+  } catch (const tools::FlagError& e) {
+    fmt::print(stderr, "train_vae: error: {}\n", e.what());
+    return 2;
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  try {
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

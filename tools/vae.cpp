@@ -2,7 +2,10 @@
 // `vae SUB --help` their flags; each subcommand is one file, tools/vae_<name>.cpp.
 //
 // Exit codes: 0 done; 1 bad input (data, checkpoint); 2 bad flag; 3 training diverged.
+#include <algorithm>
+
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "tools/command.hpp"
 
@@ -15,8 +18,16 @@ int main(int argc, char** argv) {
       tools::add_decode_command(app),      tools::add_reconstruct_command(app), tools::add_interpolate_command(app),
       tools::add_traverse_command(app),    tools::add_score_command(app),       tools::add_evaluate_command(app),
       tools::add_info_command(app)};
+  std::vector<std::string> args(argv + 1, argv + argc);
   try {
-    app.parse(argc, argv);
+    args = tools::with_config_file(args, args.empty() ? "" : args.front());
+  } catch (const tools::FlagError& e) {
+    fmt::print(stderr, "vae: error: {}\n", e.what());
+    return 2;
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  try {
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

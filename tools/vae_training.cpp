@@ -130,7 +130,7 @@ class Run {
 
   // The whole loop: one epoch after another, each evaluated and saved.
   void run() {
-    fmt::print("vae train: {} training / {} {} examples of {} features from {}\n", data_.train.size(),
+    fmt::print("vae train: {} training / {} {} examples of {} features\ndata: {}\n", data_.train.size(),
                data_.eval.size(), data_.eval_name, data_.train.features(), o_.data.data.string());
     fmt::print("model: {} ({} parameters), Adam lr {}, batch {}, beta {}{}, {} thread(s)\n", vae_.describe(),
                vae_.num_parameters(), o_.lr, o_.batch, o_.beta,
