@@ -16,6 +16,7 @@
 #include "optim/adam.hpp"
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
+#include "tools/run_report.hpp"
 #include "tools/streams.hpp"
 #include "tools/training_data.hpp"
 
@@ -149,6 +150,7 @@ class Run {
                  last_eval_.kl, seconds);
       std::fflush(stdout);
       save();
+      write_curves(o_.out / "curves.png", parse_metrics(metrics_), data_.eval_name);
     }
     if (epochs_done_ == 0) throw FlagError("--epochs: nothing to train (0 epochs)");
     const auto pictures = write_run_pictures(o_.out, vae_, data_.eval, o_.seed, o_.eval_batch, o_.binarize);
@@ -158,6 +160,17 @@ class Run {
     else
       fmt::print("pictures: {} in {}\n", fmt::join(pictures, ", "), o_.out.string());
     write_results();
+    std::vector<std::string> configuration = {vae_.describe(), fmt::format("{} parameters", vae_.num_parameters()),
+                                              fmt::format("data: {}", o_.data.data.string()),
+                                              fmt::format("{} training / {} {} examples", data_.train.size(),
+                                                          data_.eval.size(), data_.eval_name)};
+    for (const OptionRow& row : train_option_table())
+      if (row.pinned) configuration.push_back(fmt::format("--{} {}", row.name, row.show(o_)));
+    std::vector<std::string> shown = {"curves.png"};
+    shown.insert(shown.end(), pictures.begin(), pictures.end());
+    write_report(o_.out, fmt::format("vae train: {}", o_.out.string()), configuration, parse_metrics(metrics_),
+                 data_.eval_name, shown);
+    fmt::print("report: {}\n", (o_.out / "report.html").string());
   }
 
  private:
