@@ -53,15 +53,16 @@ def rewrite_metadata(src, dst, **changes):
 
 
 def write_png(path, pixels):
-    """A gray 8-bit PNG from a 2-D uint8 array (standard library only: zlib + struct)."""
-    h, w = pixels.shape
-    raw = b"".join(b"\x00" + bytes(pixels[r]) for r in range(h))
+    """An 8-bit PNG from a uint8 array, [h, w] gray or [h, w, 3] RGB (zlib + struct)."""
+    h, w = pixels.shape[:2]
+    colour = 2 if pixels.ndim == 3 else 0
+    raw = b"".join(b"\x00" + pixels[r].tobytes() for r in range(h))
 
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
@@ -331,6 +332,34 @@ class OwnData(unittest.TestCase):
         np.save(self.path("nolabels.npy"), images)
         r = run(*self.small(self.path("nolabels.npy"), self.path("m_nl"), "--exclude-classes", "1"), expect=2)
         self.assertIn("no labels", r.stderr)
+
+    def test_rgb_images_train_and_reconstruct_in_colour(self):
+        images, _ = patterns(60)
+        folder = self.path("rgb")
+        os.makedirs(folder)
+        rgb = np.stack([images, 255 - images, images // 2], axis=-1).astype(np.uint8)  # [60, 8, 8, 3]
+        for i, image in enumerate(rgb):
+            write_png(os.path.join(folder, f"{i:02d}.png"), image)
+        out = self.path("m_rgb")
+        r = run(*self.small(folder, out, "--channels", "3", "--decoder", "gaussian"))
+        self.assertIn("of 192 features", r.stdout)
+        self.assertTrue(os.path.isfile(os.path.join(out, "samples.png")))
+        recon = self.path("rgb_recon.npy")
+        run("reconstruct", os.path.join(out, "model.safetensors"), "--data", folder, "--split", "train",
+            "--channels", "3", "--out", recon)
+        self.assertEqual(np.load(recon).shape, (60, 8, 8, 3))
+        self.assertTrue(os.path.isfile(self.path("rgb_recon.png")))
+        # The same files read as gray, and equal gray channels read as gray, are the gray values.
+        gray_folder = self.path("gray_from_rgb")
+        os.makedirs(gray_folder)
+        for i, image in enumerate(images):
+            write_png(os.path.join(gray_folder, f"{i:02d}.png"), np.stack([image] * 3, axis=-1))
+        np.save(self.path("gray.npy"), images)
+        run(*self.small(gray_folder, self.path("m_gray_png")))
+        run(*self.small(self.path("gray.npy"), self.path("m_gray_npy")))
+        _, a = read_safetensors(self.path("m_gray_png/model.safetensors"))
+        _, b = read_safetensors(self.path("m_gray_npy/model.safetensors"))
+        self.assertEqual(a, b)
 
     def test_bad_files_exit_1_and_say_where(self):
         images, _ = patterns(50)

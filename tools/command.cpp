@@ -189,7 +189,7 @@ void write_array(const fs::path& path, const ag::Array& values, const std::vecto
   } else if (ext == ".png") {
     const std::optional<ImageShape> shape = image_shape(example_shape);
     if (!shape)
-      throw FlagError(fmt::format("{}: examples of shape [{}] are not gray images; write .npy or .csv instead",
+      throw FlagError(fmt::format("{}: examples of shape [{}] are not images; write .npy or .csv instead",
                                   path.string(), shape_text(example_shape)));
     write_image_grid(path, values, *shape, cols);
   } else if (ext == ".idx" || ext == ".gz") {

@@ -16,16 +16,17 @@
 namespace tools {
 
 struct ImageShape {
-  std::size_t height, width;
+  std::size_t height, width, channels = 1;
 };
 
-/// {H, W} or {H, W, 1} (gray images) -> an image shape; anything else -> none.
+/// {H, W}, {H, W, 1} (gray) or {H, W, 3} (RGB, channels interleaved) -> an image shape;
+/// anything else -> none.
 std::optional<ImageShape> image_shape(const std::vector<std::size_t>& example_shape);
 /// "28,28" <-> {28, 28}, for a model's metadata.
 std::string shape_text(const std::vector<std::size_t>& shape);
 std::vector<std::size_t> parse_shape_text(const std::string& text);
 
-/// `images` ([N, H*W]) tiled `cols` to a row into a PNG.
+/// `images` ([N, H*W*C], values in [0, 1]) tiled `cols` to a row into a PNG.
 void write_image_grid(const std::filesystem::path& path, const ag::Array& images, ImageShape shape,
                       std::size_t cols, int scale = 2);
 
