@@ -361,6 +361,35 @@ class OwnData(unittest.TestCase):
         _, b = read_safetensors(self.path("m_gray_npy/model.safetensors"))
         self.assertEqual(a, b)
 
+    def test_progress_bar_on_a_terminal_has_an_eta_and_fits_80_columns(self):
+        import pty
+        images, _ = patterns(400)
+        np.save(self.path("bar.npy"), images)
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: stdout and stderr are the terminal
+            os.execv(VAE, [VAE, "train", "--data", self.path("bar.npy"), "--batch", "8", "--hidden", "8",
+                           "--epochs", "2", "--out", self.path("m_bar")])
+        output = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, output)
+        lines = output.decode().replace("\x1b[K", "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        bars = [line for line in lines if "ETA" in line]
+        self.assertTrue(bars, output)
+        for line in bars:
+            self.assertLessEqual(len(line), 79, line)
+            self.assertRegex(line, r"^epoch [12]/2 \[[#.]{20}\] \d+/45 loss [\d.]+ \d+ img/s ETA \d+:\d\d$")
+        for line in lines:
+            if line.startswith("epoch ") and "ETA" not in line:
+                self.assertLessEqual(len(line), 80, line)
+
     def test_bad_files_exit_1_and_say_where(self):
         images, _ = patterns(50)
         np.save(self.path("good.npy"), images)
