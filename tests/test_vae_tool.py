@@ -309,6 +309,8 @@ class OwnData(unittest.TestCase):
             "--out", codes)
         self.assertTrue(np.array_equal(np.load(self.path("codes-labels.npy")), labels))
         self.assertEqual(np.load(codes).shape, (200, 4))
+        r = run("evaluate", self.path("m_npy/model.safetensors"), "--data", self.path("p.npy"))
+        self.assertIn("200 examples (train split)", r.stdout)  # no test split: --split defaults to train
 
     def test_exclude_classes_and_splits_of_an_image_tree(self):
         root = self.path("tree")

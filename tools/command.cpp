@@ -13,6 +13,7 @@
 #include "datasets/error.hpp"
 #include "datasets/idx.hpp"
 #include "datasets/npy.hpp"
+#include "datasets/source.hpp"
 #include "models/vae_file.hpp"
 #include "nn/atomic_file.hpp"
 #include "tools/training_data.hpp"
@@ -101,21 +102,21 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
 }
 
 DataFlags::DataFlags(CLI::App& app) : table(app, {"data", "limit", "label-column", "channels", "label-names"}) {
-  app.add_option("--split", split, "which split to read where the data has both: train or test")
-      ->capture_default_str();
+  app.add_option("--split", split, "train or test (default: test where the data has one, else train)");
 }
 
-datasets::Dataset DataFlags::load() const {
+DataOptions DataFlags::options() const {
   TrainOptions o;
   table.apply(o);
-  o.data.split = split;
-  return load_data_split(o.data);
+  o.data.split = split.empty() ? (datasets::has_split(o.data.data, "test") ? "test" : "train") : split;
+  return o.data;
 }
+
+datasets::Dataset DataFlags::load() const { return load_data_split(options()); }
 
 std::string DataFlags::describe() const {
-  TrainOptions o;
-  table.apply(o);
-  return fmt::format("{} ({} split)", o.data.data.string(), split);
+  const DataOptions o = options();
+  return fmt::format("{} ({} split)", o.data.string(), o.split);
 }
 
 // ---- models ----

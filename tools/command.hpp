@@ -69,12 +69,14 @@ class TableFlags {
 /// A subcommand's data flags: --data --split --limit --label-column --channels --label-names.
 struct DataFlags {
   explicit DataFlags(CLI::App& app);
+  /// The options they give (the split resolved). Throws FlagError.
+  DataOptions options() const;
   /// The split they select, loaded. Throws FlagError / datasets::DataError.
   datasets::Dataset load() const;
   std::string describe() const;
 
   TableFlags table;
-  std::string split = "test";
+  std::string split;  // empty: test where the data has one, else train
 };
 
 /// --config FILE (TOML; flags given on the command line override it). Documents the flag;

@@ -37,10 +37,10 @@ Command add_evaluate_command(CLI::App& vae) {
             }
             recon /= static_cast<double>(d.size());
             kl /= static_cast<double>(d.size());
-            nlohmann::json out = {{"examples", d.size()}, {"split", data->split}, {"neg_elbo", recon + kl},
+            nlohmann::json out = {{"examples", d.size()}, {"split", data->options().split}, {"neg_elbo", recon + kl},
                                   {"reconstruction", recon}, {"kl", kl}};
-            fmt::print("{} examples ({}): negative ELBO {:.4f} nats = reconstruction {:.4f} + KL {:.4f}\n", d.size(),
-                       data->split, recon + kl, recon, kl);
+            fmt::print("{} examples ({} split): negative ELBO {:.4f} nats = reconstruction {:.4f} + KL {:.4f}\n", d.size(),
+                       data->options().split, recon + kl, recon, kl);
             if (iwae > 0) {
               double nll = 0;
               for (double v : iwae_nll(*m.vae, d, iwae, stream_seed(seed, kCommand))) nll += v;

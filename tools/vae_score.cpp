@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "datasets/source.hpp"
 #include "tools/command.hpp"
 #include "tools/scoring.hpp"
 #include "tools/streams.hpp"
@@ -62,7 +63,7 @@ Command add_score_command(CLI::App& vae) {
             if (!f->heldout.empty()) {
               DataOptions heldout;
               heldout.data = f->heldout;
-              heldout.split = data->split;
+              heldout.split = datasets::has_split(f->heldout, data->options().split) ? data->options().split : "train";
               heldout.channels = 1;
               std::vector<double> normal = scores_of(*m.vae, load_data_split(heldout), iwae, seed);
               std::sort(normal.begin(), normal.end());
