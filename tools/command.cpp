@@ -54,7 +54,7 @@ TableFlags::TableFlags(CLI::App& app, const std::vector<std::string>& names) {
       entry->option = app.add_flag("--" + row.name, entry->on, row.help);
     } else {
       entry->option = app.add_option("--" + row.name, entry->text, row.help);
-      entry->option->default_str(row.show(defaults));
+      entry->option->default_str(row.show(defaults))->type_name(row.type);
     }
     entries_.push_back(std::move(entry));
   }
@@ -69,7 +69,8 @@ void TableFlags::apply(TrainOptions& o) const {
 }
 
 void add_config_flag(CLI::App& app) {
-  app.add_option("--config", "read options from a TOML file (flags on the command line override it)");
+  app.add_option("--config", "read options from a TOML file (flags on the command line override it)")
+      ->type_name("FILE");
 }
 
 std::vector<std::string> with_config_file(std::vector<std::string> args, const std::string& section) {

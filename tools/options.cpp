@@ -33,7 +33,7 @@ OptionRow count(std::string name, std::string help, std::size_t TrainOptions::*m
   const std::string flag = "--" + name;
   auto get = [member](const TrainOptions& o) { return std::to_string(o.*member); };
   return {name, std::move(help), pinned, false,
-          [=](TrainOptions& o, const std::string& t) { o.*member = parse_count_flag(flag, t, lo, hi); }, get, get};
+          [=](TrainOptions& o, const std::string& t) { o.*member = parse_count_flag(flag, t, lo, hi); }, get, get, "N"};
 }
 
 OptionRow real(std::string name, std::string help, double TrainOptions::*member, double lo, double hi,
@@ -42,7 +42,7 @@ OptionRow real(std::string name, std::string help, double TrainOptions::*member,
   return {name, std::move(help), pinned, false,
           [=](TrainOptions& o, const std::string& t) { o.*member = parse_real_flag(flag, t, lo, hi); },
           [member](const TrainOptions& o) { return exact(o.*member); },
-          [member](const TrainOptions& o) { return fmt::format("{}", o.*member); }};
+          [member](const TrainOptions& o) { return fmt::format("{}", o.*member); }, "X"};
 }
 
 OptionRow flag(std::string name, std::string help, bool TrainOptions::*member, bool pinned) {
@@ -61,13 +61,13 @@ template <typename Field>
 OptionRow text(std::string name, std::string help, Field member) {
   auto get = [member](const TrainOptions& o) { return std::string(o.*member); };
   return {name, std::move(help), false, false, [member](TrainOptions& o, const std::string& t) { o.*member = t; },
-          get, get};
+          get, get, "PATH"};
 }
 
 OptionRow data_path(std::string name, std::string help, std::filesystem::path DataOptions::*member) {
   auto get = [member](const TrainOptions& o) { return (o.data.*member).string(); };
   return {name, std::move(help), false, false,
-          [member](TrainOptions& o, const std::string& t) { o.data.*member = t; }, get, get};
+          [member](TrainOptions& o, const std::string& t) { o.data.*member = t; }, get, get, "PATH"};
 }
 
 OptionRow data_count(std::string name, std::string help, std::size_t DataOptions::*member, std::size_t lo,
@@ -76,7 +76,7 @@ OptionRow data_count(std::string name, std::string help, std::size_t DataOptions
   auto get = [member](const TrainOptions& o) { return std::to_string(o.data.*member); };
   return {name, std::move(help), pinned, false,
           [=](TrainOptions& o, const std::string& t) { o.data.*member = parse_count_flag(flag, t, lo, hi); },
-          get, get};
+          get, get, "N"};
 }
 
 std::vector<OptionRow> make_table() {
@@ -87,7 +87,7 @@ std::vector<OptionRow> make_table() {
   return {
       data_path("data", "an IDX folder or file, a .npy file, a .csv file or a folder of PNG/JPEG images",
                 &DataOptions::data),
-      data_count("limit", "use only the first N training examples (0: all)", &DataOptions::limit, 0, kBillion,
+      data_count("limit", "use only the first N examples (of the training split, for vae train; 0: all)", &DataOptions::limit, 0, kBillion,
                  true),
       data_count("label-column", "CSV: the 1-based column holding labels (0: none)", &DataOptions::label_column,
                  0, kMillion, false),
@@ -103,7 +103,7 @@ std::vector<OptionRow> make_table() {
          if (o.hidden.size() > kMaxLayers)
            throw FlagError(fmt::format("--hidden: {} layers; at most {} are supported", o.hidden.size(), kMaxLayers));
        },
-       hidden_get, hidden_get},
+       hidden_get, hidden_get, "LIST"},
       count("latent", "latent dimensions", &TrainOptions::latent, 1, kMaxLatent, true),
       {"decoder", "p(x|z): bernoulli (BCE), gaussian (squared error), gaussian-learned (per-pixel variance)",
        true, false,
@@ -114,7 +114,7 @@ std::vector<OptionRow> make_table() {
            throw FlagError(std::string("--decoder: ") + e.what());
          }
        },
-       decoder_get, decoder_get},
+       decoder_get, decoder_get, "KIND"},
       real("beta", "weight of the KL term (beta-VAE)", &TrainOptions::beta, 0, 1e6, true),
       real("kl-warmup", "epochs over which beta rises linearly from 0", &TrainOptions::kl_warmup, 0, 1e6, true),
       flag("binarize", "dynamically binarize pixels (1 with probability p/255, redrawn each epoch)",
@@ -124,7 +124,7 @@ std::vector<OptionRow> make_table() {
          o.seed = parse_count_flag("--seed", t, 0, std::numeric_limits<std::uint64_t>::max());
        },
        [](const TrainOptions& o) { return std::to_string(o.seed); },
-       [](const TrainOptions& o) { return std::to_string(o.seed); }},
+       [](const TrainOptions& o) { return std::to_string(o.seed); }, "N"},
       count("threads", "threads for the matrix kernels (0: all cores)", &TrainOptions::threads, 0, 1024, false),
       real("val-split", "hold out this fraction of the training examples (seeded) and report on it; "
                         "used automatically (0.1) when the data has no test split",
@@ -134,7 +134,7 @@ std::vector<OptionRow> make_table() {
          o.exclude_classes = trimmed(t).empty() ? std::vector<std::size_t>{}
                                                 : parse_list_flag("--exclude-classes", t, 0, kMillion);
        },
-       classes_get, classes_get},
+       classes_get, classes_get, "LIST"},
       text("out", "output folder", &TrainOptions::out),
       text("resume", "continue from a checkpoint.safetensors written by vae train", &TrainOptions::resume),
       flag("force", "overwrite a finished run in --out; resume on data other than the checkpoint's",

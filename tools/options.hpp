@@ -77,6 +77,7 @@ struct OptionRow {
   std::function<void(TrainOptions&, const std::string&)> set;
   std::function<std::string(const TrainOptions&)> get;
   std::function<std::string(const TrainOptions&)> show;  // for people: "0.001", not hex
+  std::string type = "VALUE";  // what --help shows: N, X, PATH, LIST
 };
 
 const std::vector<OptionRow>& train_option_table();
