@@ -103,6 +103,7 @@ Dataset Dataset::subset(std::span<const std::size_t> rows) const {
   d.size_ = rows.size();
   d.features_ = features_;
   d.example_shape_ = example_shape_;
+  d.label_names_ = label_names_;
   d.holds_bytes_ = holds_bytes_;
   d.has_labels_ = has_labels_;
   if (holds_bytes_) d.bytes_.resize(rows.size() * features_);

@@ -43,6 +43,9 @@ class Dataset {
   /// The shape of one example before flattening, e.g. {28, 28}; {features} if unknown.
   const std::vector<std::size_t>& example_shape() const { return example_shape_; }
   void set_example_shape(std::vector<std::size_t> shape);
+  /// Class names indexed by label (empty if unknown): legends say "Sandal", not "5".
+  const std::vector<std::string>& label_names() const { return label_names_; }
+  void set_label_names(std::vector<std::string> names) { label_names_ = std::move(names); }
 
   bool holds_bytes() const { return holds_bytes_; }
   bool has_labels() const { return has_labels_; }
@@ -68,6 +71,7 @@ class Dataset {
   std::size_t size_ = 0;
   std::size_t features_ = 0;
   std::vector<std::size_t> example_shape_;
+  std::vector<std::string> label_names_;
   bool holds_bytes_ = true;
   bool has_labels_ = false;
   std::vector<std::uint8_t> bytes_;

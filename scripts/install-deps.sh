@@ -17,6 +17,8 @@ PACKAGES=(
   dataset-fashion-mnist
   # reference and interoperability checks (numpy reads our checkpoints; PyTorch is the baseline)
   python3 python3-numpy python3-torch
+  # the report.html test opens the page in headless Chromium
+  chromium
 )
 
 missing=()

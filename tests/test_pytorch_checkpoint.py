@@ -25,7 +25,7 @@ with tempfile.TemporaryDirectory() as out:
              ["--limit", "2000", "--epochs", "1", "--hidden", "64,32", "--latent", "4",
               "--decoder", "gaussian-learned"]]
     for args in cases:
-        subprocess.run([train_vae, "--no-progress", "--out", out, *args], check=True,
+        subprocess.run([train_vae, "--no-progress", "--force", "--out", out, *args], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         with open(os.path.join(out, "results.json")) as f:
             ours = json.load(f)["test_loss"]

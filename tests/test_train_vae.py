@@ -203,7 +203,7 @@ class TrainVae(unittest.TestCase):
         run(*self.small(out, "--epochs", "1"))
         with open(os.path.join(out, "model.safetensors"), "rb") as f:
             good = f.read()
-        r = run(*self.small(out, "--epochs", "1", "--lr", "1e30"), expect=3)
+        r = run(*self.small(out, "--epochs", "1", "--lr", "1e30", "--force"), expect=3)
         self.assertIn("epoch 1, step", r.stderr)
         with open(os.path.join(out, "model.safetensors"), "rb") as f:
             self.assertEqual(f.read(), good)

@@ -14,10 +14,6 @@
 #include "nn/atomic_file.hpp"
 
 namespace pictures {
-namespace {
-
-using Surface = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
-using Context = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
 
 // Through nn::write_file_atomically, so a reader never sees half a picture and an old
 // picture survives a failed write.
@@ -47,6 +43,11 @@ void save_png(cairo_surface_t* surface, const std::string& path) {
       throw std::runtime_error(fmt::format("cannot write {}: {}", path, cairo_status_to_string(status)));
   });
 }
+
+namespace {
+
+using Surface = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
+using Context = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
 
 // Ten well-separated colours (the Tableau palette), then repeats.
 constexpr std::array<std::array<double, 3>, 10> kPalette = {{{0.12, 0.47, 0.71},

@@ -7,7 +7,13 @@
 
 #include "autograd/array.hpp"
 
+typedef struct _cairo_surface cairo_surface_t;
+
 namespace pictures {
+
+/// Writes a cairo image surface as PNG through nn::write_file_atomically, so a reader never
+/// sees half a picture and an old picture survives a failed write.
+void save_png(cairo_surface_t* surface, const std::string& path);
 
 /// Rows of `images` are h*w gray values in [0, 1] (clamped); they are tiled `cols` to a
 /// row with a 2-pixel gap, each pixel drawn `scale` times larger.

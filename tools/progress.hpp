@@ -1,5 +1,5 @@
-// A one-line progress bar for an epoch, redrawn in place on a terminal:
-//   epoch 3/10 [##########..........] 234/469  loss 251.32  48,210 img/s
+// A one-line progress bar for an epoch, redrawn in place on a terminal, at most 79 columns:
+//   epoch 3/10 [##########..........] 234/469 loss 251.32 48210 img/s ETA 0:12
 // When stderr is not a terminal (CI, a log file) it stays silent: the per-epoch lines
 // printed by the caller are the record.
 #pragma once
@@ -24,6 +24,9 @@ class ProgressBar {
   bool enabled_;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
+
+/// "1:05", "2:03:04": a duration for people.
+std::string clock_text(double seconds);
 
 /// Whether stderr is an interactive terminal.
 bool stderr_is_terminal();

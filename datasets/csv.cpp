@@ -1,0 +1,101 @@
+#include "datasets/csv.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <sstream>
+#include <vector>
+
+#include <fmt/format.h>
+#include <xtensor/xcsv.hpp>
+
+#include "datasets/error.hpp"
+#include "datasets/npy.hpp"
+
+namespace datasets {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> cells(std::string_view line) {
+  std::vector<std::string_view> out;
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = line.find(',', start);
+    out.push_back(trim(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+    if (comma == std::string_view::npos) return out;
+    start = comma + 1;
+  }
+}
+
+bool is_number(std::string_view cell) {
+  float v = 0;
+  const auto [end, error] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
+  return !cell.empty() && error == std::errc() && end == cell.data() + cell.size() && std::isfinite(v);
+}
+
+}  // namespace
+
+Dataset parse_csv_dataset(std::string_view text, const std::string& source, std::size_t label_column) {
+  std::string clean;  // the checked rows, for xt::load_csv
+  std::size_t columns = 0, rows = 0, line_number = 0;
+  bool header = false;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = trim(text.substr(start, end - start));
+    start = end + 1;
+    ++line_number;
+    if (line.empty() || line.front() == '#') continue;
+    const std::vector<std::string_view> row = cells(line);
+    if (columns == 0) {
+      columns = row.size();
+      bool numeric = true;
+      for (std::string_view c : row) numeric = numeric && is_number(c);
+      if (!numeric) {
+        header = true;
+        continue;
+      }
+    }
+    if (row.size() != columns)
+      throw DataError(fmt::format("{}:{}: {} cells, but the first row has {}", source, line_number, row.size(), columns));
+    for (std::size_t c = 0; c < row.size(); ++c)
+      if (!is_number(row[c]))
+        throw DataError(fmt::format("{}:{}: column {}: '{}' is not a number", source, line_number, c + 1, row[c]));
+    clean.append(line);
+    clean += '\n';
+    ++rows;
+  }
+  if (rows == 0) throw DataError(fmt::format("{}: no rows of numbers{}", source, header ? " after the header" : ""));
+  if (label_column > columns)
+    throw DataError(fmt::format("{}: --label-column {} but the rows have {} columns", source, label_column, columns));
+  if (label_column != 0 && columns == 1)
+    throw DataError(fmt::format("{}: the only column is the label column", source));
+  std::istringstream stream(clean);
+  const auto table = xt::load_csv<float>(stream);
+  std::vector<float> values;
+  std::vector<std::int32_t> labels;
+  values.reserve(rows * (columns - (label_column ? 1 : 0)));
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < columns; ++c) {
+      const float v = table(r, c);
+      if (c + 1 != label_column) {
+        values.push_back(v);
+      } else if (v < 0 || v != std::floor(v) || v > 1e9F) {
+        throw DataError(fmt::format("{}: row {}: label {} is not a whole number from 0", source, r + 1, v));
+      } else {
+        labels.push_back(static_cast<std::int32_t>(v));
+      }
+    }
+  const std::size_t features = columns - (label_column ? 1 : 0);
+  if (label_column) return Dataset(std::move(values), features, std::move(labels));
+  return Dataset(std::move(values), features);
+}
+
+Dataset read_csv_dataset(const std::filesystem::path& path, std::size_t label_column) {
+  return parse_csv_dataset(read_file_bytes(path), path.string(), label_column);
+}
+
+}  // namespace datasets

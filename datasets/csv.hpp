@@ -1,0 +1,24 @@
+// Examples from a CSV file of numeric rows (xtensor's xcsv.hpp does the conversion after
+// every cell has been checked, so a bad cell is reported by line and column):
+//   - a first row holding anything that is not a number is a header (its names kept)
+//   - every row has the same number of cells; empty lines and lines starting with # are skipped
+//   - with label_column = k (1-based), column k holds whole-number labels, the rest features
+//
+//   datasets::Dataset d = datasets::read_csv_dataset("points.csv", /*label_column=*/0);
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "datasets/dataset.hpp"
+
+namespace datasets {
+
+/// Examples from CSV text (a fuzzing entry point). Throws DataError naming source:line.
+Dataset parse_csv_dataset(std::string_view text, const std::string& source, std::size_t label_column = 0);
+
+Dataset read_csv_dataset(const std::filesystem::path& path, std::size_t label_column = 0);
+
+}  // namespace datasets

@@ -1,0 +1,98 @@
+#include "datasets/image_folder.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+#include <stb_image.h>
+
+#include "datasets/error.hpp"
+#include "datasets/npy.hpp"
+
+namespace fs = std::filesystem;
+
+namespace datasets {
+namespace {
+
+// Larger images are refused before decoding: one example of 2^26 pixels is already more
+// than a VAE of this framework can sensibly take.
+constexpr std::size_t kMaxPixels = std::size_t{1} << 26;
+
+std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (directories ? entry.is_directory(ec) : (entry.is_regular_file(ec) && is_image_file(entry.path())))
+      out.push_back(entry.path());
+  }
+  if (ec) throw DataError(fmt::format("{}: cannot list the folder: {}", dir.string(), ec.message()));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+bool is_image_file(const fs::path& path) {
+  std::string ext = path.extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+}
+
+Image decode_image(std::string_view bytes, std::size_t channels, const std::string& source) {
+  if (channels != 1 && channels != 3)
+    throw DataError(fmt::format("{}: {} channels requested; 1 (gray) or 3 (RGB)", source, channels));
+  if (bytes.size() > INT_MAX) throw DataError(fmt::format("{}: the file is too large", source));
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int length = static_cast<int>(bytes.size());
+  int w = 0, h = 0, c = 0;
+  if (!stbi_info_from_memory(data, length, &w, &h, &c))
+    throw DataError(fmt::format("{}: not a PNG or JPEG image ({})", source, stbi_failure_reason()));
+  if (w <= 0 || h <= 0 || static_cast<std::size_t>(w) * static_cast<std::size_t>(h) > kMaxPixels)
+    throw DataError(fmt::format("{}: {}x{} pixels is not a size this reader accepts (at most 2^26 pixels)", source, w, h));
+  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
+      stbi_load_from_memory(data, length, &w, &h, &c, static_cast<int>(channels)), stbi_image_free);
+  if (!pixels) throw DataError(fmt::format("{}: cannot decode the image ({})", source, stbi_failure_reason()));
+  Image image{static_cast<std::size_t>(h), static_cast<std::size_t>(w), channels, {}};
+  image.pixels.assign(pixels.get(), pixels.get() + image.height * image.width * channels);
+  return image;
+}
+
+Dataset read_image_folder(const fs::path& dir, std::size_t channels) {
+  std::vector<fs::path> files = sorted_entries(dir, false);
+  std::vector<std::int32_t> labels;
+  std::vector<std::string> names;
+  if (files.empty()) {
+    for (const fs::path& sub : sorted_entries(dir, true)) {
+      std::vector<fs::path> in_class = sorted_entries(sub, false);
+      if (in_class.empty()) continue;
+      labels.insert(labels.end(), in_class.size(), static_cast<std::int32_t>(names.size()));
+      names.push_back(sub.filename().string());
+      files.insert(files.end(), in_class.begin(), in_class.end());
+    }
+  }
+  if (files.empty())
+    throw DataError(fmt::format("{}: no PNG or JPEG images in the folder or in its subfolders", dir.string()));
+  std::vector<std::uint8_t> pixels;
+  std::size_t height = 0, width = 0;
+  for (const fs::path& file : files) {
+    const Image image = decode_image(read_file_bytes(file), channels, file.string());
+    if (height == 0) {
+      height = image.height;
+      width = image.width;
+    } else if (image.height != height || image.width != width) {
+      throw DataError(fmt::format("{}: {}x{} pixels, but {} is {}x{}: every image must have one size",
+                                  file.string(), image.width, image.height, files.front().string(), width, height));
+    }
+    pixels.insert(pixels.end(), image.pixels.begin(), image.pixels.end());
+  }
+  const std::size_t features = height * width * channels;
+  Dataset d = names.empty() ? Dataset(std::move(pixels), features) : Dataset(std::move(pixels), features, std::move(labels));
+  d.set_example_shape(channels == 1 ? std::vector<std::size_t>{height, width}
+                                    : std::vector<std::size_t>{height, width, channels});
+  d.set_label_names(names);
+  return d;
+}
+
+}  // namespace datasets

@@ -1,0 +1,36 @@
+// Examples from a folder of PNG/JPEG images of one size (decoded by stb_image):
+//   - images directly in the folder: unlabelled examples, in file-name order
+//   - images in subfolders: one class per subfolder (sorted by name), labelled 0, 1, ...,
+//     and the subfolder names become the label names
+// Each image is converted to `channels` (1: gray, 3: RGB) and kept as bytes; an example's
+// shape is {height, width} for gray, {height, width, 3} for RGB.
+//
+//   datasets::Dataset d = datasets::read_image_folder("faces/train", 1);
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datasets/dataset.hpp"
+
+namespace datasets {
+
+/// One decoded image.
+struct Image {
+  std::size_t height = 0, width = 0, channels = 0;
+  std::vector<std::uint8_t> pixels;  // row-major, channels interleaved
+};
+
+/// Decodes PNG/JPEG bytes into `channels` channels (a fuzzing entry point). Throws DataError.
+Image decode_image(std::string_view bytes, std::size_t channels, const std::string& source);
+
+/// Throws DataError for an empty folder, a file that is not an image, images of different sizes.
+Dataset read_image_folder(const std::filesystem::path& dir, std::size_t channels);
+
+/// Whether the file name ends in .png, .jpg or .jpeg (any case).
+bool is_image_file(const std::filesystem::path& path);
+
+}  // namespace datasets

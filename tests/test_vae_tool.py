@@ -1,0 +1,531 @@
+#!/usr/bin/python3
+"""End-to-end tests of tools/vae's subcommands, checking what their outputs contain.
+
+Run by `meson test` as: test_vae_tool.py PATH/TO/vae. Needs numpy (Debian's python3-numpy)
+and Fashion-MNIST (a model trained for one epoch on 2,000 of its images); exits 77
+(skipped) without them.
+"""
+import gzip
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+import zlib
+
+try:
+    import numpy as np
+except ImportError:
+    print("numpy is not installed; skipping")
+    sys.exit(77)
+
+VAE = None
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def run(*args, expect=0):
+    result = subprocess.run([VAE, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    if expect is not None and result.returncode != expect:
+        raise AssertionError(f"vae {' '.join(args)} exited {result.returncode}, expected {expect}\n"
+                             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    return json.loads(blob[8:8 + n]), blob[8 + n:]
+
+
+def rewrite_metadata(src, dst, **changes):
+    """A copy of a safetensors file with some metadata values replaced."""
+    header, data = read_safetensors(src)
+    header["__metadata__"].update(changes)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(dst, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def write_png(path, pixels):
+    """An 8-bit PNG from a uint8 array, [h, w] gray or [h, w, 3] RGB (zlib + struct)."""
+    h, w = pixels.shape[:2]
+    colour = 2 if pixels.ndim == 3 else 0
+    raw = b"".join(b"\x00" + pixels[r].tobytes() for r in range(h))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def patterns(n, side=8, seed=3):
+    """n noisy copies of four prototype patterns, uint8 [n, side, side], and their labels."""
+    rng = np.random.default_rng(seed)
+    protos = (rng.random((4, side, side)) < 0.4) * 255
+    labels = np.arange(n) % 4
+    flips = rng.random((n, side, side)) < 0.05
+    images = np.where(flips, 255 - protos[labels], protos[labels]).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
+@unittest.skipUnless(os.path.isdir(FASHION), "Fashion-MNIST is not installed")
+class Subcommands(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="vae_tool_test_")
+        cls.model_dir = os.path.join(cls.tmp, "model")
+        run("train", "--no-progress", "--limit", "2000", "--epochs", "1", "--hidden", "64", "--latent", "4",
+            "--out", cls.model_dir)
+        cls.model = os.path.join(cls.model_dir, "model.safetensors")
+        cls.ckpt = os.path.join(cls.model_dir, "checkpoint.safetensors")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def test_sample_is_reproducible_and_shaped(self):
+        a, b, c = self.path("s_a.npy"), self.path("s_b.npy"), self.path("s_c.npy")
+        run("sample", self.model, "-n", "16", "--seed", "4", "--out", a)
+        run("sample", self.model, "-n", "16", "--seed", "4", "--out", b)
+        run("sample", self.model, "-n", "16", "--seed", "5", "--out", c)
+        with open(a, "rb") as f, open(b, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        x = np.load(a)
+        self.assertEqual(x.shape, (16, 28, 28))
+        self.assertTrue(((x >= 0) & (x <= 1)).all())
+        self.assertFalse(np.array_equal(x, np.load(c)))
+        cold = self.path("s_cold.npy")
+        run("sample", self.model, "-n", "16", "--seed", "4", "--temperature", "0", "--out", cold)
+        cold = np.load(cold)
+        self.assertTrue(np.allclose(cold, cold[0]))  # z = 0 for every draw
+        png = self.path("s.png")
+        run("sample", self.model, "-n", "16", "--out", png)
+        with open(png, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_encode_then_decode_equals_reconstruct(self):
+        codes, decoded, recon = self.path("codes.npy"), self.path("decoded.npy"), self.path("recon.npy")
+        run("encode", self.model, "--limit", "100", "--out", codes)
+        run("decode", self.model, codes, "--out", decoded)
+        run("reconstruct", self.model, "--limit", "100", "--out", recon)
+        z = np.load(codes)
+        self.assertEqual(z.shape, (100, 8))
+        self.assertTrue(np.allclose(np.load(decoded), np.load(recon), atol=1e-6))
+        labels = np.load(self.path("codes-labels.npy"))
+        plain = os.path.join(FASHION, "t10k-labels-idx1-ubyte")
+        with (open(plain, "rb") if os.path.exists(plain) else gzip.open(plain + ".gz", "rb")) as f:
+            expected = np.frombuffer(f.read()[8:8 + 100], dtype=np.uint8)
+        self.assertTrue(np.array_equal(labels, expected))
+        # The CSV form: a header, the label as last column; decode reads it back the same.
+        csv, decoded_csv = self.path("codes.csv"), self.path("decoded_csv.npy")
+        run("encode", self.model, "--limit", "100", "--out", csv)
+        with open(csv) as f:
+            header = f.readline().strip().split(",")
+        self.assertEqual(header[:2], ["mu0", "mu1"])
+        self.assertEqual(header[-1], "label")
+        table = np.loadtxt(csv, delimiter=",", skiprows=1)
+        self.assertTrue(np.allclose(table[:, :8], z, atol=1e-6))
+        self.assertTrue(np.array_equal(table[:, 8], expected))
+        run("decode", self.model, csv, "--out", decoded_csv)
+        self.assertTrue(np.allclose(np.load(decoded_csv), np.load(recon), atol=1e-5))
+
+    def test_interpolation_endpoints_decode_the_two_means(self):
+        codes, decoded, strip = self.path("i_codes.npy"), self.path("i_decoded.npy"), self.path("path.png")
+        run("encode", self.model, "--limit", "10", "--out", codes)
+        run("decode", self.model, codes, "--out", decoded)
+        run("interpolate", self.model, "--limit", "10", "--from", "3", "--to", "7", "--steps", "5", "--out", strip)
+        path = np.load(self.path("path.npy"))
+        self.assertEqual(path.shape, (5, 28, 28))
+        ends = np.load(decoded)
+        self.assertTrue(np.allclose(path[0], ends[3], atol=1e-5))
+        self.assertTrue(np.allclose(path[-1], ends[7], atol=1e-5))
+        self.assertTrue(os.path.isfile(strip))
+        run("interpolate", self.model, "--limit", "10", "--from", "3", "--to", "7", "--steps", "5", "--slerp",
+            "--out", self.path("slerp.npy"))
+        slerp = np.load(self.path("slerp.npy"))
+        self.assertTrue(np.allclose(slerp[0], ends[3], atol=1e-5))
+        self.assertFalse(np.allclose(slerp[2], path[2], atol=1e-6))
+        r = run("interpolate", self.model, "--limit", "10", "--from", "3", "--to", "10", "--out", strip, expect=2)
+        self.assertIn("--to", r.stderr)
+
+    def test_traverse_rows_meet_at_the_prior_mean(self):
+        out = self.path("traverse.npy")
+        run("traverse", self.model, "--dims", "0,2", "--steps", "5", "--range", "2", "--out", out)
+        x = np.load(out)
+        self.assertEqual(x.shape, (10, 28, 28))
+        self.assertTrue(np.allclose(x[2], x[7], atol=1e-6))   # z = 0 in both rows
+        self.assertFalse(np.allclose(x[0], x[4], atol=1e-3))  # the sweep changes the image
+        run("traverse", self.model, "--out", self.path("traverse.png"))
+        r = run("traverse", self.model, "--dims", "4", "--out", out, expect=2)
+        self.assertIn("--dims", r.stderr)
+
+    def test_score_mean_equals_evaluate(self):
+        scores, result = self.path("scores.csv"), self.path("eval.json")
+        r = run("score", self.model, "--limit", "300", "--anomaly-classes", "1", "--out", scores)
+        run("evaluate", self.model, "--limit", "300", "--json", result)
+        with open(scores) as f:
+            rows = f.read().splitlines()
+        self.assertEqual(rows[0], "index,label,score_nats,bits_per_dim")
+        values = [float(row.split(",")[2]) for row in rows[1:]]
+        self.assertEqual(len(values), 300)
+        bits = float(rows[1].split(",")[3])
+        self.assertAlmostEqual(bits, values[0] / (784 * math.log(2)), places=4)
+        with open(result) as f:
+            figures = json.load(f)
+        self.assertLess(abs(sum(values) / len(values) - figures["neg_elbo"]), 1e-3)
+        self.assertAlmostEqual(figures["neg_elbo"], figures["reconstruction"] + figures["kl"], places=6)
+        auroc = float(r.stdout.split("AUROC ")[1].split()[0])
+        self.assertTrue(0.0 <= auroc <= 1.0)
+        # A threshold at the 90th percentile of the same data flags about a tenth of it.
+        run("score", self.model, "--limit", "300", "--threshold-from", FASHION, "--percentile", "90",
+            "--out", scores)
+        with open(scores) as f:
+            flagged = [row.split(",")[4] for row in f.read().splitlines()[1:]]
+        self.assertLessEqual(abs(flagged.count("1") - 30), 15)
+
+    def test_iwae_bound_is_tighter_than_the_elbo(self):
+        r = run("evaluate", self.model, "--limit", "100", "--iwae", "20")
+        elbo = float(r.stdout.split("negative ELBO ")[1].split()[0])
+        nll = float(r.stdout.split("NLL <= ")[1].split()[0])
+        self.assertLess(nll, elbo + 1.0)
+
+    def test_denoising_prints_consistent_figures(self):
+        out = self.path("denoised.npy")
+        r = run("reconstruct", self.model, "--limit", "100", "--noise", "gaussian:0.2", "--out", out)
+        noisy = r.stdout.split("noisy vs clean:")[1].split()
+        mse, psnr = float(noisy[1]), float(noisy[3])
+        self.assertTrue(0.01 < mse < 0.04, mse)  # sigma^2 = 0.04, less where [0, 1] clips
+        self.assertAlmostEqual(psnr, -10 * math.log10(mse), places=1)
+        self.assertTrue(os.path.isfile(self.path("denoised.png")))
+        clean = self.path("clean.npy")
+        run("reconstruct", self.model, "--limit", "100", "--noise", "gaussian:0", "--out", out)
+        run("reconstruct", self.model, "--limit", "100", "--out", clean)
+        self.assertTrue(np.array_equal(np.load(out), np.load(clean)))
+        for bad in ("gauss:0.1", "mask:2", "saltpepper:nan"):
+            r = run("reconstruct", self.model, "--noise", bad, "--out", out, expect=2)
+            self.assertIn("--noise", r.stderr)
+
+    def test_info_lists_the_configuration_and_every_tensor(self):
+        r = run("info", self.ckpt)
+        header, _ = read_safetensors(self.model)
+        total = sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+        self.assertIn(f"parameters: {total}", r.stdout)
+        self.assertIn("hidden=[64]", r.stdout)
+        self.assertIn("epochs: 1", r.stdout)
+        self.assertIn("classes: T-shirt/top", r.stdout)
+
+    def test_hostile_flags_exit_2_name_the_flag_and_touch_nothing(self):
+        out = self.path("hostile")
+        os.makedirs(out)
+        for args, flag in ((["--batch", "18446744073709551615"], "--batch"),
+                           (["--batch", "18446744073709551616"], "--batch"),
+                           (["--limit", "-1"], "--limit"), (["--seed", "-1"], "--seed"),
+                           (["--seed", "18446744073709551616"], "--seed"),
+                           (["--beta", "nan"], "--beta"), (["--kl-warmup", "nan"], "--kl-warmup"),
+                           (["--beta", "-1"], "--beta"), (["--lr", "inf"], "--lr"),
+                           (["--hidden", "100000"], "--hidden"), (["--latent", "1000000"], "--latent"),
+                           (["--val-split", "1e308"], "--val-split")):
+            r = run("train", "--out", out, *args, expect=2)
+            self.assertIn(flag, r.stderr, args)
+            self.assertLess(len(r.stderr), 300, r.stderr)  # readable bounds, not a 300-digit number
+            self.assertEqual(os.listdir(out), [], args)
+
+    def test_hostile_checkpoints_exit_1_before_allocating(self):
+        huge = self.path("huge.safetensors")
+        rewrite_metadata(self.ckpt, huge, hidden="1000000000,1000000000")
+        r = run("info", huge, expect=1)
+        self.assertIn("parameters", r.stderr)
+        self.assertIn("huge.safetensors", r.stderr)
+        out = self.path("resumed_huge")
+        rewrite_metadata(self.ckpt, huge, **{"option.hidden": "1000000000"})
+        r = run("train", "--resume", huge, "--epochs", "2", "--out", out, expect=1)
+        self.assertIn("--hidden", r.stderr)
+        negative = self.path("negative.safetensors")
+        rewrite_metadata(self.ckpt, negative, **{"option.beta": "-1"})
+        r = run("train", "--resume", negative, "--epochs", "2", "--out", out, expect=1)
+        self.assertIn("--beta", r.stderr)
+        rewrite_metadata(self.ckpt, negative, **{"option.kl-warmup": "nan"})
+        r = run("train", "--resume", negative, "--epochs", "2", "--out", out, expect=1)
+        self.assertIn("--kl-warmup", r.stderr)
+        self.assertFalse(os.path.exists(out))
+
+
+class OwnData(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="vae_tool_data_")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def small(self, data, out, *extra):
+        return ("train", "--no-progress", "--data", data, "--batch", "32", "--hidden", "16", "--latent", "2",
+                "--epochs", "1", "--out", out, *extra)
+
+    def test_npy_csv_and_png_folder_give_the_same_model(self):
+        images, labels = patterns(200)
+        np.save(self.path("p.npy"), images)
+        np.save(self.path("p-labels.npy"), labels)
+        folder = self.path("png")
+        for k in range(4):
+            os.makedirs(os.path.join(folder, f"class{k}"))
+        for i, (image, label) in enumerate(zip(images, labels)):
+            write_png(os.path.join(folder, f"class{label}", f"{i:04d}.png"), image)
+        # Sorted file names within each class folder: the folder holds the examples class by class.
+        order = np.argsort(labels, kind="stable")
+        np.save(self.path("sorted.npy"), images[order])
+        np.save(self.path("sorted-labels.npy"), labels[order])
+        r = run(*self.small(self.path("sorted.npy"), self.path("m_npy")))
+        self.assertIn("validation", r.stdout)  # no test split: 10% held out
+        run(*self.small(folder, self.path("m_png")))
+        _, a = read_safetensors(self.path("m_npy/model.safetensors"))
+        _, b = read_safetensors(self.path("m_png/model.safetensors"))
+        self.assertEqual(a, b)
+        r = run("info", self.path("m_png/model.safetensors"))
+        self.assertIn("classes: class0, class1, class2, class3", r.stdout)
+        # CSV of floats p/255 with the label in column 1.
+        with open(self.path("p.csv"), "w") as f:
+            f.write("label," + ",".join(f"px{j}" for j in range(64)) + "\n")
+            for image, label in zip(images[order], labels[order]):
+                f.write(f"{label}," + ",".join(repr(v / 255.0) for v in image.reshape(-1)) + "\n")
+        run(*self.small(self.path("p.csv"), self.path("m_csv"), "--label-column", "1"))
+        codes = self.path("codes.npy")
+        run("encode", self.path("m_npy/model.safetensors"), "--data", self.path("p.npy"), "--split", "train",
+            "--out", codes)
+        self.assertTrue(np.array_equal(np.load(self.path("codes-labels.npy")), labels))
+        self.assertEqual(np.load(codes).shape, (200, 4))
+        r = run("evaluate", self.path("m_npy/model.safetensors"), "--data", self.path("p.npy"))
+        self.assertIn("200 examples (train split)", r.stdout)  # no test split: --split defaults to train
+
+    def test_exclude_classes_and_splits_of_an_image_tree(self):
+        root = self.path("tree")
+        for split, n, seed in (("train", 100, 5), ("test", 40, 6)):
+            images, labels = patterns(n, seed=seed)
+            for i, (image, label) in enumerate(zip(images, labels)):
+                os.makedirs(os.path.join(root, split, f"c{label}"), exist_ok=True)
+                write_png(os.path.join(root, split, f"c{label}", f"{i:03d}.png"), image)
+        r = run(*self.small(root, self.path("m_excl"), "--exclude-classes", "1,3"))
+        self.assertIn("vae train: 50 training / 40 test examples of 64 features", r.stdout)
+        codes = self.path("tree_codes.npy")
+        run("encode", self.path("m_excl/model.safetensors"), "--data", root, "--split", "test", "--out", codes)
+        self.assertEqual(np.load(codes).shape, (40, 4))
+        self.assertEqual(sorted(np.load(self.path("tree_codes-labels.npy")).tolist()), sorted([0, 1, 2, 3] * 10))
+        r = run("train", "--no-progress", "--data", root, "--val-split", "0.2", "--epochs", "1", "--hidden", "8",
+                "--out", self.path("m_val"))
+        self.assertIn("80 training / 20 validation examples", r.stdout)
+        r = run(*self.small(root, self.path("m_none"), "--exclude-classes", "0,1,2,3"), expect=2)
+        self.assertIn("--exclude-classes", r.stderr)
+        images, _ = patterns(50)
+        np.save(self.path("nolabels.npy"), images)
+        r = run(*self.small(self.path("nolabels.npy"), self.path("m_nl"), "--exclude-classes", "1"), expect=2)
+        self.assertIn("no labels", r.stderr)
+
+    def test_rgb_images_train_and_reconstruct_in_colour(self):
+        images, _ = patterns(60)
+        folder = self.path("rgb")
+        os.makedirs(folder)
+        rgb = np.stack([images, 255 - images, images // 2], axis=-1).astype(np.uint8)  # [60, 8, 8, 3]
+        for i, image in enumerate(rgb):
+            write_png(os.path.join(folder, f"{i:02d}.png"), image)
+        out = self.path("m_rgb")
+        r = run(*self.small(folder, out, "--channels", "3", "--decoder", "gaussian"))
+        self.assertIn("of 192 features", r.stdout)
+        self.assertTrue(os.path.isfile(os.path.join(out, "samples.png")))
+        recon = self.path("rgb_recon.npy")
+        run("reconstruct", os.path.join(out, "model.safetensors"), "--data", folder, "--split", "train",
+            "--channels", "3", "--out", recon)
+        self.assertEqual(np.load(recon).shape, (60, 8, 8, 3))
+        self.assertTrue(os.path.isfile(self.path("rgb_recon.png")))
+        # The same files read as gray, and equal gray channels read as gray, are the gray values.
+        gray_folder = self.path("gray_from_rgb")
+        os.makedirs(gray_folder)
+        for i, image in enumerate(images):
+            write_png(os.path.join(gray_folder, f"{i:02d}.png"), np.stack([image] * 3, axis=-1))
+        np.save(self.path("gray.npy"), images)
+        run(*self.small(gray_folder, self.path("m_gray_png")))
+        run(*self.small(self.path("gray.npy"), self.path("m_gray_npy")))
+        _, a = read_safetensors(self.path("m_gray_png/model.safetensors"))
+        _, b = read_safetensors(self.path("m_gray_npy/model.safetensors"))
+        self.assertEqual(a, b)
+
+    def test_progress_bar_on_a_terminal_has_an_eta_and_fits_80_columns(self):
+        import pty
+        images, _ = patterns(400)
+        np.save(self.path("bar.npy"), images)
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: stdout and stderr are the terminal
+            os.execv(VAE, [VAE, "train", "--data", self.path("bar.npy"), "--batch", "8", "--hidden", "8",
+                           "--epochs", "2", "--out", self.path("m_bar")])
+        output = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, output)
+        lines = output.decode().replace("\x1b[K", "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        bars = [line for line in lines if "ETA" in line]
+        self.assertTrue(bars, output)
+        for line in bars:
+            self.assertLessEqual(len(line), 79, line)
+            self.assertRegex(line, r"^epoch [12]/2 \[[#.]{20}\] \d+/45 loss [\d.]+ \d+ img/s ETA \d+:\d\d$")
+        for line in lines:
+            if line.startswith("epoch ") and "ETA" not in line:
+                self.assertLessEqual(len(line), 80, line)
+
+    def test_bad_files_exit_1_and_say_where(self):
+        images, _ = patterns(50)
+        np.save(self.path("good.npy"), images)
+        with open(self.path("good.npy"), "rb") as f:
+            blob = f.read()
+        cases = []
+        with open(self.path("truncated.npy"), "wb") as f:
+            f.write(blob[:-10])
+        cases.append(("truncated.npy", "truncated"))
+        with open(self.path("magic.npy"), "wb") as f:
+            f.write(b"\x93NUMPZ" + blob[6:])
+        cases.append(("magic.npy", "not an .npy file"))
+        with open(self.path("stray.csv"), "w") as f:
+            f.write("1,2,3\n4,five,6\n")
+        cases.append(("stray.csv", "stray.csv:2: column 2: 'five' is not a number"))
+        with open(self.path("ragged.csv"), "w") as f:
+            f.write("1,2,3\n4,5\n")
+        cases.append(("ragged.csv", "ragged.csv:2: 2 cells"))
+        os.makedirs(self.path("empty"))
+        cases.append(("empty", "no PNG or JPEG images"))
+        os.makedirs(self.path("sizes"))
+        write_png(self.path("sizes/a.png"), np.zeros((8, 8), np.uint8))
+        write_png(self.path("sizes/b.png"), np.zeros((8, 9), np.uint8))
+        cases.append(("sizes", "every image must have one size"))
+        os.makedirs(self.path("notimage"))
+        with open(self.path("notimage/x.png"), "wb") as f:
+            f.write(b"not a png at all")
+        cases.append(("notimage", "x.png"))
+        for name, message in cases:
+            out = self.path("out_" + name.replace(".", "_"))
+            r = run(*self.small(self.path(name), out), expect=1)
+            self.assertIn(message, r.stderr, name)
+            self.assertNotIn("Traceback", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")), name)
+
+    def test_finished_runs_are_not_overwritten(self):
+        images, labels = patterns(100)
+        np.save(self.path("o.npy"), images)
+        out = self.path("m_once")
+        run(*self.small(self.path("o.npy"), out))
+        with open(os.path.join(out, "model.safetensors"), "rb") as f:
+            before = f.read()
+        r = run(*self.small(self.path("o.npy"), out, "--seed", "2"), expect=1)
+        self.assertIn("already holds a trained model", r.stderr)
+        with open(os.path.join(out, "model.safetensors"), "rb") as f:
+            self.assertEqual(f.read(), before)
+        run(*self.small(self.path("o.npy"), out, "--seed", "2", "--force"))
+        with open(os.path.join(out, "model.safetensors"), "rb") as f:
+            self.assertNotEqual(f.read(), before)
+
+    def test_resume_on_other_data_is_refused_unless_forced(self):
+        a, _ = patterns(100, seed=1)
+        b, _ = patterns(100, seed=2)
+        np.save(self.path("ra.npy"), a)
+        np.save(self.path("rb.npy"), b)
+        out = self.path("m_resume")
+        run(*self.small(self.path("ra.npy"), out))
+        ckpt = os.path.join(out, "checkpoint.safetensors")
+        r = run("train", "--resume", ckpt, "--data", self.path("rb.npy"), "--epochs", "2", "--out", out, expect=1)
+        self.assertIn("fingerprint", r.stderr)
+        self.assertIn("--force", r.stderr)
+        run("train", "--resume", ckpt, "--data", self.path("rb.npy"), "--epochs", "2", "--out", out, "--force",
+            "--no-progress")
+
+    def test_divergence_after_resume_elsewhere_names_an_existing_checkpoint(self):
+        images, _ = patterns(100)
+        np.save(self.path("d.npy"), images)
+        first = self.path("m_first")
+        run(*self.small(self.path("d.npy"), first))
+        wild = os.path.join(first, "wild.safetensors")
+        rewrite_metadata(os.path.join(first, "checkpoint.safetensors"), wild,
+                         **{"option.lr": "1e30", "optimizer.lr": "1e30"})
+        r = run("train", "--resume", wild, "--data", self.path("d.npy"), "--epochs", "3",
+                "--out", self.path("m_second"), "--no-progress", expect=3)
+        named = r.stderr.split("The last good checkpoint, after epoch 1, is ")[1].split(";")[0]
+        self.assertTrue(os.path.isfile(named), named)
+
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+
+
+@unittest.skipUnless(os.path.isdir(FASHION), "Fashion-MNIST is not installed")
+class Configs(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vae_tool_configs_")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_every_shipped_config_gives_its_model(self):
+        import tomllib
+        names = sorted(n for n in os.listdir(CONFIGS) if n.endswith(".toml"))
+        self.assertGreaterEqual(len(names), 7)
+        for name in names:
+            with open(os.path.join(CONFIGS, name), "rb") as f:
+                config = tomllib.load(f)
+            if "data" in config and not os.path.exists(config["data"]):
+                continue  # (e) needs its generated data
+            out = os.path.join(self.tmp, name)
+            r = run("train", "--config", os.path.join(CONFIGS, name), "--limit", "300", "--epochs", "1",
+                    "--out", out, "--no-progress")
+            epochs = [line for line in r.stdout.splitlines() if line.startswith("epoch")]
+            self.assertEqual(len(epochs), 1)
+            self.assertLessEqual(len(epochs[0]), 80, epochs[0])
+            meta = read_safetensors(os.path.join(out, "model.safetensors"))[0]["__metadata__"]
+            hidden = config.get("hidden", "400")
+            self.assertEqual(meta["hidden"], "" if hidden == "none" else hidden, name)
+            self.assertEqual(meta["latent"], str(config.get("latent", 20)), name)
+            self.assertEqual(meta["decoder"], config.get("decoder", "bernoulli"), name)
+            ckpt = read_safetensors(os.path.join(out, "checkpoint.safetensors"))[0]["__metadata__"]
+            self.assertEqual(float.fromhex(ckpt["option.beta"]), config.get("beta", 1.0), name)
+            self.assertEqual(int(ckpt["option.batch"]), config.get("batch", 128), name)
+
+    def test_flags_override_the_file_and_bad_entries_exit_2(self):
+        path = os.path.join(self.tmp, "mine.toml")
+        with open(path, "w") as f:
+            f.write('hidden = [24, 12]\nlatent = 3\nbeta = 0.5\nbinarize = true\nlimit = 200\nepochs = 1\n')
+        out = os.path.join(self.tmp, "mine")
+        run("train", "--config", path, "--beta", "2", "--out", out, "--no-progress")
+        ckpt = read_safetensors(os.path.join(out, "checkpoint.safetensors"))[0]["__metadata__"]
+        self.assertEqual(ckpt["option.hidden"], "24,12")
+        self.assertEqual(ckpt["option.latent"], "3")
+        self.assertEqual(ckpt["option.binarize"], "1")
+        self.assertEqual(float.fromhex(ckpt["option.beta"]), 2.0)
+        for text, flag in (("beta = nan\n", "--beta"), ("latent = -2\n", "--latent"), ("bogus = 1\n", "bogus")):
+            with open(path, "w") as f:
+                f.write(text)
+            r = run("train", "--config", path, "--out", os.path.join(self.tmp, "bad"), expect=2)
+            self.assertIn(flag, r.stderr + r.stdout, text)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "bad")))
+        r = run("sample", "--config", os.path.join(self.tmp, "missing.toml"), expect=2)
+        self.assertIn("missing.toml", r.stderr)
+
+
+if __name__ == "__main__":
+    VAE = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)

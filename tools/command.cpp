@@ -1,0 +1,231 @@
+#include "tools/command.hpp"
+
+#include <algorithm>
+#include <sstream>
+#include <system_error>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <xtensor/xcsv.hpp>
+#include <xtensor/xnpy.hpp>
+
+#include "datasets/csv.hpp"
+#include "datasets/error.hpp"
+#include "datasets/idx.hpp"
+#include "datasets/npy.hpp"
+#include "datasets/source.hpp"
+#include "models/vae_file.hpp"
+#include "nn/atomic_file.hpp"
+#include "tools/training_data.hpp"
+#include "tools/vae_training.hpp"
+
+namespace fs = std::filesystem;
+
+namespace tools {
+
+int run_reporting_errors(const char* program, const std::function<void()>& body) {
+  try {
+    body();
+    return 0;
+  } catch (const FlagError& e) {
+    fmt::print(stderr, "{}: error: {}\n", program, e.what());
+    return 2;
+  } catch (const TrainingDiverged& e) {
+    fmt::print(stderr, "{}: {}\n", program, e.what());
+    return 3;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "{}: error: out of memory\n", program);
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}: error: {}\n", program, e.what());
+    return 1;
+  }
+}
+
+// ---- flags from the options table ----
+
+TableFlags::TableFlags(CLI::App& app, const std::vector<std::string>& names) {
+  const TrainOptions defaults;
+  for (const OptionRow& row : train_option_table()) {
+    if (!names.empty() && std::find(names.begin(), names.end(), row.name) == names.end()) continue;
+    auto entry = std::make_unique<Entry>();
+    entry->row = &row;
+    if (row.is_flag) {
+      entry->option = app.add_flag("--" + row.name, entry->on, row.help);
+    } else {
+      entry->option = app.add_option("--" + row.name, entry->text, row.help);
+      entry->option->default_str(row.show(defaults))->type_name(row.type);
+    }
+    entries_.push_back(std::move(entry));
+  }
+}
+
+void TableFlags::apply(TrainOptions& o) const {
+  for (const auto& e : entries_) {
+    if (e->option->count() == 0) continue;
+    e->row->set(o, e->row->is_flag ? (e->on ? "1" : "0") : e->text);
+    o.given.push_back(e->row->name);
+  }
+}
+
+void add_config_flag(CLI::App& app) {
+  app.add_option("--config", "read options from a TOML file (flags on the command line override it)")
+      ->type_name("FILE");
+}
+
+std::vector<std::string> with_config_file(std::vector<std::string> args, const std::string& section) {
+  std::string file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) file = args[i + 1];
+    else if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9);
+  }
+  if (file.empty()) return args;
+  std::vector<CLI::ConfigItem> items;
+  try {
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) throw FlagError(fmt::format("--config: {} is not a file", file));
+    items = CLI::ConfigTOML().from_file(file);
+  } catch (const CLI::Error& e) {
+    throw FlagError(fmt::format("--config: {}: {}", file, e.what()));
+  }
+  auto given = [&](const std::string& name) {
+    for (const std::string& a : args)
+      if (a == "--" + name || a.rfind("--" + name + "=", 0) == 0) return true;
+    return false;
+  };
+  std::vector<std::string> out = args;
+  for (const CLI::ConfigItem& item : items) {
+    if (!(item.parents.empty() || (item.parents.size() == 1 && item.parents[0] == section))) continue;
+    if (item.name == "++" || item.name == "--" || given(item.name)) continue;  // section markers; overridden
+    out.push_back(fmt::format("--{}={}", item.name, fmt::join(item.inputs, ",")));
+  }
+  return out;
+}
+
+DataFlags::DataFlags(CLI::App& app) : table(app, {"data", "limit", "label-column", "channels", "label-names"}) {
+  app.add_option("--split", split, "train or test (default: test where the data has one, else train)");
+}
+
+DataOptions DataFlags::options() const {
+  TrainOptions o;
+  table.apply(o);
+  o.data.split = split.empty() ? (datasets::has_split(o.data.data, "test") ? "test" : "train") : split;
+  return o.data;
+}
+
+datasets::Dataset DataFlags::load() const { return load_data_split(options()); }
+
+std::string DataFlags::describe() const {
+  const DataOptions o = options();
+  return fmt::format("{} ({} split)", o.data.string(), o.split);
+}
+
+// ---- models ----
+
+void add_model_argument(CLI::App& app, std::string& path) {
+  app.add_option("CKPT", path, "model.safetensors or checkpoint.safetensors written by vae train")->required();
+}
+
+LoadedModel load_model(const fs::path& path) {
+  const nn::SafetensorsFile file = nn::SafetensorsFile::load(path);
+  LoadedModel m;
+  m.vae = models::load_vae(file);
+  m.metadata = file.metadata();
+  m.example_shape = {m.vae->config().input_dim};
+  if (auto it = m.metadata.find("example_shape"); it != m.metadata.end()) {
+    std::vector<std::size_t> shape = parse_shape_text(it->second);
+    std::size_t product = 1;
+    for (std::size_t d : shape) product *= d;
+    if (!shape.empty() && product == m.vae->config().input_dim) m.example_shape = shape;
+  }
+  if (auto it = m.metadata.find("label_names"); it != m.metadata.end() && !it->second.empty()) {
+    std::stringstream in(it->second);
+    for (std::string line; std::getline(in, line);) m.label_names.push_back(line);
+  }
+  return m;
+}
+
+// ---- arrays in and out ----
+
+void write_text(const fs::path& path, const std::string& text) {
+  nn::write_file_atomically(path, [&](const nn::ByteSink& write) { write(text.data(), text.size()); });
+}
+
+static std::string extension_of(const fs::path& path) {
+  std::string name = path.filename().string();
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* ext : {".npy", ".csv", ".png", ".idx", ".gz"})
+    if (name.size() > std::strlen(ext) && name.ends_with(ext)) return ext;
+  if (name.ends_with("-ubyte") || name.ends_with("-float")) return ".idx";
+  return path.extension().string();
+}
+
+void check_extension(const std::string& flag, const fs::path& path, const std::vector<std::string>& allowed) {
+  const std::string ext = extension_of(path);
+  if (std::find(allowed.begin(), allowed.end(), ext) == allowed.end())
+    throw FlagError(fmt::format("{}: '{}' should end in {}", flag, path.string(), fmt::join(allowed, ", ")));
+}
+
+void write_array(const fs::path& path, const ag::Array& values, const std::vector<std::size_t>& example_shape,
+                 std::size_t cols, const std::vector<std::string>& columns) {
+  const std::size_t n = values.shape()[0], d = values.shape()[1];
+  const std::string ext = extension_of(path);
+  if (ext == ".npy") {
+    std::vector<std::size_t> shape = {n};
+    std::size_t product = 1;
+    for (std::size_t s : example_shape) product *= s;
+    if (product == d) shape.insert(shape.end(), example_shape.begin(), example_shape.end());
+    else shape.push_back(d);
+    xt::xarray<float> out = xt::adapt(values.data(), values.size(), xt::no_ownership(), shape);
+    write_text(path, xt::dump_npy(out));
+  } else if (ext == ".csv") {
+    std::string text;
+    for (std::size_t j = 0; j < d; ++j)
+      text += (j ? "," : "") + (j < columns.size() ? columns[j] : fmt::format("x{}", j));
+    text += '\n';
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < d; ++j) text += fmt::format("{}{}", j ? "," : "", values(i, j));
+      text += '\n';
+    }
+    write_text(path, text);
+  } else if (ext == ".png") {
+    const std::optional<ImageShape> shape = image_shape(example_shape);
+    if (!shape)
+      throw FlagError(fmt::format("{}: examples of shape [{}] are not images; write .npy or .csv instead",
+                                  path.string(), shape_text(example_shape)));
+    write_image_grid(path, values, *shape, cols);
+  } else if (ext == ".idx" || ext == ".gz") {
+    std::vector<std::size_t> dims = {n};
+    dims.insert(dims.end(), example_shape.begin(), example_shape.end());
+    datasets::IdxArray array(dims, std::vector<float>(values.begin(), values.end()));
+    // write_idx writes in place, so it writes a temporary that is renamed over the target.
+    const fs::path temporary = path.string() + fmt::format(".tmp-{}", ::getpid());
+    try {
+      datasets::write_idx(temporary, array, ext == ".gz" ? datasets::Compression::gzip : datasets::Compression::none);
+      fs::rename(temporary, path);
+    } catch (...) {
+      std::error_code ec;
+      fs::remove(temporary, ec);
+      throw;
+    }
+  } else {
+    throw FlagError(fmt::format("--out: cannot tell the format of '{}'; use .npy, .csv, .png or .idx", path.string()));
+  }
+}
+
+ag::Array read_matrix(const fs::path& path) {
+  const std::string ext = extension_of(path);
+  datasets::Dataset d;
+  if (ext == ".npy") d = datasets::read_npy_dataset(path);
+  else if (ext == ".csv") d = datasets::read_csv_dataset(path);
+  else throw FlagError(fmt::format("LATENTS: '{}' should be a .npy or .csv file", path.string()));
+  return rows_of(d, 0, d.size());
+}
+
+ag::Array rows_of(const datasets::Dataset& d, std::size_t begin, std::size_t end) {
+  ag::Array out({end - begin, d.features()});
+  for (std::size_t i = begin; i < end; ++i) d.row_to_floats(i, &out(i - begin, 0));
+  return out;
+}
+
+}  // namespace tools

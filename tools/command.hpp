@@ -1,0 +1,125 @@
+// What every `vae` subcommand shares: its registration, the flags taken from the options
+// table, exit codes, reading a model, and writing arrays by the extension of --out.
+//
+// A subcommand is one file defining `Command add_<name>_command(CLI::App& vae)`: it adds a
+// CLI11 subcommand with its flags and returns the function that runs it after parsing.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <xtensor/xview.hpp>
+
+#include "autograd/array.hpp"
+#include "datasets/dataset.hpp"
+#include "models/vae.hpp"
+#include "nn/safetensors.hpp"
+#include "tools/options.hpp"
+#include "tools/run_pictures.hpp"
+
+namespace tools {
+
+struct Command {
+  CLI::App* app;
+  std::function<void()> run;
+};
+
+Command add_train_command(CLI::App& vae);
+Command add_sample_command(CLI::App& vae);
+Command add_encode_command(CLI::App& vae);
+Command add_decode_command(CLI::App& vae);
+Command add_reconstruct_command(CLI::App& vae);
+Command add_interpolate_command(CLI::App& vae);
+Command add_traverse_command(CLI::App& vae);
+Command add_score_command(CLI::App& vae);
+Command add_evaluate_command(CLI::App& vae);
+Command add_info_command(CLI::App& vae);
+
+/// Adds the training flags (every row of the options table, --no-progress, --config) to
+/// `app`; the returned function runs the training after parsing.
+std::function<void()> add_training_flags(CLI::App& app);
+
+/// Runs `body`, turning exceptions into a message on stderr and the exit code: 2 for a
+/// FlagError, 3 for a diverged training, 1 for anything else.
+int run_reporting_errors(const char* program, const std::function<void()>& body);
+
+/// Rows of the options table as flags of `app` (their text kept until apply()).
+class TableFlags {
+ public:
+  TableFlags(CLI::App& app, const std::vector<std::string>& names);
+  /// Sets the flags the user gave (command line or config file) through the validation
+  /// layer, and records their names in o.given.
+  void apply(TrainOptions& o) const;
+
+ private:
+  struct Entry {
+    const OptionRow* row;
+    std::string text;
+    bool on = false;
+    CLI::Option* option = nullptr;
+  };
+  std::vector<std::unique_ptr<Entry>> entries_;
+};
+
+/// A subcommand's data flags: --data --split --limit --label-column --channels --label-names.
+struct DataFlags {
+  explicit DataFlags(CLI::App& app);
+  /// The options they give (the split resolved). Throws FlagError.
+  DataOptions options() const;
+  /// The split they select, loaded. Throws FlagError / datasets::DataError.
+  datasets::Dataset load() const;
+  std::string describe() const;
+
+  TableFlags table;
+  std::string split;  // empty: test where the data has one, else train
+};
+
+/// --config FILE (TOML; flags given on the command line override it). Documents the flag;
+/// with_config_file() does the reading, the same way for `vae SUB` and train_vae.
+void add_config_flag(CLI::App& app);
+
+/// The arguments (without the program name) with the entries of the `--config FILE` among
+/// them added as "--key=value" flags, except those the command line already gives, which
+/// override the file. Keys may sit at the top of the file or in a [SUB] section; TOML
+/// arrays become comma-separated lists. Throws FlagError if the file cannot be read.
+std::vector<std::string> with_config_file(std::vector<std::string> args, const std::string& section);
+
+/// A model read back from a model.safetensors or checkpoint.safetensors.
+struct LoadedModel {
+  std::unique_ptr<models::Vae> vae;
+  nn::Metadata metadata;
+  std::vector<std::size_t> example_shape;  // {features} when the file does not say
+  std::vector<std::string> label_names;
+};
+LoadedModel load_model(const std::filesystem::path& path);
+
+/// The CKPT positional argument every model subcommand takes first.
+void add_model_argument(CLI::App& app, std::string& path);
+
+/// Writes [N, D] values by the extension of `path`: .npy (float32 [N, ...example_shape]),
+/// .csv (a header row of `columns`, or x0..xD-1), .idx/.gz (IDX float32), or .png (a grid of
+/// images, `cols` to a row; needs an image example_shape). Atomic; throws FlagError for an
+/// extension it does not know.
+void write_array(const std::filesystem::path& path, const ag::Array& values,
+                 const std::vector<std::size_t>& example_shape, std::size_t cols = 8,
+                 const std::vector<std::string>& columns = {});
+
+/// Reads [N, D] float values from a .npy or .csv file (latent vectors for `decode`).
+ag::Array read_matrix(const std::filesystem::path& path);
+
+/// Examples i of `d` as float rows.
+ag::Array rows_of(const datasets::Dataset& d, std::size_t begin, std::size_t end);
+
+/// Text written atomically.
+void write_text(const std::filesystem::path& path, const std::string& text);
+
+/// Requires an output extension from `allowed` (".npy", ...); throws FlagError naming `flag`.
+void check_extension(const std::string& flag, const std::filesystem::path& path,
+                     const std::vector<std::string>& allowed);
+
+}  // namespace tools

@@ -1,0 +1,175 @@
+#include "tools/run_pictures.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+
+#include <cairo.h>
+
+#include <fmt/format.h>
+
+#include "datasets/loader.hpp"
+#include "tools/pictures.hpp"
+#include "tools/streams.hpp"
+
+namespace fs = std::filesystem;
+
+namespace tools {
+
+std::optional<ImageShape> image_shape(const std::vector<std::size_t>& s) {
+  if (s.size() == 2 || (s.size() == 3 && s[2] == 1)) return ImageShape{s[0], s[1], 1};
+  if (s.size() == 3 && s[2] == 3) return ImageShape{s[0], s[1], 3};
+  return std::nullopt;
+}
+
+std::string shape_text(const std::vector<std::size_t>& shape) { return fmt::format("{}", fmt::join(shape, ",")); }
+
+std::vector<std::size_t> parse_shape_text(const std::string& text) {
+  std::vector<std::size_t> shape;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) shape.push_back(models::parse_count(item, "example_shape"));
+  return shape;
+}
+
+// RGB grids, drawn here because pictures::write_grid draws gray values.
+static void write_rgb_grid(const fs::path& path, const ag::Array& images, ImageShape shape, std::size_t cols,
+                           int scale) {
+  const std::size_t n = images.shape()[0], h = shape.height, w = shape.width, gap = 2;
+  const auto s = static_cast<std::size_t>(scale);
+  const std::size_t rows = (n + cols - 1) / cols, width = cols * (w * s + gap) + gap, height = rows * (h * s + gap) + gap;
+  if (width > 32767 || height > 32767) {
+    fmt::print(stderr, "warning: {} would be {}x{} pixels, more than a PNG here can hold; not written\n",
+               path.string(), width, height);
+    return;
+  }
+  std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface(
+      cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(width), static_cast<int>(height)),
+      cairo_surface_destroy);
+  if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS)
+    throw std::runtime_error(fmt::format("{}: cannot create a {}x{} picture", path.string(), width, height));
+  unsigned char* data = cairo_image_surface_get_data(surface.get());
+  const auto stride = static_cast<std::size_t>(cairo_image_surface_get_stride(surface.get()));
+  std::fill(data, data + stride * height, 0x40);  // dark gray gaps
+  auto byte = [](float v) { return static_cast<std::uint32_t>(std::lround(std::clamp(v, 0.0F, 1.0F) * 255.0F)); };
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t x0 = gap + (k % cols) * (w * s + gap), y0 = gap + (k / cols) * (h * s + gap);
+    for (std::size_t y = 0; y < h * s; ++y) {
+      auto* row = reinterpret_cast<std::uint32_t*>(data + stride * (y0 + y));
+      for (std::size_t x = 0; x < w * s; ++x) {
+        const std::size_t at = ((y / s) * w + x / s) * 3;
+        row[x0 + x] = (byte(images(k, at)) << 16) | (byte(images(k, at + 1)) << 8) | byte(images(k, at + 2));
+      }
+    }
+  }
+  cairo_surface_mark_dirty(surface.get());
+  pictures::save_png(surface.get(), path.string());
+}
+
+void write_image_grid(const fs::path& path, const ag::Array& images, ImageShape shape, std::size_t cols, int scale) {
+  cols = std::max<std::size_t>(1, cols);
+  if (shape.channels == 3) write_rgb_grid(path, images, shape, cols, scale);
+  else pictures::write_grid(path.string(), images, shape.height, shape.width, cols, scale);
+}
+
+void write_reconstruction_rows(const fs::path& path, models::Vae& vae, const ag::Array& originals, ImageShape shape) {
+  ag::Tape tape;
+  ag::NoGradGuard no_grad(tape);
+  const std::size_t n = originals.shape()[0], d = originals.shape()[1];
+  const ag::Array recon = vae.reconstruct(tape.constant(originals)).value();
+  const std::size_t per_row = std::min<std::size_t>(16, n), rows = (n + per_row - 1) / per_row;
+  ag::Array grid = xt::zeros<float>({2 * rows * per_row, d});
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t top = (i / per_row) * 2 * per_row + i % per_row;
+    for (std::size_t j = 0; j < d; ++j) {
+      grid(top, j) = originals(i, j);
+      grid(top + per_row, j) = recon(i, j);
+    }
+  }
+  write_image_grid(path, grid, shape, per_row);
+}
+
+namespace {
+
+// Posterior means of the test set, coloured by label.
+void write_latent_scatter(const fs::path& path, models::Vae& vae, const datasets::Dataset& test,
+                          const datasets::LoaderOptions& options) {
+  ag::Tape tape;
+  ag::NoGradGuard no_grad(tape);
+  ag::Array means({test.size(), 2});
+  datasets::Loader loader(test, options);
+  loader.start_epoch();
+  std::size_t row = 0;
+  std::vector<int> labels;
+  while (loader.next()) {
+    tape.reset();
+    const ag::Array& mu = vae.encode(tape.constant(loader.batch())).mu.value();
+    for (std::size_t i = 0; i < mu.shape()[0]; ++i, ++row) {
+      means(row, 0) = mu(i, 0);
+      means(row, 1) = mu(i, 1);
+    }
+    for (std::int32_t l : loader.labels()) labels.push_back(l);
+  }
+  // Colours and a legend for up to 20 classes numbered from 0; anything else is one colour.
+  std::vector<std::string> names;
+  const bool classes_ok = labels.size() == test.size() && !labels.empty() &&
+                          *std::min_element(labels.begin(), labels.end()) >= 0 &&
+                          *std::max_element(labels.begin(), labels.end()) < 20;
+  if (classes_ok) {
+    const auto classes = static_cast<std::size_t>(*std::max_element(labels.begin(), labels.end()) + 1);
+    const auto& known = test.label_names();
+    for (std::size_t c = 0; c < classes; ++c) names.push_back(c < known.size() ? known[c] : std::to_string(c));
+  } else {
+    labels.assign(test.size(), 0);
+    names = {"test examples"};
+  }
+  pictures::write_scatter(path.string(), means, labels, names, "test-set posterior means, by label");
+}
+
+// The decoder over a 20 x 20 grid of the latent plane, z in [-3, 3]^2 (top row: z2 = 3).
+void write_manifold(const fs::path& path, models::Vae& vae, ImageShape shape) {
+  ag::Tape tape;
+  ag::NoGradGuard no_grad(tape);
+  constexpr std::size_t kGrid = 20;
+  ag::Array z({kGrid * kGrid, 2});
+  for (std::size_t r = 0; r < kGrid; ++r)
+    for (std::size_t c = 0; c < kGrid; ++c) {
+      z(r * kGrid + c, 0) = -3.0F + 6.0F * static_cast<float>(c) / (kGrid - 1);
+      z(r * kGrid + c, 1) = 3.0F - 6.0F * static_cast<float>(r) / (kGrid - 1);
+    }
+  const ag::Array images = vae.expected_x(vae.decode(tape.constant(z))).value();
+  write_image_grid(path, images, shape, kGrid, 1);
+}
+
+}  // namespace
+
+std::vector<std::string> write_run_pictures(const fs::path& out, models::Vae& vae, const datasets::Dataset& test,
+                                            std::uint64_t seed, std::size_t eval_batch, bool binarize) {
+  std::vector<std::string> written;
+  const std::optional<ImageShape> shape = image_shape(test.example_shape());
+  if (shape) {
+    ag::Tape tape;
+    ag::NoGradGuard no_grad(tape);
+    ag::Rng rng(stream_seed(seed, kPictures));
+    write_image_grid(out / "samples.png", vae.sample(tape, 64, rng).value(), *shape, 8);
+    const std::size_t n = std::min<std::size_t>(32, test.size());
+    ag::Array originals({n, test.features()});
+    for (std::size_t i = 0; i < n; ++i) test.row_to_floats(i, &originals(i, 0));
+    write_reconstruction_rows(out / "reconstructions.png", vae, originals, *shape);
+    written = {"samples.png", "reconstructions.png"};
+  }
+  if (vae.config().latent == 2) {
+    write_latent_scatter(out / "latent.png", vae, test,
+                         {.batch_size = eval_batch, .shuffle = false, .binarize = binarize,
+                          .seed = stream_seed(seed, kTestBinarize)});
+    written.emplace_back("latent.png");
+    if (shape) {
+      write_manifold(out / "manifold.png", vae, *shape);
+      written.emplace_back("manifold.png");
+    }
+  }
+  return written;
+}
+
+}  // namespace tools

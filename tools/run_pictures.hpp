@@ -1,0 +1,42 @@
+// The pictures of a trained model: prior samples, test reconstructions, and for a 2-D
+// latent space the posterior means by label and the decoded manifold. Image sizes come
+// from what the data knows (Dataset::example_shape(), or a model's "example_shape"
+// metadata), never from guessing at the feature count.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.hpp"
+#include "models/vae.hpp"
+
+namespace tools {
+
+struct ImageShape {
+  std::size_t height, width, channels = 1;
+};
+
+/// {H, W}, {H, W, 1} (gray) or {H, W, 3} (RGB, channels interleaved) -> an image shape;
+/// anything else -> none.
+std::optional<ImageShape> image_shape(const std::vector<std::size_t>& example_shape);
+/// "28,28" <-> {28, 28}, for a model's metadata.
+std::string shape_text(const std::vector<std::size_t>& shape);
+std::vector<std::size_t> parse_shape_text(const std::string& text);
+
+/// `images` ([N, H*W*C], values in [0, 1]) tiled `cols` to a row into a PNG.
+void write_image_grid(const std::filesystem::path& path, const ag::Array& images, ImageShape shape,
+                      std::size_t cols, int scale = 2);
+
+/// Pairs of rows: up to 16 originals above their reconstructions (through the posterior mean).
+void write_reconstruction_rows(const std::filesystem::path& path, models::Vae& vae, const ag::Array& originals,
+                               ImageShape shape);
+
+/// Writes the run's pictures into `out` and returns their names.
+std::vector<std::string> write_run_pictures(const std::filesystem::path& out, models::Vae& vae,
+                                            const datasets::Dataset& test, std::uint64_t seed,
+                                            std::size_t eval_batch, bool binarize);
+
+}  // namespace tools

@@ -1,0 +1,29 @@
+// Per-example figures of a trained VAE on a dataset, shared by `vae score` and
+// `vae evaluate` so that the two always agree: the negative ELBO split into its
+// reconstruction and KL terms (one z per example), and the importance-weighted bound.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "datasets/dataset.hpp"
+#include "models/vae.hpp"
+
+namespace tools {
+
+struct ElboTerms {
+  std::vector<double> reconstruction, kl;  // per example, nats
+};
+
+/// One z ~ q(z|x) per example, drawn from a generator seeded with `seed`.
+ElboTerms elbo_terms(models::Vae& vae, const datasets::Dataset& data, std::uint64_t seed, std::size_t batch);
+
+/// -log p(x) estimated with K importance samples, per example, nats.
+std::vector<double> iwae_nll(models::Vae& vae, const datasets::Dataset& data, std::size_t k, std::uint64_t seed);
+
+/// The area under the ROC curve of `scores` for telling `positive` examples apart (ties
+/// count one half): the probability that a random positive scores above a random negative.
+double auroc(const std::vector<double>& scores, const std::vector<bool>& positive);
+
+}  // namespace tools

@@ -1,0 +1,37 @@
+// vae: train a Variational Autoencoder and use it. `vae --help` lists the subcommands,
+// `vae SUB --help` their flags; each subcommand is one file, tools/vae_<name>.cpp.
+//
+// Exit codes: 0 done; 1 bad input (data, checkpoint); 2 bad flag; 3 training diverged.
+#include <algorithm>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "tools/command.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"vae: train a Variational Autoencoder, then sample, encode, decode, reconstruct (denoise), "
+               "interpolate, traverse, score (anomaly detection), evaluate and inspect it."};
+  app.require_subcommand(1);
+  const std::vector<tools::Command> commands = {
+      tools::add_train_command(app),       tools::add_sample_command(app),      tools::add_encode_command(app),
+      tools::add_decode_command(app),      tools::add_reconstruct_command(app), tools::add_interpolate_command(app),
+      tools::add_traverse_command(app),    tools::add_score_command(app),       tools::add_evaluate_command(app),
+      tools::add_info_command(app)};
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    args = tools::with_config_file(args, args.empty() ? "" : args.front());
+  } catch (const tools::FlagError& e) {
+    fmt::print(stderr, "vae: error: {}\n", e.what());
+    return 2;
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  for (const tools::Command& c : commands)
+    if (c.app->parsed()) return tools::run_reporting_errors(("vae " + c.app->get_name()).c_str(), c.run);
+  return 2;
+}

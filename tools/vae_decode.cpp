@@ -1,0 +1,40 @@
+// vae decode CKPT LATENTS --out F: decodes latent vectors (rows of a .npy or .csv file).
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "datasets/error.hpp"
+#include "tools/command.hpp"
+
+namespace tools {
+
+Command add_decode_command(CLI::App& vae) {
+  struct Flags {
+    std::string model, latents, out;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* app = vae.add_subcommand("decode", "decode latent vectors: Z columns, or the output of `vae encode` "
+                                               "(whose first Z columns, the means, are used)");
+  add_model_argument(*app, f->model);
+  app->add_option("LATENTS", f->latents, ".npy or .csv file of latent vectors")->required();
+  app->add_option("--out", f->out, "output: .npy, .idx, .csv or a .png grid")->required();
+  add_config_flag(*app);
+  return {app, [f] {
+            check_extension("--out", f->out, {".npy", ".idx", ".gz", ".csv", ".png"});
+            LoadedModel m = load_model(f->model);
+            const ag::Array codes = read_matrix(f->latents);
+            const std::size_t z = m.vae->config().latent, cols = codes.shape()[1];
+            if (cols != z && cols != 2 * z && cols != 2 * z + 1)
+              throw datasets::DataError(fmt::format("{}: rows of {} values; the model has {} latent dimensions "
+                                                    "(expected {}, or {} / {} as `vae encode` writes)",
+                                                    f->latents, cols, z, z, 2 * z, 2 * z + 1));
+            ag::Array means = xt::view(codes, xt::all(), xt::range(0, z));
+            ag::Tape tape;
+            ag::NoGradGuard no_grad(tape);
+            const ag::Array x = m.vae->expected_x(m.vae->decode(tape.constant(means))).value();
+            write_array(f->out, x, m.example_shape);
+            fmt::print("decode: {} latent vectors in {}\n", x.shape()[0], f->out);
+          }};
+}
+
+}  // namespace tools

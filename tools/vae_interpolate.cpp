@@ -1,0 +1,67 @@
+// vae interpolate CKPT --data D --from I --to J: decodes the path between two examples'
+// latent means (straight, or spherical with --slerp).
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "tools/command.hpp"
+
+namespace tools {
+
+Command add_interpolate_command(CLI::App& vae) {
+  struct Flags {
+    std::string model, out, from = "0", to = "1", steps = "10";
+    bool slerp = false;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* app = vae.add_subcommand("interpolate", "decode the path between two examples' latent means");
+  add_model_argument(*app, f->model);
+  auto data = std::make_shared<DataFlags>(*app);
+  app->add_option("--from", f->from, "index of the first example")->capture_default_str();
+  app->add_option("--to", f->to, "index of the last example")->capture_default_str();
+  app->add_option("--steps", f->steps, "points on the path, both ends included")->capture_default_str();
+  app->add_flag("--slerp", f->slerp, "spherical interpolation (keeps the norm typical of the prior)");
+  app->add_option("--out", f->out, "a .png strip; the decoded path is also written as .npy beside it")->required();
+  add_config_flag(*app);
+  return {app, [f, data] {
+            check_extension("--out", f->out, {".png", ".npy"});
+            const std::size_t steps = parse_count_flag("--steps", f->steps, 2, 1000);
+            LoadedModel m = load_model(f->model);
+            const datasets::Dataset d = data->load();
+            const std::size_t from = parse_count_flag("--from", f->from, 0, d.size() - 1);
+            const std::size_t to = parse_count_flag("--to", f->to, 0, d.size() - 1);
+            ag::Array ends({2, d.features()});
+            d.row_to_floats(from, &ends(0, 0));
+            d.row_to_floats(to, &ends(1, 0));
+            ag::Tape tape;
+            ag::NoGradGuard no_grad(tape);
+            const ag::Array mu = m.vae->encode(tape.constant(ends)).mu.value();
+            const std::size_t z = mu.shape()[1];
+            double dot = 0, na = 0, nb = 0;
+            for (std::size_t j = 0; j < z; ++j) {
+              dot += mu(0, j) * mu(1, j);
+              na += mu(0, j) * mu(0, j);
+              nb += mu(1, j) * mu(1, j);
+            }
+            const double omega = std::acos(std::clamp(dot / std::sqrt(na * nb + 1e-30), -1.0, 1.0));
+            ag::Array path({steps, z});
+            for (std::size_t s = 0; s < steps; ++s) {
+              const double t = static_cast<double>(s) / static_cast<double>(steps - 1);
+              double wa = 1 - t, wb = t;
+              if (f->slerp && std::sin(omega) > 1e-6) {
+                wa = std::sin((1 - t) * omega) / std::sin(omega);
+                wb = std::sin(t * omega) / std::sin(omega);
+              }
+              for (std::size_t j = 0; j < z; ++j) path(s, j) = static_cast<float>(wa * mu(0, j) + wb * mu(1, j));
+            }
+            tape.reset();
+            const ag::Array x = m.vae->expected_x(m.vae->decode(tape.constant(path))).value();
+            const std::filesystem::path out = f->out;
+            write_array(std::filesystem::path(out).replace_extension(".npy"), x, m.example_shape);
+            if (image_shape(m.example_shape)) write_array(std::filesystem::path(out).replace_extension(".png"), x, m.example_shape, steps);
+            fmt::print("interpolate: {} -> {} in {} steps{} in {}\n", from, to, steps, f->slerp ? " (slerp)" : "", f->out);
+          }};
+}
+
+}  // namespace tools
