@@ -172,7 +172,7 @@ ag::Var Vae::reconstruction_loss(const Likelihood& p, ag::Var x, ag::Reduction r
     case Decoder::gaussian: loss = ag::mse_loss(p.mean, x, reduction); break;
     case Decoder::gaussian_learned: loss = ag::gaussian_nll(x, p.mean, p.logvar, reduction); break;
   }
-  return reduction == ag::Reduction::none ? ag::sum(loss, 1) : loss;
+  return reduction == ag::Reduction::none ? ag::sum(loss, 1, /*keepdim=*/true) : loss;
 }
 
 ag::Var Vae::expected_x(const Likelihood& p) {
