@@ -194,3 +194,21 @@ TEST_CASE("matmul: 2-D, batched 3-D, and a shared operand on either side") {
   CHECK(c.value()(1, 2, 3) == doctest::Approx(expected).epsilon(1e-5));
   CHECK_THROWS_AS(ag::matmul(a, tape.constant(Array({3, 4, 5}))), ag::ShapeError);
 }
+
+TEST_CASE("broadcast and bias gradients sum 10^6 terms in double: exact to 1e-6") {
+  // In float32 one element at a time, 10^6 ones sum to 1.009e6 / 1e6 (PyTorch: 1.0000001).
+  constexpr std::size_t kRows = 1000, kCols = 1000;
+  ag::Tape tape;
+  Var x = tape.variable(Array{{1.0F}});
+  Var big = tape.constant(xt::ones<float>({kRows, kCols}));
+  tape.backward(ag::mean(ag::mul(x, big)));
+  CHECK(x.grad()(0, 0) == doctest::Approx(1.0).epsilon(1e-6));
+
+  // linear's bias: d mean(x Wᵀ + b) / db = 1 over 10^6 rows.
+  ag::Tape t2;
+  Var input = t2.constant(xt::zeros<float>({kRows * kCols, std::size_t{1}}));
+  Var w = t2.variable(Array{{0.5F}});
+  Var b = t2.variable(Array{0.25F});
+  t2.backward(ag::mean(ag::linear(input, w, b)));
+  CHECK(b.grad()(0) == doctest::Approx(1.0).epsilon(1e-6));
+}

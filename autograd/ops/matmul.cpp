@@ -91,9 +91,7 @@ static void linear_backward(Tape& t, const Node& n) {
     gemm(true, false, out, in, batch, g, out, x.value().data(), in, 1.0F, w.grad().data(), in);
   if (n.arity == 3) {
     Node& b = input(t, n, 2);
-    if (b.requires_grad) { float* db = b.grad().data();
-    for (std::size_t i = 0; i < batch; ++i)
-      for (std::size_t j = 0; j < out; ++j) db[j] += g[i * out + j]; }
+    if (b.requires_grad) detail::add_column_sums(g, batch, out, b.grad().data());
   }
 }
 
