@@ -52,6 +52,11 @@ Var sub(Var a, Var b);  ///< a - b
 Var mul(Var a, Var b);  ///< a * b, elementwise
 Var div(Var a, Var b);  ///< a / b, elementwise; division by zero follows IEEE 754 (inf, nan)
 Var neg(Var x);         ///< -x
+/// min(a, b) and max(a, b), elementwise; at a tie each input gets half the gradient.
+Var minimum(Var a, Var b);
+Var maximum(Var a, Var b);
+/// a where mask is nonzero, else b; all three broadcast. No gradient flows to the mask.
+Var where(Var mask, Var a, Var b);
 Var add_scalar(Var x, float c);  ///< x + c
 Var mul_scalar(Var x, float c);  ///< x * c
 
@@ -133,6 +138,12 @@ Var log(Var x);
 Var square(Var x);
 /// sqrt(x < 0) = nan as IEEE 754 says; at 0 the gradient is +inf.
 Var sqrt(Var x);
+/// x^p for a constant exponent; gradient p x^(p-1).
+Var pow(Var x, float p);
+/// |x|; gradient sign(x), 0 at 0.
+Var abs(Var x);
+/// x limited to [lo, hi]; the gradient is zero outside.
+Var clamp(Var x, float lo, float hi);
 
 // ---- activations.cpp ----
 Var relu(Var x);         ///< max(x, 0); gradient 0 at x = 0, as in PyTorch
@@ -140,6 +151,35 @@ Var sigmoid(Var x);      ///< 1 / (1 + e^-x), without overflow for large |x|
 Var tanh(Var x);
 Var softplus(Var x);     ///< log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
 Var log_sigmoid(Var x);  ///< log(sigmoid(x)) = -softplus(-x), finite for all finite x
+Var leaky_relu(Var x, float negative_slope = 0.01F);  ///< x, or negative_slope x below 0
+Var elu(Var x, float alpha = 1.0F);  ///< x, or alpha (e^x - 1) below 0
+Var gelu(Var x);  ///< x Phi(x), Phi the standard normal CDF (PyTorch's exact form)
+Var silu(Var x);  ///< x sigmoid(x) (also called swish)
+
+// ---- softmax.cpp: along one axis, shifted by the maximum so nothing overflows ----
+Var softmax(Var x, int axis = -1);
+Var log_softmax(Var x, int axis = -1);
+
+// ---- dropout.cpp ----
+/// Training: each element zeroed with probability p, the rest scaled by 1/(1-p) (the mask is
+/// drawn from rng and kept on the node). Evaluation, or p = 0: x itself, no node.
+Var dropout(Var x, float p, Rng& rng, bool training);
+
+// ---- normalization.cpp (composed of the ops above, so the gradient needs no new rule) ----
+/// Normalised over the last dimension, then * weight + bias ([D] each; pass Var() for none).
+/// [..., D] -> [..., D]
+Var layer_norm(Var x, Var weight, Var bias, float eps = 1e-5F);
+/// x [B, C] normalised per column. Training: with the batch's mean and (biased) variance,
+/// the gradient flowing through them, and running_mean / running_var ([C]) updated with
+/// `momentum` and the unbiased variance, as PyTorch. Evaluation: with the running statistics.
+Var batch_norm(Var x, Array& running_mean, Array& running_var, Var weight, Var bias, bool training,
+               float momentum = 0.1F, float eps = 1e-5F);
+
+// ---- labels.cpp: no gradient ----
+/// Class indices [B] (whole numbers) -> [B, num_classes] of 0 and 1.
+Var one_hot(Var indices, std::size_t num_classes);
+/// The index of the first maximum along `axis`, as a float tensor.   [B, C] -> [B] (axis 1)
+Var argmax(Var x, int axis, bool keepdim = false);
 
 // ---- losses.cpp ----
 /// How a loss folds its elementwise values. `batch_mean` sums over everything and divides
@@ -155,6 +195,13 @@ Var mse_loss(Var prediction, Var target, Reduction reduction = Reduction::mean);
 /// 0.5 * (log(2 pi) + logvar + (x - mean)^2 / exp(logvar)). logvar broadcasts to x's shape
 /// ([B, D], [1, D] for a learned per-feature variance, or [1, 1]).
 Var gaussian_nll(Var x, Var mean, Var logvar, Reduction reduction = Reduction::mean);
+
+// ---- softmax.cpp: classification losses; class indices are a [B] tensor of whole numbers ----
+/// -log softmax(logits)[target] per example; with label_smoothing e the target distribution
+/// is (1 - e) one_hot + e / C. mean and batch_mean divide by B.   [B, C], [B] -> [B] or [1, 1]
+Var cross_entropy(Var logits, Var targets, Reduction reduction = Reduction::mean, float label_smoothing = 0.0F);
+/// -log_probs[target] per example.   [B, C], [B] -> [B] or [1, 1]
+Var nll_loss(Var log_probs, Var targets, Reduction reduction = Reduction::mean);
 
 // ---- kl.cpp ----
 /// KL( N(mu, exp(logvar)) || N(0, 1) ) per element: -0.5 * (1 + logvar - mu^2 - exp(logvar)).

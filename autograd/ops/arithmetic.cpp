@@ -1,5 +1,5 @@
-// broadcast_to, and the elementwise binary ops built on it: add, sub, mul, div; neg and
-// the ops with a constant scalar.
+// broadcast_to, and the elementwise ops built on it: add, sub, mul, div, minimum, maximum,
+// where; neg and the ops with a constant scalar.
 #include <fmt/format.h>
 
 #include "autograd/ops.hpp"
@@ -123,6 +123,53 @@ static void div_backward(Tape& t, const Node& n) {
 Var div(Var a, Var b) {
   broadcast_pair("div", a, b);
   return binary_forward("div", a, b, div_backward, [](float x, float y) { return x / y; });
+}
+
+// y = min(a, b): the gradient goes to the smaller input, half to each at a tie (as in PyTorch)
+static void minimum_backward(Tape& t, const Node& n) {
+  binary_backward(t, n, [](float a, float b, float) { return a < b ? 1.0F : a == b ? 0.5F : 0.0F; },
+                  [](float a, float b, float) { return b < a ? 1.0F : a == b ? 0.5F : 0.0F; });
+}
+Var minimum(Var a, Var b) {
+  broadcast_pair("minimum", a, b);
+  return binary_forward("minimum", a, b, minimum_backward, [](float x, float y) { return std::min(x, y); });
+}
+
+static void maximum_backward(Tape& t, const Node& n) {
+  binary_backward(t, n, [](float a, float b, float) { return a > b ? 1.0F : a == b ? 0.5F : 0.0F; },
+                  [](float a, float b, float) { return b > a ? 1.0F : a == b ? 0.5F : 0.0F; });
+}
+Var maximum(Var a, Var b) {
+  broadcast_pair("maximum", a, b);
+  return binary_forward("maximum", a, b, maximum_backward, [](float x, float y) { return std::max(x, y); });
+}
+
+// ---- where(mask, a, b): a where mask is nonzero, else b; no gradient to the mask ----
+
+static void where_backward(Tape& t, const Node& n) {
+  const float* mask = input(t, n, 0).value().data();
+  const float* g = n.grad().data();
+  for (int k = 1; k <= 2; ++k) {
+    Node& x = input(t, n, k);
+    if (!x.requires_grad) continue;
+    float* dx = x.grad().data();
+    for (std::size_t i = 0; i < n.value().size(); ++i)
+      if ((mask[i] != 0.0F) == (k == 1)) dx[i] += g[i];
+  }
+}
+
+Var where(Var mask, Var a, Var b) {
+  broadcast_pair("where", a, b);
+  broadcast_pair("where", mask, a);
+  broadcast_pair("where", a, b);  // mask may have widened a
+  Tape& tape = a.tape();
+  Node& out = tape.record("where", {mask, a, b}, a.value().shape(), where_backward);
+  const float* m = mask.value().data();
+  const float* pa = a.value().data();
+  const float* pb = b.value().data();
+  float* y = out.own_value.data();
+  for (std::size_t i = 0; i < out.own_value.size(); ++i) y[i] = m[i] != 0.0F ? pa[i] : pb[i];
+  return tape.last();
 }
 
 // ---- unary: -x, x + c, x * c (c is the op's attribute) ----
