@@ -1,4 +1,5 @@
 #include "models/vae.hpp"
+#include "models/mlp.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -99,26 +100,6 @@ VaeConfig VaeConfig::from_metadata(const std::map<std::string, std::string>& met
 }
 
 // ---- construction ----
-
-static nn::Sequential& make_mlp(nn::Module& parent, const char* name, std::size_t in,
-                                const std::vector<std::size_t>& widths, ag::Rng& rng) {
-  auto mlp = std::make_unique<nn::Sequential>();
-  for (std::size_t w : widths) {
-    mlp->add<nn::Linear>(in, w, rng);
-    mlp->add<nn::ReLU>();
-    in = w;
-  }
-  return parent.register_module(name, std::move(mlp));
-}
-
-static std::size_t last_width(const std::vector<std::size_t>& widths, std::size_t otherwise) {
-  return widths.empty() ? otherwise : widths.back();
-}
-
-static std::vector<std::size_t> reversed(std::vector<std::size_t> v) {
-  std::reverse(v.begin(), v.end());
-  return v;
-}
 
 static const VaeConfig& validated(const VaeConfig& c) {
   c.validate();
