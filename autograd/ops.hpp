@@ -4,7 +4,8 @@
 //
 // Tensors have any rank (1 to 8; shapes up to rank 4 are stored inline). "B" is a batch
 // size, "D" a feature count, "..." any leading dimensions. Axes may be negative (counted
-// from the end), as in PyTorch.
+// from the end), as in PyTorch. Elementwise ops (math, activations, and the arithmetic ops
+// once their operands are broadcast) give a result of their input's shape.
 #pragma once
 
 #include <algorithm>
