@@ -81,7 +81,7 @@ class Array : public ArrayBase {
   static Array from_shape(const Shape& shape) { return Array(shape); }
 };
 
-inline Shape shape_of(const Array& a) { return a.shape(); }
+inline const Shape& shape_of(const Array& a) { return a.shape(); }
 
 /// The number of elements of an array of this shape (1 for rank 0).
 inline std::size_t numel(const Shape& s) {

@@ -97,7 +97,7 @@ class Var {
   const Array& grad() const;
   /// Whether grad() has a value: the latest backward reached this node.
   bool has_grad() const;
-  Shape shape() const { return shape_of(value()); }
+  const Shape& shape() const { return value().shape(); }
   /// The rank: 2 for a matrix.
   std::size_t dim() const { return value().dimension(); }
   std::size_t numel() const { return value().size(); }
