@@ -1,22 +1,24 @@
 // Array: the storage every value and gradient lives in.
 //
-// Every tensor in this framework is a row-major float32 matrix of shape [rows, cols]:
-// a batch of 128 images is [128, 784], a bias is a row vector [1, 400], a per-example
-// loss is a column [128, 1] and a scalar loss is [1, 1]. Keeping one rank makes
-// broadcasting, slicing and the GEMM kernels simple; the datasets layer reads IDX files
-// of any rank and flattens each example into a row.
+// An Array is a row-major float32 tensor of any rank (in practice 1 to 4): a batch of 128
+// images is [128, 784] or [128, 1, 28, 28], a bias is [1, 400], a scalar loss [1, 1]. It is
+// xtensor's dynamic-rank container over our cache-aligned storage, with a shape type that
+// holds up to four dimensions inline, so a shape is never a heap allocation.
+//
+//   ag::Array a({128, 784});               // zeros of that shape (a list of sizes is a shape)
+//   ag::Array b{{1.0F, 2.0F}, {3.0F, 4.0F}};  // [2, 2] from nested values
+//   ag::Array c{1.0F, 2.0F, 3.0F};         // [3]: a flat list of floats is a vector
 #pragma once
 
-#include <array>
+#include <concepts>
 #include <cstddef>
+#include <initializer_list>
+#include <new>
 #include <stdexcept>
 #include <string>
-
 #include <vector>
 
-#include <new>
-
-#include <xtensor/xtensor.hpp>
+#include <xtensor/xarray.hpp>
 
 namespace ag {
 
@@ -39,10 +41,54 @@ struct CacheAlignedAllocator {
 /// shrinks, so a buffer that held a full batch takes the smaller last batch of an epoch
 /// and then the full size again without touching the heap.
 using Storage = std::vector<float, CacheAlignedAllocator<float>>;
-using Array = xt::xtensor_container<Storage, 2, xt::layout_type::row_major>;
-using Shape = std::array<std::size_t, 2>;
 
-inline Shape shape_of(const Array& a) { return {a.shape()[0], a.shape()[1]}; }
+/// A shape: the size of each dimension, outermost first. Up to four are stored inline.
+using Shape = xt::svector<std::size_t, 4>;
+
+/// The highest rank the ops accept (their index arithmetic uses fixed-size arrays).
+inline constexpr std::size_t kMaxRank = 8;
+
+using ArrayBase = xt::xarray_container<Storage, xt::layout_type::row_major, Shape>;
+
+/// xtensor's container, with one change to its constructors: a braced list of integers is
+/// a shape (`Array({rows, cols})`), as it was when every array was a matrix; xtensor alone
+/// would read it as a vector of those values.
+class Array : public ArrayBase {
+ public:
+  Array() = default;
+  Array(const Array&) = default;
+  Array(Array&&) noexcept = default;
+  Array& operator=(const Array&) = default;
+  Array& operator=(Array&&) noexcept = default;
+  Array(const ArrayBase& a) : ArrayBase(a) {}
+  Array(ArrayBase&& a) : ArrayBase(std::move(a)) {}
+  using ArrayBase::operator=;
+
+  /// Zeros of the given shape.
+  explicit Array(const Shape& shape) : ArrayBase(shape) {}
+  Array(std::initializer_list<std::size_t> shape) : ArrayBase(Shape(shape)) {}
+  /// A vector of the given values. (A template, so that a list of integers is never taken
+  /// for one: it is a shape.)
+  template <std::same_as<float> T>
+  Array(std::initializer_list<T> values) : ArrayBase(values) {}
+  Array(xt::nested_initializer_list_t<float, 2> values) : ArrayBase(values) {}
+  Array(xt::nested_initializer_list_t<float, 3> values) : ArrayBase(values) {}
+  Array(xt::nested_initializer_list_t<float, 4> values) : ArrayBase(values) {}
+  /// Evaluates an xtensor expression.
+  template <class E>
+  Array(const xt::xexpression<E>& e) : ArrayBase(e) {}
+
+  static Array from_shape(const Shape& shape) { return Array(shape); }
+};
+
+inline const Shape& shape_of(const Array& a) { return a.shape(); }
+
+/// The number of elements of an array of this shape (1 for rank 0).
+inline std::size_t numel(const Shape& s) {
+  std::size_t n = 1;
+  for (std::size_t d : s) n *= d;
+  return n;
+}
 
 /// "[128, 784]"
 std::string to_string(const Shape& s);
@@ -58,3 +104,11 @@ class ShapeError : public std::invalid_argument {
 };
 
 }  // namespace ag
+
+// xtensor recognises its expressions by "E derives from xexpression<E>"; ag::Array derives
+// from xexpression<ArrayBase>, so say that it is one (arithmetic on Arrays builds xtensor
+// expressions as on any xtensor container).
+namespace xt::detail {
+template <>
+struct is_crtp_base_of_impl<xt::xexpression, ag::Array> : std::true_type {};
+}  // namespace xt::detail

@@ -49,7 +49,7 @@ GradcheckResult gradcheck(const std::string& op, const GradcheckFunction& f,
   const double h = options.step;
   std::vector<Array> x = inputs;
   for (std::size_t k = 0; k < x.size(); ++k) {
-    const std::size_t cols = x[k].shape()[1];
+    const std::size_t cols = x[k].dimension() ? std::max<std::size_t>(x[k].shape().back(), 1) : 1;
     for (std::size_t e = 0; e < x[k].size(); ++e) {
       const float original = x[k].data()[e];
       auto at = [&](double offset) {

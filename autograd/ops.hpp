@@ -2,28 +2,62 @@
 // node on its inputs' tape and returns the result; its backward rule sits next to its
 // forward in the file named on each section below (autograd/ops/<file>.cpp).
 //
-// Shapes are [rows, cols]; "B" is a batch size, "D" a feature count.
+// Tensors have any rank (1 to 8; shapes up to rank 4 are stored inline). "B" is a batch
+// size, "D" a feature count, "..." any leading dimensions. Axes may be negative (counted
+// from the end), as in PyTorch. Elementwise ops (math, activations, and the arithmetic ops
+// once their operands are broadcast) give a result of their input's shape.
 #pragma once
+
+#include <algorithm>
+#include <array>
+#include <initializer_list>
+#include <span>
 
 #include "autograd/random.hpp"
 #include "autograd/tape.hpp"
 
 namespace ag {
 
+/// One axis or a list of axes: `1`, `{0, 2}`, `-1`.
+class Axes {
+ public:
+  Axes(int axis) : n_(1) { axes_[0] = axis; }  // NOLINT: an int is one axis
+  Axes(std::initializer_list<int> axes) : n_(std::min(axes.size(), kMaxRank)) {
+    if (axes.size() > kMaxRank) throw ShapeError("Axes: more axes than the highest rank");
+    std::copy(axes.begin(), axes.begin() + static_cast<long>(n_), axes_.begin());
+  }
+  const int* begin() const { return axes_.data(); }
+  const int* end() const { return axes_.data() + n_; }
+  std::size_t size() const { return n_; }
+
+ private:
+  std::array<int, kMaxRank> axes_{};
+  std::size_t n_;
+};
+
 // ---- arithmetic.cpp: elementwise binary ops with broadcasting ----
-// Two shapes broadcast when each dimension is equal or 1 in one of them; e.g.
-// [B, D] with [1, D] (a row over the batch), [B, 1] (a column) or [1, 1] (a scalar).
+// Shapes broadcast as in NumPy and PyTorch: aligned at their last dimension, the shorter
+// one padded with 1s in front, each dimension equal or 1 in one of them; e.g. [B, D] with
+// [1, D] or [D] (a row over the batch), [B, 1] (a column), [1, 1] (a scalar), and
+// [B, C, H, W] with [C, 1, 1].
 // Broadcasting is an op of its own, so its gradient (a sum over the repeated
 // dimensions) is written once, in broadcast_to's backward rule. (The one exception is the
 // fused `linear`, which adds its bias row itself and sums the bias gradient in its rule.)
 
-/// x repeated along its size-1 dimensions up to `shape`.   [1, D] -> [B, D]
-Var broadcast_to(Var x, Shape shape);
+/// x repeated along its size-1 (and missing leading) dimensions up to `shape`. [D] -> [B, D]
+Var broadcast_to(Var x, const Shape& shape);
+/// The shape two shapes broadcast to; ShapeError naming `op` if they do not.
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 Var add(Var a, Var b);  ///< a + b
 Var sub(Var a, Var b);  ///< a - b
 Var mul(Var a, Var b);  ///< a * b, elementwise
 Var div(Var a, Var b);  ///< a / b, elementwise; division by zero follows IEEE 754 (inf, nan)
 Var neg(Var x);         ///< -x
+/// min(a, b) and max(a, b), elementwise; at a tie each input gets half the gradient.
+Var minimum(Var a, Var b);
+Var maximum(Var a, Var b);
+/// a where mask is nonzero, else b; all three broadcast. No gradient flows to the mask.
+Var where(Var mask, Var a, Var b);
 Var add_scalar(Var x, float c);  ///< x + c
 Var mul_scalar(Var x, float c);  ///< x * c
 
@@ -42,29 +76,61 @@ Var operator/(Var x, float c);
 Var operator/(float c, Var x);
 
 // ---- matmul.cpp ----
-/// [M, K] x [K, N] -> [M, N]
+/// [M, K] x [K, N] -> [M, N]; batched: [B, M, K] x [B, K, N] -> [B, M, N] (a batch of 1 on
+/// either side broadcasts), and [B, M, K] x [K, N] -> [B, M, N].
 Var matmul(Var a, Var b);
-/// [M, N] -> [N, M]
-Var transpose(Var x);
 /// The fully connected layer in PyTorch's layout, fused into one node:
-/// x [B, in], weight [out, in], bias [1, out] -> x weightᵀ + bias, [B, out].
+/// x [..., in], weight [out, in], bias [out] or [1, out] -> x weightᵀ + bias, [..., out].
 Var linear(Var x, Var weight, Var bias);
 /// Same without a bias.
 Var linear(Var x, Var weight);
 
-// ---- reductions.cpp ----
-Var sum(Var x);             ///< all elements -> [1, 1]
-Var sum(Var x, int axis);   ///< axis 0: [R, C] -> [1, C]; axis 1: [R, C] -> [R, 1]
-Var mean(Var x);            ///< all elements -> [1, 1]
-Var mean(Var x, int axis);  ///< as sum(x, axis) divided by the reduced count
+// ---- reductions.cpp: over a list of axes; keepdim keeps them with size 1 ----
+// [2, 3, 4] over {0, 2} -> [3], or [1, 3, 1] with keepdim. Sums accumulate in double.
+Var sum(Var x);   ///< all elements -> a one-element tensor of x's rank ([1, 1] for a matrix)
+Var sum(Var x, Axes axes, bool keepdim = false);
+Var mean(Var x);  ///< all elements -> as sum(x)
+Var mean(Var x, Axes axes, bool keepdim = false);
+/// The largest element; its gradient goes to the first maximum, as torch.max(x, dim) does.
+Var max(Var x, Axes axes, bool keepdim = false);
+/// log(sum(exp(x))) over the axes, shifted by the maximum so it never overflows.
+Var logsumexp(Var x, Axes axes, bool keepdim = false);
 
-// ---- shape.cpp ----
-/// Same elements in row-major order, new shape of equal size.
-Var reshape(Var x, Shape shape);
-/// Columns [begin, end) of x: [R, C] -> [R, end - begin]. Splits a head's output in two.
+// ---- shape.cpp: ops that move elements; each gradient moves back where it came from ----
+/// Same elements in row-major order, new shape of equal size. (view is the same op.)
+Var reshape(Var x, const Shape& shape);
+Var view(Var x, const Shape& shape);
+/// Dimensions start..end (inclusive) merged into one.   [B, C, H, W] -> [B, C*H*W] (start 1)
+Var flatten(Var x, int start = 0, int end = -1);
+/// A size-1 dimension inserted at `axis` (of the result).   [B, D] -> [B, 1, D] (axis 1)
+Var unsqueeze(Var x, int axis);
+/// Dimension `axis` removed if its size is 1 (otherwise x unchanged, as in PyTorch).
+Var squeeze(Var x, int axis);
+/// Dimensions reordered: result dimension d is x's dimension dims[d].
+Var permute(Var x, std::span<const int> dims);
+Var permute(Var x, std::initializer_list<int> dims);
+/// Dimensions a and b swapped.
+Var transpose(Var x, int a, int b);
+/// The last two dimensions swapped: [M, N] -> [N, M].
+Var transpose(Var x);
+/// Indices [begin, end) along `axis`.   [B, D] -> [B, end - begin] (axis 1)
+Var slice(Var x, int axis, std::size_t begin, std::size_t end);
+/// Columns [begin, end) of a matrix (the last axis). Splits a head's output in two.
 Var slice(Var x, std::size_t begin, std::size_t end);
-/// a's columns followed by b's: [R, Ca], [R, Cb] -> [R, Ca + Cb].
+/// The inputs joined along `axis`; every other dimension must agree. Any number of inputs.
+Var concat(std::span<const Var> xs, int axis);
+Var concat(std::initializer_list<Var> xs, int axis);
+/// a's columns followed by b's: [R, Ca], [R, Cb] -> [R, Ca + Cb] (the last axis).
 Var concat(Var a, Var b);
+/// The inputs (all of one shape) stacked along a new dimension `axis`.   N x [B, D] -> [B, N, D] (axis 1)
+Var stack(std::span<const Var> xs, int axis);
+Var stack(std::initializer_list<Var> xs, int axis);
+/// Entries `indices` (a 1-D tensor of whole numbers, repeats allowed) along `axis`:
+/// [N, D] with [K] -> [K, D] (axis 0). The gradient adds up over repeated indices.
+Var index_select(Var x, int axis, Var indices);
+/// out[i][j] = x[i][index[i][j]] for axis 1 (PyTorch's gather): index has x's rank and, off
+/// `axis`, sizes at most x's; the result has index's shape. The gradient scatter-adds.
+Var gather(Var x, int axis, Var index);
 
 // ---- math.cpp: unary elementwise ----
 Var exp(Var x);
@@ -73,6 +139,12 @@ Var log(Var x);
 Var square(Var x);
 /// sqrt(x < 0) = nan as IEEE 754 says; at 0 the gradient is +inf.
 Var sqrt(Var x);
+/// x^p for a constant exponent; gradient p x^(p-1).
+Var pow(Var x, float p);
+/// |x|; gradient sign(x), 0 at 0.
+Var abs(Var x);
+/// x limited to [lo, hi]; the gradient is zero outside.
+Var clamp(Var x, float lo, float hi);
 
 // ---- activations.cpp ----
 Var relu(Var x);         ///< max(x, 0); gradient 0 at x = 0, as in PyTorch
@@ -80,6 +152,35 @@ Var sigmoid(Var x);      ///< 1 / (1 + e^-x), without overflow for large |x|
 Var tanh(Var x);
 Var softplus(Var x);     ///< log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
 Var log_sigmoid(Var x);  ///< log(sigmoid(x)) = -softplus(-x), finite for all finite x
+Var leaky_relu(Var x, float negative_slope = 0.01F);  ///< x, or negative_slope x below 0
+Var elu(Var x, float alpha = 1.0F);  ///< x, or alpha (e^x - 1) below 0
+Var gelu(Var x);  ///< x Phi(x), Phi the standard normal CDF (PyTorch's exact form)
+Var silu(Var x);  ///< x sigmoid(x) (also called swish)
+
+// ---- softmax.cpp: along one axis, shifted by the maximum so nothing overflows ----
+Var softmax(Var x, int axis = -1);
+Var log_softmax(Var x, int axis = -1);
+
+// ---- dropout.cpp ----
+/// Training: each element zeroed with probability p, the rest scaled by 1/(1-p) (the mask is
+/// drawn from rng and kept on the node). Evaluation, or p = 0: x itself, no node.
+Var dropout(Var x, float p, Rng& rng, bool training);
+
+// ---- normalization.cpp (composed of the ops above, so the gradient needs no new rule) ----
+/// Normalised over the last dimension, then * weight + bias ([D] each; pass Var() for none).
+/// [..., D] -> [..., D]
+Var layer_norm(Var x, Var weight, Var bias, float eps = 1e-5F);
+/// x [B, C] normalised per column. Training: with the batch's mean and (biased) variance,
+/// the gradient flowing through them, and running_mean / running_var ([C]) updated with
+/// `momentum` and the unbiased variance, as PyTorch. Evaluation: with the running statistics.
+Var batch_norm(Var x, Array& running_mean, Array& running_var, Var weight, Var bias, bool training,
+               float momentum = 0.1F, float eps = 1e-5F);
+
+// ---- labels.cpp: no gradient ----
+/// Class indices [B] (whole numbers) -> [B, num_classes] of 0 and 1.
+Var one_hot(Var indices, std::size_t num_classes);
+/// The index of the first maximum along `axis`, as a float tensor.   [B, C] -> [B] (axis 1)
+Var argmax(Var x, int axis, bool keepdim = false);
 
 // ---- losses.cpp ----
 /// How a loss folds its elementwise values. `batch_mean` sums over everything and divides
@@ -95,6 +196,13 @@ Var mse_loss(Var prediction, Var target, Reduction reduction = Reduction::mean);
 /// 0.5 * (log(2 pi) + logvar + (x - mean)^2 / exp(logvar)). logvar broadcasts to x's shape
 /// ([B, D], [1, D] for a learned per-feature variance, or [1, 1]).
 Var gaussian_nll(Var x, Var mean, Var logvar, Reduction reduction = Reduction::mean);
+
+// ---- softmax.cpp: classification losses; class indices are a [B] tensor of whole numbers ----
+/// -log softmax(logits)[target] per example; with label_smoothing e the target distribution
+/// is (1 - e) one_hot + e / C. mean and batch_mean divide by B.   [B, C], [B] -> [B] or [1, 1]
+Var cross_entropy(Var logits, Var targets, Reduction reduction = Reduction::mean, float label_smoothing = 0.0F);
+/// -log_probs[target] per example.   [B, C], [B] -> [B] or [1, 1]
+Var nll_loss(Var log_probs, Var targets, Reduction reduction = Reduction::mean);
 
 // ---- kl.cpp ----
 /// KL( N(mu, exp(logvar)) || N(0, 1) ) per element: -0.5 * (1 + logvar - mu^2 - exp(logvar)).

@@ -5,13 +5,13 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
-#include <xtensor/xnoalias.hpp>
+#include <fmt/ranges.h>
 
 namespace ag {
 
-std::string to_string(const Shape& s) { return fmt::format("[{}, {}]", s[0], s[1]); }
+std::string to_string(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
 
-void zero_as(Array& a, Shape s) {
+void zero_as(Array& a, const Shape& s) {
   if (shape_of(a) != s) a.resize(s);
   a.fill(0.0F);
 }
@@ -49,7 +49,7 @@ const Array& Var::grad() const {
 float Var::item() const {
   const Array& v = value();
   if (v.size() != 1)
-    throw ShapeError(fmt::format("item: expected a [1, 1] value, got {}", to_string(shape_of(v))));
+    throw ShapeError(fmt::format("item: expected a one-element value, got {}", to_string(shape_of(v))));
   return v.data()[0];
 }
 
@@ -67,8 +67,6 @@ Node& Tape::next_node() {
   Node& n = nodes_[size_++];
   n.arity = 0;
   n.backward = nullptr;
-  n.scalar = 0.0F;
-  n.attr = {};
   n.parameter = nullptr;
   return n;
 }
@@ -93,10 +91,14 @@ Var Tape::parameter(Parameter& p) {
   return last();
 }
 
-Node& Tape::record(const char* op, std::initializer_list<Var> inputs, Shape out_shape,
+Node& Tape::record(const char* op, std::span<const Var> inputs, const Shape& out_shape,
                    BackwardFn backward) {
+  if (inputs.size() > kMaxInputs)
+    throw std::logic_error(fmt::format("{}: {} inputs, a node takes at most {}", op, inputs.size(), kMaxInputs));
+  if (out_shape.size() > kMaxRank)
+    throw ShapeError(fmt::format("{}: the result {} has more than {} dimensions", op, to_string(out_shape), kMaxRank));
   bool any_requires_grad = false;
-  std::array<std::uint32_t, 3> indices{};
+  std::array<std::uint32_t, kMaxInputs> indices{};
   std::uint8_t arity = 0;
   for (const Var& v : inputs) {
     if (!v.valid() || v.tape_ != this)
@@ -131,10 +133,20 @@ void Tape::backward(Var root) {
     throw std::logic_error("backward: the root is not a live variable of this tape");
   if (root.value().size() != 1)
     throw ShapeError(fmt::format(
-        "backward: the root must be a [1, 1] scalar, got {}; pass a seed of its shape instead",
+        "backward: the root must be a one-element scalar, got {}; pass a seed of its shape instead",
         to_string(root.shape())));
-  static const Array one = {{1.0F}};
-  backward(root, one);
+  Node& r = nodes_[root.index_];
+  if (!r.requires_grad)
+    throw std::logic_error(fmt::format(
+        "backward: node {} ({}) does not depend on anything that requires a gradient",
+        root.index_, r.op));
+  ++backward_pass_;
+  if (r.parameter == nullptr) {
+    zero_as(r.own_grad, shape_of(r.value()));
+    r.grad_pass = backward_pass_;
+  }
+  r.grad().data()[0] += 1.0F;
+  sweep_backward(root.index_);
 }
 
 void Tape::backward(Var root, const Array& seed) {
@@ -153,7 +165,8 @@ void Tape::backward(Var root, const Array& seed) {
     zero_as(r.own_grad, shape_of(seed));
     r.grad_pass = backward_pass_;
   }
-  xt::noalias(r.grad()) += seed;  // noalias: a plain += would evaluate into a temporary
+  float* g = r.grad().data();
+  for (std::size_t i = 0; i < seed.size(); ++i) g[i] += seed.data()[i];
   sweep_backward(root.index_);
 }
 

@@ -17,10 +17,14 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <iosfwd>
+#include <span>
 #include <string>
+#include <type_traits>
 
 #include "autograd/array.hpp"
 #include "autograd/parameter.hpp"
@@ -34,17 +38,20 @@ struct Node;
 /// d loss / d input into each input that requires a gradient.
 using BackwardFn = void (*)(Tape& tape, const Node& node);
 
+/// The most inputs one node takes (concat of more is a tree of concats).
+inline constexpr std::size_t kMaxInputs = 8;
+/// Room for an op's attributes on its node.
+inline constexpr std::size_t kAttrBytes = 64;
+
 /// One recorded operation (or a leaf, which has no inputs and no backward rule).
 struct Node {
   const char* op = "";                 // the op's name, for printing and error messages
-  std::array<std::uint32_t, 3> inputs{};
+  std::array<std::uint32_t, kMaxInputs> inputs{};
   std::uint8_t arity = 0;              // how many entries of `inputs` are used
   bool requires_grad = false;          // does any gradient flow through this node?
   bool reached = false;                // during backward: has a gradient arrived here yet?
   std::uint32_t grad_pass = 0;         // the backward pass that last wrote own_grad
   BackwardFn backward = nullptr;       // nullptr for leaves
-  float scalar = 0.0F;                 // attribute of ops with a constant (pow 2, add 3, ...)
-  std::array<std::size_t, 2> attr{};   // integer attributes (axis, slice bounds, ...)
 
   Array own_value;                     // the output, unless the node is a parameter leaf
   Array own_grad;
@@ -55,6 +62,28 @@ struct Node {
   const Array& value() const { return parameter ? parameter->value : own_value; }
   Array& grad() { return parameter ? parameter->grad : own_grad; }
   const Array& grad() const { return parameter ? parameter->grad : own_grad; }
+
+  /// An op's settings, by name: each op declares a small struct beside its forward
+  /// (`struct SliceAttrs { int axis; std::size_t begin, end; };`), the forward stores it
+  /// with set_attrs and the backward rule reads it back with attrs<SliceAttrs>(). The bytes
+  /// live in the node, so this costs no allocation.
+  template <class A>
+  void set_attrs(const A& a) {
+    static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= kAttrBytes,
+                  "op attributes must be a small trivially copyable struct");
+    std::memcpy(attr_bytes_.data(), &a, sizeof(A));
+  }
+  template <class A>
+  A attrs() const {
+    static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= kAttrBytes,
+                  "op attributes must be a small trivially copyable struct");
+    A a;
+    std::memcpy(&a, attr_bytes_.data(), sizeof(A));
+    return a;
+  }
+
+ private:
+  alignas(8) std::array<std::byte, kAttrBytes> attr_bytes_{};
 };
 
 /// A handle to a node on a tape: cheap to copy, valid until the tape is reset.
@@ -68,10 +97,14 @@ class Var {
   const Array& grad() const;
   /// Whether grad() has a value: the latest backward reached this node.
   bool has_grad() const;
-  Shape shape() const { return shape_of(value()); }
-  std::size_t rows() const { return value().shape()[0]; }
-  std::size_t cols() const { return value().shape()[1]; }
-  /// The value of a [1, 1] variable.
+  const Shape& shape() const { return value().shape(); }
+  /// The rank: 2 for a matrix.
+  std::size_t dim() const { return value().dimension(); }
+  std::size_t numel() const { return value().size(); }
+  /// For a matrix [rows, cols]: its first and its last dimension.
+  std::size_t rows() const { return value().shape().front(); }
+  std::size_t cols() const { return value().shape().back(); }
+  /// The value of a one-element variable ([1, 1], [1] or []).
   float item() const;
   bool requires_grad() const;
 
@@ -118,7 +151,12 @@ class Tape {
   /// Appends a node with the given inputs and output shape and returns it, with
   /// `requires_grad` set from the inputs (and false inside a NoGradGuard).
   /// The output buffer is reused from earlier steps when the shape allows.
-  Node& record(const char* op, std::initializer_list<Var> inputs, Shape out_shape,
+  Node& record(const char* op, std::initializer_list<Var> inputs, const Shape& out_shape,
+               BackwardFn backward) {
+    return record(op, std::span<const Var>(inputs.begin(), inputs.size()), out_shape, backward);
+  }
+  /// Same, with up to kMaxInputs inputs given as a span.
+  Node& record(const char* op, std::span<const Var> inputs, const Shape& out_shape,
                BackwardFn backward);
   /// The handle of the most recently recorded node.
   Var last();
@@ -129,7 +167,7 @@ class Tape {
   const Node& node(Var v) const { return nodes_[v.index()]; }
 
   // ---- differentiation ----
-  /// Seeds d root / d root = 1 (root must be [1, 1]) and sweeps the record backward.
+  /// Seeds d root / d root = 1 (root must have one element) and sweeps the record backward.
   void backward(Var root);
   /// Same, with an explicit seed of root's shape: computes the vector-Jacobian product.
   void backward(Var root, const Array& seed);
@@ -186,6 +224,6 @@ class NoGradGuard {
 
 /// Resizes `a` to `s` without reallocating when the element count is unchanged, and
 /// fills it with zeros.
-void zero_as(Array& a, Shape s);
+void zero_as(Array& a, const Shape& s);
 
 }  // namespace ag

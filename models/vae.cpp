@@ -1,4 +1,5 @@
 #include "models/vae.hpp"
+#include "models/mlp.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -100,26 +101,6 @@ VaeConfig VaeConfig::from_metadata(const std::map<std::string, std::string>& met
 
 // ---- construction ----
 
-static nn::Sequential& make_mlp(nn::Module& parent, const char* name, std::size_t in,
-                                const std::vector<std::size_t>& widths, ag::Rng& rng) {
-  auto mlp = std::make_unique<nn::Sequential>();
-  for (std::size_t w : widths) {
-    mlp->add<nn::Linear>(in, w, rng);
-    mlp->add<nn::ReLU>();
-    in = w;
-  }
-  return parent.register_module(name, std::move(mlp));
-}
-
-static std::size_t last_width(const std::vector<std::size_t>& widths, std::size_t otherwise) {
-  return widths.empty() ? otherwise : widths.back();
-}
-
-static std::vector<std::size_t> reversed(std::vector<std::size_t> v) {
-  std::reverse(v.begin(), v.end());
-  return v;
-}
-
 static const VaeConfig& validated(const VaeConfig& c) {
   c.validate();
   return c;
@@ -172,7 +153,7 @@ ag::Var Vae::reconstruction_loss(const Likelihood& p, ag::Var x, ag::Reduction r
     case Decoder::gaussian: loss = ag::mse_loss(p.mean, x, reduction); break;
     case Decoder::gaussian_learned: loss = ag::gaussian_nll(x, p.mean, p.logvar, reduction); break;
   }
-  return reduction == ag::Reduction::none ? ag::sum(loss, 1) : loss;
+  return reduction == ag::Reduction::none ? ag::sum(loss, 1, /*keepdim=*/true) : loss;
 }
 
 ag::Var Vae::expected_x(const Likelihood& p) {

@@ -32,4 +32,36 @@ class Tanh : public Module {
   std::string describe() const override { return "Tanh()"; }
 };
 
+/// x, or negative_slope x below 0
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(float negative_slope = 0.01F) : negative_slope_(negative_slope) {}
+  ag::Var forward(ag::Var x) override { return ag::leaky_relu(x, negative_slope_); }
+  std::string describe() const override { return "LeakyReLU(negative_slope=" + std::to_string(negative_slope_) + ")"; }
+
+ private:
+  float negative_slope_;
+};
+
+/// x Phi(x), the exact form (PyTorch's default)
+class GELU : public Module {
+ public:
+  ag::Var forward(ag::Var x) override { return ag::gelu(x); }
+  std::string describe() const override { return "GELU()"; }
+};
+
+/// x sigmoid(x)
+class SiLU : public Module {
+ public:
+  ag::Var forward(ag::Var x) override { return ag::silu(x); }
+  std::string describe() const override { return "SiLU()"; }
+};
+
+/// x itself (a placeholder, e.g. where a layer is optional)
+class Identity : public Module {
+ public:
+  ag::Var forward(ag::Var x) override { return x; }
+  std::string describe() const override { return "Identity()"; }
+};
+
 }  // namespace nn

@@ -65,7 +65,7 @@ void Module::check_new_name(const std::string& name) const {
 
 TensorShape Module::checked_shape(const std::string& name, const ag::Array& value,
                                   TensorShape logical_shape) const {
-  if (logical_shape.empty()) return {value.shape()[0], value.shape()[1]};
+  if (logical_shape.empty()) return {value.shape().begin(), value.shape().end()};
   if (element_count(logical_shape) != value.size())
     throw std::invalid_argument(
         fmt::format("Module {}: '{}' is stored as {} ({} elements) but its logical shape {} has {}",

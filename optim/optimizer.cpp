@@ -15,9 +15,26 @@ static void check_lr(double lr) {
     throw std::invalid_argument(fmt::format("optimizer: invalid learning rate {}", lr));
 }
 
-Optimizer::Optimizer(std::vector<ag::Parameter*> params, double lr)
-    : params_(std::move(params)), lr_(lr) {
+static std::vector<ParamGroup> one_group(std::vector<ag::Parameter*> params) {
+  std::vector<ParamGroup> groups(1);
+  groups[0].params = std::move(params);
+  return groups;
+}
+
+Optimizer::Optimizer(std::vector<ag::Parameter*> params, double lr) : Optimizer(one_group(std::move(params)), lr) {}
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : lr_(lr), initial_lr_(lr) {
   check_lr(lr);
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    if (groups[g].lr) check_lr(*groups[g].lr);
+    if (groups[g].weight_decay && !(*groups[g].weight_decay >= 0.0))
+      throw std::invalid_argument(fmt::format("optimizer: group {} has invalid weight_decay {}", g, *groups[g].weight_decay));
+    groups_.push_back({groups[g].lr, groups[g].weight_decay});
+    for (ag::Parameter* p : groups[g].params) {
+      params_.push_back(p);
+      group_of_.push_back(g);
+    }
+  }
   // A parameter listed twice would be updated twice per step.
   std::set<const ag::Parameter*> seen;
   for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -31,6 +48,16 @@ Optimizer::Optimizer(std::vector<ag::Parameter*> params, double lr)
 void Optimizer::set_lr(double lr) {
   check_lr(lr);
   lr_ = lr;
+}
+
+double Optimizer::lr(std::size_t index) const {
+  const std::optional<double>& own = groups_[group_of_[index]].lr;
+  if (!own) return lr_;
+  return initial_lr_ == 0.0 ? *own : *own * (lr_ / initial_lr_);
+}
+
+double Optimizer::weight_decay(std::size_t index, double fallback) const {
+  return groups_[group_of_[index]].weight_decay.value_or(fallback);
 }
 
 std::size_t Optimizer::add_buffer(std::string name) {

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -40,11 +41,24 @@ class StateError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A parameter group, as in PyTorch: parameters with their own learning rate and weight decay
+/// (e.g. no decay on biases and norms). Unset settings are the optimizer's.
+///
+///   optim::AdamW opt({{.params = weights}, {.params = biases_and_norms, .weight_decay = 0.0}},
+///                    {.lr = 1e-3, .weight_decay = 0.05});
+struct ParamGroup {
+  std::vector<ag::Parameter*> params{};
+  std::optional<double> lr{};            // when set, schedules scale it as they scale the optimizer's
+  std::optional<double> weight_decay{};
+};
+
 class Optimizer {
  public:
   /// `params` must be distinct and non-null; each needs a gradient of its value's shape
   /// by the time step() runs (a tape gives it one).
   Optimizer(std::vector<ag::Parameter*> params, double lr);
+  /// Parameter groups; parameters are numbered group after group.
+  Optimizer(std::vector<ParamGroup> groups, double lr);
   virtual ~Optimizer() = default;
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
@@ -56,8 +70,14 @@ class Optimizer {
   /// Sets every parameter's gradient to zero.
   void zero_grad();
 
+  /// The optimizer's learning rate (what schedules set); lr(index) is a parameter's own.
   double lr() const { return lr_; }
   void set_lr(double lr);
+  /// Parameter `index`'s learning rate: its group's, scaled as the optimizer's has been
+  /// since construction (so a schedule moves every group alike), or the optimizer's.
+  double lr(std::size_t index) const;
+  /// Parameter `index`'s weight decay: its group's, or `fallback`.
+  double weight_decay(std::size_t index, double fallback) const;
   /// Steps taken so far (0 before the first).
   std::size_t step_count() const { return steps_; }
   const std::vector<ag::Parameter*>& parameters() const { return params_; }
@@ -84,8 +104,13 @@ class Optimizer {
   };
   void check_shapes() const;
 
+  struct GroupSettings {
+    std::optional<double> lr, weight_decay;
+  };
   std::vector<ag::Parameter*> params_;
-  double lr_;
+  std::vector<std::size_t> group_of_;  // per parameter
+  std::vector<GroupSettings> groups_;
+  double lr_, initial_lr_;
   std::size_t steps_ = 0;
   std::vector<Buffer> buffers_;
 };

@@ -18,13 +18,16 @@ static SGDOptions checked(SGDOptions o) {
 }
 
 SGD::SGD(std::vector<ag::Parameter*> params, SGDOptions options)
-    : Optimizer(std::move(params), options.lr), options_(checked(options)) {
+    : SGD(std::vector<ParamGroup>{ParamGroup{std::move(params), {}, {}}}, options) {}
+
+SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
+    : Optimizer(std::move(groups), options.lr), options_(checked(options)) {
   if (options_.momentum != 0.0) momentum_buffer_ = add_buffer("momentum_buffer");
 }
 
 void SGD::update(std::size_t index, ag::Parameter& p) {
-  const auto lr = static_cast<float>(this->lr());
-  const auto decay = static_cast<float>(options_.weight_decay);
+  const auto lr = static_cast<float>(this->lr(index));
+  const auto decay = static_cast<float>(weight_decay(index, options_.weight_decay));
   float* w = p.value.data();
   const float* g = p.grad.data();
   const std::size_t n = p.value.size();

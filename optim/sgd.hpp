@@ -27,6 +27,11 @@ struct SGDOptions {
 class SGD : public Optimizer {
  public:
   explicit SGD(std::vector<ag::Parameter*> params, SGDOptions options = {});
+  /// (A braced list of parameters is one group, not a list of groups.)
+  SGD(std::initializer_list<ag::Parameter*> params, SGDOptions options = {})
+      : SGD(std::vector<ag::Parameter*>(params), options) {}
+  /// Parameter groups with their own lr and weight decay.
+  SGD(std::vector<ParamGroup> groups, SGDOptions options);
 
  protected:
   void update(std::size_t index, ag::Parameter& p) override;

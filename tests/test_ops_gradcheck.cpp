@@ -2,32 +2,14 @@
 #include <doctest/doctest.h>
 
 #include "autograd/autograd.hpp"
+#include "tests/gradcheck_helpers.hpp"
 
 using ag::Array;
 using ag::Var;
-using Inputs = const std::vector<Var>&;
+using testing::Inputs;
 
-namespace {
-
-// Values in [lo, hi), away from zero by at least `gap` (kinks and poles live there).
-Array sample(std::size_t rows, std::size_t cols, std::uint64_t seed, float lo = -2.0F,
-             float hi = 2.0F, float gap = 0.1F) {
-  ag::Rng rng(seed);
-  Array a({rows, cols});
-  for (float& v : a) {
-    do v = rng.uniform(lo, hi);
-    while (std::abs(v) < gap);
-  }
-  return a;
-}
-
-void check(const std::string& op, const ag::GradcheckFunction& f, const std::vector<Array>& in) {
-  ag::GradcheckResult r = ag::gradcheck(op, f, in);
-  INFO(r.message());
-  CHECK(r.ok);
-}
-
-}  // namespace
+using testing::check;
+using testing::sample;
 
 TEST_CASE("binary ops, same shape, gradient to both inputs") {
   const Array a = sample(3, 4, 1), b = sample(3, 4, 2);
@@ -81,7 +63,7 @@ TEST_CASE("matmul, transpose, linear") {
 TEST_CASE("sum and mean, whole and along each axis") {
   const Array a = sample(4, 3, 1);
   check("sum", [](ag::Tape&, Inputs x) { return ag::sum(x[0]); }, {a});
-  check("sum axis 0", [](ag::Tape&, Inputs x) { return ag::sum(x[0], 0); }, {a});
+  check("sum axis 0", [](ag::Tape&, Inputs x) { return ag::sum(x[0], 0, true); }, {a});
   check("sum axis 1", [](ag::Tape&, Inputs x) { return ag::sum(x[0], 1); }, {a});
   check("mean", [](ag::Tape&, Inputs x) { return ag::mean(x[0]); }, {a});
   check("mean axis 0", [](ag::Tape&, Inputs x) { return ag::mean(x[0], 0); }, {a});
@@ -145,4 +127,117 @@ TEST_CASE("a composition: a small two-layer network with a loss") {
           return ag::bce_with_logits(ag::matmul(h, x[3]), ag::sigmoid(x[0]), ag::Reduction::sum);
         },
         {sample(5, 3, 1), sample(4, 3, 2), sample(1, 4, 3), sample(4, 3, 4)});
+}
+
+TEST_CASE("pow, abs, clamp, leaky_relu, elu, gelu, silu") {
+  const Array a = sample(3, 4, 1, -3.0F, 3.0F);
+  const Array positive = sample(3, 4, 2, 0.2F, 3.0F);
+  check("pow 3", [](ag::Tape&, Inputs x) { return ag::pow(x[0], 3.0F); }, {a});
+  check("pow -1.5", [](ag::Tape&, Inputs x) { return ag::pow(x[0], -1.5F); }, {positive});
+  check("abs", [](ag::Tape&, Inputs x) { return ag::abs(x[0]); }, {a});
+  // clamp's bounds sit between sample values (which avoid [-0.1, 0.1] and the bounds' neighbourhood).
+  const Array spread = {{-2.5F, -1.2F, -0.5F, 0.3F}, {0.9F, 1.6F, 2.4F, -2.9F}};
+  check("clamp", [](ag::Tape&, Inputs x) { return ag::clamp(x[0], -1.0F, 1.0F); }, {spread});
+  check("leaky_relu", [](ag::Tape&, Inputs x) { return ag::leaky_relu(x[0], 0.2F); }, {a});
+  check("elu", [](ag::Tape&, Inputs x) { return ag::elu(x[0], 0.7F); }, {a});
+  check("gelu", [](ag::Tape&, Inputs x) { return ag::gelu(x[0]); }, {a});
+  check("silu", [](ag::Tape&, Inputs x) { return ag::silu(x[0]); }, {a});
+  ag::Tape tape;
+  Var c = ag::clamp(tape.variable(spread), -1.0F, 1.0F);
+  CHECK(c.value()(0, 0) == -1.0F);
+  CHECK(c.value()(0, 3) == 0.3F);
+}
+
+TEST_CASE("minimum, maximum and where, both inputs, with broadcasting") {
+  const Array a = sample(3, 4, 1), b = sample(1, 4, 2);  // distinct values: no ties
+  check("minimum", [](ag::Tape&, Inputs x) { return ag::minimum(x[0], x[1]); }, {a, b});
+  check("maximum", [](ag::Tape&, Inputs x) { return ag::maximum(x[0], x[1]); }, {a, b});
+  const Array mask = {{1.0F, 0.0F, 0.0F, 1.0F}};
+  check("where", [&](ag::Tape& t, Inputs x) { return ag::where(t.constant(mask), x[0], x[1]); }, {a, b});
+  ag::Tape tape;
+  Var w = ag::where(tape.constant(mask), tape.constant(a), tape.constant(b));
+  CHECK(w.value()(2, 0) == a(2, 0));
+  CHECK(w.value()(2, 1) == b(0, 1));
+}
+
+TEST_CASE("softmax and log_softmax along each axis") {
+  const Array a = sample({2, 3, 4}, 1, -3.0F, 3.0F);
+  for (int axis : {0, 1, 2}) {
+    INFO("axis " << axis);
+    check("softmax", [axis](ag::Tape&, Inputs x) { return ag::softmax(x[0], axis); }, {a});
+    check("log_softmax", [axis](ag::Tape&, Inputs x) { return ag::log_softmax(x[0], axis); }, {a});
+  }
+  ag::Tape tape;
+  Var big = tape.constant(Array{{1000.0F, 0.0F}});
+  CHECK(ag::softmax(big).value()(0, 0) == 1.0F);
+  CHECK(ag::log_softmax(big).value()(0, 1) == -1000.0F);
+}
+
+TEST_CASE("cross_entropy and nll_loss, every reduction, with label smoothing") {
+  const Array logits = sample(4, 5, 1, -3.0F, 3.0F);
+  const Array targets{3.0F, 0.0F, 3.0F, 4.0F};
+  for (auto r : {ag::Reduction::none, ag::Reduction::sum, ag::Reduction::mean}) {
+    for (float smoothing : {0.0F, 0.1F}) {
+      INFO("reduction " << static_cast<int>(r) << " smoothing " << smoothing);
+      check("cross_entropy",
+            [&](ag::Tape& t, Inputs x) { return ag::cross_entropy(x[0], t.constant(targets), r, smoothing); }, {logits});
+    }
+    check("nll_loss", [&](ag::Tape& t, Inputs x) { return ag::nll_loss(ag::log_softmax(x[0]), t.constant(targets), r); },
+          {logits});
+  }
+  ag::Tape tape;
+  Var l = tape.constant(logits), t = tape.constant(targets);
+  CHECK(ag::cross_entropy(l, t).item() ==
+        doctest::Approx(ag::nll_loss(ag::log_softmax(l), t).item()).epsilon(1e-6));
+  CHECK_THROWS_AS(ag::cross_entropy(l, tape.constant(Array{5.0F, 0.0F, 0.0F, 0.0F})), ag::ShapeError);
+  CHECK_THROWS_AS(ag::cross_entropy(l, tape.constant(Array{1.0F})), ag::ShapeError);
+}
+
+TEST_CASE("dropout: the mask scales the gradient; evaluation is the identity") {
+  ag::Rng rng(3);
+  const Array a = sample(20, 50, 1);
+  ag::Tape tape;
+  Var x = tape.variable(a);
+  Var y = ag::dropout(x, 0.25F, rng, true);
+  std::size_t zeros = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (y.value().data()[i] == 0.0F) ++zeros;
+    else CHECK(y.value().data()[i] == doctest::Approx(a.data()[i] / 0.75F));
+  }
+  CHECK(zeros > 180);  // 250 expected of 1000
+  CHECK(zeros < 320);
+  tape.backward(ag::sum(y));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    CHECK(x.grad().data()[i] == (y.value().data()[i] == 0.0F ? 0.0F : doctest::Approx(1.0F / 0.75F)));
+  CHECK(ag::dropout(x, 0.5F, rng, false).index() == x.index());
+}
+
+TEST_CASE("layer_norm and batch_norm (training: through the batch statistics)") {
+  const Array a = sample(5, 4, 1);
+  check("layer_norm", [](ag::Tape&, Inputs x) { return ag::layer_norm(x[0], x[1], x[2]); },
+        {a, sample({4}, 2), sample({4}, 3)});
+  check("layer_norm on [2, 3, 4]", [](ag::Tape&, Inputs x) { return ag::layer_norm(x[0], Var(), Var()); },
+        {sample({2, 3, 4}, 4)});
+  check("batch_norm training", [](ag::Tape&, Inputs x) {
+    Array mean({4}), var = xt::ones<float>({4});
+    return ag::batch_norm(x[0], mean, var, x[1], x[2], true);
+  }, {a, sample({4}, 5), sample({4}, 6)});
+  check("batch_norm evaluation", [](ag::Tape&, Inputs x) {
+    Array mean{0.5F, -0.5F, 0.0F, 1.0F}, var{1.0F, 2.0F, 0.5F, 1.5F};
+    return ag::batch_norm(x[0], mean, var, x[1], x[2], false);
+  }, {a, sample({4}, 5), sample({4}, 6)});
+}
+
+TEST_CASE("one_hot and argmax") {
+  ag::Tape tape;
+  Var h = ag::one_hot(tape.constant(Array{2.0F, 0.0F}), 3);
+  REQUIRE(h.shape() == ag::Shape{2, 3});
+  CHECK(h.value()(0, 2) == 1.0F);
+  CHECK(h.value()(1, 0) == 1.0F);
+  CHECK(xt::sum(h.value())() == 2.0F);
+  Var m = ag::argmax(tape.constant(Array{{1.0F, 5.0F, 5.0F}, {7.0F, -1.0F, 0.0F}}), 1);
+  CHECK(m.value()(0) == 1.0F);  // the first maximum
+  CHECK(m.value()(1) == 0.0F);
+  CHECK_FALSE(m.requires_grad());
+  CHECK_THROWS_AS(ag::one_hot(tape.constant(Array{3.0F}), 3), ag::ShapeError);
 }

@@ -312,3 +312,46 @@ TEST_CASE("optimizers refuse bad settings and parameters without a gradient") {
   CHECK(w.value(0, 0) == 1.0F);  // checked before anything was written
   CHECK(sgd.step_count() == 0);
 }
+
+TEST_CASE("AMSGrad divides by the largest second moment so far") {
+  // Gradients 1, then 0.01 for two steps: v falls, v_max stays; the update follows the formula.
+  ag::Parameter w(Array{0.0F}), plain(Array{0.0F});
+  optim::Adam ams({&w}, {.lr = 0.1, .amsgrad = true});
+  optim::Adam adam({&plain}, {.lr = 0.1});
+  double m = 0, v = 0, v_max = 0, expected = 0;
+  for (int t = 1; t <= 3; ++t) {
+    const double g = t == 1 ? 1.0 : 0.01;
+    w.grad = Array{static_cast<float>(g)};
+    plain.grad = w.grad;
+    ams.step();
+    adam.step();
+    m = 0.9 * m + 0.1 * g;
+    v = 0.999 * v + 0.001 * g * g;
+    v_max = std::max(v_max, v);
+    expected -= 0.1 / (1 - std::pow(0.9, t)) * m / (std::sqrt(v_max / (1 - std::pow(0.999, t))) + 1e-8);
+    CHECK(w.value(0) == doctest::Approx(expected).epsilon(1e-5));
+  }
+  CHECK(std::abs(w.value(0)) < std::abs(plain.value(0)));  // smaller steps once v falls
+  CHECK(ams.state().arrays.count("0.max_exp_avg_sq") == 1);
+  CHECK(adam.state().arrays.count("0.max_exp_avg_sq") == 0);
+}
+
+TEST_CASE("parameter groups: their own weight decay and learning rate, scaled by schedules") {
+  ag::Parameter weight(Array{1.0F}), bias(Array{1.0F});
+  optim::AdamW opt({{.params = {&weight}}, {.params = {&bias}, .lr = 0.5, .weight_decay = 0.0}},
+                   {.lr = 0.1, .weight_decay = 0.5});
+  CHECK(opt.lr(0) == 0.1);
+  CHECK(opt.lr(1) == 0.5);
+  opt.set_lr(0.05);  // a schedule halves the rate: both groups follow
+  CHECK(opt.lr(1) == doctest::Approx(0.25));
+  weight.grad = Array{0.0F};
+  bias.grad = Array{0.0F};
+  opt.step();  // zero gradient: only the decay moves a parameter
+  CHECK(weight.value(0) == doctest::Approx(1.0 - 0.05 * 0.5));
+  CHECK(bias.value(0) == 1.0F);
+  optim::SGD sgd({{.params = {&weight}, .lr = 1.0}}, {.lr = 0.1});
+  weight.grad = Array{2.0F};
+  const float before = weight.value(0);
+  sgd.step();
+  CHECK(weight.value(0) == doctest::Approx(before - 2.0));
+}

@@ -187,7 +187,7 @@ TEST_CASE("10,000 record/backward/reset steps: the tape's storage stops growing"
 TEST_CASE("print lists one line per node; to_dot draws the graph") {
   ag::Tape tape;
   Var x = tape.variable(Array({2, 3}));
-  Var y = ag::sum(ag::relu(x), 1);
+  Var y = ag::sum(ag::relu(x), 1, /*keepdim=*/true);
   (void)y;
   std::ostringstream out;
   tape.print(out);

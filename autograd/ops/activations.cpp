@@ -1,7 +1,8 @@
-// relu, sigmoid, tanh, softplus, log_sigmoid: forward in a form that cannot overflow,
+// relu, sigmoid, tanh, softplus, log_sigmoid, leaky_relu, elu, gelu, silu: forward in a form that cannot overflow,
 // with dy/dx beside it.
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 #include "autograd/ops.hpp"
 #include "autograd/ops/elementwise.hpp"
@@ -46,6 +47,63 @@ static void log_sigmoid_backward(Tape& t, const Node& n) {
 Var log_sigmoid(Var x) {
   return unary_forward("log_sigmoid", x, log_sigmoid_backward,
                        [](float v) { return -stable::softplus(-v); });
+}
+
+
+// ---- activations with a setting (stored as the op's attribute) ----
+
+namespace {
+struct SlopeAttrs {
+  float slope;  // leaky_relu's negative slope, elu's alpha
+};
+}  // namespace
+
+// y = x for x > 0, slope x otherwise;  dy/dx = 1 or slope
+static void leaky_relu_backward(Tape& t, const Node& n) {
+  const float slope = n.attrs<SlopeAttrs>().slope;
+  unary_backward(t, n, [slope](float x, float) { return x > 0.0F ? 1.0F : slope; });
+}
+Var leaky_relu(Var x, float negative_slope) {
+  Var y = unary_forward("leaky_relu", x, leaky_relu_backward,
+                        [negative_slope](float v) { return v > 0.0F ? v : negative_slope * v; });
+  y.tape().node(y).set_attrs(SlopeAttrs{negative_slope});
+  return y;
+}
+
+// y = x for x > 0, alpha (e^x - 1) otherwise;  dy/dx = 1 or y + alpha
+static void elu_backward(Tape& t, const Node& n) {
+  const float alpha = n.attrs<SlopeAttrs>().slope;
+  unary_backward(t, n, [alpha](float x, float y) { return x > 0.0F ? 1.0F : y + alpha; });
+}
+Var elu(Var x, float alpha) {
+  Var y = unary_forward("elu", x, elu_backward,
+                        [alpha](float v) { return v > 0.0F ? v : alpha * std::expm1(v); });
+  y.tape().node(y).set_attrs(SlopeAttrs{alpha});
+  return y;
+}
+
+// y = x Phi(x) with Phi the standard normal CDF (PyTorch's exact gelu);
+// dy/dx = Phi(x) + x phi(x)
+static float normal_cdf(float x) { return 0.5F * std::erfc(-x * std::numbers::sqrt2_v<float> / 2.0F); }
+static void gelu_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) {
+    const float pdf = std::exp(-0.5F * x * x) * std::numbers::inv_sqrtpi_v<float> / std::numbers::sqrt2_v<float>;
+    return normal_cdf(x) + x * pdf;
+  });
+}
+Var gelu(Var x) {
+  return unary_forward("gelu", x, gelu_backward, [](float v) { return v * normal_cdf(v); });
+}
+
+// y = x sigmoid(x);  dy/dx = s (1 + x (1 - s))
+static void silu_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) {
+    const float s = stable::sigmoid(x);
+    return s * (1.0F + x * (1.0F - s));
+  });
+}
+Var silu(Var x) {
+  return unary_forward("silu", x, silu_backward, [](float v) { return v * stable::sigmoid(v); });
 }
 
 }  // namespace ag

@@ -28,9 +28,10 @@ static void bce_with_logits_backward(Tape& t, const Node& n) {
   const float* y = targets.value().data();
   const float* sig = n.saved.data();
   const std::size_t count = logits.value().size();
-  const bool elementwise = static_cast<Reduction>(n.attr[0]) == Reduction::none;
+  const detail::LossAttrs a = n.attrs<detail::LossAttrs>();
+  const bool elementwise = a.reduction == Reduction::none;
   const float* g = n.grad().data();
-  const float scale = elementwise ? 1.0F : g[0] * n.scalar;
+  const float scale = elementwise ? 1.0F : g[0] * a.scale;
   if (logits.requires_grad) {
     float* dl = logits.grad().data();
     if (elementwise)
@@ -49,15 +50,15 @@ Var bce_with_logits(Var logits, Var targets, Reduction reduction) {
   const Shape s = logits.shape();
   const bool elementwise = reduction == Reduction::none;
   Tape& tape = logits.tape();
-  Node& out = tape.record("bce_with_logits", {logits, targets}, elementwise ? s : Shape{1, 1},
+  Node& out = tape.record("bce_with_logits", {logits, targets}, detail::loss_shape(reduction, s),
                           bce_with_logits_backward);
-  out.attr[0] = static_cast<std::size_t>(reduction);
-  out.scalar = detail::reduction_scale(reduction, s);
+  const float scale = detail::reduction_scale(reduction, s);
+  out.set_attrs(detail::LossAttrs{reduction, scale});
   if (shape_of(out.saved) != s) out.saved.resize(s);
   const double total = vec::bce_with_logits(logits.value().data(), targets.value().data(),
                                             elementwise ? out.own_value.data() : nullptr,
-                                            out.saved.data(), s[0] * s[1]);
-  if (!elementwise) out.own_value(0, 0) = static_cast<float>(total * out.scalar);
+                                            out.saved.data(), numel(s));
+  if (!elementwise) out.own_value.data()[0] = static_cast<float>(total * scale);
   return tape.last();
 }
 

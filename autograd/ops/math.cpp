@@ -1,5 +1,9 @@
-// exp, log, square, sqrt: each forward with its derivative dy/dx written from (x, y).
+// exp, log, square, sqrt, pow, abs, clamp: each forward with its derivative dy/dx written from (x, y).
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "autograd/ops.hpp"
 #include "autograd/ops/elementwise.hpp"
@@ -38,6 +42,43 @@ static void sqrt_backward(Tape& t, const Node& n) {
 }
 Var sqrt(Var x) {
   return unary_forward("sqrt", x, sqrt_backward, [](float v) { return std::sqrt(v); });
+}
+
+// y = x^p, dy/dx = p x^(p - 1)
+struct PowAttrs {
+  float p;
+};
+static void pow_backward(Tape& t, const Node& n) {
+  const float p = n.attrs<PowAttrs>().p;
+  unary_backward(t, n, [p](float x, float) { return p * std::pow(x, p - 1.0F); });
+}
+Var pow(Var x, float p) {
+  Var y = unary_forward("pow", x, pow_backward, [p](float v) { return std::pow(v, p); });
+  y.tape().node(y).set_attrs(PowAttrs{p});
+  return y;
+}
+
+// y = |x|, dy/dx = sign(x) (0 at 0, as in PyTorch)
+static void abs_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return x > 0.0F ? 1.0F : x < 0.0F ? -1.0F : 0.0F; });
+}
+Var abs(Var x) {
+  return unary_forward("abs", x, abs_backward, [](float v) { return std::abs(v); });
+}
+
+// y = min(max(x, lo), hi), dy/dx = 1 for lo <= x <= hi and 0 outside
+struct ClampAttrs {
+  float lo, hi;
+};
+static void clamp_backward(Tape& t, const Node& n) {
+  const ClampAttrs a = n.attrs<ClampAttrs>();
+  unary_backward(t, n, [a](float x, float) { return x >= a.lo && x <= a.hi ? 1.0F : 0.0F; });
+}
+Var clamp(Var x, float lo, float hi) {
+  if (!(lo <= hi)) throw std::invalid_argument(fmt::format("clamp: lo {} is above hi {}", lo, hi));
+  Var y = unary_forward("clamp", x, clamp_backward, [lo, hi](float v) { return std::min(std::max(v, lo), hi); });
+  y.tape().node(y).set_attrs(ClampAttrs{lo, hi});
+  return y;
 }
 
 }  // namespace ag

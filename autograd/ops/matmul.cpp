@@ -1,70 +1,88 @@
-// matmul, transpose and the fused linear layer. With Y = A B and upstream gradient G:
+// matmul and the fused linear layer. With Y = A B and upstream gradient G:
 //   dA = G Bᵀ,  dB = Aᵀ G
 // which gemm computes in place from the stored operands.
 #include <fmt/format.h>
 
 #include "autograd/kernels/gemm.hpp"
 #include "autograd/ops.hpp"
+#include "autograd/ops/axes.hpp"
 #include "autograd/ops/common.hpp"
 
 namespace ag {
 using detail::input;
 
-// ---- matmul: [M, K] x [K, N] -> [M, N] ----
+// ---- matmul: [M, K] x [K, N] -> [M, N], and batches of them ----
+// A batch is [B, M, K]; a 2-D operand, or a batch of 1, is shared by every product. When the
+// right operand is shared, the batch of left operands is one [B*M, K] matrix: one GEMM.
+
+struct MatmulDims {
+  std::size_t batch, m, k, n;
+  bool a_batched, b_batched;  // does the operand step with the batch?
+};
+
+static MatmulDims matmul_dims(const Shape& a, const Shape& b) {
+  const std::size_t ra = a.size(), rb = b.size();
+  if (ra < 2 || ra > 3 || rb < 2 || rb > 3 || a[ra - 1] != b[rb - 2])
+    throw ShapeError(fmt::format("matmul: shapes {} and {} do not chain (2-D [M, K] x [K, N], or batches "
+                                 "[B, M, K] x [B, K, N])",
+                                 to_string(a), to_string(b)));
+  const std::size_t ba = ra == 3 ? a[0] : 1, bb = rb == 3 ? b[0] : 1;
+  if (ba != bb && ba != 1 && bb != 1)
+    throw ShapeError(fmt::format("matmul: batch sizes of {} and {} differ", to_string(a), to_string(b)));
+  return {std::max(ba, bb), a[ra - 2], a[ra - 1], b[rb - 1], ba > 1, bb > 1};
+}
 
 static void matmul_backward(Tape& t, const Node& n) {
   Node& a = input(t, n, 0);
   Node& b = input(t, n, 1);
-  const std::size_t m = a.value().shape()[0], k = a.value().shape()[1], cols = b.value().shape()[1];
+  const MatmulDims d = matmul_dims(a.value().shape(), b.value().shape());
   const float* g = n.grad().data();
-  if (a.requires_grad)  // dA[M, K] += G[M, N] Bᵀ
-    gemm(false, true, m, k, cols, g, cols, b.value().data(), cols, 1.0F, a.grad().data(), k);
-  if (b.requires_grad)  // dB[K, N] += Aᵀ G[M, N]
-    gemm(true, false, k, cols, m, a.value().data(), k, g, cols, 1.0F, b.grad().data(), cols);
+  if (!d.b_batched) {  // one GEMM over the stacked rows of the batch
+    const std::size_t rows = d.batch * d.m;
+    if (a.requires_grad)  // dA[rows, K] += G Bᵀ
+      gemm(false, true, rows, d.k, d.n, g, d.n, b.value().data(), d.n, 1.0F, a.grad().data(), d.k);
+    if (b.requires_grad)  // dB[K, N] += Aᵀ G
+      gemm(true, false, d.k, d.n, rows, a.value().data(), d.k, g, d.n, 1.0F, b.grad().data(), d.n);
+    return;
+  }
+  // Per product; a shared operand accumulates the gradients of every product (beta = 1).
+  for (std::size_t i = 0; i < d.batch; ++i) {
+    const std::size_t ia = d.a_batched ? i : 0, ib = d.b_batched ? i : 0;
+    const float* gi = g + i * d.m * d.n;
+    if (a.requires_grad)
+      gemm(false, true, d.m, d.k, d.n, gi, d.n, b.value().data() + ib * d.k * d.n, d.n, 1.0F,
+           a.grad().data() + ia * d.m * d.k, d.k);
+    if (b.requires_grad)
+      gemm(true, false, d.k, d.n, d.m, a.value().data() + ia * d.m * d.k, d.k, gi, d.n, 1.0F,
+           b.grad().data() + ib * d.k * d.n, d.n);
+  }
 }
 
 Var matmul(Var a, Var b) {
-  if (a.cols() != b.rows())
-    throw ShapeError(fmt::format("matmul: shapes {} and {} do not chain ({} columns vs {} rows)",
-                                 to_string(a.shape()), to_string(b.shape()), a.cols(), b.rows()));
-  const std::size_t m = a.rows(), k = a.cols(), cols = b.cols();
+  const MatmulDims d = matmul_dims(a.value().shape(), b.value().shape());
+  const bool batched = a.dim() == 3 || b.dim() == 3;
+  const Shape out_shape = batched ? Shape{d.batch, d.m, d.n} : Shape{d.m, d.n};
   Tape& tape = a.tape();
-  Node& out = tape.record("matmul", {a, b}, {m, cols}, matmul_backward);
-  gemm(false, false, m, cols, k, a.value().data(), k, b.value().data(), cols, 0.0F,
-       out.own_value.data(), cols);
-  return tape.last();
-}
-
-// ---- transpose: y[j, i] = x[i, j];  dx[i, j] += g[j, i] ----
-
-static void transpose_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const std::size_t rows = x.value().shape()[0], cols = x.value().shape()[1];
-  const float* g = n.grad().data();
-  float* dx = x.grad().data();
-  for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t j = 0; j < cols; ++j) dx[i * cols + j] += g[j * rows + i];
-}
-
-Var transpose(Var x) {
-  const std::size_t rows = x.rows(), cols = x.cols();
-  Tape& tape = x.tape();
-  Node& out = tape.record("transpose", {x}, {cols, rows}, transpose_backward);
-  const float* px = x.value().data();
+  Node& out = tape.record("matmul", {a, b}, out_shape, matmul_backward);
   float* y = out.own_value.data();
-  for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t j = 0; j < cols; ++j) y[j * rows + i] = px[i * cols + j];
+  if (!d.b_batched) {
+    gemm(false, false, d.batch * d.m, d.n, d.k, a.value().data(), d.k, b.value().data(), d.n, 0.0F, y, d.n);
+  } else {
+    for (std::size_t i = 0; i < d.batch; ++i)
+      gemm(false, false, d.m, d.n, d.k, a.value().data() + (d.a_batched ? i : 0) * d.m * d.k, d.k,
+           b.value().data() + (d.b_batched ? i : 0) * d.k * d.n, d.n, 0.0F, y + i * d.m * d.n, d.n);
+  }
   return tape.last();
 }
 
 // ---- linear: Y[B, out] = X[B, in] Wᵀ + b, W stored [out, in] as in PyTorch ----
-//   dX = G W,  dW = Gᵀ X,  db = column sums of G
+//   dX = G W,  dW = Gᵀ X,  db = column sums of G (in double)
+// X of any rank [..., in] is a matrix of B = (product of the leading dimensions) rows.
 
 static void linear_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   Node& w = input(t, n, 1);
-  const std::size_t batch = x.value().shape()[0], in = x.value().shape()[1];
+  const std::size_t in = x.value().shape().back(), batch = x.value().size() / std::max<std::size_t>(in, 1);
   const std::size_t out = w.value().shape()[0];
   const float* g = n.grad().data();
   if (x.requires_grad)
@@ -73,29 +91,30 @@ static void linear_backward(Tape& t, const Node& n) {
     gemm(true, false, out, in, batch, g, out, x.value().data(), in, 1.0F, w.grad().data(), in);
   if (n.arity == 3) {
     Node& b = input(t, n, 2);
-    if (!b.requires_grad) return;
-    float* db = b.grad().data();
-    for (std::size_t i = 0; i < batch; ++i)
-      for (std::size_t j = 0; j < out; ++j) db[j] += g[i * out + j];
+    if (b.requires_grad) detail::add_column_sums(g, batch, out, b.grad().data());
   }
 }
 
-static void check_linear(Var x, Var weight) {
-  if (x.cols() != weight.cols())
+/// The result's shape [..., out], after checking x [..., in] against weight [out, in].
+static Shape linear_shape(Var x, Var weight) {
+  if (x.dim() < 1 || weight.dim() != 2 || x.cols() != weight.cols())
     throw ShapeError(fmt::format(
         "linear: input {} and weight {} do not fit (weight is [out, in]; in must equal the "
-        "input's {} columns)",
-        to_string(x.shape()), to_string(weight.shape()), x.cols()));
+        "input's last dimension, {})",
+        to_string(x.shape()), to_string(weight.shape()), x.dim() ? x.cols() : 0));
+  Shape s = x.value().shape();
+  s.back() = weight.rows();
+  return s;
 }
 
 Var linear(Var x, Var weight, Var bias) {
-  check_linear(x, weight);
-  const std::size_t batch = x.rows(), in = x.cols(), out = weight.rows();
-  if (bias.shape() != Shape{1, out})
-    throw ShapeError(fmt::format("linear: bias {} must be [1, {}] for weight {}",
-                                 to_string(bias.shape()), out, to_string(weight.shape())));
+  const Shape out_shape = linear_shape(x, weight);
+  const std::size_t in = x.cols(), out = weight.rows(), batch = x.numel() / std::max<std::size_t>(in, 1);
+  if (bias.numel() != out || bias.dim() > 2 || (bias.dim() == 2 && bias.rows() != 1))
+    throw ShapeError(fmt::format("linear: bias {} must be [{}] or [1, {}] for weight {}",
+                                 to_string(bias.shape()), out, out, to_string(weight.shape())));
   Tape& tape = x.tape();
-  Node& node = tape.record("linear", {x, weight, bias}, {batch, out}, linear_backward);
+  Node& node = tape.record("linear", {x, weight, bias}, out_shape, linear_backward);
   float* y = node.own_value.data();
   const float* b = bias.value().data();
   for (std::size_t i = 0; i < batch; ++i)
@@ -105,10 +124,10 @@ Var linear(Var x, Var weight, Var bias) {
 }
 
 Var linear(Var x, Var weight) {
-  check_linear(x, weight);
-  const std::size_t batch = x.rows(), in = x.cols(), out = weight.rows();
+  const Shape out_shape = linear_shape(x, weight);
+  const std::size_t in = x.cols(), out = weight.rows(), batch = x.numel() / std::max<std::size_t>(in, 1);
   Tape& tape = x.tape();
-  Node& node = tape.record("linear", {x, weight}, {batch, out}, linear_backward);
+  Node& node = tape.record("linear", {x, weight}, out_shape, linear_backward);
   gemm(false, true, batch, out, in, x.value().data(), in, weight.value().data(), in, 0.0F,
        node.own_value.data(), out);
   return tape.last();

@@ -1,71 +1,154 @@
-// sum and mean, over everything or along one axis. The gradient of a sum copies the
-// upstream gradient back to every element that was summed; a mean also scales by 1/count.
+// sum, mean, max and logsumexp over a list of axes. Each output element folds the input
+// elements of its "reduced loop" (ops/axes.hpp); each backward rule walks the same loops to
+// send the gradient back to those elements.
+#include <cmath>
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "autograd/ops.hpp"
+#include "autograd/ops/axes.hpp"
 #include "autograd/ops/common.hpp"
 
 namespace ag {
 using detail::input;
 
-// Node attributes: attr[0] = axis (0, 1, or 2 for "all"); scalar = 1 for sum, 1/count for mean.
-static constexpr std::size_t kAllAxes = 2;
+struct ReduceAttrs {
+  std::uint32_t axes;  // bitmask of the reduced axes of the input
+  double scale;        // 1 for sum, 1/count for mean
+};
 
-// dx[i, j] += scale * g[the output cell that x[i, j] was summed into]
-static void reduce_backward(Tape& t, const Node& n) {
+/// The result's shape: the reduced axes removed, or kept with size 1.
+static Shape reduced_shape(const Shape& in, std::uint32_t mask, bool keepdim) {
+  Shape out;
+  for (std::size_t d = 0; d < in.size(); ++d) {
+    if (!((mask >> d) & 1U)) out.push_back(in[d]);
+    else if (keepdim) out.push_back(1);
+  }
+  return out;
+}
+
+static Node& record_reduction(const char* name, Var x, std::uint32_t mask, bool keepdim, double scale,
+                              BackwardFn backward) {
+  Node& out = x.tape().record(name, {x}, reduced_shape(x.value().shape(), mask, keepdim), backward);
+  out.set_attrs(ReduceAttrs{mask, scale});
+  return out;
+}
+
+/// What a backward rule of a reduction reads: the plan over x, x, y = f(x), g, and dx.
+struct ReductionGrad {
+  detail::ReductionPlan plan;
+  const float *x, *y, *g;
+  float* dx;
+};
+
+static ReductionGrad reduction_grad(Node& x, const Node& n) {
+  return {detail::plan_reduction(x.value().shape(), n.attrs<ReduceAttrs>().axes), x.value().data(),
+          n.value().data(), n.grad().data(), x.grad().data()};
+}
+
+static std::uint32_t all_axes(std::size_t rank) { return rank >= 32 ? ~0U : (1U << rank) - 1U; }
+
+// ---- sum and mean: y[o] = scale * sum of x over o's elements;  dx = scale * g[o] ----
+
+static void sum_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   if (!x.requires_grad) return;
-  const std::size_t rows = x.value().shape()[0], cols = x.value().shape()[1];
-  const std::size_t axis = n.attr[0];
+  const ReduceAttrs a = n.attrs<ReduceAttrs>();
+  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), a.axes);
   const float* g = n.grad().data();
   float* dx = x.grad().data();
-  for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t j = 0; j < cols; ++j) {
-      const float gij = axis == kAllAxes ? g[0] : axis == 0 ? g[j] : g[i];
-      dx[i * cols + j] += n.scalar * gij;
-    }
+  detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
+    const float go = static_cast<float>(a.scale) * g[o];
+    detail::for_each_offset(p.reduced, [&](std::size_t r) { dx[base + r] += go; });
+  });
 }
 
-static Var reduce(const char* name, Var x, std::size_t axis, bool is_mean) {
-  const std::size_t rows = x.rows(), cols = x.cols();
-  const Shape out_shape = axis == kAllAxes ? Shape{1, 1} : axis == 0 ? Shape{1, cols} : Shape{rows, 1};
-  const std::size_t count = axis == kAllAxes ? rows * cols : axis == 0 ? rows : cols;
-  Tape& tape = x.tape();
-  Node& out = tape.record(name, {x}, out_shape, reduce_backward);
-  out.attr[0] = axis;
-  out.scalar = is_mean ? 1.0F / static_cast<float>(count) : 1.0F;
-  // Accumulate in double: a sum of 100k floats would otherwise lose digits.
+static Var sum_like(const char* name, Var x, std::uint32_t mask, bool keepdim, bool is_mean) {
+  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), mask);
+  // The scale is a float, as it always was, so means stay bit-identical.
+  const double scale = is_mean ? 1.0F / static_cast<float>(p.reduced.count()) : 1.0;
+  Node& out = record_reduction(name, x, mask, keepdim, scale, sum_backward);
+  detail::sum_reduce(x.value().data(), p, scale, out.own_value.data(), false);
+  return x.tape().last();
+}
+
+Var sum(Var x) { return sum_like("sum", x, all_axes(x.dim()), true, false); }
+Var sum(Var x, Axes axes, bool keepdim) {
+  return sum_like("sum", x, detail::axis_mask("sum", axes, x.dim()), keepdim, false);
+}
+Var mean(Var x) { return sum_like("mean", x, all_axes(x.dim()), true, true); }
+Var mean(Var x, Axes axes, bool keepdim) {
+  return sum_like("mean", x, detail::axis_mask("mean", axes, x.dim()), keepdim, true);
+}
+
+// ---- max: y[o] = the largest of o's elements;  dx = g[o] at the first one equal to y[o] ----
+
+static void max_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const ReductionGrad r = reduction_grad(x, n);  // (no structured binding: clang 14 cannot capture one)
+  detail::for_each_output(r.plan, [&](std::size_t o, std::size_t base) {
+    bool sent = false;
+    detail::for_each_offset(r.plan.reduced, [&](std::size_t i) {
+      if (!sent && (r.x[base + i] == r.y[o] || std::isnan(r.y[o]))) {
+        r.dx[base + i] += r.g[o];
+        sent = true;
+      }
+    });
+  });
+}
+
+Var max(Var x, Axes axes, bool keepdim) {
+  const std::uint32_t mask = detail::axis_mask("max", axes, x.dim());
+  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), mask);
+  if (p.reduced.count() == 0 || x.numel() == 0)
+    throw ShapeError(fmt::format("max: cannot take the maximum over an empty axis of {}", to_string(x.shape())));
+  Node& out = record_reduction("max", x, mask, keepdim, 1.0, max_backward);
   const float* px = x.value().data();
   float* y = out.own_value.data();
-  if (axis == 0) {
-    for (std::size_t j = 0; j < cols; ++j) {
-      double s = 0.0;
-      for (std::size_t i = 0; i < rows; ++i) s += px[i * cols + j];
-      y[j] = static_cast<float>(s * out.scalar);
+  detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
+    float m = -std::numeric_limits<float>::infinity();
+    bool nan = false;
+    detail::for_each_offset(p.reduced, [&](std::size_t r) {
+      nan = nan || std::isnan(px[base + r]);
+      m = std::max(m, px[base + r]);
+    });
+    y[o] = nan ? std::numeric_limits<float>::quiet_NaN() : m;  // NaN propagates, as in PyTorch
+  });
+  return x.tape().last();
+}
+
+// ---- logsumexp: y[o] = m + log sum exp(x - m), m the maximum;  dx = g[o] exp(x - y[o]) ----
+
+static void logsumexp_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const ReductionGrad r = reduction_grad(x, n);
+  detail::for_each_output(r.plan, [&](std::size_t o, std::size_t base) {
+    detail::for_each_offset(r.plan.reduced,
+                            [&](std::size_t i) { r.dx[base + i] += r.g[o] * std::exp(r.x[base + i] - r.y[o]); });
+  });
+}
+
+Var logsumexp(Var x, Axes axes, bool keepdim) {
+  const std::uint32_t mask = detail::axis_mask("logsumexp", axes, x.dim());
+  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), mask);
+  Node& out = record_reduction("logsumexp", x, mask, keepdim, 1.0, logsumexp_backward);
+  const float* px = x.value().data();
+  float* y = out.own_value.data();
+  detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
+    float m = -std::numeric_limits<float>::infinity();
+    detail::for_each_offset(p.reduced, [&](std::size_t r) { m = std::max(m, px[base + r]); });
+    if (std::isinf(m)) {  // all -inf (log 0) or some +inf: the sum is m itself
+      y[o] = m;
+      return;
     }
-  } else if (axis == 1) {
-    for (std::size_t i = 0; i < rows; ++i) {
-      double s = 0.0;
-      for (std::size_t j = 0; j < cols; ++j) s += px[i * cols + j];
-      y[i] = static_cast<float>(s * out.scalar);
-    }
-  } else {
     double s = 0.0;
-    for (std::size_t i = 0; i < rows * cols; ++i) s += px[i];
-    y[0] = static_cast<float>(s * out.scalar);
-  }
-  return tape.last();
+    detail::for_each_offset(p.reduced, [&](std::size_t r) { s += std::exp(static_cast<double>(px[base + r] - m)); });
+    y[o] = m + static_cast<float>(std::log(s));
+  });
+  return x.tape().last();
 }
-
-static std::size_t checked_axis(const char* op, int axis) {
-  if (axis != 0 && axis != 1)
-    throw std::invalid_argument(fmt::format("{}: axis must be 0 (rows) or 1 (columns), got {}", op, axis));
-  return static_cast<std::size_t>(axis);
-}
-
-Var sum(Var x) { return reduce("sum", x, kAllAxes, false); }
-Var sum(Var x, int axis) { return reduce("sum", x, checked_axis("sum", axis), false); }
-Var mean(Var x) { return reduce("mean", x, kAllAxes, true); }
-Var mean(Var x, int axis) { return reduce("mean", x, checked_axis("mean", axis), true); }
 
 }  // namespace ag

@@ -1,0 +1,91 @@
+#include "models/conditional_vae.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "models/mlp.hpp"
+
+namespace models {
+
+void class_indices(std::span<const std::int32_t> labels, ag::Array& out) {
+  if (out.dimension() != 1 || out.size() != labels.size()) out.resize({labels.size()});
+  std::transform(labels.begin(), labels.end(), out.begin(), [](std::int32_t v) { return static_cast<float>(v); });
+}
+
+static const VaeConfig& checked(const VaeConfig& c, std::size_t num_classes) {
+  c.validate();
+  if (c.decoder == Decoder::gaussian_learned)
+    throw std::invalid_argument("ConditionalVae: the decoder must be bernoulli or gaussian");
+  if (num_classes == 0) throw std::invalid_argument("ConditionalVae: there must be at least one class");
+  return c;
+}
+
+ConditionalVae::ConditionalVae(const VaeConfig& config, std::size_t num_classes, ag::Rng& rng)
+    : config_(checked(config, num_classes)),
+      num_classes_(num_classes),
+      encoder_(make_mlp(*this, "encoder", config.input_dim + num_classes, config.hidden, rng)),
+      mu_(register_module<nn::Linear>("mu", last_width(config.hidden, config.input_dim + num_classes),
+                                      config.latent, rng)),
+      logvar_(register_module<nn::Linear>("logvar", last_width(config.hidden, config.input_dim + num_classes),
+                                          config.latent, rng)),
+      decoder_(make_mlp(*this, "decoder", config.latent + num_classes, reversed(config.hidden), rng)),
+      out_(register_module<nn::Linear>(
+          "out", config.hidden.empty() ? config.latent + num_classes : config.hidden.front(), config.input_dim,
+          rng)) {}
+
+std::string ConditionalVae::describe() const {
+  return fmt::format("ConditionalVae(input={}, classes={}, hidden=[{}], latent={}, decoder={})", config_.input_dim,
+                     num_classes_, fmt::join(config_.hidden, ", "), config_.latent, models::to_string(config_.decoder));
+}
+
+ag::Var ConditionalVae::with_class(ag::Var x, ag::Var labels) {
+  if (labels.dim() != 1 || labels.numel() != x.rows())
+    throw ag::ShapeError(fmt::format("ConditionalVae: labels {} must be [B] for the batch {}",
+                                     ag::to_string(labels.shape()), ag::to_string(x.shape())));
+  return ag::concat(x, ag::one_hot(labels, num_classes_));
+}
+
+Vae::Posterior ConditionalVae::encode(ag::Var x, ag::Var labels) {
+  if (x.dim() != 2 || x.cols() != config_.input_dim)
+    throw ag::ShapeError(fmt::format("ConditionalVae::encode: input {} must be [B, {}]", ag::to_string(x.shape()),
+                                     config_.input_dim));
+  ag::Var h = encoder_(with_class(x, labels));
+  return {mu_(h), logvar_(h)};
+}
+
+Vae::Likelihood ConditionalVae::decode(ag::Var z, ag::Var labels) {
+  return {out_(decoder_(with_class(z, labels))), {}};
+}
+
+ag::Var ConditionalVae::reconstruction_loss(const Vae::Likelihood& p, ag::Var x, ag::Reduction reduction) {
+  ag::Var loss = config_.decoder == Decoder::bernoulli ? ag::bce_with_logits(p.mean, x, reduction)
+                                                        : ag::mse_loss(p.mean, x, reduction);
+  return reduction == ag::Reduction::none ? ag::sum(loss, 1, /*keepdim=*/true) : loss;
+}
+
+ag::Var ConditionalVae::expected_x(const Vae::Likelihood& p) {
+  return config_.decoder == Decoder::bernoulli ? ag::sigmoid(p.mean) : p.mean;
+}
+
+VaeLoss ConditionalVae::loss(ag::Var x, ag::Var labels, ag::Rng& rng, float beta) {
+  Vae::Posterior q = encode(x, labels);
+  ag::Var z = ag::reparameterize(q.mu, q.logvar, rng);
+  ag::Var reconstruction = reconstruction_loss(decode(z, labels), x, ag::Reduction::batch_mean);
+  ag::Var kl = ag::kl_to_standard_normal(q.mu, q.logvar, ag::Reduction::batch_mean);
+  return {reconstruction + kl * beta, reconstruction, kl};
+}
+
+ag::Var ConditionalVae::reconstruct(ag::Var x, ag::Var labels) {
+  return expected_x(decode(encode(x, labels).mu, labels));
+}
+
+ag::Var ConditionalVae::sample(ag::Tape& tape, const ag::Array& labels, ag::Rng& rng) {
+  ag::Array z({labels.size(), config_.latent});
+  rng.fill_normal(z);
+  return expected_x(decode(tape.constant(z), tape.constant(labels)));
+}
+
+}  // namespace models

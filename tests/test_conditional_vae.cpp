@@ -1,0 +1,66 @@
+// The conditional VAE: shapes and names, the class reaching both networks, and training.
+#include <doctest/doctest.h>
+
+#include "datasets/loader.hpp"
+#include "datasets/synthetic.hpp"
+#include "models/conditional_vae.hpp"
+#include "optim/adam.hpp"
+
+using ag::Array;
+
+TEST_CASE("the class enters the encoder and the decoder as one-hot columns") {
+  ag::Rng rng(1);
+  models::ConditionalVae cvae({.input_dim = 6, .hidden = {5}, .latent = 2}, 3, rng);
+  const auto state = cvae.state_dict();
+  CHECK(state[0].name == "encoder.0.weight");
+  CHECK(state[0].shape == nn::TensorShape{5, 9});  // 6 features + 3 classes
+  CHECK(state[4].name == "logvar.weight");
+  CHECK(state[6].name == "decoder.0.weight");
+  CHECK(state[6].shape == nn::TensorShape{5, 5});  // 2 latent + 3 classes
+  ag::Tape tape;
+  Array x({2, 6});
+  rng.fill_uniform(x, 0.0F, 1.0F);
+  // Same input and z, different class: different decodings.
+  ag::Var z = tape.constant(Array({2, 2}));
+  ag::Var a = cvae.expected_x(cvae.decode(z, tape.constant(Array{0.0F, 0.0F})));
+  ag::Var b = cvae.expected_x(cvae.decode(z, tape.constant(Array{0.0F, 2.0F})));
+  CHECK(a.value()(0, 0) == b.value()(0, 0));
+  CHECK(a.value()(1, 0) != b.value()(1, 0));
+  CHECK(cvae.sample(tape, Array{0.0F, 1.0F, 2.0F}, rng).shape() == ag::Shape{3, 6});
+  CHECK_THROWS_AS(cvae.encode(tape.constant(x), tape.constant(Array{3.0F, 0.0F})), ag::ShapeError);
+  CHECK_THROWS_AS(cvae.encode(tape.constant(x), tape.constant(Array{1.0F})), ag::ShapeError);
+  CHECK_THROWS_AS(models::ConditionalVae({.decoder = models::Decoder::gaussian_learned}, 10, rng),
+                  std::invalid_argument);
+}
+
+TEST_CASE("a conditional VAE learns labelled blobs") {
+  const datasets::Dataset data = datasets::binary_blobs(400, 32, 4, 0.05, 1);
+  REQUIRE(data.has_labels());
+  ag::Rng rng(2);
+  models::ConditionalVae cvae({.input_dim = 32, .hidden = {32}, .latent = 2}, 4, rng);
+  optim::Adam adam(cvae.parameters(), {.lr = 3e-3});
+  datasets::Loader loader(data, {.batch_size = 50, .binarize = false, .seed = 3});
+  ag::Tape tape;
+  Array labels;
+  auto epoch = [&](bool train) {
+    double total = 0.0;
+    loader.start_epoch();
+    while (loader.next()) {
+      tape.reset();
+      models::class_indices(loader.labels(), labels);
+      models::VaeLoss l = cvae.loss(tape.constant(loader.batch()), tape.constant(labels), rng);
+      total += l.loss.item();
+      if (train) {
+        adam.zero_grad();
+        tape.backward(l.loss);
+        adam.step();
+      }
+    }
+    return total / 8.0;
+  };
+  const double before = epoch(false);
+  for (int e = 0; e < 30; ++e) epoch(true);
+  const double after = epoch(false);
+  INFO("loss before " << before << ", after " << after);
+  CHECK(after < 0.5 * before);
+}
