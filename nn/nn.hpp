@@ -12,3 +12,4 @@
 #include "nn/reshape_layers.hpp"
 #include "nn/sequential.hpp"
 #include "nn/state_dict.hpp"
+#include "nn/training_state.hpp"  // save/restore a whole training run
