@@ -91,6 +91,7 @@ class Source {
     if (plain_ == nullptr) throw DataError(name_ + ": cannot open: " + std::strerror(errno));
     unsigned char magic[2] = {0, 0};
     std::size_t n = std::fread(magic, 1, 2, plain_);
+    file_size_ = fs::file_size(path, ec);
     if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
       std::fclose(plain_);
       plain_ = nullptr;
@@ -99,7 +100,6 @@ class Source {
       gzbuffer(gz_, 1U << 18);  // larger than the 8 KB default: fewer, bigger inflate calls
     } else {
       std::rewind(plain_);
-      plain_size_ = fs::file_size(path, ec);
     }
   }
   Source(const Source&) = delete;
@@ -118,7 +118,14 @@ class Source {
   /// Bytes after the current position, known up front only for plain files.
   std::optional<std::uint64_t> remaining() const {
     if (compressed()) return std::nullopt;
-    return plain_size_ - std::min(plain_size_, position_);
+    return file_size_ - std::min(file_size_, position_);
+  }
+  std::uint64_t file_size() const { return file_size_; }
+  /// The most bytes the whole stream can hold: the file size, or for gzip what deflate's
+  /// best ratio (1032:1, one 258-byte match per 2 bits) could inflate it to.
+  std::uint64_t most_bytes() const {
+    constexpr std::uint64_t kDeflateMaxRatio = 1032;
+    return compressed() ? file_size_ * kDeflateMaxRatio : file_size_;
   }
 
   std::size_t read(void* dst, std::size_t n) {
@@ -162,7 +169,7 @@ class Source {
   std::string name_;
   std::FILE* plain_ = nullptr;
   gzFile gz_ = nullptr;
-  std::uint64_t plain_size_ = 0;
+  std::uint64_t file_size_ = 0;  // on disk (compressed, for gzip)
   std::uint64_t position_ = 0;
 };
 
@@ -228,10 +235,16 @@ IdxArray::Storage read_data(Source& src, const Header& h) {
   const std::uint64_t need = std::uint64_t{h.count} * sizeof(T);
   if (auto left = src.remaining(); left && *left != need)
     throw_length_mismatch(src, h, *left, false);
+  if (src.compressed() && h.size + need > src.most_bytes())
+    throw DataError(fmt::format("{}: dims {} of {} need {} bytes after the {}-byte header, but a "
+                                "gzip file of {} bytes inflates to at most {}: the header is wrong "
+                                "or the file is cut short", src.name(), dims_text(h.dims),
+                                type_name(h.type), need, h.size, src.file_size(), src.most_bytes()));
 
-  // A gzip stream's length is unknown until it is inflated, so a lying header must not
-  // make us allocate gigabytes up front: grow in steps up to what the dims ask for.
-  constexpr std::size_t kFirstStep = std::size_t{64} << 20;
+  // A gzip stream's length is unknown until it is inflated, so a lying header must not make
+  // us allocate (and zero) what it claims before the bytes arrive: start small and double,
+  // so the buffer is never more than twice what was read.
+  constexpr std::size_t kFirstStep = std::size_t{1} << 20;
   std::vector<T> v(src.compressed() ? std::min(h.count, kFirstStep / sizeof(T)) : h.count);
   std::size_t got = 0;
   for (;;) {

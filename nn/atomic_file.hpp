@@ -26,7 +26,8 @@ using ByteSink = std::function<void(const void* data, std::size_t n)>;
 
 /// Calls `fill` with a sink for the new content, then makes it `path`'s content. On any
 /// failure (including an exception from `fill`, which is rethrown) the temporary file is
-/// removed and `path` is left as it was.
+/// removed and `path` is left as it was. The temporary is `path.tmp-<pid>`; those a killed
+/// writer left behind for the same `path` (their pid no longer runs) are removed first.
 void write_file_atomically(const std::filesystem::path& path, const std::function<void(const ByteSink&)>& fill);
 
 }  // namespace nn

@@ -191,7 +191,10 @@ void Module::load_state_dict(const TensorMap& source, bool strict) {
                                        tensor.values.size()));
   }
   if (strict && source.size() != entries.size()) {
-    for (const auto& [name, tensor] : source) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda below.
+    for (const auto& item : source) {
+      const std::string& name = item.first;
+      const Tensor& tensor = item.second;
       const bool known = std::any_of(entries.begin(), entries.end(),
                                      [&](const StateEntry& e) { return e.name == name; });
       if (!known)

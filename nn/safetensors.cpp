@@ -103,6 +103,63 @@ void emit(std::span<const TensorEntry> entries, const Metadata& metadata,
 
 std::string errno_text() { return std::strerror(errno); }
 
+// ----- the JSON header ----------------------------------------------------------------------
+
+// A valid header nests three deep (the header object, a tensor entry, its shape). Anything
+// much deeper is hostile: bounding it keeps every later walk over the value (messages,
+// destruction) shallow, whatever a file holds.
+constexpr int kMaxJsonDepth = 32;
+
+// A name or string from the file as it appears in a message: quoted, and cut short.
+std::string quoted(const std::string& s) {
+  constexpr std::size_t kMax = 80;
+  return s.size() <= kMax ? fmt::format("\"{}\"", s)
+                          : fmt::format("\"{}...\" ({} bytes)", s.substr(0, kMax), s.size());
+}
+
+// One level of a JSON value for a message, never a recursive dump: scalars as written,
+// arrays by their first few items, with nested containers named by their type only.
+std::string brief(const nlohmann::json& v) {
+  constexpr std::size_t kItems = 8;
+  if (v.is_string()) return quoted(v.get<std::string>());
+  if (v.is_object()) return fmt::format("a JSON object of {} keys", v.size());
+  if (!v.is_array()) return v.dump();
+  std::string s = "[";
+  std::size_t i = 0;
+  for (const auto& item : v) {
+    if (i == kItems) {
+      s += fmt::format(", ... ({} items)", v.size());
+      break;
+    }
+    s += i++ ? ", " : "";
+    s += item.is_array() || item.is_object() ? std::string("<") + item.type_name() + ">" : brief(item);
+  }
+  return s + "]";
+}
+
+// Parses the header text, refusing nesting deeper than kMaxJsonDepth. The parser callback
+// drops any value that deep, so the refused value is never built.
+template <class Fail>
+nlohmann::json parse_header_json(const char* text, std::size_t n, const Fail& fail) {
+  int deepest = 0;
+  auto limit_depth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    const bool opens = event == nlohmann::json::parse_event_t::object_start ||
+                       event == nlohmann::json::parse_event_t::array_start;
+    if (opens) deepest = std::max(deepest, depth + 1);
+    return depth < kMaxJsonDepth;
+  };
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(text, text + n, limit_depth);
+  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers out of range
+    fail(fmt::format("header (bytes 8 to {}) is not valid JSON: {}", 8 + n, e.what()));
+  }
+  if (deepest > kMaxJsonDepth)
+    fail(fmt::format("header (bytes 8 to {}) nests JSON {} levels deep; a safetensors header needs "
+                     "3 and at most {} are accepted", 8 + n, deepest, kMaxJsonDepth));
+  return header;
+}
+
 // ----- reading ----------------------------------------------------------------------------
 
 float half_to_float(std::uint16_t h) {
@@ -248,27 +305,26 @@ SafetensorsFile SafetensorsFile::parse(std::vector<std::byte> bytes, std::string
   const std::size_t data_start = 8 + static_cast<std::size_t>(n);
   const std::size_t data_size = bytes.size() - data_start;
 
-  nlohmann::json header;
-  try {
-    const char* text = reinterpret_cast<const char*>(bytes.data()) + 8;
-    header = nlohmann::json::parse(text, text + n);
-  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers out of range
-    fail(fmt::format("header (bytes 8 to {}) is not valid JSON: {}", data_start, e.what()));
-  }
+  const char* text = reinterpret_cast<const char*>(bytes.data()) + 8;
+  nlohmann::json header = parse_header_json(text, static_cast<std::size_t>(n), fail);
   if (!header.is_object()) fail(fmt::format("header is a JSON {}, expected an object", header.type_name()));
 
   SafetensorsFile file;
-  for (const auto& [key, value] : header.items()) {
+  // Plain loops, not structured bindings: clang 14 cannot capture those in the lambdas below.
+  for (const auto& item : header.items()) {
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     if (key == "__metadata__") {
       if (!value.is_object()) fail(fmt::format("__metadata__ is a JSON {}, expected an object", value.type_name()));
-      for (const auto& [k, v] : value.items()) {
-        if (!v.is_string())
-          fail(fmt::format("__metadata__ value of \"{}\" is a JSON {}, expected a string", k, v.type_name()));
-        file.metadata_[k] = v.get<std::string>();
+      for (const auto& entry : value.items()) {
+        if (!entry.value().is_string())
+          fail(fmt::format("__metadata__ value of {} is a JSON {}, expected a string", quoted(entry.key()),
+                           entry.value().type_name()));
+        file.metadata_[entry.key()] = entry.value().get<std::string>();
       }
       continue;
     }
-    auto bad = [&](const std::string& what) { fail(fmt::format("tensor \"{}\": {}", key, what)); };
+    auto bad = [&](const std::string& what) { fail(fmt::format("tensor {}: {}", quoted(key), what)); };
     if (!value.is_object()) bad(fmt::format("entry is a JSON {}, expected an object", value.type_name()));
     if (!value.contains("dtype") || !value["dtype"].is_string()) bad("expected \"dtype\": a string");
     if (!value.contains("shape") || !value["shape"].is_array()) bad("expected \"shape\": an array");
@@ -277,15 +333,16 @@ SafetensorsFile SafetensorsFile::parse(std::vector<std::byte> bytes, std::string
       bad("expected \"data_offsets\": an array of two integers");
     const std::string dtype_text = value["dtype"].get<std::string>();
     std::optional<DType> dtype = parse_dtype(dtype_text);
-    if (!dtype) bad(fmt::format("unknown dtype \"{}\"", dtype_text));
+    if (!dtype) bad(fmt::format("unknown dtype {}", quoted(dtype_text)));
     Info t{*dtype, {}, 0, 0};
     for (const auto& d : value["shape"]) {
-      if (!d.is_number_unsigned()) bad(fmt::format("shape {} has an entry that is not a non-negative integer", value["shape"].dump()));
+      if (!d.is_number_unsigned())
+        bad(fmt::format("shape {} has an entry that is not a non-negative integer", brief(value["shape"])));
       t.shape.push_back(d.get<std::size_t>());
     }
     const auto& offs = value["data_offsets"];
     if (!offs[0].is_number_unsigned() || !offs[1].is_number_unsigned())
-      bad(fmt::format("data_offsets {} are not non-negative integers", offs.dump()));
+      bad(fmt::format("data_offsets {} are not non-negative integers", brief(offs)));
     const std::uint64_t begin = offs[0].get<std::uint64_t>();
     const std::uint64_t end = offs[1].get<std::uint64_t>();
     if (begin > end) bad(fmt::format("data_offsets [{}, {}] end before they begin", begin, end));

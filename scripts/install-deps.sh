@@ -7,6 +7,9 @@ set -euo pipefail
 PACKAGES=(
   # toolchain and build
   g++ pkg-config meson ninja-build cmake
+  # the second compiler, its sanitizer and libFuzzer runtimes, and llvm-symbolizer for their
+  # stack traces (scripts/sanitize.sh, scripts/fuzz.sh)
+  clang libclang-rt-14-dev llvm
   # libraries (cmake lets meson read doctest's CMake package)
   libxtensor-dev libxsimd-dev doctest-dev libfmt-dev zlib1g-dev
   nlohmann-json3-dev libstb-dev libcli11-dev libopenblas-dev

@@ -189,6 +189,31 @@ TEST_CASE("dims that do not match the data: truncated data and trailing garbage"
   check_read_error(p, {"truncated data", "dims [3] of f32 need 12 bytes", "has 10"});
 }
 
+TEST_CASE("a gzip header claiming more than the file can inflate to is refused before reading") {
+  TempDir dir("idx");
+  fs::path p = dir.path / "huge-idx3-ubyte.gz";
+  // Claims [60000, 28, 28] (47 MB) and holds 10 bytes: a 40-byte gzip file holds at most 41 KB.
+  const Bytes data{0, 0, 0x08, 3, 0, 0, 0xEA, 0x60, 0, 0, 0, 28, 0, 0, 0, 28, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+  write_gz_bytes(p, data);
+  check_read_error(p, {"dims [60000, 28, 28] of u8 need 47040000 bytes", "inflates to at most",
+                       "header is wrong or the file is cut short"});
+  // f64 [4294967295, 4294967295] overflows before any ratio: too large to hold.
+  write_gz_bytes(p, {0, 0, 0x0E, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3});
+  check_read_error(p, {"too large to hold"});
+
+  // A claim the compressed size allows (2 GB from 2 MB of noise) but the stream does not hold:
+  // the buffer grows with what arrives, so this is a quick "truncated data", not a 2 GB zeroing.
+  Bytes noisy{0, 0, 0x08, 1, 0x77, 0x35, 0x94, 0x00};  // [2000000000]
+  std::uint32_t x = 12345;
+  for (int i = 0; i < (2 << 20); ++i) {
+    x = x * 1664525U + 1013904223U;
+    noisy.push_back(static_cast<std::uint8_t>(x >> 24));
+  }
+  write_gz_bytes(p, noisy);
+  check_read_error(p, {"truncated data", "dims [2000000000] of u8 need 2000000000 bytes",
+                       "decompressed stream has 2097152"});
+}
+
 TEST_CASE("a corrupt or cut-off gzip stream is reported as such") {
   TempDir dir("idx");
   fs::path good = dir.path / "good-idx1-ubyte.gz";

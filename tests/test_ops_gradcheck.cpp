@@ -25,7 +25,9 @@ TEST_CASE("binary ops broadcast a row, a column and a scalar, and reduce the gra
       {"row [1,3]", sample(1, 3, 2, 0.5F, 2.0F)},
       {"column [4,1]", sample(4, 1, 3, 0.5F, 2.0F)},
       {"scalar [1,1]", sample(1, 1, 4, 0.5F, 2.0F)}};
-  for (const auto& [name, o] : others) {
+  for (const auto& other : others) {  // no structured binding: INFO captures it, clang 14 can't
+    const char* name = other.first;
+    const Array& o = other.second;
     INFO(name);
     check("add", [](ag::Tape&, Inputs x) { return x[0] + x[1]; }, {m, o});
     check("sub (broadcast on the left)", [](ag::Tape&, Inputs x) { return x[1] - x[0]; }, {m, o});

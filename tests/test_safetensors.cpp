@@ -187,6 +187,42 @@ TEST_CASE("corrupt files are rejected with the file name and the problem") {
   CHECK(has(msg, "none.safetensors: file not found"));
 }
 
+TEST_CASE("deeply nested JSON in a header is refused without recursion, and messages stay short") {
+  // 300000 levels is a 600 KB header: a recursive dump of it overflows an 8 MB stack.
+  const std::size_t deep = 300000;
+  const std::string nest = std::string(deep, '[') + std::string(deep, ']');
+  const std::string nest_objects = [&] {
+    std::string s;
+    for (std::size_t i = 0; i < deep; ++i) s += "{\"k\":";
+    return s + "1" + std::string(deep, '}');
+  }();
+  for (const std::string& header :
+       {nest, nest_objects,
+        R"({"a": {"dtype": "F32", "shape": )" + nest + R"(, "data_offsets": [0, 4]}})",
+        R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [)" + nest + R"(, 4]}})",
+        R"({"__metadata__": {"k": )" + nest_objects + "}}"}) {
+    std::string msg = error_of([&] { SafetensorsFile::parse(handmade(header, 4), "deep.safetensors"); });
+    INFO("message: " << msg.substr(0, 300));
+    CHECK(has(msg, "deep.safetensors"));
+    CHECK(has(msg, "nests JSON"));
+    CHECK(has(msg, "levels deep"));
+    CHECK(msg.size() < 300);
+  }
+  // Within the depth limit, a nested shape is named by one level only.
+  const std::string shape = R"([1, [[[[2]]]], 3, 4, 5, 6, 7, 8, 9, 10])";
+  check_corrupt(R"({"a": {"dtype": "F32", "shape": )" + shape + R"(, "data_offsets": [0, 4]}})", 4,
+                {"shape [1, <array>, 3, 4, 5, 6, 7, 8, ... (10 items)]", "not a non-negative integer"});
+  // A huge name is cut short in the message.
+  const std::string name(100000, 'x');
+  std::string msg = error_of([&] {
+    SafetensorsFile::parse(handmade("{\"" + name + R"(": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}})", 4),
+                           "long.safetensors");
+  });
+  CHECK(has(msg, "(100000 bytes)"));
+  CHECK(has(msg, "unknown dtype \"F33\""));
+  CHECK(msg.size() < 300);
+}
+
 TEST_CASE("lookups name the missing tensor or both shapes") {
   Sample s;
   SafetensorsFile f = SafetensorsFile::parse(nn::serialize_safetensors(s.entries()), "ckpt.safetensors");

@@ -49,6 +49,23 @@ namespace {
 using Surface = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
 using Context = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
 
+// cairo refuses image surfaces wider or taller than 32767 pixels; the pixel cap keeps one
+// picture under 256 MB.
+constexpr std::size_t kMaxSide = 32767;
+constexpr std::size_t kMaxPixels = std::size_t{1} << 26;
+
+// A new RGB surface, or null (after a warning naming the picture) if cairo cannot make one,
+// e.g. out of memory: the picture is skipped, the run goes on.
+Surface new_surface(const std::string& path, std::size_t width, std::size_t height) {
+  Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(width), static_cast<int>(height)),
+                  cairo_surface_destroy);
+  const cairo_status_t status = cairo_surface_status(surface.get());
+  if (status == CAIRO_STATUS_SUCCESS) return surface;
+  fmt::print(stderr, "warning: skipped {} ({}x{} pixels): {}\n", path, width, height,
+             cairo_status_to_string(status));
+  return Surface(nullptr, cairo_surface_destroy);
+}
+
 // Ten well-separated colours (the Tableau palette), then repeats.
 constexpr std::array<std::array<double, 3>, 10> kPalette = {{{0.12, 0.47, 0.71},
                                                              {1.00, 0.50, 0.05},
@@ -68,20 +85,39 @@ std::size_t square_side(std::size_t features) {
   return side * side == features ? side : 0;
 }
 
-void write_grid(const std::string& path, const ag::Array& images, std::size_t h, std::size_t w,
+bool write_grid(const std::string& path, const ag::Array& images, std::size_t h, std::size_t w,
                 std::size_t cols, int scale) {
   const std::size_t n = images.shape()[0];
   if (images.shape()[1] != h * w)
     throw std::invalid_argument(fmt::format("write_grid: rows of {} values are not {}x{} images",
                                             images.shape()[1], h, w));
+  if (n == 0 || cols == 0 || scale < 1)
+    throw std::invalid_argument("write_grid: needs at least one image, one column and a scale of 1 or more");
   const std::size_t gap = 2, rows = (n + cols - 1) / cols;
-  const auto s = static_cast<std::size_t>(scale);
-  const int width = static_cast<int>(cols * (w * s + gap) + gap);
-  const int height = static_cast<int>(rows * (h * s + gap) + gap);
-  Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height), cairo_surface_destroy);
+  // Each side in double first: the product of hostile sizes may not fit in size_t.
+  auto side = [&](std::size_t count, std::size_t pixels, std::size_t s) {
+    return static_cast<double>(count) * (static_cast<double>(pixels) * static_cast<double>(s) + gap) + gap;
+  };
+  auto fits = [&](std::size_t s) {
+    const double width = side(cols, w, s), height = side(rows, h, s);
+    return width <= kMaxSide && height <= kMaxSide && width * height <= static_cast<double>(kMaxPixels);
+  };
+  // Too large at the asked scale: draw smaller; too large even at scale 1: skip it.
+  auto s = static_cast<std::size_t>(scale);
+  while (s > 1 && !fits(s)) s /= 2;
+  if (!fits(s)) {
+    fmt::print(stderr, "warning: skipped {}: {} images of {}x{} in {} columns need {:.0f}x{:.0f} pixels, "
+               "more than a picture holds ({} a side, {} in all)\n", path, n, h, w, cols, side(cols, w, 1),
+               side(rows, h, 1), kMaxSide, kMaxPixels);
+    return false;
+  }
+  const auto width = static_cast<std::size_t>(side(cols, w, s));
+  const auto height = static_cast<std::size_t>(side(rows, h, s));
+  Surface surface = new_surface(path, width, height);
+  if (!surface) return false;
   auto* data = cairo_image_surface_get_data(surface.get());
   const int stride = cairo_image_surface_get_stride(surface.get());
-  std::fill(data, data + static_cast<std::ptrdiff_t>(stride) * height, 0x40);  // dark gray gaps
+  std::fill(data, data + static_cast<std::ptrdiff_t>(stride) * static_cast<std::ptrdiff_t>(height), 0x40);  // dark gray gaps
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t x0 = gap + (k % cols) * (w * s + gap), y0 = gap + (k / cols) * (h * s + gap);
     for (std::size_t y = 0; y < h * s; ++y) {
@@ -95,17 +131,18 @@ void write_grid(const std::string& path, const ag::Array& images, std::size_t h,
   }
   cairo_surface_mark_dirty(surface.get());
   save_png(surface.get(), path);
+  return true;
 }
 
-void write_scatter(const std::string& path, const ag::Array& points, const std::vector<int>& labels,
+bool write_scatter(const std::string& path, const ag::Array& points, const std::vector<int>& labels,
                    const std::vector<std::string>& names, const std::string& title) {
   const std::size_t n = points.shape()[0];
-  if (points.shape()[1] != 2 || labels.size() != n)
-    throw std::invalid_argument("write_scatter: needs [N, 2] points and N labels");
+  if (n == 0 || points.shape()[1] != 2 || labels.size() != n)
+    throw std::invalid_argument("write_scatter: needs [N, 2] points (N > 0) and N labels");
   const double plot = 640, margin = 40, legend = 170;
-  Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(plot + 2 * margin + legend),
-                                             static_cast<int>(plot + 2 * margin)),
-                  cairo_surface_destroy);
+  Surface surface = new_surface(path, static_cast<std::size_t>(plot + 2 * margin + legend),
+                                static_cast<std::size_t>(plot + 2 * margin));
+  if (!surface) return false;
   Context cr(cairo_create(surface.get()), cairo_destroy);
   cairo_set_source_rgb(cr.get(), 1, 1, 1);
   cairo_paint(cr.get());
@@ -163,6 +200,7 @@ void write_scatter(const std::string& path, const ag::Array& points, const std::
     label_at(margin + plot + 40, y + 2, names[k]);
   }
   save_png(surface.get(), path);
+  return true;
 }
 
 }  // namespace pictures

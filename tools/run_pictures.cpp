@@ -47,8 +47,11 @@ static void write_rgb_grid(const fs::path& path, const ag::Array& images, ImageS
   std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface(
       cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(width), static_cast<int>(height)),
       cairo_surface_destroy);
-  if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS)
-    throw std::runtime_error(fmt::format("{}: cannot create a {}x{} picture", path.string(), width, height));
+  if (const cairo_status_t status = cairo_surface_status(surface.get()); status != CAIRO_STATUS_SUCCESS) {
+    fmt::print(stderr, "warning: skipped {} ({}x{} pixels): {}\n", path.string(), width, height,
+               cairo_status_to_string(status));
+    return;
+  }
   unsigned char* data = cairo_image_surface_get_data(surface.get());
   const auto stride = static_cast<std::size_t>(cairo_image_surface_get_stride(surface.get()));
   std::fill(data, data + stride * height, 0x40);  // dark gray gaps

@@ -3,7 +3,9 @@
 // g++ 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (the
 // _mm512_undefined_* placeholders that xsimd's exp and log1p inline); a false positive in a
 // system header, silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <xsimd/xsimd.hpp>
 
 #include "autograd/stable_math.hpp"

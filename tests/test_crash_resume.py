@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""kill -9 of train_vae during checkpoint writes, several times: every file left behind is
+valid or absent, the next run leaves no temporary file, and resuming reproduces the
+uninterrupted run exactly.
+
+Run by `meson test` as: test_crash_resume.py PATH/TO/train_vae. Standard library only.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_train_vae import make_images, read_safetensors  # noqa: E402
+
+TRAIN_VAE = None
+EPOCHS = "5"
+
+
+def temporaries(folder):
+    return sorted(n for n in os.listdir(folder) if ".tmp-" in n) if os.path.isdir(folder) else []
+
+
+def check_outputs_valid(test, folder):
+    """Each output file present is complete: a reader sees the old content or the new."""
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if ".tmp-" in name:
+            continue  # a killed writer's temporary: the next write of that file removes it
+        with open(path, "rb") as f:
+            blob = f.read()
+        if name.endswith(".safetensors"):
+            header, data = read_safetensors(path)
+            spans = sorted(tuple(v["data_offsets"]) for k, v in header.items() if k != "__metadata__")
+            test.assertEqual(spans[0][0], 0, name)
+            test.assertTrue(all(a[1] == b[0] for a, b in zip(spans, spans[1:])), name)
+            test.assertEqual(spans[-1][1], len(data), f"{name}: data section cut short")
+        elif name == "metrics.csv":
+            rows = blob.decode().splitlines()
+            test.assertTrue(rows[0].startswith("epoch,"), name)
+            test.assertTrue(all(len(r.split(",")) == len(rows[0].split(",")) for r in rows), name)
+        elif name.endswith(".png"):
+            test.assertEqual(blob[:8], b"\x89PNG\r\n\x1a\n", name)
+            test.assertEqual(blob[-8:-4], b"IEND", f"{name}: cut short")
+        elif name.endswith(".json"):
+            json.loads(blob)
+        else:
+            test.fail(f"unexpected file {name}")
+
+
+class CrashDuringCheckpointWrite(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="crash_resume_test_")
+        cls.data = os.path.join(cls.tmp, "data")
+        # 28 x 28 images and the default 400-unit model: a checkpoint of about 8 MB, whose
+        # write lasts long enough to be caught.
+        make_images(cls.data, n_train=512, n_test=64, side=28)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def args(self, out):
+        return [TRAIN_VAE, "--no-progress", "--data", self.data, "--out", out, "--epochs", EPOCHS,
+                "--batch", "64", "--seed", "7", "--threads", "2"]
+
+    def kill_during_write(self, cmd, skip):
+        """Runs cmd and kills it with SIGKILL as soon as the (skip+1)-th checkpoint temporary
+        is seen. Returns True if it was killed, False if it finished first."""
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL)
+        out = cmd[cmd.index("--out") + 1]
+        seen, last = 0, None
+        try:
+            while proc.poll() is None:
+                tmp = [n for n in temporaries(out) if n.startswith("checkpoint.safetensors.tmp-")
+                       and n.endswith(f"-{proc.pid}")]
+                if tmp and tmp != last:
+                    seen += 1
+                    if seen > skip:
+                        proc.send_signal(signal.SIGKILL)
+                        proc.wait()
+                        return True
+                last = tmp
+                time.sleep(0.0002)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 0)
+        return False
+
+    def test_kills_during_checkpoint_writes_then_resume_matches(self):
+        straight = os.path.join(self.tmp, "straight")
+        subprocess.run(self.args(straight), check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+        crashed = os.path.join(self.tmp, "crashed")
+        checkpoint = os.path.join(crashed, "checkpoint.safetensors")
+        kills, mid_write = 0, 0
+        for attempt in range(10):
+            if kills >= 3 and mid_write >= 1:
+                break
+            resume = ["--resume", checkpoint] if os.path.exists(checkpoint) else []
+            if not self.kill_during_write(self.args(crashed) + resume, skip=attempt % 2):
+                shutil.rmtree(crashed)  # finished before a kill: start over
+                continue
+            kills += 1
+            left = temporaries(crashed)
+            mid_write += any(n.startswith("checkpoint.safetensors.tmp-") for n in left)
+            check_outputs_valid(self, crashed)
+        self.assertGreaterEqual(kills, 3)
+        self.assertGreaterEqual(mid_write, 1, "no kill landed while a checkpoint was being written")
+
+        # The run that finishes: from the last checkpoint if one survived.
+        resume = ["--resume", checkpoint] if os.path.exists(checkpoint) else []
+        subprocess.run(self.args(crashed) + resume, check=True, stdout=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL)
+        self.assertEqual(temporaries(crashed), [])
+        check_outputs_valid(self, crashed)
+        with open(os.path.join(straight, "model.safetensors"), "rb") as a, \
+                open(os.path.join(crashed, "model.safetensors"), "rb") as b:
+            self.assertEqual(a.read(), b.read(), "model.safetensors differs from the uninterrupted run's")
+        # The checkpoint's metadata holds the metrics, timings included: compare the rest.
+        a_header, a_data = read_safetensors(os.path.join(straight, "checkpoint.safetensors"))
+        b_header, b_data = read_safetensors(checkpoint)
+        self.assertEqual(a_data, b_data, "checkpoint tensors differ")
+        for header in (a_header, b_header):
+            del header["__metadata__"]["metrics"]
+        self.assertEqual(a_header, b_header)
+        with open(os.path.join(straight, "metrics.csv")) as f:
+            a = [row.split(",")[:5] for row in f.read().splitlines()]
+        with open(os.path.join(crashed, "metrics.csv")) as f:
+            b = [row.split(",")[:5] for row in f.read().splitlines()]
+        self.assertEqual(a, b)
+        print(f"{kills} kills, {mid_write} of them while a checkpoint was being written")
+
+
+if __name__ == "__main__":
+    TRAIN_VAE = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""train_vae on hostile files: each ends cleanly (exit code 1 with a message naming the file and
+what is wrong, never a signal) and overwrites none of the previous results; a picture too large
+to draw is skipped with a warning while the run succeeds.
+
+Run by `meson test` as: test_hostile_inputs.py PATH/TO/train_vae. Standard library only.
+"""
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_train_vae import make_images, write_idx  # noqa: E402
+
+TRAIN_VAE = None
+
+
+def run(*args):
+    return subprocess.run([TRAIN_VAE, "--no-progress", *args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=600)
+
+
+def snapshot(folder):
+    out = {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as f:
+            out[name] = f.read()
+    return out
+
+
+class HostileInputs(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="hostile_inputs_test_")
+        cls.data = os.path.join(cls.tmp, "data")
+        make_images(cls.data, n_train=64, n_test=16)
+        # A finished run whose results must survive every failed run below.
+        cls.results = os.path.join(cls.tmp, "results")
+        r = run("--data", cls.data, "--out", cls.results, "--epochs", "1", "--hidden", "8")
+        assert r.returncode == 0, r.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def assert_clean_failure(self, result, *parts):
+        self.assertEqual(result.returncode, 1, f"stderr:\n{result.stderr}")  # not a signal (< 0)
+        for part in parts:
+            self.assertIn(part, result.stderr)
+
+    def test_deeply_nested_json_in_a_checkpoint_header(self):
+        # In a shape, where an error message once rendered the value recursively (SIGSEGV).
+        nest = b"[" * 250000 + b"]" * 250000  # 500 KB
+        header = b'{"w": {"dtype": "F32", "shape": [1, ' + nest + b'], "data_offsets": [0, 4]}}'
+        path = os.path.join(self.tmp, "deep.safetensors")
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(header)) + header + bytes(4))
+        before = snapshot(self.results)
+        r = run("--resume", path, "--data", self.data, "--out", self.results, "--epochs", "2")
+        self.assert_clean_failure(r, path, "nests JSON 250003 levels deep")
+        self.assertEqual(snapshot(self.results), before)
+
+    def test_gzip_idx_header_claiming_more_than_the_file_holds(self):
+        data = os.path.join(self.tmp, "lying")
+        make_images(data, n_train=64, n_test=16)
+        # [60000, 28, 28] claimed, 100 bytes present: a tiny gzip file cannot inflate to 47 MB.
+        lying = os.path.join(data, "train-images-idx3-ubyte.gz")
+        write_idx(lying, [60000, 28, 28], bytes(100))
+        before = snapshot(self.results)
+        r = run("--data", data, "--out", self.results, "--epochs", "1")
+        self.assert_clean_failure(r, lying, "dims [60000, 28, 28] of u8 need 47040000 bytes",
+                                  "inflates to at most")
+        self.assertEqual(snapshot(self.results), before)
+
+    def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
+        # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,
+        # past the 2^26 a picture may hold.
+        data = os.path.join(self.tmp, "large")
+        os.makedirs(data)
+        side = 1030
+        for split, n in (("train", 4), ("t10k", 2)):
+            pixels = b"".join(bytes([40 * i]) * (side * side) for i in range(n))
+            write_idx(os.path.join(data, f"{split}-images-idx3-ubyte.gz"), [n, side, side], pixels)
+        out = os.path.join(self.tmp, "large_out")
+        r = run("--data", data, "--out", out, "--epochs", "1", "--hidden", "2", "--latent", "2",
+                "--batch", "2", "--eval-batch", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"warning: skipped {os.path.join(out, 'samples.png')}", r.stderr)
+        self.assertIn("more than a picture holds", r.stderr)
+        for name in ("model.safetensors", "checkpoint.safetensors", "metrics.csv"):
+            self.assertTrue(os.path.isfile(os.path.join(out, name)), name)
+        self.assertFalse(os.path.exists(os.path.join(out, "samples.png")))
+        self.assertEqual([n for n in os.listdir(out) if ".tmp-" in n], [])
+
+
+if __name__ == "__main__":
+    TRAIN_VAE = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
