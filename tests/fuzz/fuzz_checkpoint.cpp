@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   tools::TrainOptions o;
-  o.data = FUZZ_DATA_DIR;
+  o.data.data = FUZZ_DATA_DIR;
   o.resume = fuzz::write_input("checkpoint.safetensors", data, size);
   o.out = fuzz::work_dir() / "out";
   o.epochs = 2;  // the seeds stop after epoch 1: resuming trains one more epoch
