@@ -27,3 +27,16 @@ echo "epoch time, -np 2 x 1 thread:  ${two} s  (ratio $(awk -v a="$two" -v b="$o
 grep '^allreduce:' "$work/np2.log" | tail -1
 grep -h 'test' "$work/np1.log" | tail -1 | sed 's/^/-np 1: /'
 grep -h 'test' "$work/np2.log" | tail -1 | sed 's/^/-np 2: /'
+# How far apart the two runs' weights are (rounding only: same batches, same noise).
+/usr/bin/python3 - "$work/np1/model.safetensors" "$work/np2/model.safetensors" <<'PY'
+import json, struct, sys
+def weights(path):
+    blob = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8 : 8 + n])
+    return {k: struct.unpack(f"<{(e['data_offsets'][1] - e['data_offsets'][0]) // 4}f",
+                             blob[8 + n + e["data_offsets"][0] : 8 + n + e["data_offsets"][1]])
+            for k, e in header.items() if k != "__metadata__"}
+a, b = weights(sys.argv[1]), weights(sys.argv[2])
+print("largest weight difference -np 2 vs -np 1: %.3g" % max(max(abs(x - y) for x, y in zip(a[k], b[k])) for k in a))
+PY
