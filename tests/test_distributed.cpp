@@ -43,6 +43,14 @@ TEST_CASE("started without mpirun, the world is one process") {
   CHECK(distributed::start()->size() == 1);
 }
 
+TEST_CASE("a build without MPI started by mpirun with several ranks refuses to train N times alone") {
+  if (distributed::mpi_built() || distributed::launched_ranks() != 1) return;  // -Dmpi=disabled builds only
+  ::setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+  CHECK(distributed::launched_ranks() == 2);
+  CHECK_THROWS_WITH_AS(distributed::start(), doctest::Contains("this build has no MPI"), std::runtime_error);
+  ::unsetenv("OMPI_COMM_WORLD_SIZE");
+}
+
 TEST_CASE("the gradient allreduce scales every gradient by the rank's weight and packs them in buckets") {
   distributed::SingleProcess one;
   ag::Parameter a = parameter({3, 4}, 0.0F), b = parameter({1, 5}, 10.0F);
