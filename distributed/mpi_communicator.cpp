@@ -42,6 +42,13 @@ MpiCommunicator::~MpiCommunicator() {
 
 template <class T>
 void MpiCommunicator::sum_in_rank_order(std::span<T> data, std::vector<T>& send, std::vector<T>& received) {
+  if (size_ == 2) {
+    // One addition per element, and a + b == b + a exactly: MPI's own allreduce (about twice
+    // as fast here, bench/bench_allreduce) already gives the same bits on both ranks.
+    MPI_Allreduce(MPI_IN_PLACE, data.data(), checked_count(data.size(), "sum"), mpi_type<T>(), MPI_SUM,
+                  MPI_COMM_WORLD);
+    return;
+  }
   const std::size_t ranks = static_cast<std::size_t>(size_);
   const std::size_t chunk = (data.size() + ranks - 1) / ranks;
   const std::size_t padded = chunk * ranks;

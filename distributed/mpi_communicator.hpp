@@ -5,6 +5,7 @@
 // of every rank; rank k adds those in rank order 0, 1, ..., size-1; MPI_Allgather hands
 // every rank every summed chunk. Each rank sends and receives 2 (N-1)/N of the vector, as a
 // ring allreduce does, but the result does not depend on the algorithm MPI picks.
+// With two ranks the order cannot matter (a + b == b + a), and sum() is MPI_Allreduce.
 #pragma once
 
 #include <vector>

@@ -157,7 +157,9 @@ class MpiTraining(unittest.TestCase):
                             *small(out, "--epochs", "2", data=bad)], capture_output=True, text=True,
                            stdin=subprocess.DEVNULL, timeout=120)
         self.assertLess(time.time() - start, 60)
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        # MPI_Abort(1): mpirun exits 1, but Debian's OpenMPI 4.1.4 mpirun itself sometimes
+        # crashes while relaying the abort (SIGSEGV in pmix_server_log_fn), so any failure counts.
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("vae train (rank 1 of 2): error:", r.stderr)
         self.assertIn(bad, r.stderr)  # the message names the bad file
         self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")))
