@@ -30,6 +30,8 @@ Loader::Loader(const Dataset& data, std::vector<std::size_t> rows, LoaderOptions
     : data_(&data), options_(options), rows_(std::move(rows)), order_(rows_),
       rng_(options.seed), epoch_start_rng_(options.seed) {
   if (options_.batch_size == 0) throw std::invalid_argument("Loader: batch_size must be at least 1");
+  if (options_.ranks == 0 || options_.rank >= options_.ranks)
+    throw std::invalid_argument(fmt::format("Loader: rank {} of {} ranks", options_.rank, options_.ranks));
   if (options_.binarize && !data.holds_bytes())
     throw std::invalid_argument("Loader: binarize needs byte (pixel) data; this dataset holds floats");
   for (std::size_t r : rows_)
@@ -37,10 +39,13 @@ Loader::Loader(const Dataset& data, std::vector<std::size_t> rows, LoaderOptions
       throw std::out_of_range(fmt::format("Loader: row {} of a {}-example dataset", r, data.size()));
   const std::size_t d = data.features();
   const std::size_t bs = options_.batch_size;
-  if (rows_.size() >= bs) full_ = ag::Array::from_shape({bs, d});
-  if (rows_.size() % bs != 0) tail_ = ag::Array::from_shape({rows_.size() % bs, d});
-  indices_.resize(std::min(bs, rows_.size()));
-  labels_.resize(std::min(bs, rows_.size()));
+  const std::size_t tail = rows_.size() % bs;
+  if (rows_.size() >= bs) full_ = ag::Array::from_shape({shard_end(bs) - shard_first(bs), d});
+  if (tail != 0) tail_ = ag::Array::from_shape({shard_end(tail) - shard_first(tail), d});
+  const std::size_t most = std::max(rows_.size() >= bs ? shard_end(bs) - shard_first(bs) : 0,
+                                    shard_end(tail) - shard_first(tail));
+  indices_.resize(most);
+  labels_.resize(most);
 }
 
 std::size_t Loader::batches_per_epoch() const {
@@ -57,7 +62,7 @@ void Loader::start_epoch() {
   epoch_start_rng_ = rng_;
   shuffle_order();
   position_ = 0;
-  count_ = 0;
+  count_ = global_count_ = shard_begin_ = 0;
   ++epoch_;
   started_ = true;
 }
@@ -90,15 +95,23 @@ bool Loader::next() {
   if (position_ >= batches_per_epoch()) return false;
   const std::size_t bs = options_.batch_size;
   const std::size_t begin = position_ * bs;
-  count_ = std::min(bs, rows_.size() - begin);
-  ag::Array& out = count_ == bs ? full_ : tail_;
+  global_count_ = std::min(bs, rows_.size() - begin);
+  shard_begin_ = shard_first(global_count_);
+  const std::size_t shard_stop = shard_end(global_count_);
+  count_ = shard_stop - shard_begin_;
+  ag::Array& out = global_count_ == bs ? full_ : tail_;
   const std::size_t d = data_->features();
   const bool labelled = data_->has_labels();
-  for (std::size_t k = 0; k < count_; ++k) {
+  for (std::size_t k = 0; k < global_count_; ++k) {
     std::size_t row = order_[begin + k];
-    indices_[k] = row;
-    if (labelled) labels_[k] = data_->labels()[row];
-    fill_row(row, out.data() + k * d);
+    if (k < shard_begin_ || k >= shard_stop) {
+      skip_row();  // another rank's row: only its binarization draws
+      continue;
+    }
+    const std::size_t i = k - shard_begin_;
+    indices_[i] = row;
+    if (labelled) labels_[i] = data_->labels()[row];
+    fill_row(row, out.data() + i * d);
   }
   in_tail_ = &out == &tail_;
   ++position_;
@@ -130,7 +143,7 @@ void Loader::set_state(const std::string& text) {
   epoch_ = epoch;
   started_ = started != 0;
   position_ = 0;
-  count_ = 0;
+  count_ = global_count_ = shard_begin_ = 0;
   if (!started_) return;
   epoch_start_rng_ = rng_;
   shuffle_order();

@@ -16,6 +16,15 @@
 //     }
 //   }
 //   std::string saved = loader.state();  // store it in the checkpoint; set_state() resumes
+//
+// Data-parallel sharding: with .rank = r and .ranks = N, every rank draws the same order
+// (the same seed) and batch() holds rank r's slice of each global batch of batch_size rows:
+// rows [g r / N, g (r + 1) / N) of a global batch of g rows, so the slices differ by at most
+// one row and together are exactly the one-process batch. The last partial batch is split
+// the same way; when it has fewer rows than there are ranks, some ranks get an empty slice
+// ([0, features]) for it and must still take part in the step (with weight 0). Binarization
+// draws stay those of the one-process loader (a rank skips the draws of the others' rows),
+// and state() is the same on every rank, so a checkpoint resumes with any number of ranks.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +45,9 @@ struct LoaderOptions {
   /// Pixel = 1 with probability p / 255, else 0. Byte datasets only.
   bool binarize = false;
   std::uint64_t seed = 0;
+  /// Data-parallel sharding: this process's rank and the number of ranks.
+  std::size_t rank = 0;
+  std::size_t ranks = 1;
 };
 
 class Loader {
@@ -47,8 +59,10 @@ class Loader {
   Loader(Dataset&&, LoaderOptions) = delete;  // would dangle
   Loader(Dataset&&, std::vector<std::size_t>, LoaderOptions) = delete;
 
-  /// Examples per epoch.
+  /// Examples per epoch (all ranks').
   std::size_t size() const { return rows_.size(); }
+  /// Rows of a full global batch.
+  std::size_t batch_size() const { return options_.batch_size; }
   /// Batches per epoch, counting a last partial batch.
   std::size_t batches_per_epoch() const;
   /// Epochs started so far.
@@ -61,8 +75,11 @@ class Loader {
   /// Fills the next batch; returns false when the epoch is done.
   bool next();
 
-  /// The current batch, [rows, features]. Valid until the next call to next().
+  /// The current batch (this rank's slice of it), [rows, features]. Valid until the next call to next().
   const ag::Array& batch() const { return in_tail_ ? tail_ : full_; }
+  /// Rows of the current global batch (all ranks' slices), and where this rank's slice starts in it.
+  std::size_t global_rows() const { return global_count_; }
+  std::size_t shard_begin() const { return shard_begin_; }
   /// Dataset rows in the current batch.
   std::span<const std::size_t> indices() const { return {indices_.data(), count_}; }
   /// Their labels; empty if the dataset has none.
@@ -82,6 +99,9 @@ class Loader {
   void shuffle_order();
   void fill_row(std::size_t row, float* out);
   void skip_row();
+  // Rows [first, end) of a global batch of `rows` rows are this rank's.
+  std::size_t shard_first(std::size_t rows) const { return rows * options_.rank / options_.ranks; }
+  std::size_t shard_end(std::size_t rows) const { return rows * (options_.rank + 1) / options_.ranks; }
 
   const Dataset* data_;
   LoaderOptions options_;
@@ -100,7 +120,9 @@ class Loader {
   bool in_tail_ = false;  // which of the two the current batch is (a flag, not a pointer: copyable)
   std::vector<std::size_t> indices_;
   std::vector<std::int32_t> labels_;
-  std::size_t count_ = 0;
+  std::size_t count_ = 0;         // rows of this rank's slice
+  std::size_t global_count_ = 0;  // rows of the global batch
+  std::size_t shard_begin_ = 0;
 };
 
 }  // namespace datasets

@@ -160,12 +160,20 @@ ag::Var Vae::expected_x(const Likelihood& p) {
   return config_.decoder == Decoder::bernoulli ? ag::sigmoid(p.mean) : p.mean;
 }
 
-VaeLoss Vae::loss(ag::Var x, ag::Rng& rng, float beta) {
-  Posterior q = encode(x);
-  ag::Var z = ag::reparameterize(q.mu, q.logvar, rng);
+VaeLoss Vae::loss_at(ag::Var x, const Posterior& q, ag::Var z, float beta) {
   ag::Var reconstruction = reconstruction_loss(decode(z), x, ag::Reduction::batch_mean);
   ag::Var kl = ag::kl_to_standard_normal(q.mu, q.logvar, ag::Reduction::batch_mean);
   return {reconstruction + kl * beta, reconstruction, kl};
+}
+
+VaeLoss Vae::loss(ag::Var x, ag::Rng& rng, float beta) {
+  Posterior q = encode(x);
+  return loss_at(x, q, ag::reparameterize(q.mu, q.logvar, rng), beta);
+}
+
+VaeLoss Vae::loss(ag::Var x, const ag::Array& eps, float beta) {
+  Posterior q = encode(x);
+  return loss_at(x, q, ag::reparameterize(q.mu, q.logvar, eps), beta);
 }
 
 ag::Var Vae::reconstruct(ag::Var x) { return expected_x(decode(encode(x).mu)); }

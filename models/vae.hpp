@@ -98,6 +98,9 @@ class Vae : public nn::Module {
 
   /// The negative ELBO (beta = 1) or the beta-VAE objective, with one sample of z.
   VaeLoss loss(ag::Var x, ag::Rng& rng, float beta = 1.0F);
+  /// The same with the standard normal draws given, [B, Z] (data-parallel training hands
+  /// each rank its rows of the one-process draws).
+  VaeLoss loss(ag::Var x, const ag::Array& eps, float beta = 1.0F);
 
   /// Reconstructions through the posterior mean (no sampling).   x [B, D] -> [B, D]
   ag::Var reconstruct(ag::Var x);
@@ -114,6 +117,9 @@ class Vae : public nn::Module {
                                                 ag::Rng& rng);
 
  private:
+  // The loss once z (drawn from q) is on the tape.
+  VaeLoss loss_at(ag::Var x, const Posterior& q, ag::Var z, float beta);
+
   VaeConfig config_;
   nn::Sequential& encoder_;
   nn::Linear& mu_;

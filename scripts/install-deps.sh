@@ -22,6 +22,8 @@ PACKAGES=(
   python3 python3-numpy python3-torch
   # the report.html test opens the page in headless Chromium
   chromium
+  # data-parallel training over MPI (meson -Dmpi=auto finds it; the mpirun tests use it)
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-LIBRARY_FOLDERS = ["autograd", "nn", "optim", "datasets", "models"]
+LIBRARY_FOLDERS = ["autograd", "nn", "optim", "datasets", "distributed", "models"]
 
 
 def run(cmd, **kwargs):

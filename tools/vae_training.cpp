@@ -2,6 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <optional>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -9,14 +13,18 @@
 
 #include "autograd/kernels/parallel.hpp"
 #include "datasets/loader.hpp"
+#include "distributed/broadcast.hpp"
+#include "distributed/communicator.hpp"
 #include "models/vae_file.hpp"
 #include "nn/atomic_file.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/training_state.hpp"
 #include "optim/adam.hpp"
+#include "tools/command.hpp"
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
 #include "tools/run_report.hpp"
+#include "tools/sharded_step.hpp"
 #include "tools/streams.hpp"
 #include "tools/training_data.hpp"
 
@@ -104,16 +112,21 @@ void refuse_to_overwrite(const TrainOptions& o) {
 
 class Run {
  public:
-  Run(TrainOptions options, TrainingData data)
-      : o_(std::move(options)),
+  Run(TrainOptions options, TrainingData data, distributed::Communicator& world)
+      : world_(&world),
+        root_(world.rank() == 0),
+        o_(std::move(options)),
         data_(std::move(data)),
         init_(stream_seed(o_.seed, kInit)),
         noise_(stream_seed(o_.seed, kNoise)),
         vae_(model_config(o_, data_.train.features()), init_),
         adam_(vae_.parameters(), {.lr = o_.lr}),
         loader_(data_.train, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize,
-                              .seed = stream_seed(o_.seed, kShuffle)}) {
-    fs::create_directories(o_.out);
+                              .seed = stream_seed(o_.seed, kShuffle),
+                              .rank = static_cast<std::size_t>(world.rank()),
+                              .ranks = static_cast<std::size_t>(world.size())}) {
+    if (world.size() > 1) sharded_.emplace(world, vae_);
+    if (root_) fs::create_directories(o_.out);
   }
 
   void restore(const nn::SafetensorsFile& file) {
@@ -129,6 +142,15 @@ class Run {
     fmt::print("resuming {} after epoch {}\n", file.source(), epochs_done_);
   }
 
+  // Every rank continues from rank 0's weights, optimizer, generators and loader position.
+  void start_from_rank_0() {
+    if (world_->size() == 1) return;
+    nn::TrainingState state = training_state();
+    distributed::broadcast(*world_, state, 0);
+    loader_.set_state(state.text.at("loader"));
+    metrics_ = state.text.at("metrics");
+  }
+
   // The whole loop: one epoch after another, each evaluated and saved.
   void run() {
     fmt::print("vae train: {} training / {} {} examples of {} features\ndata: {}\n", data_.train.size(),
@@ -136,23 +158,34 @@ class Run {
     fmt::print("model: {} ({} parameters), Adam lr {}, batch {}, beta {}{}, {} thread(s)\n", vae_.describe(),
                vae_.num_parameters(), o_.lr, o_.batch, o_.beta,
                o_.kl_warmup > 0 ? fmt::format(" (warm-up over {} epochs)", o_.kl_warmup) : "", ag::num_threads());
+    if (sharded_)
+      fmt::print("data-parallel: {}, {} thread(s) each; the global batch of {} split between them\n",
+                 world_->describe(), ag::num_threads(), o_.batch);
     for (std::size_t epoch = epochs_done_ + 1; epoch <= o_.epochs; ++epoch) {
       const auto start = Clock::now();
       const auto [train_loss, beta] = train_epoch(epoch);
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      last_eval_ = evaluate(epoch);
       epochs_done_ = epoch;
+      if (!root_) continue;  // rank 0 alone evaluates and writes; the others go on to the next epoch
+      last_eval_ = evaluate(epoch);
       metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g}\n", epoch, train_loss, last_eval_.loss,
                               last_eval_.recon, last_eval_.kl, seconds, beta);
       // At most 80 columns: "epoch  10/10  train 244.123  test 244.343 (245.1 + 25.3)  20.1 s"
       fmt::print("epoch {:>3}/{}  train {:.3f}  {} {:.3f} ({:.1f} + {:.1f})  {:.1f} s\n", epoch, o_.epochs,
                  train_loss, data_.eval_name == "test" ? "test" : "val", last_eval_.loss, last_eval_.recon,
                  last_eval_.kl, seconds);
+      if (sharded_) {
+        const auto& a = sharded_->allreduce();
+        fmt::print("allreduce: {:.2f} ms per step ({:.2f} MB in {} message(s), waits included)\n",
+                   1e3 * a.seconds() / static_cast<double>(a.calls()), 4e-6 * static_cast<double>(a.values()),
+                   a.messages());
+      }
       std::fflush(stdout);
       save();
       write_curves(o_.out / "curves.png", parse_metrics(metrics_), data_.eval_name);
     }
     if (epochs_done_ == 0) throw FlagError("--epochs: nothing to train (0 epochs)");
+    if (!root_) return;
     const auto pictures = write_run_pictures(o_.out, vae_, data_.eval, o_.seed, o_.eval_batch, o_.binarize);
     if (pictures.empty())
       fmt::print("pictures: examples of shape [{}] are not images, so no image grids\n",
@@ -184,13 +217,14 @@ class Run {
   std::pair<double, double> train_epoch(std::size_t epoch) {
     loader_.start_epoch();
     ProgressBar bar(fmt::format("epoch {}/{}", epoch, o_.epochs), loader_.batches_per_epoch(),
-                    o_.progress && stderr_is_terminal());
+                    o_.progress && root_ && stderr_is_terminal());
     double total = 0, beta = o_.beta;
     std::size_t seen = 0, step = 0;
     while (loader_.next()) {
       ++step;
       beta = beta_at((epoch - 1) * loader_.batches_per_epoch() + step);
-      const float value = train_step(tape_, vae_, adam_, loader_.batch(), noise_, static_cast<float>(beta));
+      const float value = sharded_ ? sharded_->run(tape_, adam_, loader_, noise_, static_cast<float>(beta))
+                                   : train_step(tape_, vae_, adam_, loader_.batch(), noise_, static_cast<float>(beta));
       if (!std::isfinite(value))
         throw TrainingDiverged(fmt::format(
             "the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; try a smaller --lr", value,
@@ -198,7 +232,7 @@ class Run {
             last_checkpoint_.empty() ? std::string("No checkpoint was written by this run")
                                      : fmt::format("The last good checkpoint, after epoch {}, is {}", epochs_done_,
                                                    last_checkpoint_)));
-      const std::size_t rows = loader_.batch().shape()[0];
+      const std::size_t rows = loader_.global_rows();
       total += static_cast<double>(value) * static_cast<double>(rows);
       seen += rows;
       bar.update(step, total / static_cast<double>(seen), seen);
@@ -293,6 +327,8 @@ class Run {
     return total / static_cast<double>(data_.eval.size());
   }
 
+  distributed::Communicator* world_;
+  bool root_;
   TrainOptions o_;
   TrainingData data_;
   ag::Rng init_, noise_;
@@ -300,6 +336,7 @@ class Run {
   optim::Adam adam_;
   datasets::Loader loader_;
   ag::Tape tape_;
+  std::optional<ShardedStep> sharded_;  // under mpirun with more than one rank
   std::size_t epochs_done_ = 0;
   std::string metrics_;
   std::string last_checkpoint_;  // the newest checkpoint that exists, for the divergence message
@@ -320,12 +357,16 @@ float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, 
   return value;
 }
 
-void train_vae(TrainOptions o) {
+namespace {
+
+void train_in(TrainOptions o, distributed::Communicator& world) {
   if (o.threads > 0) ag::set_num_threads(static_cast<int>(o.threads));
   if (o.resume.empty()) {
     refuse_to_overwrite(o);
     TrainingData data = load_training_data(o);
-    Run(std::move(o), std::move(data)).run();
+    Run run(std::move(o), std::move(data), world);
+    run.start_from_rank_0();
+    run.run();
     return;
   }
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
@@ -335,9 +376,32 @@ void train_vae(TrainOptions o) {
   check_same_data(file, data, o);
   // Sizes from the checkpoint are checked against its tensors before a model is built.
   models::check_parameter_count(model_config(o, data.train.features()), file);
-  Run run(std::move(o), std::move(data));
+  Run run(std::move(o), std::move(data), world);
   run.restore(file);
+  run.start_from_rank_0();
   run.run();
+}
+
+}  // namespace
+
+// Under mpirun every rank runs this. Rank 0 alone prints (the others' standard output goes
+// to /dev/null; their errors still reach stderr). A divergence is seen by every rank at once
+// (the loss is summed across ranks), so each stops and rank 0 reports it. Any other failure
+// may be one rank's alone: it reports it, naming itself, and ends every rank (MPI_Abort)
+// rather than leave them waiting for it.
+void train_vae(TrainOptions o) {
+  const std::unique_ptr<distributed::Communicator> world = distributed::start();
+  if (world->size() == 1) return train_in(std::move(o), *world);
+  if (world->rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
+    throw std::runtime_error("cannot silence the standard output of a rank other than 0");
+  try {
+    train_in(std::move(o), *world);
+  } catch (const TrainingDiverged&) {
+    if (world->rank() == 0) throw;
+  } catch (...) {
+    const std::string who = fmt::format("vae train (rank {} of {})", world->rank(), world->size());
+    world->abort(run_reporting_errors(who.c_str(), [] { std::rethrow_exception(std::current_exception()); }));
+  }
 }
 
 }  // namespace tools

@@ -26,7 +26,9 @@ inline constexpr const char* kModelFormat = "vae-autograd/model/1";
 float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, const ag::Array& batch,
                  ag::Rng& noise, float beta);
 
-/// Trains as the options say and writes everything to options.out. Throws on bad input
+/// Trains as the options say and writes everything to options.out. Under mpirun with N > 1
+/// ranks, data-parallel: each rank trains on its slice of every global batch (ShardedStep)
+/// and rank 0 alone prints and writes; a rank failing alone ends every rank (MPI_Abort). Throws on bad input
 /// (datasets::DataError, nn::SafetensorsError, FlagError, std::invalid_argument) and on divergence.
 void train_vae(TrainOptions options);
 

@@ -1,0 +1,58 @@
+#include "distributed/communicator.hpp"
+
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#ifdef VAE_WITH_MPI
+#include "distributed/mpi_communicator.hpp"
+#endif
+
+namespace distributed {
+
+void Communicator::broadcast(std::string& text, int root) {
+  std::uint64_t length = text.size();
+  broadcast(std::as_writable_bytes(std::span(&length, 1)), root);
+  text.resize(length);
+  broadcast(std::as_writable_bytes(std::span(text.data(), text.size())), root);
+}
+
+void SingleProcess::broadcast(std::span<std::byte>, int root) {
+  if (root != 0) throw std::invalid_argument(fmt::format("broadcast: root {} of a single process", root));
+}
+
+void SingleProcess::abort(int exit_code) { std::exit(exit_code); }
+
+bool mpi_built() {
+#ifdef VAE_WITH_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+int launched_ranks() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (const char* value = std::getenv(name)) {
+      const int n = std::atoi(value);
+      if (n > 0) return n;
+    }
+  return 1;
+}
+
+std::unique_ptr<Communicator> start() {
+  const int ranks = launched_ranks();
+  if (ranks <= 1) return std::make_unique<SingleProcess>();
+#ifdef VAE_WITH_MPI
+  return std::make_unique<MpiCommunicator>();
+#else
+  throw std::runtime_error(fmt::format(
+      "started as one of {} MPI processes, but this build has no MPI (configured with -Dmpi=disabled or "
+      "without libopenmpi-dev); each process would train alone. Rebuild with -Dmpi=enabled, or run without mpirun",
+      ranks));
+#endif
+}
+
+}  // namespace distributed

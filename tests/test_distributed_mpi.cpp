@@ -1,0 +1,106 @@
+// distributed/ across processes: run by `meson test` as `mpirun -np 3 test_distributed_mpi`.
+// Three ranks, not two: with two, a + b == b + a and the rank order of the sum would not show.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/random.hpp"
+#include "distributed/broadcast.hpp"
+#include "distributed/communicator.hpp"
+#include "distributed/gradient_allreduce.hpp"
+#include "nn/linear.hpp"
+#include "optim/adam.hpp"
+
+namespace {
+
+// MPI is initialized once per process and finalized at exit.
+distributed::Communicator& world() {
+  static const std::unique_ptr<distributed::Communicator> w = distributed::start();
+  return *w;
+}
+
+// Rank r's contribution: rank 0 large numbers, rank 1 nearly their opposites, rank 2 small
+// ones, so that (a + b) + c and a + (b + c) differ: the order of the additions shows.
+std::vector<float> contribution(int rank, std::size_t n) {
+  ag::Rng big(100), small(200 + static_cast<std::uint64_t>(rank));
+  std::vector<float> v(n);
+  for (float& x : v) {
+    const float b = big.normal() * 1e8F;
+    x = rank == 0 ? b : rank == 1 ? -b + small.normal() : small.normal();
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("launched by mpirun with 3 ranks") {
+  REQUIRE(world().size() == 3);
+  CHECK(world().describe().find("3 ranks") != std::string::npos);
+}
+
+TEST_CASE("sum adds the ranks' values in rank order, the same bit for bit on every rank") {
+  const std::size_t n = 1001;  // not a multiple of 3: the chunks are padded
+  std::vector<float> mine = contribution(world().rank(), n);
+  world().sum(mine);
+  std::vector<float> expected = contribution(0, n);
+  for (int r = 1; r < world().size(); ++r) {
+    const std::vector<float> c = contribution(r, n);
+    for (std::size_t i = 0; i < n; ++i) expected[i] += c[i];
+  }
+  CHECK(mine == expected);
+  // Another order would differ somewhere: (a + b) + c != a + (b + c) for these numbers.
+  std::size_t differ = 0;
+  const auto a = contribution(0, n), b = contribution(1, n), c = contribution(2, n);
+  for (std::size_t i = 0; i < n; ++i) differ += ((a[i] + b[i]) + c[i]) != (a[i] + (b[i] + c[i]));
+  CHECK(differ > 0);
+
+  std::vector<double> d = {static_cast<double>(world().rank()) + 0.5};
+  world().sum(d);
+  CHECK(d[0] == 0.5 + 1.5 + 2.5);
+}
+
+TEST_CASE("the gradient allreduce gives every rank the row-weighted average of the gradients") {
+  ag::Rng init(1);
+  nn::Linear layer(70, 30, init);  // 2130 values: 3 buckets of 1000 floats
+  const std::vector<ag::Parameter*> params = layer.parameters();
+  for (ag::Parameter* p : params) p->grad.fill(static_cast<float>(world().rank() + 1));
+  // Rows 2, 1, 1 of a global batch of 4: weights 0.5, 0.25, 0.25.
+  const float weight = world().rank() == 0 ? 0.5F : 0.25F;
+  distributed::GradientAllreduce allreduce(world(), params, 1, 1000 * sizeof(float));
+  CHECK(allreduce.messages() == 3);
+  std::vector<float> loss = {10.0F * static_cast<float>(world().rank())};
+  allreduce.run(weight, loss);
+  for (ag::Parameter* p : params)
+    for (float g : p->grad) REQUIRE(g == 0.5F * 1 + 0.25F * 2 + 0.25F * 3);
+  CHECK(loss[0] == 30.0F);
+}
+
+TEST_CASE("a broadcast training state leaves every rank with rank 0's weights, optimizer and generators") {
+  const int rank = world().rank();
+  ag::Rng init(static_cast<std::uint64_t>(rank + 1)), noise(static_cast<std::uint64_t>(rank + 50));
+  nn::Linear layer(4, 3, init);  // other initial weights on every rank
+  optim::Adam adam(layer.parameters(), {.lr = 0.01});
+  for (int s = 0; s <= rank; ++s) {  // rank r has taken r + 1 steps
+    for (ag::Parameter* p : layer.parameters()) p->grad.fill(0.1F * static_cast<float>(s + 1));
+    adam.step();
+  }
+  std::string loader = "rank " + std::to_string(rank);
+  nn::TrainingState state{layer, adam, {{"noise", &noise}}, {{"loader", loader}}};
+  distributed::broadcast(world(), state, 0);
+
+  // What rank 0 holds, rebuilt here the same way.
+  ag::Rng init0(1), noise0(50);
+  nn::Linear layer0(4, 3, init0);
+  optim::Adam adam0(layer0.parameters(), {.lr = 0.01});
+  for (ag::Parameter* p : layer0.parameters()) p->grad.fill(0.1F);
+  adam0.step();
+  const auto params = layer.parameters(), params0 = layer0.parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) CHECK(params[i]->value == params0[i]->value);
+  CHECK(adam.step_count() == 1);
+  CHECK(adam.state().arrays == adam0.state().arrays);
+  CHECK(noise.state() == noise0.state());
+  CHECK(state.text.at("loader") == "rank 0");
+}
