@@ -6,7 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 T=$BUILD/tools/train_vae
-run() { local name=$1; shift; echo "== $name: train_vae $*"; "$T" --out "runs/$name" --no-progress "$@"; }
+# A configuration whose folder already holds a trained model is skipped (pass --force to
+# train them all again), so the script is safe to run again.
+run() {
+  local name=$1; shift
+  if [[ -f "runs/$name/model.safetensors" && " $* " != *" --force "* ]]; then
+    echo "== $name: already trained (runs/$name/model.safetensors), skipped"
+    return
+  fi
+  echo "== $name: train_vae $*"; "$T" --out "runs/$name" --no-progress "$@"
+}
 
 run a-latent2-learned-variance --hidden 256 --latent 2 --decoder gaussian-learned --batch 32 "$@"
 run b-128-64-beta0.01 --hidden 128,64 --latent 16 --beta 0.01 --batch 64 "$@"
