@@ -39,7 +39,9 @@ TEST_CASE("broadcasting aligns shapes at the last dimension, as NumPy does") {
 TEST_CASE("binary ops broadcast across ranks, the gradient reduced to each input's shape") {
   const std::vector<std::pair<Shape, Shape>> pairs = {
       {{2, 3, 4}, {4}}, {{2, 3, 4}, {3, 1}}, {{2, 1, 4}, {3, 1}}, {{2, 3, 2, 2}, {3, 1, 1}}, {{1}, {2, 3}}};
-  for (const auto& [sa, sb] : pairs) {
+  for (const auto& pair : pairs) {
+    const Shape& sa = pair.first;  // not a structured binding: INFO captures it, clang 14 refuses
+    const Shape& sb = pair.second;
     INFO(ag::to_string(sa) << " with " << ag::to_string(sb));
     const Array a = sample(sa, 1), b = sample(sb, 2, 0.5F, 2.0F);
     check("add", [](ag::Tape&, Inputs x) { return x[0] + x[1]; }, {a, b});
