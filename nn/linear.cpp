@@ -39,8 +39,12 @@ Linear::Linear(std::size_t in_features, std::size_t out_features, ag::Rng& rng, 
 
 ag::Var Linear::forward(ag::Var x) {
   ag::Tape& tape = x.tape();
-  if (bias) return ag::linear(x, tape.parameter(weight), tape.parameter(*bias));
-  return ag::linear(x, tape.parameter(weight));
+  ag::Var w = tape.parameter(weight);  // recorded before the bias on every compiler (the order
+  if (bias) {                           // of a call's arguments is unspecified)
+    ag::Var b = tape.parameter(*bias);
+    return ag::linear(x, w, b);
+  }
+  return ag::linear(x, w);
 }
 
 std::string Linear::describe() const {

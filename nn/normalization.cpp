@@ -23,8 +23,10 @@ ag::Var LayerNorm::forward(ag::Var x) {
   if (x.dim() == 0 || x.cols() != size_)
     throw ag::ShapeError(fmt::format("{}: input {} must end in {}", describe(), ag::to_string(x.shape()), size_));
   ag::Tape& tape = x.tape();
-  return ag::layer_norm(x, weight ? tape.parameter(*weight) : ag::Var(), bias ? tape.parameter(*bias) : ag::Var(),
-                        eps_);
+  // Weight before bias on every compiler: the order of a call's arguments is unspecified.
+  const ag::Var w = weight ? tape.parameter(*weight) : ag::Var();
+  const ag::Var b = bias ? tape.parameter(*bias) : ag::Var();
+  return ag::layer_norm(x, w, b, eps_);
 }
 
 std::string LayerNorm::describe() const {
@@ -42,8 +44,9 @@ BatchNorm1d::BatchNorm1d(std::size_t num_features, float eps, float momentum)
 
 ag::Var BatchNorm1d::forward(ag::Var x) {
   ag::Tape& tape = x.tape();
-  ag::Var y = ag::batch_norm(x, running_mean, running_var, tape.parameter(weight), tape.parameter(bias),
-                             is_training(), momentum_, eps_);
+  const ag::Var w = tape.parameter(weight);  // before the bias on every compiler
+  const ag::Var b = tape.parameter(bias);
+  ag::Var y = ag::batch_norm(x, running_mean, running_var, w, b, is_training(), momentum_, eps_);
   if (is_training()) num_batches_tracked.data()[0] += 1.0F;
   return y;
 }

@@ -114,7 +114,7 @@ std::string fingerprint(const datasets::Dataset& d) {
       h = ag::splitmix64(h ^ word);
     }
     std::uint64_t rest = 0;
-    std::memcpy(&rest, p + i, bytes - i);
+    if (bytes > i) std::memcpy(&rest, p + i, bytes - i);  // never memcpy from an empty vector's null
     h = ag::splitmix64(h ^ rest ^ (bytes - i));
   };
   if (d.holds_bytes()) mix(d.bytes().data(), d.bytes().size());
