@@ -84,6 +84,17 @@ TEST_CASE("csv: header, label column and the cell that is wrong") {
   CHECK_THROWS_AS(datasets::parse_csv_dataset("1,2\n", "c.csv", 3), DataError);
 }
 
+TEST_CASE("images: a PNG header claiming more pixels than its bytes can inflate to is refused") {
+  // Signature, then an IHDR chunk for a 30000 x 2000 gray image (60 M pixels, under the 2^26
+  // cap) and nothing else: 33 bytes cannot inflate to 2000 rows of at least 3751 bytes.
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  const unsigned char ihdr[] = {0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0x75, 0x30, 0, 0, 0x07, 0xd0, 8, 0, 0, 0, 0};
+  png.append(reinterpret_cast<const char*>(ihdr), sizeof ihdr);
+  png.append("\0\0\0\0", 4);  // CRC (stb_image does not check it)
+  CHECK_THROWS_WITH_AS(datasets::decode_image(png, 1, "bomb.png"), doctest::Contains("more than a 33-byte PNG can hold"),
+                       DataError);
+}
+
 TEST_CASE("images: bytes that are not an image are refused") {
   CHECK_THROWS_WITH_AS(datasets::decode_image("not an image", 1, "x.png"), doctest::Contains("x.png"), DataError);
   CHECK_THROWS_AS(datasets::decode_image("", 1, "e.png"), DataError);
