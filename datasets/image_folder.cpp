@@ -9,6 +9,7 @@
 #include <stb_image.h>
 
 #include "datasets/error.hpp"
+#include "datasets/image_bounds.hpp"
 #include "datasets/npy.hpp"
 
 namespace fs = std::filesystem;
@@ -51,14 +52,8 @@ Image decode_image(std::string_view bytes, std::size_t channels, const std::stri
     throw DataError(fmt::format("{}: not a PNG or JPEG image ({})", source, stbi_failure_reason()));
   if (w <= 0 || h <= 0 || static_cast<std::size_t>(w) * static_cast<std::size_t>(h) > kMaxPixels)
     throw DataError(fmt::format("{}: {}x{} pixels is not a size this reader accepts (at most 2^26 pixels)", source, w, h));
-  // A PNG's pixels come out of deflate, which expands at most about 1032:1, and every row
-  // holds at least a filter byte and one bit per pixel: a header claiming more pixels than the
-  // file can inflate to is refused before the decoder allocates (and zeroes) room for them.
-  const bool png = bytes.size() >= 8 && bytes.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8);
-  const std::size_t min_inflated = static_cast<std::size_t>(h) * (1 + (static_cast<std::size_t>(w) + 7) / 8);
-  if (png && min_inflated > 1032 * bytes.size() + 1024)
-    throw DataError(fmt::format("{}: the header claims {}x{} pixels, more than a {}-byte PNG can hold", source, w,
-                                h, bytes.size()));
+  check_png_bounds(bytes, source);
+  check_jpeg_bounds(bytes, w, h, source);
   std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
       stbi_load_from_memory(data, length, &w, &h, &c, static_cast<int>(channels)), stbi_image_free);
   if (!pixels) throw DataError(fmt::format("{}: cannot decode the image ({})", source, stbi_failure_reason()));

@@ -7,6 +7,7 @@
 
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
+#include <zlib.h>
 
 #include "datasets/csv.hpp"
 #include "datasets/error.hpp"
@@ -19,6 +20,37 @@ namespace {
 
 template <class T>
 std::string npy_of(const xt::xarray<T>& a) { return xt::dump_npy(a); }
+
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+// One PNG chunk: length, type, data, and the CRC of type and data.
+std::string png_chunk(const std::string& type, const std::string& data) {
+  const std::string body = type + data;
+  const auto crc = static_cast<std::uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+  return be32(static_cast<std::uint32_t>(data.size())) + body + be32(crc);
+}
+
+std::string deflated(const std::string& raw) {
+  uLongf size = compressBound(static_cast<uLong>(raw.size()));
+  std::string out(size, '\0');
+  REQUIRE(compress(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
+                   static_cast<uLong>(raw.size())) == Z_OK);
+  out.resize(size);
+  return out;
+}
+
+// A gray 8-bit PNG of `width` x `height` whose IDAT holds `raw` (filter bytes included).
+std::string gray_png(std::uint32_t width, std::uint32_t height, bool interlaced, const std::string& raw) {
+  std::string ihdr = be32(width) + be32(height);
+  ihdr += std::string{8, 0, 0, 0, static_cast<char>(interlaced ? 1 : 0)};
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", deflated(raw)) +
+         png_chunk("IEND", "");
+}
+
+std::uint8_t test_pixel(std::size_t x, std::size_t y) { return static_cast<std::uint8_t>(x * 10 + y * 50); }
 
 }  // namespace
 
@@ -92,6 +124,59 @@ TEST_CASE("images: a PNG header claiming more pixels than its bytes can inflate 
   png.append(reinterpret_cast<const char*>(ihdr), sizeof ihdr);
   png.append("\0\0\0\0", 4);  // CRC (stb_image does not check it)
   CHECK_THROWS_WITH_AS(datasets::decode_image(png, 1, "bomb.png"), doctest::Contains("more than a 33-byte PNG can hold"),
+                       DataError);
+}
+
+TEST_CASE("images: an interlaced (Adam7) PNG decodes to the right pixels") {
+  // The seven passes laid out by hand, each row a filter byte (0, none) and its pixels: the
+  // size check must agree with the decoder on the interlaced layout, odd sizes included.
+  const std::size_t width = 5, height = 3;
+  const std::size_t passes[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                                    {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+  std::string raw;
+  for (const auto& pass : passes) {
+    if (pass[0] >= width || pass[1] >= height) continue;
+    for (std::size_t y = pass[1]; y < height; y += pass[3]) {
+      raw.push_back(0);
+      for (std::size_t x = pass[0]; x < width; x += pass[2]) raw.push_back(static_cast<char>(test_pixel(x, y)));
+    }
+  }
+  const datasets::Image image = datasets::decode_image(gray_png(width, height, true, raw), 1, "adam7.png");
+  REQUIRE(image.height == height);
+  REQUIRE(image.width == width);
+  for (std::size_t y = 0; y < height; ++y)
+    for (std::size_t x = 0; x < width; ++x) CHECK(image.pixels[y * width + x] == test_pixel(x, y));
+}
+
+TEST_CASE("images: a PNG whose data inflates beyond its header's size is refused (decompression bomb)") {
+  // A 4x4 image needs 4 rows of 1 + 4 bytes; 8 MB of zeros deflate to about 8 KB.
+  const std::string bomb = gray_png(4, 4, false, std::string(8 << 20, '\0'));
+  CHECK(bomb.size() < 20000);
+  CHECK_THROWS_WITH_AS(datasets::decode_image(bomb, 1, "bomb.png"),
+                       doctest::Contains("inflates to more than 20 bytes"), DataError);
+  // Too little data is named too, before stb_image allocates the header's size.
+  CHECK_THROWS_WITH_AS(datasets::decode_image(gray_png(4, 4, false, std::string(19, '\0')), 1, "short.png"),
+                       doctest::Contains("inflates to 19 bytes, but its 4x4 header implies 20"), DataError);
+  // The right amount decodes.
+  CHECK(datasets::decode_image(gray_png(4, 4, false, std::string(20, '\0')), 1, "ok.png").pixels.size() == 16);
+}
+
+TEST_CASE("images: a PNG chunk claiming more bytes than the file holds is refused before any allocation") {
+  // The fuzzer's finding: an IDAT chunk whose length field says 2 GB made stb_image reallocate
+  // 2 GB before it read the few bytes behind it.
+  std::string png = gray_png(4, 4, false, std::string(20, '\0'));
+  const std::size_t idat = png.find("IDAT") - 4;
+  png.replace(idat, 4, be32(0x7ff00000u));
+  CHECK_THROWS_WITH_AS(datasets::decode_image(png, 1, "huge-chunk.png"),
+                       doctest::Contains("chunk 'IDAT' at byte 33 claims 2146435072 bytes"), DataError);
+}
+
+TEST_CASE("images: a JPEG header claiming more pixels than its bytes can encode is refused") {
+  // SOI, then a baseline SOF0 for an 8000 x 8000 gray image (under the 2^26-pixel cap), and
+  // nothing else: 17 bytes cannot hold a million 8x8 blocks.
+  const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xC0, 0, 11, 8, 0x1F, 0x40, 0x1F, 0x40, 1, 1, 0x11, 0, 0xFF, 0xD9};
+  const std::string bytes(reinterpret_cast<const char*>(jpeg), sizeof jpeg);
+  CHECK_THROWS_WITH_AS(datasets::decode_image(bytes, 1, "bomb.jpg"), doctest::Contains("more than 17 bytes can encode"),
                        DataError);
 }
 

@@ -1,0 +1,24 @@
+// Bounds on what an image file may make the decoder allocate, checked before stb_image runs.
+//
+// stb_image trusts a file's own numbers: a PNG chunk that claims 2 GB makes it allocate 2 GB
+// before it finds 80 bytes behind the claim, and a deflate stream is inflated to its end however
+// far that is beyond the image the header describes. These checks read the same numbers first,
+// so the memory a file can cost stays proportional to its size and to the image it declares.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace datasets {
+
+// Throws DataError (naming `source`) unless the PNG in `bytes` is well formed at the chunk level
+// (every chunk inside the file, an IHDR first) and its image data inflates to no more than the
+// size its header implies. Bytes that are not a PNG pass unchecked.
+void check_png_bounds(std::string_view bytes, const std::string& source);
+
+// Throws DataError unless a `width` x `height` JPEG can plausibly be held in `bytes`: an 8x8
+// block costs at least about two bits per component, so a header claiming millions of pixels in
+// a few hundred bytes is refused before the decoder allocates for them.
+void check_jpeg_bounds(std::string_view bytes, int width, int height, const std::string& source);
+
+}  // namespace datasets
