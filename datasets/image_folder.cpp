@@ -6,20 +6,14 @@
 #include <memory>
 
 #include <fmt/format.h>
-#include <stb_image.h>
 
 #include "datasets/error.hpp"
-#include "datasets/image_bounds.hpp"
 #include "datasets/npy.hpp"
 
 namespace fs = std::filesystem;
 
 namespace datasets {
 namespace {
-
-// Larger images are refused before decoding: one example of 2^26 pixels is already more
-// than a VAE of this framework can sensibly take.
-constexpr std::size_t kMaxPixels = std::size_t{1} << 26;
 
 std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
   std::vector<fs::path> out;
@@ -39,27 +33,6 @@ bool is_image_file(const fs::path& path) {
   std::string ext = path.extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
-}
-
-Image decode_image(std::string_view bytes, std::size_t channels, const std::string& source) {
-  if (channels != 1 && channels != 3)
-    throw DataError(fmt::format("{}: {} channels requested; 1 (gray) or 3 (RGB)", source, channels));
-  if (bytes.size() > INT_MAX) throw DataError(fmt::format("{}: the file is too large", source));
-  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
-  const int length = static_cast<int>(bytes.size());
-  int w = 0, h = 0, c = 0;
-  if (!stbi_info_from_memory(data, length, &w, &h, &c))
-    throw DataError(fmt::format("{}: not a PNG or JPEG image ({})", source, stbi_failure_reason()));
-  if (w <= 0 || h <= 0 || static_cast<std::size_t>(w) * static_cast<std::size_t>(h) > kMaxPixels)
-    throw DataError(fmt::format("{}: {}x{} pixels is not a size this reader accepts (at most 2^26 pixels)", source, w, h));
-  check_png_bounds(bytes, source);
-  check_jpeg_bounds(bytes, w, h, source);
-  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
-      stbi_load_from_memory(data, length, &w, &h, &c, static_cast<int>(channels)), stbi_image_free);
-  if (!pixels) throw DataError(fmt::format("{}: cannot decode the image ({})", source, stbi_failure_reason()));
-  Image image{static_cast<std::size_t>(h), static_cast<std::size_t>(w), channels, {}};
-  image.pixels.assign(pixels.get(), pixels.get() + image.height * image.width * channels);
-  return image;
 }
 
 Dataset read_image_folder(const fs::path& dir, std::size_t channels) {
