@@ -110,15 +110,45 @@ void check_png_bounds(std::string_view bytes, const std::string& source) {
 }
 
 void check_jpeg_bounds(std::string_view bytes, int width, int height, const std::string& source) {
-  const bool jpeg = bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
-                    static_cast<unsigned char>(bytes[1]) == 0xD8;
-  if (!jpeg) return;
+  const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(bytes[at]); };
+  if (bytes.size() < 2 || byte(0) != 0xFF || byte(1) != 0xD8) return;
   // Two bits per 8x8 block is the least entropy coding can spend, so one byte holds at most 256
   // pixels of one component; 4096 per byte leaves a wide margin for any real JPEG.
   const std::uint64_t pixels = static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height);
   if (pixels > 4096 * static_cast<std::uint64_t>(bytes.size()) + 65536)
     throw DataError(fmt::format("{}: the JPEG header claims {}x{} pixels, more than {} bytes can encode", source,
                                 width, height, bytes.size()));
+  // The segments, to check every Huffman table (DHT) before stb_image builds it: the version of
+  // stb_image in Debian 12 writes past its 257-entry code-size table when a DHT's sixteen counts
+  // add up to more than 256 (found by fuzz_image). Scans (SOS) are followed by entropy-coded data,
+  // which ends at the first 0xFF not followed by 0x00 or a restart marker.
+  std::size_t at = 2;
+  while (at + 4 <= bytes.size()) {
+    if (byte(at) != 0xFF) return;  // not a marker: stb_image reports the corruption
+    const unsigned char marker = byte(at + 1);
+    if (marker == 0xFF) { ++at; continue; }  // fill byte
+    if (marker == 0xD9) return;              // EOI
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { at += 2; continue; }  // no length
+    const std::size_t length = (std::size_t{byte(at + 2)} << 8) | byte(at + 3);
+    if (length < 2 || at + 2 + length > bytes.size()) return;  // truncated: stb_image says so
+    if (marker == 0xC4) {
+      for (std::size_t table = at + 4; table < at + 2 + length;) {
+        if (table + 17 > at + 2 + length) return;
+        std::size_t codes = 0;
+        for (std::size_t i = 1; i <= 16; ++i) codes += byte(table + i);
+        if (codes > 256)
+          throw DataError(fmt::format("{}: the JPEG's Huffman table at byte {} has {} codes, more than 256", source,
+                                      table, codes));
+        table += 17 + codes;
+      }
+    }
+    at += 2 + length;
+    if (marker == 0xDA) {
+      while (at + 1 < bytes.size() &&
+             !(byte(at) == 0xFF && byte(at + 1) != 0x00 && !(byte(at + 1) >= 0xD0 && byte(at + 1) <= 0xD7)))
+        ++at;
+    }
+  }
 }
 
 }  // namespace datasets

@@ -16,9 +16,10 @@ namespace datasets {
 // size its header implies. Bytes that are not a PNG pass unchecked.
 void check_png_bounds(std::string_view bytes, const std::string& source);
 
-// Throws DataError unless a `width` x `height` JPEG can plausibly be held in `bytes`: an 8x8
+// Throws DataError unless a `width` x `height` JPEG can plausibly be held in `bytes` (an 8x8
 // block costs at least about two bits per component, so a header claiming millions of pixels in
-// a few hundred bytes is refused before the decoder allocates for them.
+// a few hundred bytes is refused before the decoder allocates for them) and every Huffman table
+// it defines holds at most 256 codes. Bytes that are not a JPEG pass unchecked.
 void check_jpeg_bounds(std::string_view bytes, int width, int height, const std::string& source);
 
 }  // namespace datasets

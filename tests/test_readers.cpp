@@ -180,6 +180,19 @@ TEST_CASE("images: a JPEG header claiming more pixels than its bytes can encode 
                        DataError);
 }
 
+TEST_CASE("images: a JPEG Huffman table with more than 256 codes is refused before stb_image builds it") {
+  // SOI, a baseline SOF0 for an 8x8 gray image, then a DHT whose sixteen counts claim 16 x 20 =
+  // 320 codes: Debian's stb_image writes past its 257-entry table on this (found by fuzz_image).
+  std::string jpeg("\xFF\xD8\xFF\xC0\x00\x0B\x08\x00\x08\x00\x08\x01\x01\x11\x00", 15);
+  jpeg += std::string("\xFF\xC4", 2) + static_cast<char>((19 + 320) >> 8) + static_cast<char>((19 + 320) & 0xFF);
+  jpeg += '\x00';                                    // DC table 0
+  jpeg += std::string(16, '\x14');                   // 20 codes of each length
+  jpeg += std::string(320, '\x01');                  // their symbols
+  jpeg += std::string("\xFF\xD9", 2);
+  CHECK_THROWS_WITH_AS(datasets::decode_image(jpeg, 1, "dht.jpg"),
+                       doctest::Contains("Huffman table at byte 19 has 320 codes"), DataError);
+}
+
 TEST_CASE("images: bytes that are not an image are refused") {
   CHECK_THROWS_WITH_AS(datasets::decode_image("not an image", 1, "x.png"), doctest::Contains("x.png"), DataError);
   CHECK_THROWS_AS(datasets::decode_image("", 1, "e.png"), DataError);
