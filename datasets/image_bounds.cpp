@@ -1,5 +1,6 @@
 #include "datasets/image_bounds.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -120,29 +121,32 @@ void check_jpeg_bounds(std::string_view bytes, int width, int height, const std:
                                 width, height, bytes.size()));
   // The segments, to check every Huffman table (DHT) before stb_image builds it: the version of
   // stb_image in Debian 12 writes past its 257-entry code-size table when a DHT's sixteen counts
-  // add up to more than 256 (found by fuzz_image). Scans (SOS) are followed by entropy-coded data,
-  // which ends at the first 0xFF not followed by 0x00 or a restart marker.
+  // add up to more than 256 (found by fuzz_image). The walk reads the file as stb_image does:
+  // bytes between segments are skipped up to the next 0xFF, a DHT's tables are read by their own
+  // counts (even past the segment's length), and a scan's entropy-coded data runs to the first
+  // 0xFF that is not followed by 0x00 or a restart marker.
   std::size_t at = 2;
   while (at + 4 <= bytes.size()) {
-    if (byte(at) != 0xFF) return;  // not a marker: stb_image reports the corruption
+    if (byte(at) != 0xFF) { ++at; continue; }
     const unsigned char marker = byte(at + 1);
-    if (marker == 0xFF) { ++at; continue; }  // fill byte
-    if (marker == 0xD9) return;              // EOI
+    if (marker == 0xFF || marker == 0x00) { ++at; continue; }
+    if (marker == 0xD9) return;  // EOI
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { at += 2; continue; }  // no length
     const std::size_t length = (std::size_t{byte(at + 2)} << 8) | byte(at + 3);
-    if (length < 2 || at + 2 + length > bytes.size()) return;  // truncated: stb_image says so
     if (marker == 0xC4) {
-      for (std::size_t table = at + 4; table < at + 2 + length;) {
-        if (table + 17 > at + 2 + length) return;
+      std::size_t table = at + 4;
+      for (std::ptrdiff_t left = static_cast<std::ptrdiff_t>(length) - 2; left > 0;) {
+        if (table + 17 > bytes.size()) return;  // truncated: stb_image says so
         std::size_t codes = 0;
         for (std::size_t i = 1; i <= 16; ++i) codes += byte(table + i);
         if (codes > 256)
           throw DataError(fmt::format("{}: the JPEG's Huffman table at byte {} has {} codes, more than 256", source,
                                       table, codes));
         table += 17 + codes;
+        left -= static_cast<std::ptrdiff_t>(17 + codes);
       }
     }
-    at += 2 + length;
+    at += 2 + std::max<std::size_t>(length, 2);
     if (marker == 0xDA) {
       while (at + 1 < bytes.size() &&
              !(byte(at) == 0xFF && byte(at + 1) != 0x00 && !(byte(at + 1) >= 0xD0 && byte(at + 1) <= 0xD7)))
