@@ -63,6 +63,10 @@ std::uint64_t inflated_size_up_to(std::string_view compressed, std::uint64_t lim
 
 }  // namespace
 
+bool is_jpeg(std::string_view bytes) {
+  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0xFF && static_cast<unsigned char>(bytes[1]) == 0xD8;
+}
+
 void check_png_bounds(std::string_view bytes, const std::string& source) {
   if (bytes.substr(0, kPngSignature.size()) != kPngSignature) return;
   std::uint64_t width = 0, height = 0, bits_per_pixel = 0;
@@ -110,15 +114,18 @@ void check_png_bounds(std::string_view bytes, const std::string& source) {
                                 width, height, expected));
 }
 
-void check_jpeg_bounds(std::string_view bytes, int width, int height, const std::string& source) {
-  const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(bytes[at]); };
-  if (bytes.size() < 2 || byte(0) != 0xFF || byte(1) != 0xD8) return;
+void check_jpeg_size(std::string_view bytes, int width, int height, const std::string& source) {
   // Two bits per 8x8 block is the least entropy coding can spend, so one byte holds at most 256
   // pixels of one component; 4096 per byte leaves a wide margin for any real JPEG.
   const std::uint64_t pixels = static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height);
   if (pixels > 4096 * static_cast<std::uint64_t>(bytes.size()) + 65536)
     throw DataError(fmt::format("{}: the JPEG header claims {}x{} pixels, more than {} bytes can encode", source,
                                 width, height, bytes.size()));
+}
+
+void check_jpeg_tables(std::string_view bytes, const std::string& source) {
+  const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(bytes[at]); };
+  if (!is_jpeg(bytes)) return;
   // The segments, to check every Huffman table (DHT) before stb_image builds it: the version of
   // stb_image in Debian 12 writes past its 257-entry code-size table when a DHT's sixteen counts
   // add up to more than 256 (found by fuzz_image). The walk reads the file as stb_image does:

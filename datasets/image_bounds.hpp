@@ -16,10 +16,16 @@ namespace datasets {
 // size its header implies. Bytes that are not a PNG pass unchecked.
 void check_png_bounds(std::string_view bytes, const std::string& source);
 
-// Throws DataError unless a `width` x `height` JPEG can plausibly be held in `bytes` (an 8x8
+bool is_jpeg(std::string_view bytes);
+
+// Throws DataError unless every Huffman table of the JPEG in `bytes` holds at most 256 codes:
+// Debian 12's stb_image writes past its table otherwise, already when it reads the header for
+// the image's size, so this runs before stb_image sees the file at all.
+void check_jpeg_tables(std::string_view bytes, const std::string& source);
+
+// Throws DataError unless a `width` x `height` JPEG can plausibly be held in `bytes`: an 8x8
 // block costs at least about two bits per component, so a header claiming millions of pixels in
-// a few hundred bytes is refused before the decoder allocates for them) and every Huffman table
-// it defines holds at most 256 codes. Bytes that are not a JPEG pass unchecked.
-void check_jpeg_bounds(std::string_view bytes, int width, int height, const std::string& source);
+// a few hundred bytes is refused before the decoder allocates for them.
+void check_jpeg_size(std::string_view bytes, int width, int height, const std::string& source);
 
 }  // namespace datasets

@@ -76,14 +76,15 @@ Image decode_image(std::string_view bytes, std::size_t channels, const std::stri
   if (bytes.size() > INT_MAX) throw DataError(fmt::format("{}: the file is too large", source));
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
+  check_png_bounds(bytes, source);
+  check_jpeg_tables(bytes, source);
   int w = 0, h = 0, c = 0;
   if (!stbi_info_from_memory(data, length, &w, &h, &c))
     throw DataError(fmt::format("{}: not a PNG or JPEG image ({})", source, stbi_failure_reason()));
   const std::size_t pixels = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
   if (w <= 0 || h <= 0 || pixels > kMaxPixels)
     throw DataError(fmt::format("{}: {}x{} pixels is not a size this reader accepts (at most 2^26 pixels)", source, w, h));
-  check_png_bounds(bytes, source);
-  check_jpeg_bounds(bytes, w, h, source);
+  if (is_jpeg(bytes)) check_jpeg_size(bytes, w, h, source);
   // Room for the compressed data twice over, and 64 bytes per pixel: 16-bit RGBA is 8, and the
   // decoder holds the inflated rows, the image and a converted copy at most.
   allocation_budget = (std::size_t{1} << 20) + 4 * bytes.size() + 64 * pixels;
