@@ -124,14 +124,17 @@ void check_jpeg_size(std::string_view bytes, int width, int height, const std::s
 }
 
 void check_jpeg_tables(std::string_view bytes, const std::string& source) {
-  const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(bytes[at]); };
+  // Past the end stb_image reads zeros, and so does this walk.
+  const auto byte = [&](std::size_t at) -> unsigned char {
+    return at < bytes.size() ? static_cast<unsigned char>(bytes[at]) : 0;
+  };
   if (!is_jpeg(bytes)) return;
   // The segments, to check every Huffman table (DHT) before stb_image builds it: the version of
   // stb_image in Debian 12 writes past its 257-entry code-size table when a DHT's sixteen counts
   // add up to more than 256 (found by fuzz_image). The walk reads the file as stb_image does:
   // bytes between segments are skipped up to the next 0xFF, a DHT's tables are read by their own
-  // counts (even past the segment's length), and a scan's entropy-coded data runs to the first
-  // 0xFF that is not followed by 0x00 or a restart marker.
+  // counts (even past the segment's length, and past the file's end as zeros), and a scan's
+  // entropy-coded data runs to the first 0xFF that is not followed by 0x00 or a restart marker.
   std::size_t at = 2;
   while (at + 4 <= bytes.size()) {
     if (byte(at) != 0xFF) { ++at; continue; }
@@ -143,7 +146,6 @@ void check_jpeg_tables(std::string_view bytes, const std::string& source) {
     if (marker == 0xC4) {
       std::size_t table = at + 4;
       for (std::ptrdiff_t left = static_cast<std::ptrdiff_t>(length) - 2; left > 0;) {
-        if (table + 17 > bytes.size()) return;  // truncated: stb_image says so
         std::size_t codes = 0;
         for (std::size_t i = 1; i <= 16; ++i) codes += byte(table + i);
         if (codes > 256)
