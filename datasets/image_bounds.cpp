@@ -63,12 +63,10 @@ std::uint64_t inflated_size_up_to(std::string_view compressed, std::uint64_t lim
 
 }  // namespace
 
-bool is_jpeg(std::string_view bytes) {
-  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0xFF && static_cast<unsigned char>(bytes[1]) == 0xD8;
-}
+bool is_png(std::string_view bytes) { return bytes.substr(0, kPngSignature.size()) == kPngSignature; }
 
 void check_png_bounds(std::string_view bytes, const std::string& source) {
-  if (bytes.substr(0, kPngSignature.size()) != kPngSignature) return;
+  if (!is_png(bytes)) return;
   std::uint64_t width = 0, height = 0, bits_per_pixel = 0;
   bool interlaced = false, seen_header = false;
   std::string image_data;
@@ -128,20 +126,21 @@ void check_jpeg_tables(std::string_view bytes, const std::string& source) {
   const auto byte = [&](std::size_t at) -> unsigned char {
     return at < bytes.size() ? static_cast<unsigned char>(bytes[at]) : 0;
   };
-  if (!is_jpeg(bytes)) return;
+  if (is_png(bytes)) return;
   // The segments, to check every Huffman table (DHT) before stb_image builds it: the version of
   // stb_image in Debian 12 writes past its 257-entry code-size table when a DHT's sixteen counts
   // add up to more than 256 (found by fuzz_image). The walk reads the file as stb_image does:
-  // bytes between segments are skipped up to the next 0xFF, a DHT's tables are read by their own
+  // bytes before and between segments are skipped up to the next 0xFF (stb_image takes
+  // "FF FF D8" for a start of image too, so every file that is not a PNG is walked), a DHT's tables are read by their own
   // counts (even past the segment's length, and past the file's end as zeros), and a scan's
   // entropy-coded data runs to the first 0xFF that is not followed by 0x00 or a restart marker.
-  std::size_t at = 2;
+  std::size_t at = 0;
   while (at + 4 <= bytes.size()) {
     if (byte(at) != 0xFF) { ++at; continue; }
     const unsigned char marker = byte(at + 1);
     if (marker == 0xFF || marker == 0x00) { ++at; continue; }
     if (marker == 0xD9) return;  // EOI
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { at += 2; continue; }  // no length
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) { at += 2; continue; }  // no length
     const std::size_t length = (std::size_t{byte(at + 2)} << 8) | byte(at + 3);
     if (marker == 0xC4) {
       std::size_t table = at + 4;

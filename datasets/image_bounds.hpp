@@ -11,16 +11,17 @@
 
 namespace datasets {
 
+// True if `bytes` start with the PNG signature.
+bool is_png(std::string_view bytes);
+
 // Throws DataError (naming `source`) unless the PNG in `bytes` is well formed at the chunk level
-// (every chunk inside the file, an IHDR first) and its image data inflates to no more than the
-// size its header implies. Bytes that are not a PNG pass unchecked.
+// (every chunk inside the file, an IHDR first) and its image data inflates to exactly the size
+// its header implies. Bytes that are not a PNG pass unchecked.
 void check_png_bounds(std::string_view bytes, const std::string& source);
 
-bool is_jpeg(std::string_view bytes);
-
-// Throws DataError unless every Huffman table of the JPEG in `bytes` holds at most 256 codes:
-// Debian 12's stb_image writes past its table otherwise, already when it reads the header for
-// the image's size, so this runs before stb_image sees the file at all.
+// Throws DataError unless every Huffman table of the JPEG in `bytes` (any bytes that are not a
+// PNG) holds at most 256 codes: Debian 12's stb_image writes past its table otherwise, already
+// when it reads the header for the image's size, so this runs before stb_image sees the file.
 void check_jpeg_tables(std::string_view bytes, const std::string& source);
 
 // Throws DataError unless a `width` x `height` JPEG can plausibly be held in `bytes`: an 8x8
