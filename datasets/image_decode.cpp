@@ -1,13 +1,14 @@
-// One PNG or JPEG file to pixels: the bounds of image_bounds.hpp first, then stb_image, compiled
-// here rather than linked so that it is built with our sanitizers (and seen by the fuzzer),
-// decodes only the two formats this reader claims, and allocates from a budget: whatever a
-// hostile file makes the decoder ask for, the total stays proportional to the file and the
-// image its header declares, and past the budget stb_image fails cleanly ("outofmem").
-#include <climits>
-#include <cstdlib>
-#include <memory>
+// One PNG or JPEG file to pixels, through the libraries every distribution keeps patched and
+// OSS-Fuzz keeps fuzzing: libpng (its simplified API) and libjpeg-turbo. Before either allocates
+// for the image, the size its header claims is checked against what the file's bytes can hold
+// (image_bounds.hpp), so a small hostile file cannot make the reader allocate gigabytes.
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
 
 #include <fmt/format.h>
+#include <jpeglib.h>
+#include <png.h>
 
 #include "datasets/error.hpp"
 #include "datasets/image_bounds.hpp"
@@ -16,90 +17,112 @@
 namespace datasets {
 namespace {
 
-// Bytes the decoder of the current image may still allocate (per thread, for the one decode
-// running on it). Frees are not credited back: the budget bounds all the decoder ever asks for.
-thread_local std::size_t allocation_budget = 0;
-thread_local bool budget_exceeded = false;
-
-bool charge(std::size_t bytes) {
-  if (bytes > allocation_budget) {
-    budget_exceeded = true;
-    return false;
-  }
-  allocation_budget -= bytes;
-  return true;
-}
-
-// Zeroed, so that stb_image's reads of fields it never set (its decoder state is malloc'd) give
-// the same result on every run: the fuzzer found inputs whose fate depended on leftover memory.
-void* budgeted_malloc(std::size_t bytes) { return charge(bytes) ? std::calloc(1, bytes) : nullptr; }
-
-void* budgeted_realloc(void* p, std::size_t old_bytes, std::size_t new_bytes) {
-  return charge(new_bytes > old_bytes ? new_bytes - old_bytes : 0) ? std::realloc(p, new_bytes) : nullptr;
-}
-
-}  // namespace
-}  // namespace datasets
-
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_STATIC
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_NO_STDIO
-#define STBI_MALLOC(bytes) datasets::budgeted_malloc(bytes)
-#define STBI_REALLOC_SIZED(p, old_bytes, new_bytes) datasets::budgeted_realloc(p, old_bytes, new_bytes)
-#define STBI_FREE(p) std::free(p)
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wunused-function"
-#elif defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
-#include <stb_image.h>
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-
-namespace datasets {
-namespace {
-
 // Larger images are refused before decoding: one example of 2^26 pixels is already more
 // than a VAE of this framework can sensibly take.
 constexpr std::size_t kMaxPixels = std::size_t{1} << 26;
+
+void check_pixel_count(std::size_t width, std::size_t height, const std::string& source) {
+  if (width == 0 || height == 0 || width * height > kMaxPixels)
+    throw DataError(fmt::format("{}: {}x{} pixels is not a size this reader accepts (at most 2^26 pixels)", source,
+                                width, height));
+}
+
+Image decode_png(std::string_view bytes, std::size_t channels, const std::string& source) {
+  check_png_bounds(bytes, source);
+  png_image png;
+  std::memset(&png, 0, sizeof png);
+  png.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
+    throw DataError(fmt::format("{}: not a readable PNG ({})", source, png.message));
+  check_pixel_count(png.width, png.height, source);
+  // Gray or RGB, 8 bits, alpha composited onto black as the libpng simplified API does.
+  png.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  Image image{png.height, png.width, channels, std::vector<std::uint8_t>(PNG_IMAGE_SIZE(png))};
+  const bool ok = png_image_finish_read(&png, nullptr, image.pixels.data(), 0, nullptr);
+  const std::string message = png.message;
+  png_image_free(&png);
+  if (!ok) throw DataError(fmt::format("{}: cannot decode the PNG ({})", source, message));
+  return image;
+}
+
+// libjpeg reports errors by calling error_exit, which must not return: it jumps back to the
+// setjmp in read_jpeg with the message formatted.
+struct JpegErrors {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_error_exit(j_common_ptr jpeg) {
+  auto* errors = reinterpret_cast<JpegErrors*>(jpeg->err);
+  errors->manager.format_message(jpeg, errors->message);
+  std::longjmp(errors->jump, 1);
+}
+
+void jpeg_ignore_message(j_common_ptr, int) {}
+
+// The libjpeg calls, with no C++ object whose destructor a longjmp could skip: the results go
+// to `out` (sized here once the header is read) and `message`. Returns false on any error.
+bool read_jpeg(std::string_view bytes, std::size_t channels, std::size_t memory_budget, Image* out,
+               JpegErrors* errors, const std::string& source, std::string* bounds_error) {
+  jpeg_decompress_struct jpeg;
+  jpeg.err = jpeg_std_error(&errors->manager);
+  errors->manager.error_exit = jpeg_error_exit;
+  errors->manager.emit_message = jpeg_ignore_message;  // warnings (corrupt data) are not fatal
+  errors->message[0] = '\0';
+  if (setjmp(errors->jump)) {
+    jpeg_destroy_decompress(&jpeg);
+    return false;
+  }
+  jpeg_create_decompress(&jpeg);
+  jpeg.mem->max_memory_to_use = static_cast<long>(memory_budget);
+  jpeg_mem_src(&jpeg, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&jpeg, TRUE);
+  try {
+    check_pixel_count(jpeg.image_width, jpeg.image_height, source);
+    check_jpeg_size(bytes, static_cast<int>(jpeg.image_width), static_cast<int>(jpeg.image_height), source);
+  } catch (const DataError& e) {
+    *bounds_error = e.what();
+    jpeg_destroy_decompress(&jpeg);
+    return false;
+  }
+  jpeg.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&jpeg);
+  out->height = jpeg.output_height;
+  out->width = jpeg.output_width;
+  out->channels = channels;
+  out->pixels.resize(out->height * out->width * channels);
+  while (jpeg.output_scanline < jpeg.output_height) {
+    JSAMPROW row = out->pixels.data() + std::size_t{jpeg.output_scanline} * out->width * channels;
+    jpeg_read_scanlines(&jpeg, &row, 1);
+  }
+  jpeg_finish_decompress(&jpeg);
+  jpeg_destroy_decompress(&jpeg);
+  return true;
+}
+
+Image decode_jpeg(std::string_view bytes, std::size_t channels, const std::string& source) {
+  // What libjpeg may allocate beyond the output image (progressive files keep every
+  // coefficient): a few bytes per pixel the file can plausibly encode, and 64 MiB at least.
+  const std::size_t memory_budget = (std::size_t{64} << 20) + 8 * jpeg_pixel_limit(bytes);
+  Image image;
+  JpegErrors errors;
+  std::string bounds_error;
+  if (!read_jpeg(bytes, channels, memory_budget, &image, &errors, source, &bounds_error)) {
+    if (!bounds_error.empty()) throw DataError(bounds_error);
+    throw DataError(fmt::format("{}: cannot decode the JPEG ({})", source, errors.message));
+  }
+  return image;
+}
 
 }  // namespace
 
 Image decode_image(std::string_view bytes, std::size_t channels, const std::string& source) {
   if (channels != 1 && channels != 3)
     throw DataError(fmt::format("{}: {} channels requested; 1 (gray) or 3 (RGB)", source, channels));
-  if (bytes.size() > INT_MAX) throw DataError(fmt::format("{}: the file is too large", source));
-  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
-  const int length = static_cast<int>(bytes.size());
-  check_png_bounds(bytes, source);
-  check_jpeg_tables(bytes, source);
-  int w = 0, h = 0, c = 0;
-  if (!stbi_info_from_memory(data, length, &w, &h, &c))
-    throw DataError(fmt::format("{}: not a PNG or JPEG image ({})", source, stbi_failure_reason()));
-  const std::size_t pixels = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
-  if (w <= 0 || h <= 0 || pixels > kMaxPixels)
-    throw DataError(fmt::format("{}: {}x{} pixels is not a size this reader accepts (at most 2^26 pixels)", source, w, h));
-  if (!is_png(bytes)) check_jpeg_size(bytes, w, h, source);  // PNG and JPEG are all stb_image decodes here
-  // Room for the compressed data twice over, and 64 bytes per pixel: 16-bit RGBA is 8, and the
-  // decoder holds the inflated rows, the image and a converted copy at most.
-  allocation_budget = (std::size_t{1} << 20) + 4 * bytes.size() + 64 * pixels;
-  budget_exceeded = false;
-  std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
-      stbi_load_from_memory(data, length, &w, &h, &c, static_cast<int>(channels)), stbi_image_free);
-  if (!decoded && budget_exceeded)
-    throw DataError(fmt::format("{}: decoding this {}x{} image would take more memory than its size explains", source,
-                                w, h));
-  if (!decoded) throw DataError(fmt::format("{}: cannot decode the image ({})", source, stbi_failure_reason()));
-  Image image{static_cast<std::size_t>(h), static_cast<std::size_t>(w), channels, {}};
-  image.pixels.assign(decoded.get(), decoded.get() + image.height * image.width * channels);
-  return image;
+  if (is_png(bytes)) return decode_png(bytes, channels, source);
+  if (is_jpeg(bytes)) return decode_jpeg(bytes, channels, source);
+  throw DataError(fmt::format("{}: not a PNG or JPEG image (its first bytes are neither signature)", source));
 }
 
 }  // namespace datasets

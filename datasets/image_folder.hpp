@@ -1,4 +1,4 @@
-// Examples from a folder of PNG/JPEG images of one size (decoded by stb_image):
+// Examples from a folder of PNG/JPEG images of one size (decoded by libpng and libjpeg-turbo):
 //   - images directly in the folder: unlabelled examples, in file-name order
 //   - images in subfolders: one class per subfolder (sorted by name), labelled 0, 1, ...,
 //     and the subfolder names become the label names

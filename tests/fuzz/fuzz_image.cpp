@@ -1,4 +1,4 @@
-// libFuzzer target: the image decoder (stb_image: PNG, JPEG, ...) on any bytes, as gray and
+// libFuzzer target: the image decoder (libpng, libjpeg-turbo and our size checks) on any bytes, as gray and
 // as RGB. Bad input must end in datasets::DataError; a decoded image must be as large as it says.
 #include <cstddef>
 #include <cstdint>
