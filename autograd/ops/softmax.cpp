@@ -14,6 +14,12 @@
 namespace ag {
 using detail::input;
 
+// The backward rules, each defined right after its forward.
+static void softmax_backward(Tape& t, const Node& n);
+static void log_softmax_backward(Tape& t, const Node& n);
+static void cross_entropy_backward(Tape& t, const Node& n);
+static void nll_loss_backward(Tape& t, const Node& n);
+
 namespace {
 struct SoftmaxAttrs {
   std::uint32_t axis_mask;  // the one axis, as a mask for plan_reduction
@@ -62,6 +68,7 @@ static void backward_per_slice(Tape& t, const Node& n, F&& f) {
 }
 
 // y = exp(x - m) / sum;  dx = y (g - sum(g y)) along the axis
+Var softmax(Var x, int axis) { return softmax_like("softmax", x, axis, softmax_backward, false); }
 static void softmax_backward(Tape& t, const Node& n) {
   backward_per_slice(t, n, [](const detail::Loop& slice, std::size_t base, const float* y, const float* g, float* dx) {
     double dot = 0.0;
@@ -69,9 +76,9 @@ static void softmax_backward(Tape& t, const Node& n) {
     detail::for_each_offset(slice, [&](std::size_t r) { dx[base + r] += y[base + r] * (g[base + r] - static_cast<float>(dot)); });
   });
 }
-Var softmax(Var x, int axis) { return softmax_like("softmax", x, axis, softmax_backward, false); }
 
 // y = x - m - log sum;  dx = g - exp(y) sum(g) along the axis
+Var log_softmax(Var x, int axis) { return softmax_like("log_softmax", x, axis, log_softmax_backward, true); }
 static void log_softmax_backward(Tape& t, const Node& n) {
   backward_per_slice(t, n, [](const detail::Loop& slice, std::size_t base, const float* y, const float* g, float* dx) {
     double total = 0.0;
@@ -79,7 +86,6 @@ static void log_softmax_backward(Tape& t, const Node& n) {
     detail::for_each_offset(slice, [&](std::size_t r) { dx[base + r] += g[base + r] - std::exp(y[base + r]) * static_cast<float>(total); });
   });
 }
-Var log_softmax(Var x, int axis) { return softmax_like("log_softmax", x, axis, log_softmax_backward, true); }
 
 // ---- class indices ----
 
@@ -108,23 +114,6 @@ struct CrossEntropyAttrs {
   float smoothing;
 };
 }  // namespace
-
-static void cross_entropy_backward(Tape& t, const Node& n) {
-  Node& logits = input(t, n, 0);
-  if (!logits.requires_grad) return;
-  const Node& targets = input(t, n, 1);
-  const float e = n.attrs<CrossEntropyAttrs>().smoothing;
-  const std::size_t batch = logits.value().shape()[0], classes = logits.value().shape()[1];
-  const float* p = n.saved.data();
-  float* dx = logits.grad().data();
-  const float off = e / static_cast<float>(classes);
-  for (std::size_t i = 0; i < batch; ++i) {
-    const float up = detail::upstream(n, i);
-    const std::size_t target = class_of(targets, i);
-    for (std::size_t c = 0; c < classes; ++c)
-      dx[i * classes + c] += up * (p[i * classes + c] - off - (c == target ? 1.0F - e : 0.0F));
-  }
-}
 
 Var cross_entropy(Var logits, Var targets, Reduction reduction, float label_smoothing) {
   check_targets("cross_entropy", logits, targets);
@@ -160,17 +149,24 @@ Var cross_entropy(Var logits, Var targets, Reduction reduction, float label_smoo
   if (reduction != Reduction::none) out.own_value.data()[0] = static_cast<float>(total * scale);
   return tape.last();
 }
+static void cross_entropy_backward(Tape& t, const Node& n) {
+  Node& logits = input(t, n, 0);
+  if (!logits.requires_grad) return;
+  const Node& targets = input(t, n, 1);
+  const float e = n.attrs<CrossEntropyAttrs>().smoothing;
+  const std::size_t batch = logits.value().shape()[0], classes = logits.value().shape()[1];
+  const float* p = n.saved.data();
+  float* dx = logits.grad().data();
+  const float off = e / static_cast<float>(classes);
+  for (std::size_t i = 0; i < batch; ++i) {
+    const float up = detail::upstream(n, i);
+    const std::size_t target = class_of(targets, i);
+    for (std::size_t c = 0; c < classes; ++c)
+      dx[i * classes + c] += up * (p[i * classes + c] - off - (c == target ? 1.0F - e : 0.0F));
+  }
+}
 
 // ---- nll_loss: l_i = -log_probs[i, t_i];  d l_i / d log_probs[i, t_i] = -1 ----
-
-static void nll_loss_backward(Tape& t, const Node& n) {
-  Node& log_probs = input(t, n, 0);
-  if (!log_probs.requires_grad) return;
-  const Node& targets = input(t, n, 1);
-  const std::size_t classes = log_probs.value().shape()[1];
-  float* dx = log_probs.grad().data();
-  for (std::size_t i = 0; i < targets.value().size(); ++i) dx[i * classes + class_of(targets, i)] -= detail::upstream(n, i);
-}
 
 Var nll_loss(Var log_probs, Var targets, Reduction reduction) {
   check_targets("nll_loss", log_probs, targets);
@@ -179,6 +175,14 @@ Var nll_loss(Var log_probs, Var targets, Reduction reduction) {
   const Node& target_node = log_probs.tape().node(targets);
   return detail::reduced_loss("nll_loss", {log_probs, targets}, Shape{log_probs.rows()}, reduction, nll_loss_backward,
                               [&](std::size_t i) { return -lp[i * classes + class_of(target_node, i)]; });
+}
+static void nll_loss_backward(Tape& t, const Node& n) {
+  Node& log_probs = input(t, n, 0);
+  if (!log_probs.requires_grad) return;
+  const Node& targets = input(t, n, 1);
+  const std::size_t classes = log_probs.value().shape()[1];
+  float* dx = log_probs.grad().data();
+  for (std::size_t i = 0; i < targets.value().size(); ++i) dx[i * classes + class_of(targets, i)] -= detail::upstream(n, i);
 }
 
 }  // namespace ag
