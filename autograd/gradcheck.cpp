@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <xtensor/xbuilder.hpp>
 
 #include "autograd/random.hpp"
@@ -12,9 +13,19 @@ namespace ag {
 
 std::string GradcheckResult::message() const {
   return fmt::format(
-      "gradcheck {}: {} at input {} element [{}, {}]: analytic {:.7g}, numeric {:.7g} "
+      "gradcheck {}: {} at input {} element [{}]: analytic {:.7g}, numeric {:.7g} "
       "(error {:.3g} of tolerance)",
-      op, ok ? "passed; worst" : "FAILED", input, row, col, analytic, numeric, worst_ratio);
+      op, ok ? "passed; worst" : "FAILED", input, fmt::join(index, ", "), analytic, numeric, worst_ratio);
+}
+
+// The multi-index of element e of a row-major array of this shape.
+static std::vector<std::size_t> index_of(std::size_t e, const Shape& shape) {
+  std::vector<std::size_t> index(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    index[d] = shape[d] ? e % shape[d] : 0;
+    e = shape[d] ? e / shape[d] : 0;
+  }
+  return index;
 }
 
 // L = sum(w * f(inputs)) in double.
@@ -49,7 +60,6 @@ GradcheckResult gradcheck(const std::string& op, const GradcheckFunction& f,
   const double h = options.step;
   std::vector<Array> x = inputs;
   for (std::size_t k = 0; k < x.size(); ++k) {
-    const std::size_t cols = x[k].dimension() ? std::max<std::size_t>(x[k].shape().back(), 1) : 1;
     for (std::size_t e = 0; e < x[k].size(); ++e) {
       const float original = x[k].data()[e];
       auto at = [&](double offset) {
@@ -63,7 +73,7 @@ GradcheckResult gradcheck(const std::string& op, const GradcheckFunction& f,
           std::abs(a - numeric) / (options.atol + options.rtol * std::max(std::abs(a), std::abs(numeric)));
       if (std::isnan(ratio)) ratio = HUGE_VAL;  // a NaN on either side is the worst case
       if ((k == 0 && e == 0) || ratio > result.worst_ratio)
-        result = {false, op, k, e / cols, e % cols, a, numeric, ratio};
+        result = {false, op, k, index_of(e, x[k].shape()), a, numeric, ratio};
     }
   }
   result.ok = result.worst_ratio <= 1.0;

@@ -36,7 +36,7 @@ struct GradcheckResult {
   bool ok = true;
   std::string op;
   std::size_t input = 0;       // which input has the worst element
-  std::size_t row = 0, col = 0;
+  std::vector<std::size_t> index;  // of that element, one entry per dimension ([row, col] for a matrix)
   double analytic = 0.0, numeric = 0.0;
   double worst_ratio = 0.0;    // |a - n| / (atol + rtol max(|a|, |n|)); > 1 fails
   std::string message() const;

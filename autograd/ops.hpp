@@ -167,12 +167,14 @@ Var log_softmax(Var x, int axis = -1);
 Var dropout(Var x, float p, Rng& rng, bool training);
 
 // ---- normalization.cpp (composed of the ops above, so the gradient needs no new rule) ----
-/// Normalised over the last dimension, then * weight + bias ([D] each; pass Var() for none).
-/// [..., D] -> [..., D]
-Var layer_norm(Var x, Var weight, Var bias, float eps = 1e-5F);
-/// x [B, C] normalised per column. Training: with the batch's mean and (biased) variance,
-/// the gradient flowing through them, and running_mean / running_var ([C]) updated with
-/// `momentum` and the unbiased variance, as PyTorch. Evaluation: with the running statistics.
+/// Normalised over the last `dims` dimensions (PyTorch's normalized_shape), then * weight +
+/// bias (each of the shape of those dimensions; pass Var() for none).
+/// [..., D] -> [..., D];  dims 2: [..., H, W] -> [..., H, W] with weight [H, W]
+Var layer_norm(Var x, Var weight, Var bias, float eps = 1e-5F, std::size_t dims = 1);
+/// x [B, C] normalised per column, or [B, C, L] per channel (over B and L), as PyTorch's
+/// BatchNorm1d. Training: with the batch's mean and (biased) variance, the gradient flowing
+/// through them, and running_mean / running_var ([C]) updated with `momentum` and the
+/// unbiased variance, as PyTorch. Evaluation: with the running statistics. weight, bias [C].
 Var batch_norm(Var x, Array& running_mean, Array& running_var, Var weight, Var bias, bool training,
                float momentum = 0.1F, float eps = 1e-5F);
 
@@ -198,10 +200,12 @@ Var mse_loss(Var prediction, Var target, Reduction reduction = Reduction::mean);
 Var gaussian_nll(Var x, Var mean, Var logvar, Reduction reduction = Reduction::mean);
 
 // ---- softmax.cpp: classification losses; class indices are a [B] tensor of whole numbers ----
-/// -log softmax(logits)[target] per example; with label_smoothing e the target distribution
-/// is (1 - e) one_hot + e / C. mean and batch_mean divide by B.   [B, C], [B] -> [B] or [1, 1]
+/// -log softmax(logits)[target] per example (softmax over dimension 1, as in PyTorch); with
+/// label_smoothing e the target distribution is (1 - e) one_hot + e / C. mean divides by the
+/// number of targets, batch_mean by B.   [B, C], [B] -> [B] or [1, 1];
+/// per position: [B, C, d1, ...], [B, d1, ...] -> [B, d1, ...] or [1, 1]
 Var cross_entropy(Var logits, Var targets, Reduction reduction = Reduction::mean, float label_smoothing = 0.0F);
-/// -log_probs[target] per example.   [B, C], [B] -> [B] or [1, 1]
+/// -log_probs[target] per example.   [B, C], [B] -> [B];  [B, C, d1, ...], [B, d1, ...] -> [B, d1, ...]
 Var nll_loss(Var log_probs, Var targets, Reduction reduction = Reduction::mean);
 
 // ---- kl.cpp ----

@@ -70,12 +70,20 @@ ag::Var ConditionalVae::expected_x(const Vae::Likelihood& p) {
   return config_.decoder == Decoder::bernoulli ? ag::sigmoid(p.mean) : p.mean;
 }
 
-VaeLoss ConditionalVae::loss(ag::Var x, ag::Var labels, ag::Rng& rng, float beta) {
-  Vae::Posterior q = encode(x, labels);
-  ag::Var z = ag::reparameterize(q.mu, q.logvar, rng);
+VaeLoss ConditionalVae::loss_at(ag::Var x, ag::Var labels, const Vae::Posterior& q, ag::Var z, float beta) {
   ag::Var reconstruction = reconstruction_loss(decode(z, labels), x, ag::Reduction::batch_mean);
   ag::Var kl = ag::kl_to_standard_normal(q.mu, q.logvar, ag::Reduction::batch_mean);
   return {reconstruction + kl * beta, reconstruction, kl};
+}
+
+VaeLoss ConditionalVae::loss(ag::Var x, ag::Var labels, ag::Rng& rng, float beta) {
+  Vae::Posterior q = encode(x, labels);
+  return loss_at(x, labels, q, ag::reparameterize(q.mu, q.logvar, rng), beta);
+}
+
+VaeLoss ConditionalVae::loss(ag::Var x, ag::Var labels, const ag::Array& eps, float beta) {
+  Vae::Posterior q = encode(x, labels);
+  return loss_at(x, labels, q, ag::reparameterize(q.mu, q.logvar, eps), beta);
 }
 
 ag::Var ConditionalVae::reconstruct(ag::Var x, ag::Var labels) {

@@ -46,6 +46,9 @@ class ConditionalVae : public nn::Module {
   ag::Var expected_x(const Vae::Likelihood& p);
   /// The negative ELBO (beta = 1) with one sample of z, averaged over the batch.
   VaeLoss loss(ag::Var x, ag::Var labels, ag::Rng& rng, float beta = 1.0F);
+  /// The same with the standard normal draws given, [B, Z] (data-parallel training hands
+  /// each rank its rows of the one-process draws).
+  VaeLoss loss(ag::Var x, ag::Var labels, const ag::Array& eps, float beta = 1.0F);
   /// Reconstructions through the posterior mean.   [B, D], [B] -> [B, D]
   ag::Var reconstruct(ag::Var x, ag::Var labels);
   /// One decoded prior draw per label.   labels [n] -> [n, D] expected data
@@ -53,6 +56,8 @@ class ConditionalVae : public nn::Module {
 
  private:
   ag::Var with_class(ag::Var x, ag::Var labels);
+  // The loss once z (drawn from q) is on the tape.
+  VaeLoss loss_at(ag::Var x, ag::Var labels, const Vae::Posterior& q, ag::Var z, float beta);
 
   VaeConfig config_;
   std::size_t num_classes_;

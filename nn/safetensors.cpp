@@ -263,14 +263,13 @@ std::vector<float> TensorView::to_floats() const {
 }
 
 ag::Array TensorView::to_array() const {
-  std::size_t rows = 1;
-  std::size_t cols = 1;
-  if (shape.size() == 1) cols = shape[0];
-  else if (shape.size() == 2) rows = shape[0], cols = shape[1];
-  else if (shape.size() > 2)
-    throw SafetensorsError(fmt::format("tensor {}: shape {} has rank {}; an Array holds rank 2 at most",
-                                       name, shape_text(shape), shape.size()));
-  ag::Array a = ag::Array::from_shape({rows, cols});
+  ag::Shape dims(shape.begin(), shape.end());
+  if (shape.empty()) dims = {1, 1};
+  else if (shape.size() == 1) dims = {1, shape[0]};
+  else if (shape.size() > ag::kMaxRank)
+    throw SafetensorsError(fmt::format("tensor {}: shape {} has rank {}; the ops take rank {} at most", name,
+                                       shape_text(shape), shape.size(), ag::kMaxRank));
+  ag::Array a = ag::Array::from_shape(dims);
   copy_to(std::span<float>(a.data(), a.size()));
   return a;
 }

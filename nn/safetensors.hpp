@@ -98,8 +98,8 @@ struct TensorView {
   std::vector<float> to_floats() const;
   /// Converts into out, which must hold exactly count() floats.
   void copy_to(std::span<float> out) const;
-  /// As an ag::Array: a scalar is [1, 1], a rank-1 [n] is the row [1, n], rank 2 as is;
-  /// higher ranks throw (flatten them yourself from to_floats()).
+  /// As an ag::Array: a scalar is [1, 1], a rank-1 [n] is the row [1, n] (as the layers
+  /// hold biases), any higher rank as is (up to ag::kMaxRank; beyond, SafetensorsError).
   ag::Array to_array() const;
 };
 

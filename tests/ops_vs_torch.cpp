@@ -53,6 +53,17 @@ std::map<std::string, Case> cases() {
   c["gelu"] = {{"x"}, [](Tape&, Inputs x) { return gelu(x[0]); }};
   c["silu"] = {{"x"}, [](Tape&, Inputs x) { return silu(x[0]); }};
   c["layer_norm"] = {{"x", "w5", "b5"}, [](Tape&, Inputs x) { return layer_norm(x[0], x[1], x[2]); }};
+  c["layer_norm_last_two"] = {{"x3", "w34", "b34"},
+                              [](Tape&, Inputs x) { return layer_norm(x[0], x[1], x[2], 1e-5F, 2); }};
+  c["batch_norm_sequence"] = {{"x3", "w3", "b3"}, [](Tape&, Inputs x) {
+    Array mean = xt::zeros<float>({3}), var = xt::ones<float>({3});
+    return batch_norm(x[0], mean, var, x[1], x[2], true);
+  }};
+  c["cross_entropy_per_position"] = {{"x3", "i:targets3"}, [](Tape&, Inputs x) { return cross_entropy(x[0], x[1]); }};
+  c["cross_entropy_per_position_none"] = {
+      {"x3", "i:targets3"}, [](Tape&, Inputs x) { return cross_entropy(x[0], x[1], Reduction::none, 0.1F); }};
+  c["nll_loss_per_position"] = {{"x3", "i:targets3"},
+                                [](Tape&, Inputs x) { return nll_loss(log_softmax(x[0], 1), x[1], Reduction::sum); }};
   c["batch_norm"] = {{"x", "w5", "b5"}, [](Tape&, Inputs x) {
     Array mean({5}), var = xt::ones<float>({5});
     return batch_norm(x[0], mean, var, x[1], x[2], true);

@@ -38,3 +38,21 @@ TEST_CASE("VAE training steps allocate nothing after the first epoch") {
   epoch();
   CHECK(bench::allocation_count() - before == 0);
 }
+
+TEST_CASE("conditional VAE training steps (through tools::Model) allocate nothing after the first epoch") {
+  const datasets::Dataset data = datasets::binary_blobs(200, 64, 4, 0.05, 1);  // labels 0..3
+  ag::Rng rng(1);
+  std::unique_ptr<tools::Model> model = tools::make_model({.input_dim = 64, .hidden = {32}, .latent = 4}, 4, rng);
+  optim::Adam adam(model->module().parameters(), {.lr = 1e-3});
+  datasets::Loader loader(data, {.batch_size = 32, .seed = 2});
+  ag::Tape tape;
+  auto epoch = [&] {
+    loader.start_epoch();
+    while (loader.next()) tools::train_step(tape, *model, adam, loader.batch(), loader.labels(), rng, 1.0F);
+  };
+  epoch();
+  const std::size_t before = bench::allocation_count();
+  epoch();
+  epoch();
+  CHECK(bench::allocation_count() - before == 0);
+}

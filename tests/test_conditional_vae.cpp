@@ -4,7 +4,11 @@
 #include "datasets/loader.hpp"
 #include "datasets/synthetic.hpp"
 #include "models/conditional_vae.hpp"
+#include "models/conditional_vae_file.hpp"
+#include "models/vae_file.hpp"
+#include "nn/checkpoint.hpp"
 #include "optim/adam.hpp"
+#include "tests/temp_dir.hpp"
 
 using ag::Array;
 
@@ -63,4 +67,38 @@ TEST_CASE("a conditional VAE learns labelled blobs") {
   const double after = epoch(false);
   INFO("loss before " << before << ", after " << after);
   CHECK(after < 0.5 * before);
+}
+
+TEST_CASE("the loss with given draws equals the loss drawing them; parameter counts; files round-trip") {
+  ag::Rng rng(3);
+  models::ConditionalVae cvae({.input_dim = 6, .hidden = {5}, .latent = 2}, 3, rng);
+  Array x({4, 6}), labels{0.0F, 2.0F, 1.0F, 2.0F};
+  rng.fill_uniform(x, 0.0F, 1.0F);
+  ag::Tape tape;
+  ag::Rng a(9), b(9);
+  const float drawn = cvae.loss(tape.constant(x), tape.constant(labels), a, 1.0F).loss.item();
+  Array eps({4, 2});
+  b.fill_normal(eps);
+  CHECK(cvae.loss(tape.constant(x), tape.constant(labels), eps, 1.0F).loss.item() == drawn);
+
+  for (const auto& hidden : std::vector<std::vector<std::size_t>>{{5}, {7, 4}, {}}) {
+    ag::Rng r(1);
+    const models::VaeConfig c{.input_dim = 6, .hidden = hidden, .latent = 2};
+    CHECK(models::parameter_count(c, 3) == models::ConditionalVae(c, 3, r).num_parameters());
+  }
+
+  TempDir dir("cvae");
+  const std::filesystem::path path = dir.path / "model.safetensors";
+  nn::save_module(path, cvae, models::conditional_metadata(cvae));
+  const nn::SafetensorsFile file = nn::SafetensorsFile::load(path);
+  CHECK(models::is_conditional(file));
+  const auto loaded = models::load_conditional_vae(file);
+  CHECK(loaded->num_classes() == 3);
+  CHECK(loaded->reconstruct(tape.constant(x), tape.constant(labels)).value() ==
+        cvae.reconstruct(tape.constant(x), tape.constant(labels)).value());
+  // Metadata claiming other classes than the tensors hold is refused before a model is built.
+  nn::Metadata wrong = models::conditional_metadata(cvae);
+  wrong["classes"] = "4000000";
+  nn::save_module(path, cvae, wrong);
+  CHECK_THROWS_AS(models::load_conditional_vae(nn::SafetensorsFile::load(path)), nn::SafetensorsError);
 }

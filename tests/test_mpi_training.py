@@ -105,6 +105,15 @@ class MpiTraining(unittest.TestCase):
         self.assertEqual(weights(os.path.join(again, "model.safetensors")),
                          weights(os.path.join(two, "model.safetensors")))
 
+    def test_a_conditional_model_trains_on_two_ranks_as_in_one_process(self):
+        # Each rank's shard of the batch takes its own rows' labels.
+        one, two = self.out("c_one"), self.out("c_two")
+        one_process(*small(one, "--epochs", "2", "--conditional"))
+        mpi(2, *small(two, "--epochs", "2", "--conditional"))
+        a, b = weights(os.path.join(one, "model.safetensors")), weights(os.path.join(two, "model.safetensors"))
+        self.assertEqual(len(a["encoder.0.weight"]), 32 * (784 + 10))  # the one-hot class columns
+        self.assertLess(largest_difference(a, b), TOLERANCE)
+
     def test_resume_with_another_number_of_ranks(self):
         straight, switched = self.out("straight"), self.out("switched")
         mpi(2, *small(straight, "--epochs", "3"))

@@ -195,6 +195,36 @@ TEST_CASE("cross_entropy and nll_loss, every reduction, with label smoothing") {
   CHECK_THROWS_AS(ag::cross_entropy(l, tape.constant(Array{1.0F})), ag::ShapeError);
 }
 
+TEST_CASE("cross_entropy and nll_loss per position: scores [B, C, d1, d2], classes along dimension 1") {
+  const Array logits = sample({2, 3, 2, 2}, 7, -3.0F, 3.0F);
+  const Array targets{{{2.0F, 0.0F}, {1.0F, 2.0F}}, {{1.0F, 1.0F}, {0.0F, 2.0F}}};  // [2, 2, 2]
+  for (auto r : {ag::Reduction::none, ag::Reduction::sum, ag::Reduction::mean, ag::Reduction::batch_mean}) {
+    INFO("reduction " << static_cast<int>(r));
+    check("cross_entropy per position",
+          [&](ag::Tape& t, Inputs x) { return ag::cross_entropy(x[0], t.constant(targets), r, 0.1F); }, {logits});
+    check("nll_loss per position",
+          [&](ag::Tape& t, Inputs x) { return ag::nll_loss(ag::log_softmax(x[0], 1), t.constant(targets), r); },
+          {logits});
+  }
+  // Each position is the [B, C] loss of its own column of scores: position (b, i, j) of the
+  // per-position loss equals row b of the [B, C] loss of logits[:, :, i, j].
+  ag::Tape tape;
+  const Array per_position = ag::cross_entropy(tape.constant(logits), tape.constant(targets), ag::Reduction::none).value();
+  REQUIRE(per_position.shape() == ag::Shape{2, 2, 2});
+  for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t j = 0; j < 2; ++j) {
+      Array column({2, 3}), column_targets({2});
+      for (std::size_t b = 0; b < 2; ++b) {
+        for (std::size_t c = 0; c < 3; ++c) column(b, c) = logits(b, c, i, j);
+        column_targets(b) = targets(b, i, j);
+      }
+      const Array rows = ag::cross_entropy(tape.constant(column), tape.constant(column_targets), ag::Reduction::none).value();
+      for (std::size_t b = 0; b < 2; ++b) CHECK(per_position(b, i, j) == rows(b));
+    }
+  CHECK_THROWS_AS(ag::cross_entropy(tape.constant(logits), tape.constant(Array{{1.0F, 0.0F}, {0.0F, 1.0F}})),
+                  ag::ShapeError);  // [2, 2]: a dimension short
+}
+
 TEST_CASE("dropout: the mask scales the gradient; evaluation is the identity") {
   ag::Rng rng(3);
   const Array a = sample(20, 50, 1);
@@ -221,13 +251,39 @@ TEST_CASE("layer_norm and batch_norm (training: through the batch statistics)") 
   check("layer_norm on [2, 3, 4]", [](ag::Tape&, Inputs x) { return ag::layer_norm(x[0], Var(), Var()); },
         {sample({2, 3, 4}, 4)});
   check("batch_norm training", [](ag::Tape&, Inputs x) {
-    Array mean({4}), var = xt::ones<float>({4});
+    Array mean = xt::zeros<float>({4}), var = xt::ones<float>({4});
     return ag::batch_norm(x[0], mean, var, x[1], x[2], true);
   }, {a, sample({4}, 5), sample({4}, 6)});
   check("batch_norm evaluation", [](ag::Tape&, Inputs x) {
     Array mean{0.5F, -0.5F, 0.0F, 1.0F}, var{1.0F, 2.0F, 0.5F, 1.5F};
     return ag::batch_norm(x[0], mean, var, x[1], x[2], false);
   }, {a, sample({4}, 5), sample({4}, 6)});
+}
+
+TEST_CASE("layer_norm over the last two dimensions; batch_norm on [B, C, L]") {
+  const Array a = sample({2, 3, 4}, 8);
+  check("layer_norm over [3, 4]", [](ag::Tape&, Inputs x) { return ag::layer_norm(x[0], x[1], x[2], 1e-5F, 2); },
+        {a, sample({3, 4}, 9), sample({3, 4}, 10)});
+  check("batch_norm [B, C, L] training", [](ag::Tape&, Inputs x) {
+    Array mean = xt::zeros<float>({3}), var = xt::ones<float>({3});
+    return ag::batch_norm(x[0], mean, var, x[1], x[2], true);
+  }, {a, sample({3}, 11), sample({3}, 12)});
+  check("batch_norm [B, C, L] evaluation", [](ag::Tape&, Inputs x) {
+    Array mean{0.5F, -0.5F, 0.0F}, var{1.0F, 2.0F, 0.5F};
+    return ag::batch_norm(x[0], mean, var, x[1], x[2], false);
+  }, {a, sample({3}, 11), sample({3}, 12)});
+  // The statistics are per channel over B and L: channel 1 of the output has mean 0, variance 1.
+  ag::Tape tape;
+  Array mean = xt::zeros<float>({3}), var = xt::ones<float>({3});
+  const Array y = ag::batch_norm(tape.constant(a), mean, var, Var(), Var(), true).value();
+  double m = 0, s = 0;
+  for (std::size_t b = 0; b < 2; ++b)
+    for (std::size_t l = 0; l < 4; ++l) m += y(b, 1, l) / 8.0;
+  for (std::size_t b = 0; b < 2; ++b)
+    for (std::size_t l = 0; l < 4; ++l) s += (y(b, 1, l) - m) * (y(b, 1, l) - m) / 8.0;
+  CHECK(m == doctest::Approx(0.0).epsilon(1e-5));
+  CHECK(s == doctest::Approx(1.0).epsilon(1e-3));
+  CHECK_THROWS_AS(ag::layer_norm(tape.constant(a), Var(), Var(), 1e-5F, 4), ag::ShapeError);
 }
 
 TEST_CASE("one_hot and argmax") {

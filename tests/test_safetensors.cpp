@@ -122,6 +122,18 @@ TEST_CASE("tensors and metadata survive a round trip through a file") {
   CHECK(SafetensorsFile::load(path).names().empty());
 }
 
+TEST_CASE("a tensor of any rank becomes an Array of its shape") {
+  TempDir dir("st_rank");
+  const fs::path path = dir.path / "conv.safetensors";
+  std::vector<float> kernel(2 * 1 * 3 * 4);  // [out, in, kh, kw], as a conv layer holds it
+  for (std::size_t i = 0; i < kernel.size(); ++i) kernel[i] = static_cast<float>(i) - 5.0F;
+  nn::save_safetensors(path, std::vector<TensorEntry>{{"conv.weight", {2, 1, 3, 4}, kernel.data(), kernel.size()}});
+  const ag::Array a = SafetensorsFile::load(path).get("conv.weight", {2, 1, 3, 4}).to_array();
+  CHECK(a.shape() == ag::Shape{2, 1, 3, 4});
+  CHECK(a(1, 0, 2, 3) == kernel[12 + 2 * 4 + 3]);
+  CHECK(a(0, 0, 1, 0) == -1.0F);
+}
+
 TEST_CASE("the bytes follow the specification") {
   std::vector<float> v{1.0F, 2.0F};
   std::vector<TensorEntry> e{{"a", {2}, v.data(), 2}, {"b", {1, 1}, v.data(), 1}};

@@ -14,7 +14,6 @@
 #include "datasets/idx.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/source.hpp"
-#include "models/vae_file.hpp"
 #include "nn/atomic_file.hpp"
 #include "tools/training_data.hpp"
 #include "tools/vae_training.hpp"
@@ -129,20 +128,52 @@ void add_model_argument(CLI::App& app, std::string& path) {
 LoadedModel load_model(const fs::path& path) {
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(path);
   LoadedModel m;
-  m.vae = models::load_vae(file);
+  m.model = load_model_file(file);
   m.metadata = file.metadata();
-  m.example_shape = {m.vae->config().input_dim};
+  const std::size_t input_dim = m.model->config().input_dim;
+  m.example_shape = {input_dim};
   if (auto it = m.metadata.find("example_shape"); it != m.metadata.end()) {
     std::vector<std::size_t> shape = parse_shape_text(it->second);
     std::size_t product = 1;
     for (std::size_t d : shape) product *= d;
-    if (!shape.empty() && product == m.vae->config().input_dim) m.example_shape = shape;
+    if (!shape.empty() && product == input_dim) m.example_shape = shape;
   }
   if (auto it = m.metadata.find("label_names"); it != m.metadata.end() && !it->second.empty()) {
     std::stringstream in(it->second);
     for (std::string line; std::getline(in, line);) m.label_names.push_back(line);
   }
   return m;
+}
+
+LabelFlag::LabelFlag(CLI::App& app, const std::string& help) {
+  app.add_option("--label", text, help)->type_name("K");
+}
+
+std::optional<std::int32_t> LabelFlag::get(const Model& model) const {
+  if (text.empty()) return std::nullopt;
+  if (!model.conditional())
+    throw FlagError("--label: this model has no classes (it was trained without --conditional)");
+  return static_cast<std::int32_t>(parse_count_flag("--label", text, 0, model.num_classes() - 1));
+}
+
+std::vector<std::int32_t> LabelFlag::required(const Model& model, std::size_t n, const char* what) const {
+  const std::optional<std::int32_t> k = get(model);
+  if (!model.conditional()) return {};
+  if (!k)
+    throw FlagError(fmt::format("--label: the model is conditional ({} classes); say which class to {} with --label K",
+                                model.num_classes(), what));
+  return std::vector<std::int32_t>(n, *k);
+}
+
+std::vector<std::int32_t> LabelFlag::of(const Model& model, const datasets::Dataset& d) const {
+  const std::optional<std::int32_t> k = get(model);
+  if (!model.conditional()) return {};
+  if (k) return std::vector<std::int32_t>(d.size(), *k);
+  return {d.labels().begin(), d.labels().end()};  // none: the model says what it needs
+}
+
+std::span<const std::int32_t> label_rows(std::span<const std::int32_t> labels, std::size_t begin, std::size_t end) {
+  return labels.empty() ? labels : labels.subspan(begin, end - begin);
 }
 
 // ---- arrays in and out ----

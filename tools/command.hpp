@@ -6,9 +6,11 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "datasets/dataset.hpp"
 #include "models/vae.hpp"
 #include "nn/safetensors.hpp"
+#include "tools/model.hpp"
 #include "tools/options.hpp"
 #include "tools/run_pictures.hpp"
 
@@ -91,7 +94,7 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
 
 /// A model read back from a model.safetensors or checkpoint.safetensors.
 struct LoadedModel {
-  std::unique_ptr<models::Vae> vae;
+  std::unique_ptr<Model> model;  // the VAE, or a conditional VAE
   nn::Metadata metadata;
   std::vector<std::size_t> example_shape;  // {features} when the file does not say
   std::vector<std::string> label_names;
@@ -100,6 +103,23 @@ LoadedModel load_model(const std::filesystem::path& path);
 
 /// The CKPT positional argument every model subcommand takes first.
 void add_model_argument(CLI::App& app, std::string& path);
+
+/// --label K: the class a conditional model is given (for every draw, code or example).
+struct LabelFlag {
+  LabelFlag(CLI::App& app, const std::string& help);
+  /// K, checked to be one of the model's classes; none if not given. FlagError for a model
+  /// without classes, or a K it does not have.
+  std::optional<std::int32_t> get(const Model& model) const;
+  /// K, which a conditional model needs here (`what` says what for); none for a plain model.
+  std::vector<std::int32_t> required(const Model& model, std::size_t n, const char* what) const;
+  /// The classes of d's examples: K for each if given, else their labels; none for a plain model.
+  std::vector<std::int32_t> of(const Model& model, const datasets::Dataset& d) const;
+
+  std::string text;
+};
+
+/// labels[begin, end), or none when there are none (a plain model's).
+std::span<const std::int32_t> label_rows(std::span<const std::int32_t> labels, std::size_t begin, std::size_t end);
 
 /// Writes [N, D] values by the extension of `path`: .npy (float32 [N, ...example_shape]),
 /// .csv (a header row of `columns`, or x0..xD-1), .idx/.gz (IDX float32), or .png (a grid of

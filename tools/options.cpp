@@ -135,6 +135,8 @@ std::vector<OptionRow> make_table() {
                                                 : parse_list_flag("--exclude-classes", t, 0, kMillion);
        },
        classes_get, classes_get, "LIST"},
+      flag("conditional", "a conditional VAE: each example's class (the data's labels) enters the encoder and "
+                          "the decoder, and vae sample --label K draws that class", &TrainOptions::conditional, true),
       text("out", "output folder", &TrainOptions::out),
       text("resume", "continue from a checkpoint.safetensors written by vae train", &TrainOptions::resume),
       flag("force", "overwrite a finished run in --out; resume on data other than the checkpoint's",

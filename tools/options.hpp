@@ -57,6 +57,7 @@ struct TrainOptions {
   std::size_t threads = 0;  // 0: all cores
   double val_split = 0.0;   // fraction of the training examples held out for validation
   std::vector<std::size_t> exclude_classes;  // labels left out of training
+  bool conditional = false;                  // a conditional VAE: the class enters encoder and decoder
   std::filesystem::path out = "runs/vae";
   std::filesystem::path resume;  // a checkpoint.safetensors, or empty
   bool force = false;            // overwrite a finished run in --out / resume on other data

@@ -76,11 +76,13 @@ void write_image_grid(const fs::path& path, const ag::Array& images, ImageShape 
   else pictures::write_grid(path.string(), images, shape.height, shape.width, cols, scale);
 }
 
-void write_reconstruction_rows(const fs::path& path, models::Vae& vae, const ag::Array& originals, ImageShape shape) {
+void write_reconstruction_rows(const fs::path& path, Model& model, const ag::Array& originals,
+                               std::span<const std::int32_t> labels, ImageShape shape) {
   ag::Tape tape;
   ag::NoGradGuard no_grad(tape);
   const std::size_t n = originals.shape()[0], d = originals.shape()[1];
-  const ag::Array recon = vae.reconstruct(tape.constant(originals)).value();
+  ag::Var y = model.labels_on(tape, labels);
+  const ag::Array recon = model.reconstruct(tape.constant(originals), y).value();
   const std::size_t per_row = std::min<std::size_t>(16, n), rows = (n + per_row - 1) / per_row;
   ag::Array grid = xt::zeros<float>({2 * rows * per_row, d});
   for (std::size_t i = 0; i < n; ++i) {
@@ -96,7 +98,7 @@ void write_reconstruction_rows(const fs::path& path, models::Vae& vae, const ag:
 namespace {
 
 // Posterior means of the test set, coloured by label.
-void write_latent_scatter(const fs::path& path, models::Vae& vae, const datasets::Dataset& test,
+void write_latent_scatter(const fs::path& path, Model& model, const datasets::Dataset& test,
                           const datasets::LoaderOptions& options) {
   ag::Tape tape;
   ag::NoGradGuard no_grad(tape);
@@ -107,7 +109,8 @@ void write_latent_scatter(const fs::path& path, models::Vae& vae, const datasets
   std::vector<int> labels;
   while (loader.next()) {
     tape.reset();
-    const ag::Array& mu = vae.encode(tape.constant(loader.batch())).mu.value();
+    ag::Var y = model.labels_on(tape, loader.labels());
+    const ag::Array& mu = model.encode(tape.constant(loader.batch()), y).mu.value();
     for (std::size_t i = 0; i < mu.shape()[0]; ++i, ++row) {
       means(row, 0) = mu(i, 0);
       means(row, 1) = mu(i, 1);
@@ -131,9 +134,7 @@ void write_latent_scatter(const fs::path& path, models::Vae& vae, const datasets
 }
 
 // The decoder over a 20 x 20 grid of the latent plane, z in [-3, 3]^2 (top row: z2 = 3).
-void write_manifold(const fs::path& path, models::Vae& vae, ImageShape shape) {
-  ag::Tape tape;
-  ag::NoGradGuard no_grad(tape);
+void write_manifold(const fs::path& path, Model& model, ImageShape shape) {
   constexpr std::size_t kGrid = 20;
   ag::Array z({kGrid * kGrid, 2});
   for (std::size_t r = 0; r < kGrid; ++r)
@@ -141,34 +142,35 @@ void write_manifold(const fs::path& path, models::Vae& vae, ImageShape shape) {
       z(r * kGrid + c, 0) = -3.0F + 6.0F * static_cast<float>(c) / (kGrid - 1);
       z(r * kGrid + c, 1) = 3.0F - 6.0F * static_cast<float>(r) / (kGrid - 1);
     }
-  const ag::Array images = vae.expected_x(vae.decode(tape.constant(z))).value();
-  write_image_grid(path, images, shape, kGrid, 1);
+  write_image_grid(path, model.decoded(z, {}), shape, kGrid, 1);
 }
 
 }  // namespace
 
-std::vector<std::string> write_run_pictures(const fs::path& out, models::Vae& vae, const datasets::Dataset& test,
+std::vector<std::string> write_run_pictures(const fs::path& out, Model& model, const datasets::Dataset& test,
                                             std::uint64_t seed, std::size_t eval_batch, bool binarize) {
   std::vector<std::string> written;
   const std::optional<ImageShape> shape = image_shape(test.example_shape());
   if (shape) {
-    ag::Tape tape;
-    ag::NoGradGuard no_grad(tape);
     ag::Rng rng(stream_seed(seed, kPictures));
-    write_image_grid(out / "samples.png", vae.sample(tape, 64, rng).value(), *shape, 8);
+    const std::vector<std::int32_t> classes = class_rows(model.num_classes(), 8);  // none for the plain VAE
+    ag::Array z({model.conditional() ? classes.size() : 64, model.config().latent});
+    rng.fill_normal(z);
+    write_image_grid(out / "samples.png", model.decoded(z, classes), *shape, 8);
     const std::size_t n = std::min<std::size_t>(32, test.size());
     ag::Array originals({n, test.features()});
     for (std::size_t i = 0; i < n; ++i) test.row_to_floats(i, &originals(i, 0));
-    write_reconstruction_rows(out / "reconstructions.png", vae, originals, *shape);
+    const auto labels = test.has_labels() ? test.labels().first(n) : std::span<const std::int32_t>{};
+    write_reconstruction_rows(out / "reconstructions.png", model, originals, labels, *shape);
     written = {"samples.png", "reconstructions.png"};
   }
-  if (vae.config().latent == 2) {
-    write_latent_scatter(out / "latent.png", vae, test,
+  if (model.config().latent == 2) {
+    write_latent_scatter(out / "latent.png", model, test,
                          {.batch_size = eval_batch, .shuffle = false, .binarize = binarize,
                           .seed = stream_seed(seed, kTestBinarize)});
     written.emplace_back("latent.png");
-    if (shape) {
-      write_manifold(out / "manifold.png", vae, *shape);
+    if (shape && !model.conditional()) {  // (a conditional model's plane differs per class)
+      write_manifold(out / "manifold.png", model, *shape);
       written.emplace_back("manifold.png");
     }
   }

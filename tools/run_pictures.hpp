@@ -7,11 +7,12 @@
 #include <cstddef>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "datasets/dataset.hpp"
-#include "models/vae.hpp"
+#include "tools/model.hpp"
 
 namespace tools {
 
@@ -30,12 +31,14 @@ std::vector<std::size_t> parse_shape_text(const std::string& text);
 void write_image_grid(const std::filesystem::path& path, const ag::Array& images, ImageShape shape,
                       std::size_t cols, int scale = 2);
 
-/// Pairs of rows: up to 16 originals above their reconstructions (through the posterior mean).
-void write_reconstruction_rows(const std::filesystem::path& path, models::Vae& vae, const ag::Array& originals,
-                               ImageShape shape);
+/// Pairs of rows: up to 16 originals above their reconstructions (through the posterior mean;
+/// `labels`: the originals' classes, which a conditional model reads).
+void write_reconstruction_rows(const std::filesystem::path& path, Model& model, const ag::Array& originals,
+                               std::span<const std::int32_t> labels, ImageShape shape);
 
-/// Writes the run's pictures into `out` and returns their names.
-std::vector<std::string> write_run_pictures(const std::filesystem::path& out, models::Vae& vae,
+/// Writes the run's pictures into `out` and returns their names. A conditional model's
+/// samples are a grid with one row per class.
+std::vector<std::string> write_run_pictures(const std::filesystem::path& out, Model& model,
                                             const datasets::Dataset& test, std::uint64_t seed,
                                             std::size_t eval_batch, bool binarize);
 

@@ -9,7 +9,8 @@
 
 namespace tools {
 
-ElboTerms elbo_terms(models::Vae& vae, const datasets::Dataset& data, std::uint64_t seed, std::size_t batch) {
+ElboTerms elbo_terms(Model& model, const datasets::Dataset& data, std::span<const std::int32_t> labels,
+                     std::uint64_t seed, std::size_t batch) {
   ag::Rng rng(seed);
   ag::Tape tape;
   ag::NoGradGuard no_grad(tape);
@@ -18,14 +19,16 @@ ElboTerms elbo_terms(models::Vae& vae, const datasets::Dataset& data, std::uint6
   ElboTerms t;
   while (loader.next()) {
     tape.reset();
+    const std::size_t rows = loader.batch().shape()[0], first = t.kl.size();  // in order: no shuffling
+    ag::Var y = model.labels_on(tape, labels.empty() ? labels : labels.subspan(first, rows));
     ag::Var x = tape.constant(loader.batch());
-    const models::Vae::Posterior q = vae.encode(x);
+    const models::Vae::Posterior q = model.encode(x, y);
     ag::Var z = ag::reparameterize(q.mu, q.logvar, rng);
-    const ag::Array recon = vae.reconstruction_loss(vae.decode(z), x, ag::Reduction::none).value();
-    const ag::Array kl = ag::sum(ag::kl_to_standard_normal(q.mu, q.logvar, ag::Reduction::none), 1).value();
+    const ag::Array recon = model.reconstruction_loss(model.decode(z, y), x, ag::Reduction::none).value();
+    const ag::Array kl = ag::sum(ag::kl_to_standard_normal(q.mu, q.logvar, ag::Reduction::none), 1).value();  // [B]
     for (std::size_t i = 0; i < recon.shape()[0]; ++i) {
       t.reconstruction.push_back(recon(i, 0));
-      t.kl.push_back(kl(i, 0));
+      t.kl.push_back(kl(i));
     }
   }
   return t;

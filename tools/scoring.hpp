@@ -5,10 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "datasets/dataset.hpp"
 #include "models/vae.hpp"
+#include "tools/model.hpp"
 
 namespace tools {
 
@@ -16,8 +18,10 @@ struct ElboTerms {
   std::vector<double> reconstruction, kl;  // per example, nats
 };
 
-/// One z ~ q(z|x) per example, drawn from a generator seeded with `seed`.
-ElboTerms elbo_terms(models::Vae& vae, const datasets::Dataset& data, std::uint64_t seed, std::size_t batch);
+/// One z ~ q(z|x) per example, drawn from a generator seeded with `seed`. `labels`: each
+/// example's class, for a conditional model (LabelFlag::of); empty for the plain VAE.
+ElboTerms elbo_terms(Model& model, const datasets::Dataset& data, std::span<const std::int32_t> labels,
+                     std::uint64_t seed, std::size_t batch);
 
 /// -log p(x) estimated with K importance samples, per example, nats.
 std::vector<double> iwae_nll(models::Vae& vae, const datasets::Dataset& data, std::size_t k, std::uint64_t seed);

@@ -5,12 +5,12 @@
 
 namespace tools {
 
-ShardedStep::ShardedStep(distributed::Communicator& comm, models::Vae& vae)
-    : vae_(&vae), allreduce_(comm, vae.parameters(), /*extras=*/1) {}
+ShardedStep::ShardedStep(distributed::Communicator& comm, Model& model)
+    : model_(&model), allreduce_(comm, model.module().parameters(), /*extras=*/1) {}
 
 ShardedStep::Noise& ShardedStep::noise_for(std::size_t global_rows, std::size_t rows, bool full) {
   std::optional<Noise>& noise = full ? full_ : tail_;
-  const std::size_t latent = vae_->config().latent;
+  const std::size_t latent = model_->config().latent;
   if (!noise || noise->global.shape()[0] != global_rows)
     noise = Noise{ag::Array::from_shape({global_rows, latent}), ag::Array::from_shape({rows, latent})};
   return *noise;
@@ -23,7 +23,7 @@ float ShardedStep::run(ag::Tape& tape, optim::Optimizer& optimizer, const datase
   const std::size_t global_rows = loader.global_rows();
   Noise& eps = noise_for(global_rows, rows, global_rows == loader.batch_size());
   noise.fill_normal(eps.global);
-  const std::size_t latent = vae_->config().latent;
+  const std::size_t latent = model_->config().latent;
   const float* mine = eps.global.data() + loader.shard_begin() * latent;
   std::copy(mine, mine + rows * latent, eps.shard.data());
 
@@ -32,7 +32,8 @@ float ShardedStep::run(ag::Tape& tape, optim::Optimizer& optimizer, const datase
   float loss[1] = {0.0F};  // this rank's share of the global mean loss, then the global mean
   if (rows > 0) {          // the last partial batch may leave a rank no rows: weight 0, zero gradient
     tape.reset();
-    models::VaeLoss l = vae_->loss(tape.constant(batch), eps.shard, beta);
+    ag::Var labels = model_->labels_on(tape, loader.labels());
+    models::VaeLoss l = model_->loss(tape.constant(batch), labels, eps.shard, beta);
     const float value = l.loss.item();
     if (std::isfinite(value)) tape.backward(l.loss);
     loss[0] = value * weight;

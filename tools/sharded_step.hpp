@@ -12,14 +12,14 @@
 
 #include "datasets/loader.hpp"
 #include "distributed/gradient_allreduce.hpp"
-#include "models/vae.hpp"
+#include "tools/model.hpp"
 #include "optim/optimizer.hpp"
 
 namespace tools {
 
 class ShardedStep {
  public:
-  ShardedStep(distributed::Communicator& comm, models::Vae& vae);
+  ShardedStep(distributed::Communicator& comm, Model& model);
 
   /// The step on the global batch whose slice `loader` holds. Returns the global batch's mean
   /// loss; when it is non-finite (on any rank), no rank has updated its weights.
@@ -36,7 +36,7 @@ class ShardedStep {
   };
   Noise& noise_for(std::size_t global_rows, std::size_t rows, bool full);
 
-  models::Vae* vae_;
+  Model* model_;
   distributed::GradientAllreduce allreduce_;
   std::optional<Noise> full_, tail_;
 };

@@ -18,20 +18,25 @@ Command add_decode_command(CLI::App& vae) {
   add_model_argument(*app, f->model);
   app->add_option("LATENTS", f->latents, ".npy or .csv file of latent vectors")->required();
   app->add_option("--out", f->out, "output: .npy, .idx, .csv or a .png grid")->required();
+  auto label = std::make_shared<LabelFlag>(*app, "conditional models: the class to decode as (default: the label "
+                                                 "column `vae encode` writes)");
   add_config_flag(*app);
-  return {app, [f] {
+  return {app, [f, label] {
             check_extension("--out", f->out, {".npy", ".idx", ".gz", ".csv", ".png"});
             LoadedModel m = load_model(f->model);
             const ag::Array codes = read_matrix(f->latents);
-            const std::size_t z = m.vae->config().latent, cols = codes.shape()[1];
+            const std::size_t z = m.model->config().latent, cols = codes.shape()[1];
             if (cols != z && cols != 2 * z && cols != 2 * z + 1)
               throw datasets::DataError(fmt::format("{}: rows of {} values; the model has {} latent dimensions "
                                                     "(expected {}, or {} / {} as `vae encode` writes)",
                                                     f->latents, cols, z, z, 2 * z, 2 * z + 1));
             ag::Array means = xt::view(codes, xt::all(), xt::range(0, z));
-            ag::Tape tape;
-            ag::NoGradGuard no_grad(tape);
-            const ag::Array x = m.vae->expected_x(m.vae->decode(tape.constant(means))).value();
+            std::vector<std::int32_t> labels;
+            if (m.model->conditional() && cols == 2 * z + 1 && !label->get(*m.model))
+              for (std::size_t i = 0; i < codes.shape()[0]; ++i) labels.push_back(static_cast<std::int32_t>(codes(i, 2 * z)));
+            else
+              labels = label->required(*m.model, codes.shape()[0], "decode");
+            const ag::Array x = m.model->decoded(means, labels);
             write_array(f->out, x, m.example_shape);
             fmt::print("decode: {} latent vectors in {}\n", x.shape()[0], f->out);
           }};

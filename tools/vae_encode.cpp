@@ -18,19 +18,23 @@ Command add_encode_command(CLI::App& vae) {
   auto data = std::make_shared<DataFlags>(*app);
   app->add_option("--out", f->out, "output: .npy ([N, 2Z]; labels in <stem>-labels.npy) or .csv (with a header)")
       ->required();
+  auto label = std::make_shared<LabelFlag>(*app, "conditional models: encode every example as this class "
+                                                 "(default: its label)");
   add_config_flag(*app);
-  return {app, [f, data] {
+  return {app, [f, data, label] {
             check_extension("--out", f->out, {".npy", ".csv"});
             LoadedModel m = load_model(f->model);
             const datasets::Dataset d = data->load();
-            const std::size_t z = m.vae->config().latent;
+            const std::vector<std::int32_t> labels = label->of(*m.model, d);
+            const std::size_t z = m.model->config().latent;
             ag::Array codes({d.size(), 2 * z + (d.has_labels() ? 1 : 0)});
             ag::Tape tape;
             ag::NoGradGuard no_grad(tape);
             for (std::size_t begin = 0; begin < d.size(); begin += 500) {
               const std::size_t end = std::min(d.size(), begin + 500);
               tape.reset();
-              const models::Vae::Posterior q = m.vae->encode(tape.constant(rows_of(d, begin, end)));
+              ag::Var y = m.model->labels_on(tape, label_rows(labels, begin, end));
+              const models::Vae::Posterior q = m.model->encode(tape.constant(rows_of(d, begin, end)), y);
               for (std::size_t i = begin; i < end; ++i)
                 for (std::size_t j = 0; j < z; ++j) {
                   codes(i, j) = q.mu.value()(i - begin, j);

@@ -17,7 +17,9 @@ Command add_info_command(CLI::App& vae) {
   add_config_flag(*app);
   return {app, [model] {
             LoadedModel m = load_model(*model);
-            fmt::print("{}\n", m.vae->describe());
+            fmt::print("{}\n", m.model->describe());
+            if (m.model->conditional())
+              fmt::print("conditional on {} classes (vae sample --label K draws class K)\n", m.model->num_classes());
             const auto get = [&](const char* key) {
               auto it = m.metadata.find(key);
               return it == m.metadata.end() ? std::string("?") : it->second;
@@ -35,7 +37,7 @@ Command add_info_command(CLI::App& vae) {
                          text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1));
             }
             std::size_t total = 0;
-            for (const nn::StateEntry& e : m.vae->state_dict()) {
+            for (const nn::StateEntry& e : m.model->module().state_dict()) {
               fmt::print("  {:<22} {:<12} {:>9} parameters\n", e.name, nn::to_string(e.shape), e.array->size());
               total += e.array->size();
             }

@@ -23,8 +23,10 @@ Command add_interpolate_command(CLI::App& vae) {
   app->add_option("--steps", f->steps, "points on the path, both ends included")->capture_default_str();
   app->add_flag("--slerp", f->slerp, "spherical interpolation (keeps the norm typical of the prior)");
   app->add_option("--out", f->out, "a .png strip; the decoded path is also written as .npy beside it")->required();
+  auto label = std::make_shared<LabelFlag>(*app, "conditional models: the class the path is decoded as (default: "
+                                                 "the first example's; each end is encoded with its own label)");
   add_config_flag(*app);
-  return {app, [f, data] {
+  return {app, [f, data, label] {
             check_extension("--out", f->out, {".png", ".npy"});
             const std::size_t steps = parse_count_flag("--steps", f->steps, 2, 1000);
             LoadedModel m = load_model(f->model);
@@ -34,9 +36,13 @@ Command add_interpolate_command(CLI::App& vae) {
             ag::Array ends({2, d.features()});
             d.row_to_floats(from, &ends(0, 0));
             d.row_to_floats(to, &ends(1, 0));
+            const std::vector<std::int32_t> labels = label->of(*m.model, d);
+            const std::vector<std::int32_t> end_labels =
+                labels.empty() ? labels : std::vector<std::int32_t>{labels[from], labels[to]};
             ag::Tape tape;
             ag::NoGradGuard no_grad(tape);
-            const ag::Array mu = m.vae->encode(tape.constant(ends)).mu.value();
+            ag::Var y = m.model->labels_on(tape, end_labels);
+            const ag::Array mu = m.model->encode(tape.constant(ends), y).mu.value();
             const std::size_t z = mu.shape()[1];
             double dot = 0, na = 0, nb = 0;
             for (std::size_t j = 0; j < z; ++j) {
@@ -55,8 +61,8 @@ Command add_interpolate_command(CLI::App& vae) {
               }
               for (std::size_t j = 0; j < z; ++j) path(s, j) = static_cast<float>(wa * mu(0, j) + wb * mu(1, j));
             }
-            tape.reset();
-            const ag::Array x = m.vae->expected_x(m.vae->decode(tape.constant(path))).value();
+            const ag::Array x =
+                m.model->decoded(path, end_labels.empty() ? end_labels : std::vector<std::int32_t>(steps, end_labels[0]));
             const std::filesystem::path out = f->out;
             write_array(std::filesystem::path(out).replace_extension(".npy"), x, m.example_shape);
             if (image_shape(m.example_shape)) write_array(std::filesystem::path(out).replace_extension(".png"), x, m.example_shape, steps);

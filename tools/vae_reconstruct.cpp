@@ -60,13 +60,16 @@ Command add_reconstruct_command(CLI::App& vae) {
   app->add_option("--noise", f->noise, "corrupt first: gaussian:SIGMA, mask:P or saltpepper:P");
   app->add_option("--seed", f->seed, "seed of the noise")->capture_default_str();
   app->add_option("--picture", f->picture, "PNG of clean / noisy / reconstructed rows (default: --out as .png)");
+  auto label = std::make_shared<LabelFlag>(*app, "conditional models: reconstruct every example as this class "
+                                                 "(default: its label)");
   add_config_flag(*app);
-  return {app, [f, data] {
+  return {app, [f, data, label] {
             check_extension("--out", f->out, {".npy", ".idx", ".gz", ".csv"});
             const Noise noise = parse_noise(f->noise);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             LoadedModel m = load_model(f->model);
             const datasets::Dataset d = data->load();
+            const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const ag::Array clean = rows_of(d, 0, d.size());
             ag::Array noisy = clean;
             ag::Rng rng(stream_seed(seed, kCommand));
@@ -78,7 +81,8 @@ Command add_reconstruct_command(CLI::App& vae) {
               const std::size_t end = std::min(d.size(), begin + 500);
               tape.reset();
               ag::Array part = xt::view(noisy, xt::range(begin, end), xt::all());
-              xt::view(recon, xt::range(begin, end), xt::all()) = m.vae->reconstruct(tape.constant(part)).value();
+              ag::Var y = m.model->labels_on(tape, label_rows(labels, begin, end));
+              xt::view(recon, xt::range(begin, end), xt::all()) = m.model->reconstruct(tape.constant(part), y).value();
             }
             write_array(f->out, recon, m.example_shape);
             if (!noise.kind.empty())

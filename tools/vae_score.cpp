@@ -18,9 +18,10 @@
 namespace tools {
 namespace {
 
-std::vector<double> scores_of(models::Vae& vae, const datasets::Dataset& d, std::size_t iwae, std::uint64_t seed) {
-  if (iwae > 0) return iwae_nll(vae, d, iwae, stream_seed(seed, kCommand));
-  const ElboTerms t = elbo_terms(vae, d, stream_seed(seed, kCommand), 500);
+std::vector<double> scores_of(Model& model, const LabelFlag& label, const datasets::Dataset& d, std::size_t iwae,
+                              std::uint64_t seed) {
+  if (iwae > 0) return iwae_nll(*model.plain(), d, iwae, stream_seed(seed, kCommand));
+  const ElboTerms t = elbo_terms(model, d, label.of(model, d), stream_seed(seed, kCommand), 500);
   std::vector<double> s(t.reconstruction.size());
   for (std::size_t i = 0; i < s.size(); ++i) s[i] = t.reconstruction[i] + t.kl[i];
   return s;
@@ -44,8 +45,9 @@ Command add_score_command(CLI::App& vae) {
   app->add_option("--percentile", f->percentile, "percentile of the held-out scores used as threshold")
       ->capture_default_str();
   app->add_option("--anomaly-classes", f->anomaly_classes, "labels that count as anomalies: prints the AUROC");
+  auto label = std::make_shared<LabelFlag>(*app, "conditional models: score every example as this class (default: its label)");
   add_config_flag(*app);
-  return {app, [f, data] {
+  return {app, [f, data, label] {
             check_extension("--out", f->out, {".csv"});
             const std::size_t iwae = parse_count_flag("--iwae", f->iwae, 0, 100'000);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
@@ -54,10 +56,11 @@ Command add_score_command(CLI::App& vae) {
                 f->anomaly_classes.empty() ? std::vector<std::size_t>{}
                                            : parse_list_flag("--anomaly-classes", f->anomaly_classes, 0, 1'000'000);
             LoadedModel m = load_model(f->model);
+            if (iwae > 0) require_iwae(*m.model, "--iwae");
             const datasets::Dataset d = data->load();
             if (!classes.empty() && !d.has_labels())
               throw FlagError(fmt::format("--anomaly-classes: {} has no labels", data->describe()));
-            const std::vector<double> scores = scores_of(*m.vae, d, iwae, seed);
+            const std::vector<double> scores = scores_of(*m.model, *label, d, iwae, seed);
             const double per_bit = static_cast<double>(d.features()) * std::numbers::ln2;
             std::optional<double> threshold;
             if (!f->heldout.empty()) {
@@ -65,7 +68,7 @@ Command add_score_command(CLI::App& vae) {
               heldout.data = f->heldout;
               heldout.split = datasets::has_split(f->heldout, data->options().split) ? data->options().split : "train";
               heldout.channels = 1;
-              std::vector<double> normal = scores_of(*m.vae, load_data_split(heldout), iwae, seed);
+              std::vector<double> normal = scores_of(*m.model, *label, load_data_split(heldout), iwae, seed);
               std::sort(normal.begin(), normal.end());
               const auto at = static_cast<std::size_t>(std::llround(percentile / 100 * static_cast<double>(normal.size() - 1)));
               threshold = normal[at];

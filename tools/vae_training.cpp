@@ -15,12 +15,14 @@
 #include "datasets/loader.hpp"
 #include "distributed/broadcast.hpp"
 #include "distributed/communicator.hpp"
+#include "models/conditional_vae_file.hpp"
 #include "models/vae_file.hpp"
 #include "nn/atomic_file.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/training_state.hpp"
 #include "optim/adam.hpp"
 #include "tools/command.hpp"
+#include "tools/model.hpp"
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
 #include "tools/run_report.hpp"
@@ -84,6 +86,28 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
   }
 }
 
+// The classes a conditional model is trained on: every label the data uses (training and
+// evaluation) and every class it names. Refused for data without labels.
+std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
+  if (!o.conditional) return 0;
+  if (!data.train.has_labels())
+    throw FlagError(fmt::format("--conditional: the examples of {} have no labels, and a conditional model "
+                                "learns from each example's class; give labelled data (IDX with its labels file, "
+                                "a CSV with --label-column, an image folder with one subfolder per class)",
+                                o.data.data.string()));
+  std::size_t classes = data.train.label_names().size();
+  for (const datasets::Dataset* d : {&data.train, &data.eval})
+    for (std::int32_t label : d->labels())
+      if (label >= 0) classes = std::max(classes, static_cast<std::size_t>(label) + 1);
+  return classes;
+}
+
+// A resumed conditional run keeps the checkpoint's classes.
+std::size_t classes_of(const nn::SafetensorsFile& file, const TrainOptions& o) {
+  if (!o.conditional) return 0;
+  return models::parse_count(file.metadata_value("classes"), file.source() + " metadata 'classes'");
+}
+
 void check_same_data(const nn::SafetensorsFile& file, const TrainingData& data, const TrainOptions& o) {
   const std::string& saved = file.metadata_value("data_fingerprint");
   if (saved == data.fingerprint) return;
@@ -112,20 +136,21 @@ void refuse_to_overwrite(const TrainOptions& o) {
 
 class Run {
  public:
-  Run(TrainOptions options, TrainingData data, distributed::Communicator& world)
+  Run(TrainOptions options, TrainingData data, std::size_t num_classes, distributed::Communicator& world)
       : world_(&world),
         root_(world.rank() == 0),
         o_(std::move(options)),
         data_(std::move(data)),
         init_(stream_seed(o_.seed, kInit)),
         noise_(stream_seed(o_.seed, kNoise)),
-        vae_(model_config(o_, data_.train.features()), init_),
-        adam_(vae_.parameters(), {.lr = o_.lr}),
+        model_(make_model(model_config(o_, data_.train.features()), num_classes, init_)),
+        adam_(model_->module().parameters(), {.lr = o_.lr}),
         loader_(data_.train, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize,
                               .seed = stream_seed(o_.seed, kShuffle),
                               .rank = static_cast<std::size_t>(world.rank()),
                               .ranks = static_cast<std::size_t>(world.size())}) {
-    if (world.size() > 1) sharded_.emplace(world, vae_);
+    if (o_.iwae > 0) require_iwae(*model_, "--iwae");
+    if (world.size() > 1) sharded_.emplace(world, *model_);
     if (root_) fs::create_directories(o_.out);
   }
 
@@ -155,8 +180,8 @@ class Run {
   void run() {
     fmt::print("vae train: {} training / {} {} examples of {} features\ndata: {}\n", data_.train.size(),
                data_.eval.size(), data_.eval_name, data_.train.features(), o_.data.data.string());
-    fmt::print("model: {} ({} parameters), Adam lr {}, batch {}, beta {}{}, {} thread(s)\n", vae_.describe(),
-               vae_.num_parameters(), o_.lr, o_.batch, o_.beta,
+    fmt::print("model: {} ({} parameters), Adam lr {}, batch {}, beta {}{}, {} thread(s)\n", model_->describe(),
+               model_->module().num_parameters(), o_.lr, o_.batch, o_.beta,
                o_.kl_warmup > 0 ? fmt::format(" (warm-up over {} epochs)", o_.kl_warmup) : "", ag::num_threads());
     if (sharded_)
       fmt::print("data-parallel: {}, {} thread(s) each; the global batch of {} split between them\n",
@@ -186,14 +211,15 @@ class Run {
     }
     if (epochs_done_ == 0) throw FlagError("--epochs: nothing to train (0 epochs)");
     if (!root_) return;
-    const auto pictures = write_run_pictures(o_.out, vae_, data_.eval, o_.seed, o_.eval_batch, o_.binarize);
+    const auto pictures = write_run_pictures(o_.out, *model_, data_.eval, o_.seed, o_.eval_batch, o_.binarize);
     if (pictures.empty())
       fmt::print("pictures: examples of shape [{}] are not images, so no image grids\n",
                  shape_text(data_.eval.example_shape()));
     else
       fmt::print("pictures: {} in {}\n", fmt::join(pictures, ", "), o_.out.string());
     write_results();
-    std::vector<std::string> configuration = {vae_.describe(), fmt::format("{} parameters", vae_.num_parameters()),
+    std::vector<std::string> configuration = {model_->describe(),
+                                              fmt::format("{} parameters", model_->module().num_parameters()),
                                               fmt::format("data: {}", o_.data.data.string()),
                                               fmt::format("{} training / {} {} examples", data_.train.size(),
                                                           data_.eval.size(), data_.eval_name)};
@@ -224,7 +250,8 @@ class Run {
       ++step;
       beta = beta_at((epoch - 1) * loader_.batches_per_epoch() + step);
       const float value = sharded_ ? sharded_->run(tape_, adam_, loader_, noise_, static_cast<float>(beta))
-                                   : train_step(tape_, vae_, adam_, loader_.batch(), noise_, static_cast<float>(beta));
+                                   : train_step(tape_, *model_, adam_, loader_.batch(), loader_.labels(), noise_,
+                                                static_cast<float>(beta));
       if (!std::isfinite(value))
         throw TrainingDiverged(fmt::format(
             "the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; try a smaller --lr", value,
@@ -258,7 +285,8 @@ class Run {
     ag::NoGradGuard no_grad(tape_);
     while (loader.next()) {
       tape_.reset();
-      models::VaeLoss l = vae_.loss(tape_.constant(loader.batch()), rng, 1.0F);
+      ag::Var labels = model_->labels_on(tape_, loader.labels());
+      models::VaeLoss l = model_->loss(tape_.constant(loader.batch()), labels, rng, 1.0F);
       const double rows = static_cast<double>(loader.batch().shape()[0]);
       r.recon += l.reconstruction.item() * rows;
       r.kl += l.kl.item() * rows;
@@ -271,11 +299,11 @@ class Run {
   }
 
   nn::TrainingState training_state() {
-    return {vae_, adam_, {{"noise", &noise_}}, {{"loader", loader_.state()}, {"metrics", metrics_}}};
+    return {model_->module(), adam_, {{"noise", &noise_}}, {{"loader", loader_.state()}, {"metrics", metrics_}}};
   }
 
   nn::Metadata model_metadata() const {
-    nn::Metadata m = vae_.config().to_metadata();
+    nn::Metadata m = model_->metadata();
     m["format"] = kModelFormat;
     m["epochs"] = std::to_string(epochs_done_);
     m["test_loss"] = fmt::format("{:.4f}", last_eval_.loss);
@@ -288,7 +316,7 @@ class Run {
   // Two files each epoch, each written atomically: model.safetensors (weights only, for
   // PyTorch and for the subcommands) and checkpoint.safetensors (also what resuming needs).
   void save() {
-    nn::save_module(o_.out / "model.safetensors", vae_, model_metadata());
+    nn::save_module(o_.out / "model.safetensors", model_->module(), model_metadata());
     nn::Metadata m = model_metadata();
     m["format"] = kCheckpointFormat;
     m["data_fingerprint"] = data_.fingerprint;
@@ -305,7 +333,7 @@ class Run {
                               {"test_loss", last_eval_.loss},
                               {"test_recon", last_eval_.recon},
                               {"test_kl", last_eval_.kl},
-                              {"config", vae_.config().to_metadata()}};
+                              {"config", model_->metadata()}};
     if (o_.iwae > 0) {
       const auto start = Clock::now();
       const double nll = iwae_nll();
@@ -323,7 +351,7 @@ class Run {
     loader.start_epoch();
     double total = 0;
     while (loader.next())
-      for (double b : vae_.importance_weighted_bound(tape_, loader.batch(), o_.iwae, rng)) total -= b;
+      for (double b : model_->plain()->importance_weighted_bound(tape_, loader.batch(), o_.iwae, rng)) total -= b;
     return total / static_cast<double>(data_.eval.size());
   }
 
@@ -332,7 +360,7 @@ class Run {
   TrainOptions o_;
   TrainingData data_;
   ag::Rng init_, noise_;
-  models::Vae vae_;
+  std::unique_ptr<Model> model_;
   optim::Adam adam_;
   datasets::Loader loader_;
   ag::Tape tape_;
@@ -345,16 +373,27 @@ class Run {
 
 }  // namespace
 
+// The rest of a step once the loss is on the tape.
+static float descend(ag::Tape& tape, optim::Optimizer& optimizer, ag::Var loss) {
+  const float value = loss.item();
+  if (!std::isfinite(value)) return value;  // the caller reports it; the weights stay good
+  optimizer.zero_grad();
+  tape.backward(loss);
+  optimizer.step();
+  return value;
+}
+
+float train_step(ag::Tape& tape, Model& model, optim::Optimizer& optimizer, const ag::Array& batch,
+                 std::span<const std::int32_t> labels, ag::Rng& noise, float beta) {
+  tape.reset();
+  ag::Var y = model.labels_on(tape, labels);
+  return descend(tape, optimizer, model.loss(tape.constant(batch), y, noise, beta).loss);
+}
+
 float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, const ag::Array& batch,
                  ag::Rng& noise, float beta) {
   tape.reset();
-  models::VaeLoss l = vae.loss(tape.constant(batch), noise, beta);
-  const float value = l.loss.item();
-  if (!std::isfinite(value)) return value;  // the caller reports it; the weights stay good
-  optimizer.zero_grad();
-  tape.backward(l.loss);
-  optimizer.step();
-  return value;
+  return descend(tape, optimizer, vae.loss(tape.constant(batch), noise, beta).loss);
 }
 
 namespace {
@@ -364,7 +403,8 @@ void train_in(TrainOptions o, distributed::Communicator& world) {
   if (o.resume.empty()) {
     refuse_to_overwrite(o);
     TrainingData data = load_training_data(o);
-    Run run(std::move(o), std::move(data), world);
+    const std::size_t classes = classes_of(data, o);
+    Run run(std::move(o), std::move(data), classes, world);
     run.start_from_rank_0();
     run.run();
     return;
@@ -373,10 +413,13 @@ void train_in(TrainOptions o, distributed::Communicator& world) {
   refuse_to_overwrite(o);
   resolve_resume(file, o);
   TrainingData data = load_training_data(o);
+  classes_of(data, o);  // (labelled data for a conditional model)
   check_same_data(file, data, o);
   // Sizes from the checkpoint are checked against its tensors before a model is built.
-  models::check_parameter_count(model_config(o, data.train.features()), file);
-  Run run(std::move(o), std::move(data), world);
+  const std::size_t classes = classes_of(file, o);
+  if (o.conditional) models::check_parameter_count(model_config(o, data.train.features()), classes, file);
+  else models::check_parameter_count(model_config(o, data.train.features()), file);
+  Run run(std::move(o), std::move(data), classes, world);
   run.restore(file);
   run.start_from_rank_0();
   run.run();

@@ -2,10 +2,13 @@
 // evaluation, checkpoints, metrics and pictures. The options come from tools/options.hpp.
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <stdexcept>
 
 #include "models/vae.hpp"
 #include "optim/optimizer.hpp"
+#include "tools/model.hpp"
 #include "tools/options.hpp"
 
 namespace tools {
@@ -22,7 +25,11 @@ inline constexpr const char* kModelFormat = "vae-autograd/model/1";
 
 /// One optimization step on one batch: records the loss on `tape` (reset first), and
 /// unless it is non-finite, backpropagates and updates. Returns the loss. No heap
-/// allocation once the tape has seen a batch of this size.
+/// allocation once the tape has seen a batch of this size. `labels` are the batch's
+/// classes (loader.labels()), which only a conditional model reads.
+float train_step(ag::Tape& tape, Model& model, optim::Optimizer& optimizer, const ag::Array& batch,
+                 std::span<const std::int32_t> labels, ag::Rng& noise, float beta);
+/// The same for a models::Vae held directly (tests, benchmarks).
 float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, const ag::Array& batch,
                  ag::Rng& noise, float beta);
 

@@ -19,13 +19,14 @@ Command add_traverse_command(CLI::App& vae) {
   app->add_option("--range", f->range, "sweep from -range to +range")->capture_default_str();
   app->add_option("--steps", f->steps, "values per row")->capture_default_str();
   app->add_option("--out", f->out, "a .png grid (or .npy)")->required();
+  auto label = std::make_shared<LabelFlag>(*app, "conditional models: the class to decode as");
   add_config_flag(*app);
-  return {app, [f] {
+  return {app, [f, label] {
             check_extension("--out", f->out, {".png", ".npy"});
             const double range = parse_real_flag("--range", f->range, 0, 100);
             const std::size_t steps = parse_count_flag("--steps", f->steps, 1, 1000);
             LoadedModel m = load_model(f->model);
-            const std::size_t z = m.vae->config().latent;
+            const std::size_t z = m.model->config().latent;
             std::vector<std::size_t> dims = f->dims.empty() ? std::vector<std::size_t>{}
                                                             : parse_list_flag("--dims", f->dims, 0, z - 1);
             for (std::size_t j = 0; f->dims.empty() && j < std::min<std::size_t>(10, z); ++j) dims.push_back(j);
@@ -34,9 +35,7 @@ Command add_traverse_command(CLI::App& vae) {
               for (std::size_t s = 0; s < steps; ++s)
                 codes(r * steps + s, dims[r]) =
                     steps == 1 ? 0.0F : static_cast<float>(-range + 2 * range * static_cast<double>(s) / static_cast<double>(steps - 1));
-            ag::Tape tape;
-            ag::NoGradGuard no_grad(tape);
-            const ag::Array x = m.vae->expected_x(m.vae->decode(tape.constant(codes))).value();
+            const ag::Array x = m.model->decoded(codes, label->required(*m.model, codes.shape()[0], "decode"));
             write_array(f->out, x, m.example_shape, steps);
             fmt::print("traverse: dimensions {} over [-{}, {}] in {}\n", fmt::join(dims, ","), range, range, f->out);
           }};

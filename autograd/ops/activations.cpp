@@ -12,43 +12,53 @@ namespace ag {
 using detail::unary_backward;
 using detail::unary_forward;
 
+// The backward rules, each defined right after its forward.
+static void relu_backward(Tape& t, const Node& n);
+static void sigmoid_backward(Tape& t, const Node& n);
+static void tanh_backward(Tape& t, const Node& n);
+static void softplus_backward(Tape& t, const Node& n);
+static void log_sigmoid_backward(Tape& t, const Node& n);
+static void leaky_relu_backward(Tape& t, const Node& n);
+static void elu_backward(Tape& t, const Node& n);
+static void gelu_backward(Tape& t, const Node& n);
+static void silu_backward(Tape& t, const Node& n);
+
 // y = max(x, 0), dy/dx = [x > 0]
-static void relu_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float x, float) { return x > 0.0F ? 1.0F : 0.0F; });
-}
 Var relu(Var x) {
   return unary_forward("relu", x, relu_backward, [](float v) { return std::max(v, 0.0F); });
 }
+static void relu_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return x > 0.0F ? 1.0F : 0.0F; });
+}
 
 // y = 1 / (1 + e^-x), dy/dx = y (1 - y)
+Var sigmoid(Var x) { return unary_forward("sigmoid", x, sigmoid_backward, stable::sigmoid); }
 static void sigmoid_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float, float y) { return y * (1.0F - y); });
 }
-Var sigmoid(Var x) { return unary_forward("sigmoid", x, sigmoid_backward, stable::sigmoid); }
 
 // y = tanh x, dy/dx = 1 - y^2
-static void tanh_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float, float y) { return 1.0F - y * y; });
-}
 Var tanh(Var x) {
   return unary_forward("tanh", x, tanh_backward, [](float v) { return std::tanh(v); });
 }
+static void tanh_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float, float y) { return 1.0F - y * y; });
+}
 
 // y = log(1 + e^x), dy/dx = sigmoid(x)
+Var softplus(Var x) { return unary_forward("softplus", x, softplus_backward, stable::softplus); }
 static void softplus_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float x, float) { return stable::sigmoid(x); });
 }
-Var softplus(Var x) { return unary_forward("softplus", x, softplus_backward, stable::softplus); }
 
 // y = log sigmoid(x) = -softplus(-x), dy/dx = sigmoid(-x)
-static void log_sigmoid_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float x, float) { return stable::sigmoid(-x); });
-}
 Var log_sigmoid(Var x) {
   return unary_forward("log_sigmoid", x, log_sigmoid_backward,
                        [](float v) { return -stable::softplus(-v); });
 }
-
+static void log_sigmoid_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return stable::sigmoid(-x); });
+}
 
 // ---- activations with a setting (stored as the op's attribute) ----
 
@@ -59,51 +69,51 @@ struct SlopeAttrs {
 }  // namespace
 
 // y = x for x > 0, slope x otherwise;  dy/dx = 1 or slope
-static void leaky_relu_backward(Tape& t, const Node& n) {
-  const float slope = n.attrs<SlopeAttrs>().slope;
-  unary_backward(t, n, [slope](float x, float) { return x > 0.0F ? 1.0F : slope; });
-}
 Var leaky_relu(Var x, float negative_slope) {
   Var y = unary_forward("leaky_relu", x, leaky_relu_backward,
                         [negative_slope](float v) { return v > 0.0F ? v : negative_slope * v; });
   y.tape().node(y).set_attrs(SlopeAttrs{negative_slope});
   return y;
 }
+static void leaky_relu_backward(Tape& t, const Node& n) {
+  const float slope = n.attrs<SlopeAttrs>().slope;
+  unary_backward(t, n, [slope](float x, float) { return x > 0.0F ? 1.0F : slope; });
+}
 
 // y = x for x > 0, alpha (e^x - 1) otherwise;  dy/dx = 1 or y + alpha
-static void elu_backward(Tape& t, const Node& n) {
-  const float alpha = n.attrs<SlopeAttrs>().slope;
-  unary_backward(t, n, [alpha](float x, float y) { return x > 0.0F ? 1.0F : y + alpha; });
-}
 Var elu(Var x, float alpha) {
   Var y = unary_forward("elu", x, elu_backward,
                         [alpha](float v) { return v > 0.0F ? v : alpha * std::expm1(v); });
   y.tape().node(y).set_attrs(SlopeAttrs{alpha});
   return y;
 }
+static void elu_backward(Tape& t, const Node& n) {
+  const float alpha = n.attrs<SlopeAttrs>().slope;
+  unary_backward(t, n, [alpha](float x, float y) { return x > 0.0F ? 1.0F : y + alpha; });
+}
 
 // y = x Phi(x) with Phi the standard normal CDF (PyTorch's exact gelu);
 // dy/dx = Phi(x) + x phi(x)
 static float normal_cdf(float x) { return 0.5F * std::erfc(-x * std::numbers::sqrt2_v<float> / 2.0F); }
+Var gelu(Var x) {
+  return unary_forward("gelu", x, gelu_backward, [](float v) { return v * normal_cdf(v); });
+}
 static void gelu_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float x, float) {
     const float pdf = std::exp(-0.5F * x * x) * std::numbers::inv_sqrtpi_v<float> / std::numbers::sqrt2_v<float>;
     return normal_cdf(x) + x * pdf;
   });
 }
-Var gelu(Var x) {
-  return unary_forward("gelu", x, gelu_backward, [](float v) { return v * normal_cdf(v); });
-}
 
 // y = x sigmoid(x);  dy/dx = s (1 + x (1 - s))
+Var silu(Var x) {
+  return unary_forward("silu", x, silu_backward, [](float v) { return v * stable::sigmoid(v); });
+}
 static void silu_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float x, float) {
     const float s = stable::sigmoid(x);
     return s * (1.0F + x * (1.0F - s));
   });
-}
-Var silu(Var x) {
-  return unary_forward("silu", x, silu_backward, [](float v) { return v * stable::sigmoid(v); });
 }
 
 }  // namespace ag

@@ -13,6 +13,19 @@ using detail::input;
 using detail::unary_backward;
 using detail::unary_forward;
 
+// The backward rules, each defined right after its forward.
+static void broadcast_to_backward(Tape& t, const Node& n);
+static void add_backward(Tape& t, const Node& n);
+static void sub_backward(Tape& t, const Node& n);
+static void mul_backward(Tape& t, const Node& n);
+static void div_backward(Tape& t, const Node& n);
+static void minimum_backward(Tape& t, const Node& n);
+static void maximum_backward(Tape& t, const Node& n);
+static void where_backward(Tape& t, const Node& n);
+static void neg_backward(Tape& t, const Node& n);
+static void add_scalar_backward(Tape& t, const Node& n);
+static void mul_scalar_backward(Tape& t, const Node& n);
+
 // ---- broadcast_to: y[i...] = x[i... with x's size-1 dimensions at 0];
 //      dx = g summed over the repeated dimensions (in double: one value repeated 10^6 times
 //      gets a gradient of 10^6 terms) ----
@@ -22,18 +35,6 @@ static Shape padded(const Shape& x, std::size_t rank) {
   Shape p(rank - x.size(), 1);
   p.insert(p.end(), x.begin(), x.end());
   return p;
-}
-
-static void broadcast_to_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const Shape& out = n.value().shape();
-  const Shape from = padded(x.value().shape(), out.size());
-  std::uint32_t repeated = 0;
-  for (std::size_t d = 0; d < out.size(); ++d)
-    if (from[d] == 1 && out[d] != 1) repeated |= 1U << d;
-  // The kept dimensions of the plan are x's own, in x's order.
-  detail::sum_reduce(n.grad().data(), detail::plan_reduction(out, repeated), 1.0, x.grad().data(), true);
 }
 
 Var broadcast_to(Var x, const Shape& shape) {
@@ -55,6 +56,17 @@ Var broadcast_to(Var x, const Shape& shape) {
   std::size_t i = 0;
   detail::for_each_offset(loop, [&](std::size_t off) { y[i++] = px[off]; });
   return tape.last();
+}
+static void broadcast_to_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const Shape& out = n.value().shape();
+  const Shape from = padded(x.value().shape(), out.size());
+  std::uint32_t repeated = 0;
+  for (std::size_t d = 0; d < out.size(); ++d)
+    if (from[d] == 1 && out[d] != 1) repeated |= 1U << d;
+  // The kept dimensions of the plan are x's own, in x's order.
+  detail::sum_reduce(n.grad().data(), detail::plan_reduction(out, repeated), 1.0, x.grad().data(), true);
 }
 
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
@@ -87,76 +99,64 @@ static void broadcast_pair(const char* op, Var& a, Var& b) {
 
 // ---- the binary ops: y = f(a, b) with df/da and df/db ----
 
-static void add_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float, float, float) { return 1.0F; },
-                  [](float, float, float) { return 1.0F; });
-}
 Var add(Var a, Var b) {
   broadcast_pair("add", a, b);
   return binary_forward("add", a, b, add_backward, [](float x, float y) { return x + y; });
 }
-
-static void sub_backward(Tape& t, const Node& n) {
+static void add_backward(Tape& t, const Node& n) {
   binary_backward(t, n, [](float, float, float) { return 1.0F; },
-                  [](float, float, float) { return -1.0F; });
+                  [](float, float, float) { return 1.0F; });
 }
+
 Var sub(Var a, Var b) {
   broadcast_pair("sub", a, b);
   return binary_forward("sub", a, b, sub_backward, [](float x, float y) { return x - y; });
 }
+static void sub_backward(Tape& t, const Node& n) {
+  binary_backward(t, n, [](float, float, float) { return 1.0F; },
+                  [](float, float, float) { return -1.0F; });
+}
 
 // y = a b: dy/da = b, dy/db = a
-static void mul_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float, float b, float) { return b; },
-                  [](float a, float, float) { return a; });
-}
 Var mul(Var a, Var b) {
   broadcast_pair("mul", a, b);
   return binary_forward("mul", a, b, mul_backward, [](float x, float y) { return x * y; });
 }
+static void mul_backward(Tape& t, const Node& n) {
+  binary_backward(t, n, [](float, float b, float) { return b; },
+                  [](float a, float, float) { return a; });
+}
 
 // y = a / b: dy/da = 1/b, dy/db = -a/b^2 = -y/b
-static void div_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float, float b, float) { return 1.0F / b; },
-                  [](float, float b, float y) { return -y / b; });
-}
 Var div(Var a, Var b) {
   broadcast_pair("div", a, b);
   return binary_forward("div", a, b, div_backward, [](float x, float y) { return x / y; });
 }
+static void div_backward(Tape& t, const Node& n) {
+  binary_backward(t, n, [](float, float b, float) { return 1.0F / b; },
+                  [](float, float b, float y) { return -y / b; });
+}
 
 // y = min(a, b): the gradient goes to the smaller input, half to each at a tie (as in PyTorch)
-static void minimum_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float a, float b, float) { return a < b ? 1.0F : a == b ? 0.5F : 0.0F; },
-                  [](float a, float b, float) { return b < a ? 1.0F : a == b ? 0.5F : 0.0F; });
-}
 Var minimum(Var a, Var b) {
   broadcast_pair("minimum", a, b);
   return binary_forward("minimum", a, b, minimum_backward, [](float x, float y) { return std::min(x, y); });
 }
-
-static void maximum_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float a, float b, float) { return a > b ? 1.0F : a == b ? 0.5F : 0.0F; },
-                  [](float a, float b, float) { return b > a ? 1.0F : a == b ? 0.5F : 0.0F; });
+static void minimum_backward(Tape& t, const Node& n) {
+  binary_backward(t, n, [](float a, float b, float) { return a < b ? 1.0F : a == b ? 0.5F : 0.0F; },
+                  [](float a, float b, float) { return b < a ? 1.0F : a == b ? 0.5F : 0.0F; });
 }
+
 Var maximum(Var a, Var b) {
   broadcast_pair("maximum", a, b);
   return binary_forward("maximum", a, b, maximum_backward, [](float x, float y) { return std::max(x, y); });
 }
+static void maximum_backward(Tape& t, const Node& n) {
+  binary_backward(t, n, [](float a, float b, float) { return a > b ? 1.0F : a == b ? 0.5F : 0.0F; },
+                  [](float a, float b, float) { return b > a ? 1.0F : a == b ? 0.5F : 0.0F; });
+}
 
 // ---- where(mask, a, b): a where mask is nonzero, else b; no gradient to the mask ----
-
-static void where_backward(Tape& t, const Node& n) {
-  const float* mask = input(t, n, 0).value().data();
-  const float* g = n.grad().data();
-  for (int k = 1; k <= 2; ++k) {
-    Node& x = input(t, n, k);
-    if (!x.requires_grad) continue;
-    float* dx = x.grad().data();
-    for (std::size_t i = 0; i < n.value().size(); ++i)
-      if ((mask[i] != 0.0F) == (k == 1)) dx[i] += g[i];
-  }
-}
 
 Var where(Var mask, Var a, Var b) {
   broadcast_pair("where", a, b);
@@ -171,6 +171,17 @@ Var where(Var mask, Var a, Var b) {
   for (std::size_t i = 0; i < out.own_value.size(); ++i) y[i] = m[i] != 0.0F ? pa[i] : pb[i];
   return tape.last();
 }
+static void where_backward(Tape& t, const Node& n) {
+  const float* mask = input(t, n, 0).value().data();
+  const float* g = n.grad().data();
+  for (int k = 1; k <= 2; ++k) {
+    Node& x = input(t, n, k);
+    if (!x.requires_grad) continue;
+    float* dx = x.grad().data();
+    for (std::size_t i = 0; i < n.value().size(); ++i)
+      if ((mask[i] != 0.0F) == (k == 1)) dx[i] += g[i];
+  }
+}
 
 // ---- unary: -x, x + c, x * c (c is the op's attribute) ----
 
@@ -178,28 +189,28 @@ struct ScalarAttrs {
   float c;
 };
 
-static void neg_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float, float) { return -1.0F; });
-}
 Var neg(Var x) {
   return unary_forward("neg", x, neg_backward, [](float v) { return -v; });
 }
-
-static void add_scalar_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float, float) { return 1.0F; });
+static void neg_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float, float) { return -1.0F; });
 }
+
 Var add_scalar(Var x, float c) {
   return unary_forward("add_scalar", x, add_scalar_backward, [c](float v) { return v + c; });
 }
-
-static void mul_scalar_backward(Tape& t, const Node& n) {
-  const float c = n.attrs<ScalarAttrs>().c;
-  unary_backward(t, n, [c](float, float) { return c; });
+static void add_scalar_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float, float) { return 1.0F; });
 }
+
 Var mul_scalar(Var x, float c) {
   Var y = unary_forward("mul_scalar", x, mul_scalar_backward, [c](float v) { return v * c; });
   y.tape().node(y).set_attrs(ScalarAttrs{c});
   return y;
+}
+static void mul_scalar_backward(Tape& t, const Node& n) {
+  const float c = n.attrs<ScalarAttrs>().c;
+  unary_backward(t, n, [c](float, float) { return c; });
 }
 
 // ---- operators ----

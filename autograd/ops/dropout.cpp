@@ -11,14 +11,8 @@
 namespace ag {
 using detail::input;
 
-static void dropout_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const float* m = n.saved.data();
-  const float* g = n.grad().data();
-  float* dx = x.grad().data();
-  for (std::size_t i = 0; i < n.value().size(); ++i) dx[i] += g[i] * m[i];
-}
+// The backward rules, each defined right after its forward.
+static void dropout_backward(Tape& t, const Node& n);
 
 Var dropout(Var x, float p, Rng& rng, bool training) {
   if (!(p >= 0.0F && p <= 1.0F)) throw std::invalid_argument(fmt::format("dropout: p = {} is not in [0, 1]", p));
@@ -35,6 +29,14 @@ Var dropout(Var x, float p, Rng& rng, bool training) {
     y[i] = px[i] * m[i];
   }
   return tape.last();
+}
+static void dropout_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const float* m = n.saved.data();
+  const float* g = n.grad().data();
+  float* dx = x.grad().data();
+  for (std::size_t i = 0; i < n.value().size(); ++i) dx[i] += g[i] * m[i];
 }
 
 }  // namespace ag

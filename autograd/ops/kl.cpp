@@ -10,6 +10,18 @@ namespace ag {
 using detail::input;
 using detail::upstream;
 
+// The backward rules, each defined right after its forward.
+static void kl_backward(Tape& t, const Node& n);
+
+Var kl_to_standard_normal(Var mu, Var logvar, Reduction reduction) {
+  detail::require_same_shape("kl_to_standard_normal", mu, logvar);
+  const float* m = mu.value().data();
+  const float* v = logvar.value().data();
+  return detail::reduced_loss("kl_to_standard_normal", {mu, logvar}, mu.shape(), reduction,
+                              kl_backward, [=](std::size_t i) {
+                                return -0.5F * (1.0F + v[i] - m[i] * m[i] - std::exp(v[i]));
+                              });
+}
 static void kl_backward(Tape& t, const Node& n) {
   Node& mu = input(t, n, 0);
   Node& logvar = input(t, n, 1);
@@ -24,16 +36,6 @@ static void kl_backward(Tape& t, const Node& n) {
     float* dv = logvar.grad().data();
     for (std::size_t i = 0; i < count; ++i) dv[i] += upstream(n, i) * 0.5F * (std::exp(v[i]) - 1.0F);
   }
-}
-
-Var kl_to_standard_normal(Var mu, Var logvar, Reduction reduction) {
-  detail::require_same_shape("kl_to_standard_normal", mu, logvar);
-  const float* m = mu.value().data();
-  const float* v = logvar.value().data();
-  return detail::reduced_loss("kl_to_standard_normal", {mu, logvar}, mu.shape(), reduction,
-                              kl_backward, [=](std::size_t i) {
-                                return -0.5F * (1.0F + v[i] - m[i] * m[i] - std::exp(v[i]));
-                              });
 }
 
 }  // namespace ag

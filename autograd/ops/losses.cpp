@@ -15,12 +15,33 @@ using detail::reduced_loss;
 using detail::require_same_shape;
 using detail::upstream;
 
+// The backward rules, each defined right after its forward.
+static void bce_with_logits_backward(Tape& t, const Node& n);
+static void mse_loss_backward(Tape& t, const Node& n);
+static void gaussian_nll_backward(Tape& t, const Node& n);
+
 // ---- bce_with_logits: e = softplus(l) - l t;  de/dl = sigmoid(l) - t,  de/dt = -l ----
 // The forward keeps sigmoid(l) on the node (saved), so the backward needs no exponential.
 // It is the VAE's hottest elementwise op, so unlike the other losses it does not go through
 // reduced_loss: its forward is one vectorized pass (vector_math.cpp) and its backward loops
 // are written for the compiler to vectorize.
 
+Var bce_with_logits(Var logits, Var targets, Reduction reduction) {
+  require_same_shape("bce_with_logits", logits, targets);
+  const Shape s = logits.shape();
+  const bool elementwise = reduction == Reduction::none;
+  Tape& tape = logits.tape();
+  Node& out = tape.record("bce_with_logits", {logits, targets}, detail::loss_shape(reduction, s),
+                          bce_with_logits_backward);
+  const float scale = detail::reduction_scale(reduction, s);
+  out.set_attrs(detail::LossAttrs{reduction, scale});
+  if (shape_of(out.saved) != s) out.saved.resize(s);
+  const double total = vec::bce_with_logits(logits.value().data(), targets.value().data(),
+                                            elementwise ? out.own_value.data() : nullptr,
+                                            out.saved.data(), numel(s));
+  if (!elementwise) out.own_value.data()[0] = static_cast<float>(total * scale);
+  return tape.last();
+}
 static void bce_with_logits_backward(Tape& t, const Node& n) {
   Node& logits = input(t, n, 0);
   Node& targets = input(t, n, 1);
@@ -45,25 +66,18 @@ static void bce_with_logits_backward(Tape& t, const Node& n) {
   }
 }
 
-Var bce_with_logits(Var logits, Var targets, Reduction reduction) {
-  require_same_shape("bce_with_logits", logits, targets);
-  const Shape s = logits.shape();
-  const bool elementwise = reduction == Reduction::none;
-  Tape& tape = logits.tape();
-  Node& out = tape.record("bce_with_logits", {logits, targets}, detail::loss_shape(reduction, s),
-                          bce_with_logits_backward);
-  const float scale = detail::reduction_scale(reduction, s);
-  out.set_attrs(detail::LossAttrs{reduction, scale});
-  if (shape_of(out.saved) != s) out.saved.resize(s);
-  const double total = vec::bce_with_logits(logits.value().data(), targets.value().data(),
-                                            elementwise ? out.own_value.data() : nullptr,
-                                            out.saved.data(), numel(s));
-  if (!elementwise) out.own_value.data()[0] = static_cast<float>(total * scale);
-  return tape.last();
-}
-
 // ---- mse_loss: e = (p - t)^2;  de/dp = 2 (p - t),  de/dt = -2 (p - t) ----
 
+Var mse_loss(Var prediction, Var target, Reduction reduction) {
+  require_same_shape("mse_loss", prediction, target);
+  const float* p = prediction.value().data();
+  const float* y = target.value().data();
+  return reduced_loss("mse_loss", {prediction, target}, prediction.shape(), reduction,
+                      mse_loss_backward, [=](std::size_t i) {
+                        const float d = p[i] - y[i];
+                        return d * d;
+                      });
+}
 static void mse_loss_backward(Tape& t, const Node& n) {
   Node& pred = input(t, n, 0);
   Node& target = input(t, n, 1);
@@ -80,22 +94,23 @@ static void mse_loss_backward(Tape& t, const Node& n) {
   }
 }
 
-Var mse_loss(Var prediction, Var target, Reduction reduction) {
-  require_same_shape("mse_loss", prediction, target);
-  const float* p = prediction.value().data();
-  const float* y = target.value().data();
-  return reduced_loss("mse_loss", {prediction, target}, prediction.shape(), reduction,
-                      mse_loss_backward, [=](std::size_t i) {
-                        const float d = p[i] - y[i];
-                        return d * d;
-                      });
-}
-
 // ---- gaussian_nll: e = 0.5 (log 2pi + v + (x - m)^2 e^-v) ----
 //   de/dx = (x - m) e^-v,  de/dm = -(x - m) e^-v,  de/dv = 0.5 (1 - (x - m)^2 e^-v)
 
 static constexpr float kLog2Pi = 1.8378770664093453F;
 
+Var gaussian_nll(Var x, Var mean, Var logvar, Reduction reduction) {
+  require_same_shape("gaussian_nll", x, mean);
+  if (logvar.shape() != x.shape()) logvar = broadcast_to(logvar, x.shape());
+  const float* px = x.value().data();
+  const float* pm = mean.value().data();
+  const float* pv = logvar.value().data();
+  return reduced_loss("gaussian_nll", {x, mean, logvar}, x.shape(), reduction,
+                      gaussian_nll_backward, [=](std::size_t i) {
+                        const float d = px[i] - pm[i];
+                        return 0.5F * (kLog2Pi + pv[i] + d * d * std::exp(-pv[i]));
+                      });
+}
 static void gaussian_nll_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   Node& m = input(t, n, 1);
@@ -111,19 +126,6 @@ static void gaussian_nll_backward(Tape& t, const Node& n) {
     if (m.requires_grad) m.grad().data()[i] -= g * scaled;
     if (v.requires_grad) v.grad().data()[i] += g * 0.5F * (1.0F - (px[i] - pm[i]) * scaled);
   }
-}
-
-Var gaussian_nll(Var x, Var mean, Var logvar, Reduction reduction) {
-  require_same_shape("gaussian_nll", x, mean);
-  if (logvar.shape() != x.shape()) logvar = broadcast_to(logvar, x.shape());
-  const float* px = x.value().data();
-  const float* pm = mean.value().data();
-  const float* pv = logvar.value().data();
-  return reduced_loss("gaussian_nll", {x, mean, logvar}, x.shape(), reduction,
-                      gaussian_nll_backward, [=](std::size_t i) {
-                        const float d = px[i] - pm[i];
-                        return 0.5F * (kLog2Pi + pv[i] + d * d * std::exp(-pv[i]));
-                      });
 }
 
 }  // namespace ag

@@ -12,73 +12,82 @@ namespace ag {
 using detail::unary_backward;
 using detail::unary_forward;
 
+// The backward rules, each defined right after its forward.
+static void exp_backward(Tape& t, const Node& n);
+static void log_backward(Tape& t, const Node& n);
+static void square_backward(Tape& t, const Node& n);
+static void sqrt_backward(Tape& t, const Node& n);
+static void pow_backward(Tape& t, const Node& n);
+static void abs_backward(Tape& t, const Node& n);
+static void clamp_backward(Tape& t, const Node& n);
+
 // y = e^x, dy/dx = y
-static void exp_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float, float y) { return y; });
-}
 Var exp(Var x) {
   return unary_forward("exp", x, exp_backward, [](float v) { return std::exp(v); });
 }
+static void exp_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float, float y) { return y; });
+}
 
 // y = log x, dy/dx = 1/x
-static void log_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float x, float) { return 1.0F / x; });
-}
 Var log(Var x) {
   return unary_forward("log", x, log_backward, [](float v) { return std::log(v); });
 }
+static void log_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return 1.0F / x; });
+}
 
 // y = x^2, dy/dx = 2x
-static void square_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float x, float) { return 2.0F * x; });
-}
 Var square(Var x) {
   return unary_forward("square", x, square_backward, [](float v) { return v * v; });
 }
+static void square_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return 2.0F * x; });
+}
 
 // y = sqrt x, dy/dx = 1 / (2y)
-static void sqrt_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float, float y) { return 0.5F / y; });
-}
 Var sqrt(Var x) {
   return unary_forward("sqrt", x, sqrt_backward, [](float v) { return std::sqrt(v); });
+}
+static void sqrt_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float, float y) { return 0.5F / y; });
 }
 
 // y = x^p, dy/dx = p x^(p - 1)
 struct PowAttrs {
   float p;
 };
-static void pow_backward(Tape& t, const Node& n) {
-  const float p = n.attrs<PowAttrs>().p;
-  unary_backward(t, n, [p](float x, float) { return p * std::pow(x, p - 1.0F); });
-}
 Var pow(Var x, float p) {
   Var y = unary_forward("pow", x, pow_backward, [p](float v) { return std::pow(v, p); });
   y.tape().node(y).set_attrs(PowAttrs{p});
   return y;
 }
+static void pow_backward(Tape& t, const Node& n) {
+  const float p = n.attrs<PowAttrs>().p;
+  unary_backward(t, n, [p](float x, float) { return p * std::pow(x, p - 1.0F); });
+}
 
 // y = |x|, dy/dx = sign(x) (0 at 0, as in PyTorch)
-static void abs_backward(Tape& t, const Node& n) {
-  unary_backward(t, n, [](float x, float) { return x > 0.0F ? 1.0F : x < 0.0F ? -1.0F : 0.0F; });
-}
 Var abs(Var x) {
   return unary_forward("abs", x, abs_backward, [](float v) { return std::abs(v); });
+}
+static void abs_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return x > 0.0F ? 1.0F : x < 0.0F ? -1.0F : 0.0F; });
 }
 
 // y = min(max(x, lo), hi), dy/dx = 1 for lo <= x <= hi and 0 outside
 struct ClampAttrs {
   float lo, hi;
 };
-static void clamp_backward(Tape& t, const Node& n) {
-  const ClampAttrs a = n.attrs<ClampAttrs>();
-  unary_backward(t, n, [a](float x, float) { return x >= a.lo && x <= a.hi ? 1.0F : 0.0F; });
-}
 Var clamp(Var x, float lo, float hi) {
   if (!(lo <= hi)) throw std::invalid_argument(fmt::format("clamp: lo {} is above hi {}", lo, hi));
   Var y = unary_forward("clamp", x, clamp_backward, [lo, hi](float v) { return std::min(std::max(v, lo), hi); });
   y.tape().node(y).set_attrs(ClampAttrs{lo, hi});
   return y;
+}
+static void clamp_backward(Tape& t, const Node& n) {
+  const ClampAttrs a = n.attrs<ClampAttrs>();
+  unary_backward(t, n, [a](float x, float) { return x >= a.lo && x <= a.hi ? 1.0F : 0.0F; });
 }
 
 }  // namespace ag

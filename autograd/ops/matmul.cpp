@@ -11,6 +11,10 @@
 namespace ag {
 using detail::input;
 
+// The backward rules, each defined right after its forward.
+static void matmul_backward(Tape& t, const Node& n);
+static void linear_backward(Tape& t, const Node& n);
+
 // ---- matmul: [M, K] x [K, N] -> [M, N], and batches of them ----
 // A batch is [B, M, K]; a 2-D operand, or a batch of 1, is shared by every product. When the
 // right operand is shared, the batch of left operands is one [B*M, K] matrix: one GEMM.
@@ -32,6 +36,22 @@ static MatmulDims matmul_dims(const Shape& a, const Shape& b) {
   return {std::max(ba, bb), a[ra - 2], a[ra - 1], b[rb - 1], ba > 1, bb > 1};
 }
 
+Var matmul(Var a, Var b) {
+  const MatmulDims d = matmul_dims(a.value().shape(), b.value().shape());
+  const bool batched = a.dim() == 3 || b.dim() == 3;
+  const Shape out_shape = batched ? Shape{d.batch, d.m, d.n} : Shape{d.m, d.n};
+  Tape& tape = a.tape();
+  Node& out = tape.record("matmul", {a, b}, out_shape, matmul_backward);
+  float* y = out.own_value.data();
+  if (!d.b_batched) {
+    gemm(false, false, d.batch * d.m, d.n, d.k, a.value().data(), d.k, b.value().data(), d.n, 0.0F, y, d.n);
+  } else {
+    for (std::size_t i = 0; i < d.batch; ++i)
+      gemm(false, false, d.m, d.n, d.k, a.value().data() + (d.a_batched ? i : 0) * d.m * d.k, d.k,
+           b.value().data() + (d.b_batched ? i : 0) * d.k * d.n, d.n, 0.0F, y + i * d.m * d.n, d.n);
+  }
+  return tape.last();
+}
 static void matmul_backward(Tape& t, const Node& n) {
   Node& a = input(t, n, 0);
   Node& b = input(t, n, 1);
@@ -58,42 +78,9 @@ static void matmul_backward(Tape& t, const Node& n) {
   }
 }
 
-Var matmul(Var a, Var b) {
-  const MatmulDims d = matmul_dims(a.value().shape(), b.value().shape());
-  const bool batched = a.dim() == 3 || b.dim() == 3;
-  const Shape out_shape = batched ? Shape{d.batch, d.m, d.n} : Shape{d.m, d.n};
-  Tape& tape = a.tape();
-  Node& out = tape.record("matmul", {a, b}, out_shape, matmul_backward);
-  float* y = out.own_value.data();
-  if (!d.b_batched) {
-    gemm(false, false, d.batch * d.m, d.n, d.k, a.value().data(), d.k, b.value().data(), d.n, 0.0F, y, d.n);
-  } else {
-    for (std::size_t i = 0; i < d.batch; ++i)
-      gemm(false, false, d.m, d.n, d.k, a.value().data() + (d.a_batched ? i : 0) * d.m * d.k, d.k,
-           b.value().data() + (d.b_batched ? i : 0) * d.k * d.n, d.n, 0.0F, y + i * d.m * d.n, d.n);
-  }
-  return tape.last();
-}
-
 // ---- linear: Y[B, out] = X[B, in] Wᵀ + b, W stored [out, in] as in PyTorch ----
 //   dX = G W,  dW = Gᵀ X,  db = column sums of G (in double)
 // X of any rank [..., in] is a matrix of B = (product of the leading dimensions) rows.
-
-static void linear_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  Node& w = input(t, n, 1);
-  const std::size_t in = x.value().shape().back(), batch = x.value().size() / std::max<std::size_t>(in, 1);
-  const std::size_t out = w.value().shape()[0];
-  const float* g = n.grad().data();
-  if (x.requires_grad)
-    gemm(false, false, batch, in, out, g, out, w.value().data(), in, 1.0F, x.grad().data(), in);
-  if (w.requires_grad)
-    gemm(true, false, out, in, batch, g, out, x.value().data(), in, 1.0F, w.grad().data(), in);
-  if (n.arity == 3) {
-    Node& b = input(t, n, 2);
-    if (b.requires_grad) detail::add_column_sums(g, batch, out, b.grad().data());
-  }
-}
 
 /// The result's shape [..., out], after checking x [..., in] against weight [out, in].
 static Shape linear_shape(Var x, Var weight) {
@@ -131,6 +118,21 @@ Var linear(Var x, Var weight) {
   gemm(false, true, batch, out, in, x.value().data(), in, weight.value().data(), in, 0.0F,
        node.own_value.data(), out);
   return tape.last();
+}
+static void linear_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  Node& w = input(t, n, 1);
+  const std::size_t in = x.value().shape().back(), batch = x.value().size() / std::max<std::size_t>(in, 1);
+  const std::size_t out = w.value().shape()[0];
+  const float* g = n.grad().data();
+  if (x.requires_grad)
+    gemm(false, false, batch, in, out, g, out, w.value().data(), in, 1.0F, x.grad().data(), in);
+  if (w.requires_grad)
+    gemm(true, false, out, in, batch, g, out, x.value().data(), in, 1.0F, w.grad().data(), in);
+  if (n.arity == 3) {
+    Node& b = input(t, n, 2);
+    if (b.requires_grad) detail::add_column_sums(g, batch, out, b.grad().data());
+  }
 }
 
 }  // namespace ag

@@ -13,6 +13,11 @@
 namespace ag {
 using detail::input;
 
+// The backward rules, each defined right after its forward.
+static void sum_backward(Tape& t, const Node& n);
+static void max_backward(Tape& t, const Node& n);
+static void logsumexp_backward(Tape& t, const Node& n);
+
 struct ReduceAttrs {
   std::uint32_t axes;  // bitmask of the reduced axes of the input
   double scale;        // 1 for sum, 1/count for mean
@@ -51,19 +56,6 @@ static std::uint32_t all_axes(std::size_t rank) { return rank >= 32 ? ~0U : (1U 
 
 // ---- sum and mean: y[o] = scale * sum of x over o's elements;  dx = scale * g[o] ----
 
-static void sum_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const ReduceAttrs a = n.attrs<ReduceAttrs>();
-  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), a.axes);
-  const float* g = n.grad().data();
-  float* dx = x.grad().data();
-  detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
-    const float go = static_cast<float>(a.scale) * g[o];
-    detail::for_each_offset(p.reduced, [&](std::size_t r) { dx[base + r] += go; });
-  });
-}
-
 static Var sum_like(const char* name, Var x, std::uint32_t mask, bool keepdim, bool is_mean) {
   const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), mask);
   // The scale is a float, as it always was, so means stay bit-identical.
@@ -81,23 +73,20 @@ Var mean(Var x) { return sum_like("mean", x, all_axes(x.dim()), true, true); }
 Var mean(Var x, Axes axes, bool keepdim) {
   return sum_like("mean", x, detail::axis_mask("mean", axes, x.dim()), keepdim, true);
 }
-
-// ---- max: y[o] = the largest of o's elements;  dx = g[o] at the first one equal to y[o] ----
-
-static void max_backward(Tape& t, const Node& n) {
+static void sum_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   if (!x.requires_grad) return;
-  const ReductionGrad r = reduction_grad(x, n);  // (no structured binding: clang 14 cannot capture one)
-  detail::for_each_output(r.plan, [&](std::size_t o, std::size_t base) {
-    bool sent = false;
-    detail::for_each_offset(r.plan.reduced, [&](std::size_t i) {
-      if (!sent && (r.x[base + i] == r.y[o] || std::isnan(r.y[o]))) {
-        r.dx[base + i] += r.g[o];
-        sent = true;
-      }
-    });
+  const ReduceAttrs a = n.attrs<ReduceAttrs>();
+  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), a.axes);
+  const float* g = n.grad().data();
+  float* dx = x.grad().data();
+  detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
+    const float go = static_cast<float>(a.scale) * g[o];
+    detail::for_each_offset(p.reduced, [&](std::size_t r) { dx[base + r] += go; });
   });
 }
+
+// ---- max: y[o] = the largest of o's elements;  dx = g[o] at the first one equal to y[o] ----
 
 Var max(Var x, Axes axes, bool keepdim) {
   const std::uint32_t mask = detail::axis_mask("max", axes, x.dim());
@@ -118,18 +107,22 @@ Var max(Var x, Axes axes, bool keepdim) {
   });
   return x.tape().last();
 }
-
-// ---- logsumexp: y[o] = m + log sum exp(x - m), m the maximum;  dx = g[o] exp(x - y[o]) ----
-
-static void logsumexp_backward(Tape& t, const Node& n) {
+static void max_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   if (!x.requires_grad) return;
-  const ReductionGrad r = reduction_grad(x, n);
+  const ReductionGrad r = reduction_grad(x, n);  // (no structured binding: clang 14 cannot capture one)
   detail::for_each_output(r.plan, [&](std::size_t o, std::size_t base) {
-    detail::for_each_offset(r.plan.reduced,
-                            [&](std::size_t i) { r.dx[base + i] += r.g[o] * std::exp(r.x[base + i] - r.y[o]); });
+    bool sent = false;
+    detail::for_each_offset(r.plan.reduced, [&](std::size_t i) {
+      if (!sent && (r.x[base + i] == r.y[o] || std::isnan(r.y[o]))) {
+        r.dx[base + i] += r.g[o];
+        sent = true;
+      }
+    });
   });
 }
+
+// ---- logsumexp: y[o] = m + log sum exp(x - m), m the maximum;  dx = g[o] exp(x - y[o]) ----
 
 Var logsumexp(Var x, Axes axes, bool keepdim) {
   const std::uint32_t mask = detail::axis_mask("logsumexp", axes, x.dim());
@@ -149,6 +142,15 @@ Var logsumexp(Var x, Axes axes, bool keepdim) {
     y[o] = m + static_cast<float>(std::log(s));
   });
   return x.tape().last();
+}
+static void logsumexp_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const ReductionGrad r = reduction_grad(x, n);
+  detail::for_each_output(r.plan, [&](std::size_t o, std::size_t base) {
+    detail::for_each_offset(r.plan.reduced,
+                            [&](std::size_t i) { r.dx[base + i] += r.g[o] * std::exp(r.x[base + i] - r.y[o]); });
+  });
 }
 
 }  // namespace ag

@@ -11,22 +11,8 @@
 namespace ag {
 using detail::input;
 
-static void reparameterize_backward(Tape& t, const Node& n) {
-  Node& mu = input(t, n, 0);
-  Node& logvar = input(t, n, 1);
-  const float* g = n.grad().data();
-  const float* eps = n.saved.data();
-  const float* v = logvar.value().data();
-  const std::size_t count = n.value().size();
-  if (mu.requires_grad) {
-    float* dm = mu.grad().data();
-    for (std::size_t i = 0; i < count; ++i) dm[i] += g[i];
-  }
-  if (logvar.requires_grad) {
-    float* dv = logvar.grad().data();
-    for (std::size_t i = 0; i < count; ++i) dv[i] += g[i] * 0.5F * std::exp(0.5F * v[i]) * eps[i];
-  }
-}
+// The backward rules, each defined right after its forward.
+static void reparameterize_backward(Tape& t, const Node& n);
 
 // Records the node with an uninitialized eps buffer, which the caller fills, then z.
 static Node& record_sample(Var mu, Var logvar) {
@@ -58,6 +44,22 @@ Var reparameterize(Var mu, Var logvar, const Array& eps) {
   Node& out = record_sample(mu, logvar);
   std::copy(eps.begin(), eps.end(), out.saved.begin());
   return finish_sample(mu, logvar, out);
+}
+static void reparameterize_backward(Tape& t, const Node& n) {
+  Node& mu = input(t, n, 0);
+  Node& logvar = input(t, n, 1);
+  const float* g = n.grad().data();
+  const float* eps = n.saved.data();
+  const float* v = logvar.value().data();
+  const std::size_t count = n.value().size();
+  if (mu.requires_grad) {
+    float* dm = mu.grad().data();
+    for (std::size_t i = 0; i < count; ++i) dm[i] += g[i];
+  }
+  if (logvar.requires_grad) {
+    float* dv = logvar.grad().data();
+    for (std::size_t i = 0; i < count; ++i) dv[i] += g[i] * 0.5F * std::exp(0.5F * v[i]) * eps[i];
+  }
 }
 
 }  // namespace ag

@@ -16,6 +16,14 @@ namespace ag {
 using detail::checked_axis;
 using detail::input;
 
+// The backward rules, each defined right after its forward.
+static void reshape_backward(Tape& t, const Node& n);
+static void permute_backward(Tape& t, const Node& n);
+static void slice_backward(Tape& t, const Node& n);
+static void join_backward(Tape& t, const Node& n);
+static void index_select_backward(Tape& t, const Node& n);
+static void gather_backward(Tape& t, const Node& n);
+
 /// Product of s[begin, end).
 static std::size_t span_size(const Shape& s, std::size_t begin, std::size_t end) {
   std::size_t n = 1;
@@ -35,14 +43,6 @@ static Shape with_inserted(const Shape& s, std::size_t axis, std::size_t n) {
 
 // ---- reshape: row-major order is unchanged, so the gradient is copied as is ----
 
-static void reshape_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const float* g = n.grad().data();
-  float* dx = x.grad().data();
-  for (std::size_t i = 0; i < n.value().size(); ++i) dx[i] += g[i];
-}
-
 static Var reshape_op(const char* name, Var x, const Shape& shape) {
   if (numel(shape) != x.numel())
     throw ShapeError(fmt::format("{}: cannot reshape {} ({} elements) to {}", name, to_string(x.shape()),
@@ -51,6 +51,13 @@ static Var reshape_op(const char* name, Var x, const Shape& shape) {
   Node& out = tape.record(name, {x}, shape, reshape_backward);
   std::copy(x.value().begin(), x.value().end(), out.own_value.begin());
   return tape.last();
+}
+static void reshape_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const float* g = n.grad().data();
+  float* dx = x.grad().data();
+  for (std::size_t i = 0; i < n.value().size(); ++i) dx[i] += g[i];
 }
 
 Var reshape(Var x, const Shape& shape) { return reshape_op("reshape", x, shape); }
@@ -94,16 +101,6 @@ static detail::Loop permuted_loop(const Shape& x, const std::array<std::uint8_t,
   return loop;
 }
 
-static void permute_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const float* g = n.grad().data();
-  float* dx = x.grad().data();
-  std::size_t i = 0;
-  detail::for_each_offset(permuted_loop(x.value().shape(), n.attrs<PermuteAttrs>().dims),
-                          [&](std::size_t off) { dx[off] += g[i++]; });
-}
-
 Var permute(Var x, std::span<const int> dims) {
   const Shape& s = x.value().shape();
   if (dims.size() != s.size())
@@ -127,6 +124,15 @@ Var permute(Var x, std::span<const int> dims) {
   std::size_t i = 0;
   detail::for_each_offset(permuted_loop(s, a.dims), [&](std::size_t off) { y[i++] = px[off]; });
   return tape.last();
+}
+static void permute_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const float* g = n.grad().data();
+  float* dx = x.grad().data();
+  std::size_t i = 0;
+  detail::for_each_offset(permuted_loop(x.value().shape(), n.attrs<PermuteAttrs>().dims),
+                          [&](std::size_t off) { dx[off] += g[i++]; });
 }
 
 Var permute(Var x, std::initializer_list<int> dims) {
@@ -155,19 +161,6 @@ struct SliceAttrs {
   std::size_t axis, begin;
 };
 
-static void slice_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const SliceAttrs a = n.attrs<SliceAttrs>();
-  const Shape& s = x.value().shape();
-  const std::size_t inner = span_size(s, a.axis + 1, s.size()), outer = span_size(s, 0, a.axis);
-  const std::size_t width = n.value().shape()[a.axis] * inner, row = s[a.axis] * inner;
-  const float* g = n.grad().data();
-  float* dx = x.grad().data() + a.begin * inner;
-  for (std::size_t o = 0; o < outer; ++o)
-    for (std::size_t j = 0; j < width; ++j) dx[o * row + j] += g[o * width + j];
-}
-
 Var slice(Var x, int axis, std::size_t begin, std::size_t end) {
   const Shape& s = x.value().shape();
   const std::size_t a = checked_axis("slice", axis, s.size());
@@ -186,6 +179,18 @@ Var slice(Var x, int axis, std::size_t begin, std::size_t end) {
   for (std::size_t o = 0; o < outer; ++o) std::copy(px + o * row, px + o * row + width, y + o * width);
   return tape.last();
 }
+static void slice_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const SliceAttrs a = n.attrs<SliceAttrs>();
+  const Shape& s = x.value().shape();
+  const std::size_t inner = span_size(s, a.axis + 1, s.size()), outer = span_size(s, 0, a.axis);
+  const std::size_t width = n.value().shape()[a.axis] * inner, row = s[a.axis] * inner;
+  const float* g = n.grad().data();
+  float* dx = x.grad().data() + a.begin * inner;
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t j = 0; j < width; ++j) dx[o * row + j] += g[o * width + j];
+}
 
 Var slice(Var x, std::size_t begin, std::size_t end) { return slice(x, -1, begin, end); }
 
@@ -196,22 +201,6 @@ Var slice(Var x, std::size_t begin, std::size_t end) { return slice(x, -1, begin
 struct JoinAttrs {
   std::size_t outer;
 };
-
-static void join_backward(Tape& t, const Node& n) {
-  const std::size_t outer = n.attrs<JoinAttrs>().outer, row = n.value().size() / outer;
-  const float* g = n.grad().data();
-  std::size_t offset = 0;
-  for (std::size_t k = 0; k < n.arity; ++k) {
-    Node& x = input(t, n, static_cast<int>(k));
-    const std::size_t chunk = x.value().size() / outer;
-    if (x.requires_grad) {
-      float* dx = x.grad().data();
-      for (std::size_t o = 0; o < outer; ++o)
-        for (std::size_t j = 0; j < chunk; ++j) dx[o * chunk + j] += g[o * row + offset + j];
-    }
-    offset += chunk;
-  }
-}
 
 static Var join(const char* name, std::span<const Var> xs, const Shape& out_shape, std::size_t outer) {
   Tape& tape = xs.front().tape();
@@ -227,6 +216,21 @@ static Var join(const char* name, std::span<const Var> xs, const Shape& out_shap
     offset += chunk;
   }
   return tape.last();
+}
+static void join_backward(Tape& t, const Node& n) {
+  const std::size_t outer = n.attrs<JoinAttrs>().outer, row = n.value().size() / outer;
+  const float* g = n.grad().data();
+  std::size_t offset = 0;
+  for (std::size_t k = 0; k < n.arity; ++k) {
+    Node& x = input(t, n, static_cast<int>(k));
+    const std::size_t chunk = x.value().size() / outer;
+    if (x.requires_grad) {
+      float* dx = x.grad().data();
+      for (std::size_t o = 0; o < outer; ++o)
+        for (std::size_t j = 0; j < chunk; ++j) dx[o * chunk + j] += g[o * row + offset + j];
+    }
+    offset += chunk;
+  }
 }
 
 /// A node takes at most kMaxInputs inputs: longer lists are joined in groups, then the groups.
@@ -303,24 +307,6 @@ struct IndexAttrs {
 };
 
 // index_select, as [outer, size, inner] -> [outer, K, inner]: y[o, k, :] = x[o, idx[k], :]
-static void index_select_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const std::size_t a = n.attrs<IndexAttrs>().axis;
-  const Shape& s = x.value().shape();
-  const std::size_t inner = span_size(s, a + 1, s.size()), outer = span_size(s, 0, a), size = s[a];
-  const Array& idx = input(t, n, 1).value();
-  const std::size_t k_count = idx.size();
-  const float* g = n.grad().data();
-  float* dx = x.grad().data();
-  for (std::size_t o = 0; o < outer; ++o)
-    for (std::size_t k = 0; k < k_count; ++k) {
-      const std::size_t from = static_cast<std::size_t>(idx.data()[k]);
-      const float* gk = g + (o * k_count + k) * inner;
-      float* dk = dx + (o * size + from) * inner;
-      for (std::size_t j = 0; j < inner; ++j) dk[j] += gk[j];
-    }
-}
 
 Var index_select(Var x, int axis, Var indices) {
   const Shape& s = x.value().shape();
@@ -344,6 +330,24 @@ Var index_select(Var x, int axis, Var indices) {
     }
   return tape.last();
 }
+static void index_select_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const std::size_t a = n.attrs<IndexAttrs>().axis;
+  const Shape& s = x.value().shape();
+  const std::size_t inner = span_size(s, a + 1, s.size()), outer = span_size(s, 0, a), size = s[a];
+  const Array& idx = input(t, n, 1).value();
+  const std::size_t k_count = idx.size();
+  const float* g = n.grad().data();
+  float* dx = x.grad().data();
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t k = 0; k < k_count; ++k) {
+      const std::size_t from = static_cast<std::size_t>(idx.data()[k]);
+      const float* gk = g + (o * k_count + k) * inner;
+      float* dk = dx + (o * size + from) * inner;
+      for (std::size_t j = 0; j < inner; ++j) dk[j] += gk[j];
+    }
+}
 
 // gather: y[i...] = x[i... with i_axis replaced by index[i...]]. Walked over index's shape,
 // reading x with x's strides; the loop visits index's elements in order.
@@ -356,21 +360,6 @@ static detail::Loop gather_loop(const Shape& x, const Shape& index, std::size_t 
     loop.stride[d] = d == axis ? 0 : st[d];
   }
   return loop;
-}
-
-static void gather_backward(Tape& t, const Node& n) {
-  Node& x = input(t, n, 0);
-  if (!x.requires_grad) return;
-  const std::size_t a = n.attrs<IndexAttrs>().axis;
-  const Array& idx = input(t, n, 1).value();
-  const std::size_t step = detail::strides_of(x.value().shape())[a];
-  const float* g = n.grad().data();
-  float* dx = x.grad().data();
-  std::size_t i = 0;
-  detail::for_each_offset(gather_loop(x.value().shape(), idx.shape(), a), [&](std::size_t off) {
-    dx[off + static_cast<std::size_t>(idx.data()[i]) * step] += g[i];
-    ++i;
-  });
 }
 
 Var gather(Var x, int axis, Var index) {
@@ -396,6 +385,20 @@ Var gather(Var x, int axis, Var index) {
     ++i;
   });
   return tape.last();
+}
+static void gather_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const std::size_t a = n.attrs<IndexAttrs>().axis;
+  const Array& idx = input(t, n, 1).value();
+  const std::size_t step = detail::strides_of(x.value().shape())[a];
+  const float* g = n.grad().data();
+  float* dx = x.grad().data();
+  std::size_t i = 0;
+  detail::for_each_offset(gather_loop(x.value().shape(), idx.shape(), a), [&](std::size_t off) {
+    dx[off + static_cast<std::size_t>(idx.data()[i]) * step] += g[i];
+    ++i;
+  });
 }
 
 }  // namespace ag

@@ -1,0 +1,210 @@
+#!/usr/bin/python3
+"""End-to-end tests of `vae train --conditional` and the subcommands on a conditional model.
+
+Run by `meson test` as: test_conditional_tool.py PATH/TO/vae. Needs numpy (Debian's
+python3-numpy); the data is generated (four noisy 8x8 patterns, labelled), so no download.
+The model's forward pass is recomputed here in numpy from the weights in model.safetensors,
+so the checks do not trust the C++ code they test.
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import unittest
+
+import test_vae_tool  # its run() and patterns(); exits 77 (skipped) without numpy
+from test_vae_tool import patterns, run
+
+import numpy as np
+
+CLASSES = 4  # patterns() draws four classes
+
+
+def read_safetensors(path):
+    """(metadata, {name: float32 array}) of a safetensors file."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    data = blob[8 + n:]
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        tensors[name] = np.frombuffer(data[begin:end], dtype=np.float32).reshape(entry["shape"])
+    return header.get("__metadata__", {}), tensors
+
+
+class Numpy:
+    """The conditional VAE's forward pass (one hidden layer, ReLU), from its weights."""
+
+    def __init__(self, weights):
+        self.w = weights
+
+    def layer(self, name, x):
+        return x @ self.w[name + ".weight"].T.astype(np.float64) + self.w[name + ".bias"]
+
+    def encode(self, x, labels):
+        h = np.maximum(self.layer("encoder.0", np.hstack([x, np.eye(CLASSES)[labels]])), 0)
+        return self.layer("mu", h), self.layer("logvar", h)
+
+    def decode(self, z, labels):
+        h = np.maximum(self.layer("decoder.0", np.hstack([z, np.eye(CLASSES)[labels]])), 0)
+        return 1 / (1 + np.exp(-self.layer("out", h)))  # Bernoulli: the expected pixels
+
+
+class Conditional(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="vae_conditional_")
+        images, labels = patterns(400)
+        cls.data = os.path.join(cls.tmp, "p.npy")
+        np.save(cls.data, images)
+        np.save(os.path.join(cls.tmp, "p-labels.npy"), labels)
+        cls.images = images.reshape(len(images), -1).astype(np.float64) / 255
+        cls.labels = labels
+        cls.out = os.path.join(cls.tmp, "m")
+        cls.train_output = run(*cls.small(cls.out, "--epochs", "2")).stdout
+        cls.model = os.path.join(cls.out, "model.safetensors")
+        cls.meta, weights = read_safetensors(cls.model)
+        cls.net = Numpy(weights)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def small(cls, out, *extra):
+        return ("train", "--no-progress", "--conditional", "--data", cls.data, "--batch", "32", "--hidden", "16",
+                "--latent", "3", "--val-split", "0.25", "--out", out, *extra)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def test_the_checkpoint_names_the_model_and_its_classes(self):
+        self.assertEqual(self.meta["model"], "conditional-vae")
+        self.assertEqual(self.meta["classes"], str(CLASSES))
+        ckpt, _ = read_safetensors(os.path.join(self.out, "checkpoint.safetensors"))
+        self.assertEqual(ckpt["option.conditional"], "1")
+        # The one-hot class adds CLASSES input columns to the encoder and to the decoder.
+        self.assertEqual(self.net.w["encoder.0.weight"].shape, (16, 64 + CLASSES))
+        self.assertEqual(self.net.w["decoder.0.weight"].shape, (16, 3 + CLASSES))
+        self.assertIn("ConditionalVae(input=64, classes=4", self.train_output)
+        r = run("info", self.model)
+        self.assertIn("conditional on 4 classes", r.stdout)
+
+    def test_samples_of_a_class_are_reproducible_and_decode_that_class(self):
+        a, b = self.path("a.npy"), self.path("b.npy")
+        run("sample", self.model, "--label", "2", "-n", "6", "--seed", "4", "--out", a)
+        run("sample", self.model, "--label", "2", "-n", "6", "--seed", "4", "--out", b)
+        with open(a, "rb") as f, open(b, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        self.assertEqual(np.load(a).shape, (6, 8, 8))
+        # At temperature 0 every draw is z = 0: the decoder's image of class K, computed here.
+        for k in range(CLASSES):
+            cold = self.path(f"cold{k}.npy")
+            run("sample", self.model, "--label", str(k), "-n", "2", "--temperature", "0", "--out", cold)
+            expected = self.net.decode(np.zeros((1, 3)), np.array([k]))[0].reshape(8, 8)
+            self.assertTrue(np.allclose(np.load(cold), expected, atol=1e-5), k)
+        # Without --label: one row per class, -n draws each.
+        grid = self.path("grid.npy")
+        r = run("sample", self.model, "-n", "3", "--temperature", "0", "--out", grid)
+        self.assertIn("3 of each of 4 classes", r.stdout)
+        x = np.load(grid)
+        self.assertEqual(x.shape, (12, 8, 8))
+        for k in range(CLASSES):
+            self.assertTrue(np.allclose(x[3 * k:3 * k + 3], np.load(self.path(f"cold{k}.npy"))[0], atol=1e-6))
+        png = self.path("grid.png")
+        run("sample", self.model, "--out", png)
+        with open(png, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_evaluate_and_reconstruct_match_the_model_computed_in_numpy(self):
+        result, recon = self.path("eval.json"), self.path("recon.npy")
+        run("evaluate", self.model, "--data", self.data, "--limit", "100", "--json", result)
+        with open(result) as f:
+            figures = json.load(f)
+        mu, logvar = self.net.encode(self.images[:100], self.labels[:100])
+        kl = np.mean(np.sum(-0.5 * (1 + logvar - mu ** 2 - np.exp(logvar)), axis=1))
+        self.assertAlmostEqual(figures["kl"], kl, delta=1e-4 * kl)
+        self.assertAlmostEqual(figures["neg_elbo"], figures["reconstruction"] + figures["kl"], places=6)
+        run("reconstruct", self.model, "--data", self.data, "--limit", "100", "--out", recon)
+        expected = self.net.decode(mu, self.labels[:100]).reshape(100, 8, 8)
+        self.assertTrue(np.allclose(np.load(recon), expected, atol=1e-5))
+        # --label K gives every example class K instead of its own.
+        run("reconstruct", self.model, "--data", self.data, "--limit", "100", "--label", "1", "--out", recon)
+        mu1, _ = self.net.encode(self.images[:100], np.ones(100, dtype=int))
+        self.assertTrue(np.allclose(np.load(recon), self.net.decode(mu1, np.ones(100, dtype=int)).reshape(100, 8, 8),
+                                    atol=1e-5))
+        # score's per-example figures average to evaluate's.
+        scores = self.path("scores.csv")
+        run("score", self.model, "--data", self.data, "--limit", "100", "--out", scores)
+        values = np.loadtxt(scores, delimiter=",", skiprows=1, usecols=2)
+        self.assertLess(abs(values.mean() - figures["neg_elbo"]), 1e-3)
+
+    def test_encode_then_decode_with_the_label_column_equals_reconstruct(self):
+        codes, decoded, recon = self.path("codes.csv"), self.path("decoded.npy"), self.path("recon2.npy")
+        run("encode", self.model, "--data", self.data, "--limit", "50", "--out", codes)
+        run("decode", self.model, codes, "--out", decoded)
+        run("reconstruct", self.model, "--data", self.data, "--limit", "50", "--out", recon)
+        self.assertTrue(np.allclose(np.load(decoded), np.load(recon), atol=1e-5))
+        npy = self.path("codes.npy")
+        run("encode", self.model, "--data", self.data, "--limit", "50", "--out", npy)
+        r = run("decode", self.model, npy, "--out", decoded, expect=2)  # no label column: which class?
+        self.assertIn("--label", r.stderr)
+        run("decode", self.model, npy, "--label", "3", "--out", decoded)
+        z = np.load(npy)[:, :3]
+        self.assertTrue(np.allclose(np.load(decoded), self.net.decode(z, np.full(50, 3)).reshape(50, 8, 8),
+                                    atol=1e-5))
+        run("traverse", self.model, "--label", "0", "--dims", "1", "--steps", "3", "--out", self.path("t.npy"))
+        r = run("traverse", self.model, "--out", self.path("t.npy"), expect=2)
+        self.assertIn("--label", r.stderr)
+        strip = self.path("path.npy")
+        run("interpolate", self.model, "--data", self.data, "--limit", "10", "--from", "1", "--to", "2", "--steps",
+            "3", "--out", strip)
+        ends = self.net.decode(self.net.encode(self.images[1:3], self.labels[1:3])[0], np.full(2, self.labels[1]))
+        self.assertTrue(np.allclose(np.load(strip)[0], ends[0].reshape(8, 8), atol=1e-5))
+
+    def test_resuming_gives_the_run_trained_in_one_go(self):
+        out = self.path("m_resumed")
+        run(*self.small(out, "--epochs", "1"))
+        run("train", "--resume", os.path.join(out, "checkpoint.safetensors"), "--data", self.data, "--epochs", "2",
+            "--out", out, "--no-progress")
+        _, resumed = read_safetensors(os.path.join(out, "model.safetensors"))
+        self.assertEqual(sorted(resumed), sorted(self.net.w))
+        for name, value in resumed.items():
+            self.assertTrue(np.array_equal(value, self.net.w[name]), name)
+
+    def test_wrong_labels_and_unlabelled_data_are_refused(self):
+        plain = self.path("m_plain")
+        run("train", "--no-progress", "--data", self.data, "--batch", "32", "--hidden", "16", "--latent", "3",
+            "--epochs", "1", "--out", plain)
+        r = run("train", "--resume", os.path.join(plain, "checkpoint.safetensors"), "--data", self.data,
+                "--conditional", "--epochs", "2", "--out", plain, expect=1)
+        self.assertIn("--conditional 1 contradicts", r.stderr)
+        out = self.path("never.npy")
+        r = run("sample", os.path.join(plain, "model.safetensors"), "--label", "1", "--out", out, expect=2)
+        self.assertIn("--label", r.stderr)
+        self.assertIn("without --conditional", r.stderr)
+        r = run("sample", self.model, "--label", "4", "--out", out, expect=2)
+        self.assertIn("--label: 4 is out of range", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        unlabelled = self.path("u.npy")
+        np.save(unlabelled, patterns(64)[0])
+        r = run("train", "--conditional", "--data", unlabelled, "--out", self.path("m_u"), expect=2)
+        self.assertIn("--conditional", r.stderr)
+        self.assertIn("no labels", r.stderr)
+        self.assertFalse(os.path.exists(self.path("m_u")))
+        r = run("evaluate", self.model, "--data", unlabelled, expect=1)
+        self.assertIn("no labels", r.stderr)
+        run("evaluate", self.model, "--data", unlabelled, "--label", "2")
+        r = run("evaluate", self.model, "--data", self.data, "--iwae", "5", expect=2)
+        self.assertIn("--iwae", r.stderr)
+
+
+if __name__ == "__main__":
+    test_vae_tool.VAE = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
