@@ -4,8 +4,9 @@
 # and overlapped with the backward sweep), and the allreduce's time per step. Needs a build
 # with MPI; scripts/bench.sh runs it when there is one.
 # Usage: scripts/bench_mpi.sh [ROUNDS (default 3)] [EPOCHS per run (default 1)]
-# Each round runs every configuration once, one after the other, so that a change in the
-# machine's load hits all of them; the best (smallest) figure of the rounds is reported.
+# Each round runs every configuration once, one after the other (the two allreduce modes in
+# alternating order), so that a change in the machine's load hits all of them; the best
+# (smallest) figure of the rounds is reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -30,7 +31,9 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$rounds"); do
   "$vae" "${train[@]}" --threads 2 --out "$work/np1-$round" >"$work/np1-$round.log"
   seconds[np1]+=" $(epoch_seconds "$work/np1-$round")"
-  for mode in blocking overlapped; do
+  modes=(blocking overlapped)
+  [ $((round % 2)) -eq 0 ] && modes=(overlapped blocking)  # neither always runs first
+  for mode in "${modes[@]}"; do
     "${mpirun[@]}" -np 2 "$vae" "${train[@]}" --threads 1 --allreduce "$mode" --out "$work/$mode-$round" \
       >"$work/$mode-$round.log"
     seconds[$mode]+=" $(epoch_seconds "$work/$mode-$round")"
