@@ -172,12 +172,14 @@ void Tape::backward(Var root, const Array& seed) {
 
 // One pass from the root down to the first node. A node's gradient buffer is zeroed
 // the first time something is about to flow into it, so nodes the root does not depend
-// on cost nothing. Parameter leaves are never zeroed here: they accumulate.
+// on cost nothing. Parameter leaves are never zeroed here: they accumulate. The parameter
+// hook, if set, hears of each parameter leaf as the sweep passes it.
 void Tape::sweep_backward(std::uint32_t root) {
   for (std::uint32_t i = 0; i <= root; ++i) nodes_[i].reached = false;
   nodes_[root].reached = true;
   for (std::uint32_t i = root + 1; i-- > 0;) {
     Node& n = nodes_[i];
+    if (n.parameter != nullptr && parameter_hook_ != nullptr) parameter_hook_(hook_context_, *n.parameter);
     if (!n.reached || n.backward == nullptr) continue;
     for (std::uint8_t k = 0; k < n.arity; ++k) {
       Node& in = nodes_[n.inputs[k]];

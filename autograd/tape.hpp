@@ -123,6 +123,11 @@ class Var {
   std::uint32_t generation_ = 0;  // which recording this handle belongs to (see reset)
 };
 
+/// Called by backward for each parameter leaf as the sweep passes it (see
+/// Tape::set_parameter_hook). Every op that reads a leaf comes after it on the tape, so when
+/// the sweep reaches the leaf, that leaf's whole contribution is in `p.grad`.
+using ParameterSweptFn = void (*)(void* context, Parameter& p);
+
 /// What Tape::print and Tape::to_dot show beyond each node's op, inputs and shape.
 ///   tape.print(std::cout, {.values = true, .grads = true});
 struct PrintOptions {
@@ -172,6 +177,15 @@ class Tape {
   /// Same, with an explicit seed of root's shape: computes the vector-Jacobian product.
   void backward(Var root, const Array& seed);
 
+  /// From now on backward calls fn(context, p) for every parameter leaf it passes, in sweep
+  /// order (the last recorded first); nullptr stops it. A parameter recorded once is then
+  /// final: what overlaps a data-parallel gradient allreduce with the sweep
+  /// (distributed::GradientAllreduce). Leaves recorded after the root are not passed.
+  void set_parameter_hook(ParameterSweptFn fn, void* context) {
+    parameter_hook_ = fn;
+    hook_context_ = context;
+  }
+
   /// Forgets the record; handles taken before are invalid afterwards. Buffers are kept.
   void reset();
 
@@ -202,6 +216,8 @@ class Tape {
   std::uint32_t generation_ = 1;
   std::uint32_t backward_pass_ = 0;  // counts backward calls; see Node::grad_pass
   bool grad_enabled_ = true;
+  ParameterSweptFn parameter_hook_ = nullptr;
+  void* hook_context_ = nullptr;
 };
 
 /// Inside its scope nothing on `tape` requires a gradient: ops still compute their

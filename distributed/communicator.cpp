@@ -1,6 +1,8 @@
 #include "distributed/communicator.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -33,14 +35,20 @@ bool mpi_built() {
 #endif
 }
 
-int launched_ranks() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
-    if (const char* value = std::getenv(name)) {
-      const int n = std::atoi(value);
-      if (n > 0) return n;
-    }
-  return 1;
+namespace {
+
+// The first of the launchers' variables that is set, or `otherwise`.
+int launcher_variable(std::initializer_list<const char*> names, int otherwise) {
+  for (const char* name : names)
+    if (const char* value = std::getenv(name)) return std::atoi(value);
+  return otherwise;
 }
+
+}  // namespace
+
+int launched_ranks() { return std::max(1, launcher_variable({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}, 1)); }
+
+int launched_rank() { return launcher_variable({"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}, 0); }
 
 std::unique_ptr<Communicator> start() {
   const int ranks = launched_ranks();

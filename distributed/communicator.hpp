@@ -30,6 +30,16 @@ class Communicator {
   /// all ranks' `data`, added in rank order.
   virtual void sum(std::span<float> data) = 0;
   virtual void sum(std::span<double> data) = 0;
+  /// The same sum, started without waiting where the transport can (MPI_Iallreduce with two
+  /// ranks): `data` must stay untouched until wait_sums(). Every rank must start the same
+  /// sums in the same order. By default (and with more than two ranks, where MPI has no
+  /// non-blocking sum in a fixed order) the sum is done now, before this returns.
+  virtual void start_sum(std::span<float> data) { sum(data); }
+  /// Lets the started sums progress (MPI moves large messages only inside its calls): call
+  /// it now and then while computing.
+  virtual void progress_sums() {}
+  /// Waits until every started sum is done.
+  virtual void wait_sums() {}
   /// Every rank's `data` (the same length on every rank) becomes rank `root`'s.
   virtual void broadcast(std::span<std::byte> data, int root) = 0;
   /// Ends every rank of the run now with `exit_code` (MPI_Abort): what a rank does when it
@@ -61,6 +71,10 @@ bool mpi_built();
 /// How many processes the launcher started (mpirun sets OMPI_COMM_WORLD_SIZE, other MPI
 /// launchers PMI_SIZE); 1 when started directly.
 int launched_ranks();
+
+/// This process's rank as the launcher set it (OMPI_COMM_WORLD_RANK, PMI_RANK), readable
+/// before MPI starts; 0 when started directly.
+int launched_rank();
 
 /// The communicator of this process: MPI's world (MPI_Init now, MPI_Finalize when it is
 /// destroyed) when launched by mpirun with more than one rank, else a SingleProcess.

@@ -26,7 +26,11 @@ int checked_count(std::size_t n, const char* what) {
 
 }  // namespace
 
-MpiCommunicator::MpiCommunicator() {
+struct MpiCommunicator::Pending {
+  std::vector<MPI_Request> requests;  // cleared after each wait; its capacity is kept
+};
+
+MpiCommunicator::MpiCommunicator() : pending_(std::make_unique<Pending>()) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) MPI_Init(nullptr, nullptr);
@@ -72,6 +76,24 @@ void MpiCommunicator::sum_in_rank_order(std::span<T> data, std::vector<T>& send,
 
 void MpiCommunicator::sum(std::span<float> data) { sum_in_rank_order(data, send_f_, received_f_); }
 void MpiCommunicator::sum(std::span<double> data) { sum_in_rank_order(data, send_d_, received_d_); }
+
+void MpiCommunicator::start_sum(std::span<float> data) {
+  if (size_ != 2) return sum(data);  // see sum_in_rank_order: MPI has no non-blocking sum in rank order
+  MPI_Request& request = pending_->requests.emplace_back();
+  MPI_Iallreduce(MPI_IN_PLACE, data.data(), checked_count(data.size(), "start_sum"), MPI_FLOAT, MPI_SUM,
+                 MPI_COMM_WORLD, &request);
+}
+
+void MpiCommunicator::progress_sums() {
+  if (pending_->requests.empty()) return;
+  int done = 0;
+  MPI_Testall(static_cast<int>(pending_->requests.size()), pending_->requests.data(), &done, MPI_STATUSES_IGNORE);
+}
+
+void MpiCommunicator::wait_sums() {
+  MPI_Waitall(static_cast<int>(pending_->requests.size()), pending_->requests.data(), MPI_STATUSES_IGNORE);
+  pending_->requests.clear();
+}
 
 void MpiCommunicator::broadcast(std::span<std::byte> data, int root) {
   MPI_Bcast(data.data(), checked_count(data.size(), "broadcast"), MPI_BYTE, root, MPI_COMM_WORLD);

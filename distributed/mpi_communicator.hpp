@@ -5,9 +5,11 @@
 // of every rank; rank k adds those in rank order 0, 1, ..., size-1; MPI_Allgather hands
 // every rank every summed chunk. Each rank sends and receives 2 (N-1)/N of the vector, as a
 // ring allreduce does, but the result does not depend on the algorithm MPI picks.
-// With two ranks the order cannot matter (a + b == b + a), and sum() is MPI_Allreduce.
+// With two ranks the order cannot matter (a + b == b + a), and sum() is MPI_Allreduce;
+// start_sum() is then MPI_Iallreduce. With more ranks start_sum() sums at once.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "distributed/communicator.hpp"
@@ -26,6 +28,9 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   void sum(std::span<float> data) override;
   void sum(std::span<double> data) override;
+  void start_sum(std::span<float> data) override;
+  void progress_sums() override;
+  void wait_sums() override;
   using Communicator::broadcast;  // and the string one
   void broadcast(std::span<std::byte> data, int root) override;
   [[noreturn]] void abort(int exit_code) override;
@@ -35,11 +40,14 @@ class MpiCommunicator final : public Communicator {
   template <class T>
   void sum_in_rank_order(std::span<T> data, std::vector<T>& send, std::vector<T>& received);
 
+  struct Pending;  // the requests of started sums (MPI_Request lives in mpi.h, kept out of here)
+
   int rank_ = 0;
   int size_ = 1;
   // Scratch for sum(), grown to the largest vector seen and then reused (no allocation per step).
   std::vector<float> send_f_, received_f_;
   std::vector<double> send_d_, received_d_;
+  std::unique_ptr<Pending> pending_;
 };
 
 }  // namespace distributed

@@ -4,11 +4,15 @@
 // arrays allocate through it too (ag::CacheAlignedAllocator).
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "bench/alloc_counter.hpp"
 #include "datasets/loader.hpp"
 #include "datasets/synthetic.hpp"
 #include "models/vae.hpp"
 #include "optim/adam.hpp"
+#include "distributed/communicator.hpp"
+#include "tools/sharded_step.hpp"
 #include "tools/vae_training.hpp"
 
 TEST_CASE("the counter counts vectors and arrays") {
@@ -55,4 +59,32 @@ TEST_CASE("conditional VAE training steps (through tools::Model) allocate nothin
   epoch();
   epoch();
   CHECK(bench::allocation_count() - before == 0);
+}
+
+TEST_CASE("data-parallel steps allocate nothing after the first epoch, blocking or overlapped") {
+  // The path of a rank under mpirun (noise slices, the allreduce's packing and, overlapped,
+  // the tape's parameter hook), here on a single-process communicator.
+  const datasets::Dataset data = datasets::binary_blobs(200, 64, 4, 0.05, 1);
+  for (bool overlap : {false, true}) {
+    CAPTURE(overlap);
+    ag::Rng init(1), noise(2);
+    std::unique_ptr<tools::Model> model = tools::make_model({.input_dim = 64, .hidden = {32, 16}, .latent = 4}, 0, init);
+    optim::Adam adam(model->module().parameters(), {.lr = 1e-3});
+    datasets::Loader loader(data, {.batch_size = 32, .binarize = true, .seed = 2});
+    distributed::SingleProcess one;
+    tools::ShardedStep step(one, *model, overlap);
+    ag::Tape tape;
+    float last = 0;
+    auto epoch = [&] {
+      loader.start_epoch();
+      while (loader.next()) last = step.run(tape, adam, loader, noise, 1.0F);
+    };
+    epoch();
+    const std::size_t before = bench::allocation_count();
+    epoch();
+    epoch();
+    CHECK(bench::allocation_count() - before == 0);
+    CHECK(std::isfinite(last));
+    CHECK(step.allreduce().calls() == 3 * loader.batches_per_epoch());
+  }
 }

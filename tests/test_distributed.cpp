@@ -3,11 +3,12 @@
 // across processes are in test_distributed_mpi.cpp (run under mpirun).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
-#include "autograd/parameter.hpp"
+#include "autograd/autograd.hpp"
 #include "distributed/broadcast.hpp"
 #include "distributed/communicator.hpp"
 #include "distributed/gradient_allreduce.hpp"
@@ -67,6 +68,31 @@ TEST_CASE("the gradient allreduce scales every gradient by the rank's weight and
   CHECK(allreduce.calls() == 1);
   std::vector<float> wrong(1);
   CHECK_THROWS_AS(allreduce.run(1.0F, wrong), std::invalid_argument);
+}
+
+TEST_CASE("overlapped, a parameter used twice is packed after its last use: the gradients of blocking") {
+  distributed::SingleProcess one;
+  ag::Rng init(3);
+  nn::Linear layer(4, 4, init);  // applied twice: each parameter has two leaves on the tape
+  const ag::Array x{{0.5F, -1.0F, 2.0F, 0.25F}, {1.5F, 0.0F, -0.5F, 1.0F}};
+  auto gradients = [&](bool overlap) {
+    distributed::GradientAllreduce allreduce(one, layer.parameters(), 1, 7 * sizeof(float));  // 4 buckets
+    ag::Tape tape;
+    for (ag::Parameter* p : layer.parameters()) p->zero_grad();
+    ag::Var loss = ag::sum(ag::square(layer.forward(layer.forward(tape.constant(x)))));
+    std::vector<float> extra = {loss.item()};
+    if (overlap) allreduce.start(0.5F, &tape);
+    tape.backward(loss);
+    if (overlap) allreduce.finish(extra);
+    else allreduce.run(0.5F, extra);
+    std::vector<float> all;
+    for (ag::Parameter* p : layer.parameters()) all.insert(all.end(), p->grad.begin(), p->grad.end());
+    all.push_back(extra[0]);
+    return all;
+  };
+  const std::vector<float> blocking = gradients(false), overlapped = gradients(true);
+  CHECK(overlapped == blocking);
+  CHECK(std::count(blocking.begin(), blocking.end(), 0.0F) == 0);
 }
 
 TEST_CASE("broadcasting a training state from the only rank keeps weights, optimizer and generators") {

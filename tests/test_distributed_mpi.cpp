@@ -4,10 +4,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "autograd/random.hpp"
+#include "autograd/autograd.hpp"
+#include "distributed/agree_on_failure.hpp"
 #include "distributed/broadcast.hpp"
 #include "distributed/communicator.hpp"
 #include "distributed/gradient_allreduce.hpp"
@@ -76,6 +79,54 @@ TEST_CASE("the gradient allreduce gives every rank the row-weighted average of t
   for (ag::Parameter* p : params)
     for (float g : p->grad) REQUIRE(g == 0.5F * 1 + 0.25F * 2 + 0.25F * 3);
   CHECK(loss[0] == 30.0F);
+}
+
+TEST_CASE("overlapped with the backward sweep, the allreduce gives the blocking result bit for bit") {
+  ag::Rng init(7), data(20 + static_cast<std::uint64_t>(world().rank()));
+  nn::Linear layer(300, 40, init);  // 12,040 values: 4 buckets of 4,000 floats
+  ag::Array x = ag::Array::from_shape({3, 300});
+  data.fill_normal(x);
+  auto gradients = [&](bool overlap) {
+    distributed::GradientAllreduce allreduce(world(), layer.parameters(), 1, 4000 * sizeof(float));
+    ag::Tape tape;
+    for (ag::Parameter* p : layer.parameters()) p->zero_grad();
+    ag::Var loss = ag::sum(ag::square(layer.forward(tape.constant(x))));
+    std::vector<float> extra = {loss.item()};
+    if (overlap) allreduce.start(1.0F / 3.0F, &tape);
+    tape.backward(loss);
+    if (overlap) allreduce.finish(extra);
+    else allreduce.run(1.0F / 3.0F, extra);
+    std::vector<float> all = extra;
+    for (ag::Parameter* p : layer.parameters()) all.insert(all.end(), p->grad.begin(), p->grad.end());
+    return all;
+  };
+  const std::vector<float> blocking = gradients(false);
+  CHECK(gradients(true) == blocking);
+  // Every rank holds the same sums.
+  std::vector<float> rank_0 = blocking;
+  world().broadcast(std::as_writable_bytes(std::span(rank_0)), 0);
+  CHECK(rank_0 == blocking);
+}
+
+TEST_CASE("an error every rank hit is reported by rank 0 alone; one rank's own error by that rank") {
+  const int rank = world().rank();
+  distributed::Agreement none = distributed::agree_on_failure(world(), 0, "");
+  CHECK(!none.any_failed);
+  CHECK(none.exit_code == 0);
+  distributed::Agreement all = distributed::agree_on_failure(world(), 2, "error: --batch: abc");
+  CHECK(all.any_failed);
+  CHECK(all.exit_code == 2);
+  CHECK(all.report == (rank == 0));
+  // Rank 2 alone fails (code 1): it reports; every rank leaves with its code.
+  distributed::Agreement one = distributed::agree_on_failure(world(), rank == 2 ? 1 : 0, "error: bad shard");
+  CHECK(one.any_failed);
+  CHECK(one.exit_code == 1);
+  CHECK(one.report == (rank == 2));
+  // Every rank fails, rank 1 differently: rank 0 reports its own, rank 1 its own.
+  distributed::Agreement differ =
+      distributed::agree_on_failure(world(), rank == 1 ? 1 : 2, rank == 1 ? "error: disk full" : "error: --lr");
+  CHECK(differ.exit_code == (rank == 1 ? 1 : 2));
+  CHECK(differ.report == (rank != 2));
 }
 
 TEST_CASE("a broadcast training state leaves every rank with rank 0's weights, optimizer and generators") {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <sstream>
+#include <vector>
 
 #include "autograd/autograd.hpp"
 
@@ -57,6 +58,34 @@ TEST_CASE("parameters accumulate across backward calls until zeroed") {
   CHECK(w.grad(0, 1) == -4.0F);
   w.zero_grad();
   CHECK(w.grad(0, 0) == 0.0F);
+}
+
+TEST_CASE("the parameter hook hears of each parameter leaf as the sweep passes it, its gradient then final") {
+  // loss = sum(w * v) + sum(w * w): w's leaf is recorded first and used by both terms; v's
+  // leaf is used once. Sweeping from the end, v's leaf is passed first, then w's.
+  ag::Parameter w(Array{{2.0F, -1.0F}}), v(Array{{3.0F, 5.0F}});
+  ag::Tape tape;
+  Var wv = tape.parameter(w);
+  Var vv = tape.parameter(v);
+  Var loss = ag::sum(wv * vv) + ag::sum(ag::square(wv));
+  struct Heard {
+    std::vector<const ag::Parameter*> order;
+    std::vector<std::vector<float>> grads;  // each parameter's gradient when it was heard of
+  } heard;
+  tape.set_parameter_hook(
+      [](void* context, ag::Parameter& p) {
+        auto& h = *static_cast<Heard*>(context);
+        h.order.push_back(&p);
+        h.grads.emplace_back(p.grad.begin(), p.grad.end());
+      },
+      &heard);
+  tape.backward(loss);
+  REQUIRE(heard.order == std::vector<const ag::Parameter*>{&v, &w});
+  CHECK(heard.grads[0] == std::vector<float>{2.0F, -1.0F});  // d/dv = w
+  CHECK(heard.grads[1] == std::vector<float>{3.0F + 4.0F, 5.0F - 2.0F});  // d/dw = v + 2w: both terms in
+  tape.set_parameter_hook(nullptr, nullptr);
+  tape.backward(loss);
+  CHECK(heard.order.size() == 2);  // no hook, no calls
 }
 
 TEST_CASE("backward with an explicit seed computes a vector-Jacobian product") {

@@ -14,6 +14,8 @@
 #include "datasets/idx.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/source.hpp"
+#include "distributed/communicator.hpp"
+#include "models/vae_file.hpp"
 #include "nn/atomic_file.hpp"
 #include "tools/training_data.hpp"
 #include "tools/vae_training.hpp"
@@ -22,23 +24,44 @@ namespace fs = std::filesystem;
 
 namespace tools {
 
+Failure describe_failure(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const FlagError& e) {
+    return {2, fmt::format("error: {}", e.what())};
+  } catch (const TrainingDiverged& e) {
+    return {3, e.what()};
+  } catch (const std::bad_alloc&) {
+    return {1, "error: out of memory"};
+  } catch (const std::exception& e) {
+    return {1, fmt::format("error: {}", e.what())};
+  } catch (...) {
+    return {1, "error: an unknown exception"};
+  }
+}
+
 int run_reporting_errors(const char* program, const std::function<void()>& body) {
   try {
     body();
     return 0;
-  } catch (const FlagError& e) {
-    fmt::print(stderr, "{}: error: {}\n", program, e.what());
-    return 2;
-  } catch (const TrainingDiverged& e) {
-    fmt::print(stderr, "{}: {}\n", program, e.what());
-    return 3;
-  } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "{}: error: out of memory\n", program);
-    return 1;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "{}: error: {}\n", program, e.what());
-    return 1;
+  } catch (const AlreadyReported& r) {
+    return r.exit_code;
+  } catch (...) {
+    const Failure f = describe_failure(std::current_exception());
+    fmt::print(stderr, "{}: {}\n", program, f.message);
+    return f.exit_code;
   }
+}
+
+int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training) {
+  if (!training) return app.exit(e) == 0 ? 0 : 2;
+  if (e.get_exit_code() == 0) {  // --help: every rank would print the same page
+    if (distributed::launched_rank() == 0) app.exit(e);
+    return 0;
+  }
+  std::ostringstream out, err;
+  app.exit(e, out, err);
+  return report_before_training(2, out.str() + err.str());
 }
 
 // ---- flags from the options table ----

@@ -5,6 +5,7 @@
 // CLI11 subcommand with its flags and returns the function that runs it after parsing.
 #pragma once
 
+#include <exception>
 #include <filesystem>
 #include <cstdint>
 #include <functional>
@@ -47,9 +48,26 @@ Command add_info_command(CLI::App& vae);
 /// `app`; the returned function runs the training after parsing.
 std::function<void()> add_training_flags(CLI::App& app);
 
-/// Runs `body`, turning exceptions into a message on stderr and the exit code: 2 for a
-/// FlagError, 3 for a diverged training, 1 for anything else.
+/// What an error prints after the program's name ("error: ..."), and its exit code: 2 for a
+/// FlagError, 3 for a diverged training, 1 for anything else. exit_code 0: no error.
+struct Failure {
+  int exit_code = 0;
+  std::string message;
+};
+Failure describe_failure(std::exception_ptr error);
+
+/// Thrown by a rank of an MPI run whose error was already printed (by rank 0): exit quietly.
+struct AlreadyReported {
+  int exit_code;
+};
+
+/// Runs `body`, turning exceptions into a message on stderr ("program: error: ...") and the
+/// exit code of describe_failure (AlreadyReported: its code, printing nothing).
 int run_reporting_errors(const char* program, const std::function<void()>& body);
+
+/// main's answer to a command line CLI11 refused (or --help): the exit code. For `vae train`
+/// under mpirun (`training`), printed once for all ranks (report_before_training).
+int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training);
 
 /// Rows of the options table as flags of `app` (their text kept until apply()).
 class TableFlags {

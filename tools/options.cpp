@@ -84,6 +84,7 @@ std::vector<OptionRow> make_table() {
   auto hidden_get = [](const TrainOptions& o) { return join(o.hidden, "none"); };
   auto classes_get = [](const TrainOptions& o) { return join(o.exclude_classes, ""); };
   auto decoder_get = [](const TrainOptions& o) { return models::to_string(o.decoder); };
+  auto allreduce_get = [](const TrainOptions& o) { return std::string(o.overlap_allreduce ? "overlapped" : "blocking"); };
   return {
       data_path("data", "an IDX folder or file, a .npy file, a .csv file or a folder of PNG/JPEG images",
                 &DataOptions::data),
@@ -126,6 +127,14 @@ std::vector<OptionRow> make_table() {
        [](const TrainOptions& o) { return std::to_string(o.seed); },
        [](const TrainOptions& o) { return std::to_string(o.seed); }, "N"},
       count("threads", "threads for the matrix kernels (0: all cores)", &TrainOptions::threads, 0, 1024, false),
+      {"allreduce", "under mpirun: 'overlapped' sums each bucket of gradients during the backward sweep, "
+                    "'blocking' after it (the same result)", false, false,
+       [](TrainOptions& o, const std::string& t) {
+         if (trimmed(t) != "overlapped" && trimmed(t) != "blocking")
+           throw FlagError(fmt::format("--allreduce: '{}' is not overlapped or blocking", t));
+         o.overlap_allreduce = trimmed(t) == "overlapped";
+       },
+       allreduce_get, allreduce_get, "MODE"},
       real("val-split", "hold out this fraction of the training examples (seeded) and report on it; "
                         "used automatically (0.1) when the data has no test split",
            &TrainOptions::val_split, 0, 0.9, true),

@@ -55,6 +55,7 @@ struct TrainOptions {
   bool binarize = false;
   std::uint64_t seed = 1;
   std::size_t threads = 0;  // 0: all cores
+  bool overlap_allreduce = true;  // under mpirun: sum gradients during the backward sweep
   double val_split = 0.0;   // fraction of the training examples held out for validation
   std::vector<std::size_t> exclude_classes;  // labels left out of training
   bool conditional = false;                  // a conditional VAE: the class enters encoder and decoder

@@ -5,8 +5,8 @@
 
 namespace tools {
 
-ShardedStep::ShardedStep(distributed::Communicator& comm, Model& model)
-    : model_(&model), allreduce_(comm, model.module().parameters(), /*extras=*/1) {}
+ShardedStep::ShardedStep(distributed::Communicator& comm, Model& model, bool overlap)
+    : model_(&model), allreduce_(comm, model.module().parameters(), /*extras=*/1), overlap_(overlap) {}
 
 ShardedStep::Noise& ShardedStep::noise_for(std::size_t global_rows, std::size_t rows, bool full) {
   std::optional<Noise>& noise = full ? full_ : tail_;
@@ -30,15 +30,26 @@ float ShardedStep::run(ag::Tape& tape, optim::Optimizer& optimizer, const datase
   optimizer.zero_grad();
   const float weight = static_cast<float>(rows) / static_cast<float>(global_rows);
   float loss[1] = {0.0F};  // this rank's share of the global mean loss, then the global mean
+  bool started = false;
   if (rows > 0) {          // the last partial batch may leave a rank no rows: weight 0, zero gradient
     tape.reset();
     ag::Var labels = model_->labels_on(tape, loader.labels());
     models::VaeLoss l = model_->loss(tape.constant(batch), labels, eps.shard, beta);
     const float value = l.loss.item();
-    if (std::isfinite(value)) tape.backward(l.loss);
+    if (std::isfinite(value)) {
+      if (overlap_) allreduce_.start(weight, &tape);
+      started = overlap_;
+      tape.backward(l.loss);
+    }
     loss[0] = value * weight;
   }
-  allreduce_.run(weight, loss);  // a non-finite loss on any rank makes the sum non-finite on all
+  // A non-finite loss on any rank makes the sum non-finite on all.
+  if (overlap_) {
+    if (!started) allreduce_.start(weight, nullptr);
+    allreduce_.finish(loss);
+  } else {
+    allreduce_.run(weight, loss);
+  }
   if (std::isfinite(loss[0])) optimizer.step();
   return loss[0];
 }

@@ -4,7 +4,9 @@
 // draws the whole batch's noise from the shared generator, exactly as one process would, and
 // keeps its rows of it; backpropagates its slice's mean loss; then the gradients are
 // averaged across ranks weighted by rows (distributed::GradientAllreduce, which also sums the
-// loss), and every rank applies the same update. The generators stay in step on every rank,
+// loss), and every rank applies the same update. With `overlap`, each bucket of gradients
+// starts its allreduce while the backward sweep is still computing the others' (the same
+// result bit for bit; see README "Data-parallel training" for when it is faster). The generators stay in step on every rank,
 // so a checkpoint written by rank 0 resumes with any number of ranks.
 #pragma once
 
@@ -19,7 +21,7 @@ namespace tools {
 
 class ShardedStep {
  public:
-  ShardedStep(distributed::Communicator& comm, Model& model);
+  ShardedStep(distributed::Communicator& comm, Model& model, bool overlap);
 
   /// The step on the global batch whose slice `loader` holds. Returns the global batch's mean
   /// loss; when it is non-finite (on any rank), no rank has updated its weights.
@@ -38,6 +40,7 @@ class ShardedStep {
 
   Model* model_;
   distributed::GradientAllreduce allreduce_;
+  bool overlap_;
   std::optional<Noise> full_, tail_;
 };
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "tools/command.hpp"
+#include "tools/vae_training.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"Trains a Variational Autoencoder (the same as `vae train`) and writes model.safetensors, "
@@ -17,14 +18,13 @@ int main(int argc, char** argv) {
   try {
     args = tools::with_config_file(args, "train");
   } catch (const tools::FlagError& e) {
-    fmt::print(stderr, "train_vae: error: {}\n", e.what());
-    return 2;
+    return tools::report_before_training(2, fmt::format("train_vae: error: {}\n", e.what()));
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return tools::report_parse_error(app, e, true);
   }
   return tools::run_reporting_errors("train_vae", train);
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "tools/command.hpp"
+#include "tools/vae_training.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"vae: train a Variational Autoencoder, then sample, encode, decode, reconstruct (denoise), "
@@ -19,17 +20,20 @@ int main(int argc, char** argv) {
       tools::add_traverse_command(app),    tools::add_score_command(app),       tools::add_evaluate_command(app),
       tools::add_info_command(app)};
   std::vector<std::string> args(argv + 1, argv + argc);
+  const bool training = !args.empty() && args.front() == "train";  // under mpirun: errors printed once
   try {
     args = tools::with_config_file(args, args.empty() ? "" : args.front());
   } catch (const tools::FlagError& e) {
-    fmt::print(stderr, "vae: error: {}\n", e.what());
+    const std::string message = fmt::format("vae: error: {}\n", e.what());
+    if (training) return tools::report_before_training(2, message);
+    fmt::print(stderr, "{}", message);
     return 2;
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return tools::report_parse_error(app, e, training);
   }
   for (const tools::Command& c : commands)
     if (c.app->parsed()) return tools::run_reporting_errors(("vae " + c.app->get_name()).c_str(), c.run);

@@ -12,10 +12,12 @@ std::function<void()> add_training_flags(CLI::App& app) {
   app.add_flag("--no-progress", *no_progress, "no progress bar");
   add_config_flag(app);
   return [flags, no_progress] {
-    TrainOptions o;
-    flags->apply(o);
-    o.progress = !*no_progress;
-    train_vae(std::move(o));
+    train_vae([&] {  // read inside train_vae: under mpirun a bad value is reported once
+      TrainOptions o;
+      flags->apply(o);
+      o.progress = !*no_progress;
+      return o;
+    });
   };
 }
 

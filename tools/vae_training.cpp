@@ -7,12 +7,14 @@
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "autograd/kernels/parallel.hpp"
 #include "datasets/loader.hpp"
+#include "distributed/agree_on_failure.hpp"
 #include "distributed/broadcast.hpp"
 #include "distributed/communicator.hpp"
 #include "models/conditional_vae_file.hpp"
@@ -150,7 +152,7 @@ class Run {
                               .rank = static_cast<std::size_t>(world.rank()),
                               .ranks = static_cast<std::size_t>(world.size())}) {
     if (o_.iwae > 0) require_iwae(*model_, "--iwae");
-    if (world.size() > 1) sharded_.emplace(world, *model_);
+    if (world.size() > 1) sharded_.emplace(world, *model_, o_.overlap_allreduce);
     if (root_) fs::create_directories(o_.out);
   }
 
@@ -201,9 +203,9 @@ class Run {
                  last_eval_.kl, seconds);
       if (sharded_) {
         const auto& a = sharded_->allreduce();
-        fmt::print("allreduce: {:.2f} ms per step ({:.2f} MB in {} message(s), waits included)\n",
-                   1e3 * a.seconds() / static_cast<double>(a.calls()), 4e-6 * static_cast<double>(a.values()),
-                   a.messages());
+        fmt::print("allreduce ({}): {:.2f} ms per step ({:.2f} MB in {} message(s), waits included)\n",
+                   o_.overlap_allreduce ? "overlapped" : "blocking", 1e3 * a.seconds() / static_cast<double>(a.calls()),
+                   4e-6 * static_cast<double>(a.values()), a.messages());
       }
       std::fflush(stdout);
       save();
@@ -398,16 +400,14 @@ float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, 
 
 namespace {
 
-void train_in(TrainOptions o, distributed::Communicator& world) {
+// Everything before the first message between ranks: options, data, checkpoint, model.
+std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   if (o.threads > 0) ag::set_num_threads(static_cast<int>(o.threads));
   if (o.resume.empty()) {
     refuse_to_overwrite(o);
     TrainingData data = load_training_data(o);
     const std::size_t classes = classes_of(data, o);
-    Run run(std::move(o), std::move(data), classes, world);
-    run.start_from_rank_0();
-    run.run();
-    return;
+    return std::make_unique<Run>(std::move(o), std::move(data), classes, world);
   }
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
   refuse_to_overwrite(o);
@@ -419,32 +419,92 @@ void train_in(TrainOptions o, distributed::Communicator& world) {
   const std::size_t classes = classes_of(file, o);
   if (o.conditional) models::check_parameter_count(model_config(o, data.train.features()), classes, file);
   else models::check_parameter_count(model_config(o, data.train.features()), file);
-  Run run(std::move(o), std::move(data), classes, world);
-  run.restore(file);
-  run.start_from_rank_0();
-  run.run();
+  auto run = std::make_unique<Run>(std::move(o), std::move(data), classes, world);
+  run->restore(file);
+  return run;
 }
+
+std::string rank_name(const char* program, const distributed::Communicator& world) {
+  return fmt::format("{} (rank {} of {})", program, world.rank(), world.size());
+}
+
+// Every rank prepares on its own, then they agree: if any failed, every rank leaves now with
+// a non-zero code, and an error every rank hit alike (a bad flag, missing data) is printed
+// once, by rank 0 (as "vae train: error: ..."; a rank with an error of its own names itself).
+std::unique_ptr<Run> prepare_together(const std::function<TrainOptions()>& read_options,
+                                      distributed::Communicator& world) {
+  std::unique_ptr<Run> run;
+  std::exception_ptr error;
+  try {
+    run = prepare(read_options(), world);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  const Failure failure = error ? describe_failure(error) : Failure{};
+  const distributed::Agreement agreed = distributed::agree_on_failure(world, failure.exit_code, failure.message);
+  if (!agreed.any_failed) return run;
+  // Printed before MPI_Finalize, which every rank reaches only after this: mpirun ends the
+  // job as soon as one rank exits non-zero, so a rank printing later might not get to.
+  if (agreed.report)
+    fmt::print(stderr, "{}: {}\n", world.rank() == 0 ? "vae train" : rank_name("vae train", world), failure.message);
+  throw AlreadyReported{agreed.exit_code};
+}
+
+// Without MPI, ranks cannot wait for each other: the others give rank 0 time to print before
+// their exit makes mpirun end the job.
+void let_rank_0_print() { std::this_thread::sleep_for(std::chrono::seconds(1)); }
 
 }  // namespace
 
 // Under mpirun every rank runs this. Rank 0 alone prints (the others' standard output goes
-// to /dev/null; their errors still reach stderr). A divergence is seen by every rank at once
-// (the loss is summed across ranks), so each stops and rank 0 reports it. Any other failure
-// may be one rank's alone: it reports it, naming itself, and ends every rank (MPI_Abort)
-// rather than leave them waiting for it.
-void train_vae(TrainOptions o) {
-  const std::unique_ptr<distributed::Communicator> world = distributed::start();
-  if (world->size() == 1) return train_in(std::move(o), *world);
+// to /dev/null; their errors still reach stderr). An error before training is agreed on
+// (prepare_together). A divergence is seen by every rank at once (the loss is summed across
+// ranks), so each stops and rank 0 reports it. Any other failure during training may be one
+// rank's alone: it reports it, naming itself, and ends every rank (MPI_Abort) rather than
+// leave them waiting for it.
+void train_vae(const std::function<TrainOptions()>& read_options) {
+  std::unique_ptr<distributed::Communicator> world;
+  try {
+    world = distributed::start();
+  } catch (const std::exception&) {  // mpirun of a build without MPI: every rank fails alike
+    if (distributed::launched_rank() == 0) throw;
+    let_rank_0_print();
+    throw AlreadyReported{1};
+  }
+  if (world->size() == 1) {
+    const std::unique_ptr<Run> run = prepare(read_options(), *world);
+    return run->run();
+  }
   if (world->rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
     throw std::runtime_error("cannot silence the standard output of a rank other than 0");
+  const std::unique_ptr<Run> run = prepare_together(read_options, *world);
   try {
-    train_in(std::move(o), *world);
+    run->start_from_rank_0();
+    run->run();
   } catch (const TrainingDiverged&) {
     if (world->rank() == 0) throw;
   } catch (...) {
-    const std::string who = fmt::format("vae train (rank {} of {})", world->rank(), world->size());
-    world->abort(run_reporting_errors(who.c_str(), [] { std::rethrow_exception(std::current_exception()); }));
+    world->abort(run_reporting_errors(rank_name("vae train", *world).c_str(),
+                                      [] { std::rethrow_exception(std::current_exception()); }));
   }
+}
+
+void train_vae(TrainOptions options) {
+  train_vae([&options] { return std::move(options); });
+}
+
+int report_before_training(int exit_code, const std::string& message) {
+  if (distributed::launched_ranks() > 1 && distributed::mpi_built()) {
+    const std::unique_ptr<distributed::Communicator> world = distributed::start();
+    const distributed::Agreement agreed = distributed::agree_on_failure(*world, exit_code, message);
+    if (agreed.report)
+      fmt::print(stderr, "{}{}", world->rank() == 0 ? "" : fmt::format("rank {} of {}: ", world->rank(), world->size()),
+                 message);
+    return agreed.exit_code;
+  }
+  if (distributed::launched_rank() == 0) fmt::print(stderr, "{}", message);
+  else let_rank_0_print();
+  return exit_code;
 }
 
 }  // namespace tools

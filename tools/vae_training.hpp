@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <stdexcept>
+#include <string>
 
 #include "models/vae.hpp"
 #include "optim/optimizer.hpp"
@@ -35,8 +37,19 @@ float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, 
 
 /// Trains as the options say and writes everything to options.out. Under mpirun with N > 1
 /// ranks, data-parallel: each rank trains on its slice of every global batch (ShardedStep)
-/// and rank 0 alone prints and writes; a rank failing alone ends every rank (MPI_Abort). Throws on bad input
-/// (datasets::DataError, nn::SafetensorsError, FlagError, std::invalid_argument) and on divergence.
+/// and rank 0 alone prints and writes. Throws on bad input (datasets::DataError,
+/// nn::SafetensorsError, FlagError, std::invalid_argument) and on divergence; under mpirun,
+/// an error before training that every rank hit is thrown on rank 0 and AlreadyReported on
+/// the others, and a rank failing alone during training ends every rank (MPI_Abort).
 void train_vae(TrainOptions options);
+/// The same, with the options read by `read_options` (which may throw FlagError): under
+/// mpirun a bad flag is then agreed on as any other error before training.
+void train_vae(const std::function<TrainOptions()>& read_options);
+
+/// Reports an error that happened before training started (`message`: the whole text, as
+/// one process prints it, ending in a newline) and returns the exit code. Under mpirun every
+/// rank of `vae train` calls this or reaches the same agreement in train_vae, so an error
+/// every rank hit is printed once (by rank 0) and no rank waits for another.
+int report_before_training(int exit_code, const std::string& message);
 
 }  // namespace tools
