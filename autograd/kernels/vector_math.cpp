@@ -29,19 +29,23 @@ constexpr std::size_t kRoundBlocks = 512;
 // per element), a second thread's wake-up and hand-back about 1 us.
 constexpr std::size_t kMinParallelElements = 16 * kBlockVectors * kLanes;
 
+// sigmoid(x) = (x >= 0 ? 1 : e) / (1 + e), given e = e^-|x|.
+B sigmoid_from_exp(const B& x, const B& e) {
+  const B one(1.0F);
+  return xsimd::select(x >= B(0.0F), one, e) / (one + e);
+}
+
 // softplus(l) = max(l, 0) + log1p(e^-|l|) and sigmoid(l) = (l >= 0 ? 1 : e^-|l|) / (1 + e^-|l|)
 // share the one exponential. Vectors [v0, v1) of the input, in one block: returns its sum.
 float bce_block(const float* l, const float* y, float* loss, float* sigmoid, std::size_t v0, std::size_t v1) {
-  const B zero(0.0F), one(1.0F);
+  const B zero(0.0F);
   B block_sum(0.0F);
   for (std::size_t i = v0 * kLanes; i < v1 * kLanes; i += kLanes) {
     const B x = B::load_unaligned(l + i);
     const B t = B::load_unaligned(y + i);
     const B e = xsimd::exp(-xsimd::abs(x));
-    const B e1 = one + e;
-    const B e_over = xsimd::select(x >= zero, one, e) / e1;
     const B value = xsimd::max(x, zero) + xsimd::log1p(e) - x * t;
-    e_over.store_unaligned(sigmoid + i);
+    sigmoid_from_exp(x, e).store_unaligned(sigmoid + i);
     if (loss != nullptr) value.store_unaligned(loss + i);
     block_sum += value;
   }
@@ -78,6 +82,17 @@ double bce_with_logits(const float* l, const float* y, float* loss, float* sigmo
     total += value;
   }
   return total;
+}
+
+void sigmoid(const float* x, float* y, std::size_t n) {
+  const std::size_t vectors = n / kLanes;
+  parallel_for(vectors, kMinParallelElements / kLanes, [x, y](std::size_t v0, std::size_t v1) {
+    for (std::size_t i = v0 * kLanes; i < v1 * kLanes; i += kLanes) {
+      const B v = B::load_unaligned(x + i);
+      sigmoid_from_exp(v, xsimd::exp(-xsimd::abs(v))).store_unaligned(y + i);
+    }
+  });
+  for (std::size_t i = vectors * kLanes; i < n; ++i) y[i] = stable::sigmoid(x[i]);
 }
 
 }  // namespace ag::vec
