@@ -54,11 +54,11 @@ def reference_best(name, command, settings, batch):
     return min(results, key=lambda r: r[0])
 
 
-def reference_batches(name, command):
+def reference_batches(name, command, settings):
     """{batch: (seconds, setting, line)} of a reference; command(batch, setting) gives the argv.
     Every setting at batch 128; the other batches try the two fastest there."""
-    best = {128: reference_best(name, lambda s: command(128, s), SETTINGS, 128)}
-    order = [best[128][1]] + [s for s in SETTINGS if s != best[128][1]]
+    best = {128: reference_best(name, lambda s: command(128, s), settings, 128)}
+    order = [best[128][1]] + [s for s in settings if s != best[128][1]]
     for b in BATCHES[1:]:
         best[b] = reference_best(name, lambda s: command(b, s), order[:2], b)
     return best
@@ -93,6 +93,9 @@ def main():
     parser.add_argument("--skip-pytorch", action="store_true")
     parser.add_argument("--skip-libtorch", action="store_true")
     parser.add_argument("--skip-gemm", action="store_true")
+    parser.add_argument("--settings", default=",".join(f"{t}x{b}" for t, b in SETTINGS),
+                        help="thread settings of the references to try, TORCHxOPENBLAS, comma-separated (on a "
+                             "loaded machine, 2 torch threads can spin for minutes: try 1x2,1x1)")
     parser.add_argument("--pytorch-inference", type=int, metavar="THREADS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pytorch_inference:
@@ -102,6 +105,7 @@ def main():
     bench_gemm = os.path.join(args.build, "bench", "bench_gemm")
     bench_libtorch = os.path.join(args.build, "bench", "bench_libtorch")
     train_vae = os.path.join(args.build, "tools", "train_vae")
+    settings = [tuple(int(n) for n in item.split("x")) for item in args.settings.split(",")]
     epochs = {b: args.epochs if b == 128 else args.other_epochs for b in BATCHES}
 
     if not args.skip_gemm:
@@ -125,7 +129,7 @@ def main():
         else:
             libtorch = reference_batches("libtorch", lambda b, s: [
                 bench_libtorch, "--json", "--epochs", str(epochs[b]), "--batch", str(b), "--threads", str(s[0]),
-                "--data", args.data])
+                "--data", args.data], settings)
             libtorch["inference"] = libtorch[128][2]["inference_images_per_second"]  # at the best setting
 
     pytorch = {}
@@ -139,7 +143,7 @@ def main():
             script = os.path.join(ROOT, "scripts", "vae_pytorch.py")
             pytorch = reference_batches("PyTorch", lambda b, s: [
                 sys.executable, script, "train", "--epochs", str(epochs[b]), "--batch", str(b), "--threads", str(s[0]),
-                "--data", args.data])
+                "--data", args.data], settings)
             s = pytorch[128][1]
             pytorch["inference"] = run_json_lines([sys.executable, os.path.abspath(__file__), "--pytorch-inference",
                                                    str(s[0])], threads_env(*s))[0]["inference_images_per_second"]
@@ -161,7 +165,7 @@ def main():
         print(line)
     for name, ref in (("libtorch", libtorch), ("PyTorch", pytorch)):
         if ref:
-            print(f"  {name} best setting:         {label(ref[128][1])}")
+            print(f"  {name + ' best setting:':<31}{label(ref[128][1])}")
     line = f"  inference, images/s:           ours {main_run['inference_images_per_second']:.0f}"
     for name, ref in (("libtorch", libtorch), ("PyTorch", pytorch)):
         if "inference" in ref:
