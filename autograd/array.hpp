@@ -45,6 +45,24 @@ using Storage = std::vector<float, CacheAlignedAllocator<float>>;
 /// A shape: the size of each dimension, outermost first. Up to four are stored inline.
 using Shape = xt::svector<std::size_t, 4>;
 
+}  // namespace ag
+
+namespace xt {
+// Shape equality, inline. xtensor's operator== for svectors is std::equal, which libstdc++
+// turns into a call of memcmp: that cost more than comparing the two or three extents of a
+// typical shape, and was a quarter of a 1-element op's time on the tape. Non-templates, these
+// win overload resolution over xtensor's templates for every comparison of two ag::Shape.
+inline bool operator==(const ag::Shape& a, const ag::Shape& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t d = 0; d < a.size(); ++d)
+    if (a[d] != b[d]) return false;
+  return true;
+}
+inline bool operator!=(const ag::Shape& a, const ag::Shape& b) { return !(a == b); }
+}  // namespace xt
+
+namespace ag {
+
 /// The highest rank the ops accept (their index arithmetic uses fixed-size arrays).
 inline constexpr std::size_t kMaxRank = 8;
 

@@ -11,25 +11,14 @@ namespace ag {
 
 std::string to_string(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
 
-void zero_as(Array& a, const Shape& s) {
-  if (shape_of(a) != s) a.resize(s);
-  a.fill(0.0F);
-}
+void detail::resize_to(Array& a, const Shape& s) { a.resize(s); }
 
 // ---- Var ----
 
-bool Var::valid() const {
-  return tape_ != nullptr && generation_ == tape_->generation_ && index_ < tape_->size_;
+void Var::throw_invalid() {
+  throw std::logic_error(
+      "ag::Var: this handle is empty or was taken before tape.reset(); its value is gone");
 }
-
-const Node& Var::node() const {
-  if (!valid())
-    throw std::logic_error(
-        "ag::Var: this handle is empty or was taken before tape.reset(); its value is gone");
-  return tape_->nodes_[index_];
-}
-
-const Array& Var::value() const { return node().value(); }
 
 bool Var::has_grad() const { return tape_->has_latest_grad(node()); }
 
@@ -51,13 +40,6 @@ float Var::item() const {
   if (v.size() != 1)
     throw ShapeError(fmt::format("item: expected a one-element value, got {}", to_string(shape_of(v))));
   return v.data()[0];
-}
-
-bool Var::requires_grad() const { return node().requires_grad; }
-
-Tape& Var::tape() const {
-  node();  // validates
-  return *tape_;
 }
 
 // ---- recording ----

@@ -16,6 +16,7 @@
 //   tape.backward(y);                                  // x.grad() == {{2, 4, 6}}
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -117,6 +118,7 @@ class Var {
   Var(Tape* tape, std::uint32_t index, std::uint32_t generation)
       : tape_(tape), index_(index), generation_(generation) {}
   const Node& node() const;
+  [[noreturn]] static void throw_invalid();
 
   Tape* tape_ = nullptr;
   std::uint32_t index_ = 0;
@@ -238,8 +240,37 @@ class NoGradGuard {
   bool previous_;
 };
 
+namespace detail {
+void resize_to(Array& a, const Shape& s);  // out of line: rarely needed, and much code
+}
+
 /// Resizes `a` to `s` without reallocating when the element count is unchanged, and
-/// fills it with zeros.
-void zero_as(Array& a, const Shape& s);
+/// fills it with zeros. (Inline: the backward sweep calls it for every node it reaches.)
+inline void zero_as(Array& a, const Shape& s) {
+  if (shape_of(a) != s) [[unlikely]]
+    detail::resize_to(a, s);
+  std::fill_n(a.data(), a.size(), 0.0F);
+}
+
+// ---- Var's accessors, inline: every op calls them several times ----
+
+inline bool Var::valid() const {
+  return tape_ != nullptr && generation_ == tape_->generation_ && index_ < tape_->size_;
+}
+
+inline const Node& Var::node() const {
+  if (!valid()) [[unlikely]]
+    throw_invalid();
+  return tape_->nodes_[index_];
+}
+
+inline const Array& Var::value() const { return node().value(); }
+
+inline bool Var::requires_grad() const { return node().requires_grad; }
+
+inline Tape& Var::tape() const {
+  node();  // validates
+  return *tape_;
+}
 
 }  // namespace ag

@@ -7,7 +7,13 @@
 
 #include <fmt/format.h>
 
+#include "autograd/kernels/parallel.hpp"
+
 namespace optim {
+
+// Below this many elements per thread, handing a slice to another thread costs more than the
+// slice (a wake-up of about a microsecond against about 0.1 ns per element).
+constexpr std::size_t kMinElementsPerThread = 16384;
 
 static AdamOptions checked(AdamOptions o) {
   auto in_unit = [](double beta) { return beta >= 0.0 && beta < 1.0; };
@@ -44,46 +50,74 @@ AdamW::AdamW(std::vector<ag::Parameter*> params, AdamWOptions o) : Adam(one_grou
 
 AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o) : Adam(std::move(groups), as_adam(o), true) {}
 
+namespace {
+
+// One step's constants, as floats.
+struct AdamStep {
+  float l2, b1, b2, one_minus_b1, one_minus_b2, shrink, step_size, sqrt_correction2, eps;
+};
+
+// The update of n elements. A plain function of restrict pointers and local constants, so the
+// loop vectorizes (inside a lambda reading captured constants through a reference, g++ 12
+// kept it scalar). It vectorizes at all because the project builds with -fno-math-errno
+// (meson.build): otherwise std::sqrt must stay a call that may set errno.
+void adam_slice(const AdamStep& step, float* __restrict w, const float* __restrict g, float* __restrict m,
+                float* __restrict v, std::size_t n) {
+  const AdamStep s = step;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float d = g[i] + s.l2 * w[i];
+    m[i] = s.b1 * m[i] + s.one_minus_b1 * d;
+    v[i] = s.b2 * v[i] + s.one_minus_b2 * d * d;
+    w[i] = s.shrink * w[i] - s.step_size * m[i] / (std::sqrt(v[i]) / s.sqrt_correction2 + s.eps);
+  }
+}
+
+// The same with AMSGrad: the step divides by the largest v so far.
+void amsgrad_slice(const AdamStep& step, float* __restrict w, const float* __restrict g, float* __restrict m,
+                   float* __restrict v, float* __restrict v_max, std::size_t n) {
+  const AdamStep s = step;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float d = g[i] + s.l2 * w[i];
+    m[i] = s.b1 * m[i] + s.one_minus_b1 * d;
+    v[i] = s.b2 * v[i] + s.one_minus_b2 * d * d;
+    v_max[i] = std::max(v_max[i], v[i]);
+    w[i] = s.shrink * w[i] - s.step_size * m[i] / (std::sqrt(v_max[i]) / s.sqrt_correction2 + s.eps);
+  }
+}
+
+}  // namespace
+
 void Adam::update(std::size_t index, ag::Parameter& p) {
   // Per-step constants in double, as PyTorch computes them in Python floats; the loop is float.
   const double t = static_cast<double>(step_count());
   const double correction1 = 1.0 - std::pow(options_.beta1, t);
   const double correction2 = 1.0 - std::pow(options_.beta2, t);
   const double lr = this->lr(index), weight_decay = this->weight_decay(index, options_.weight_decay);
-  const auto step_size = static_cast<float>(lr / correction1);
-  const auto sqrt_correction2 = static_cast<float>(std::sqrt(correction2));
-  const auto b1 = static_cast<float>(options_.beta1);
-  const auto b2 = static_cast<float>(options_.beta2);
-  const auto one_minus_b1 = static_cast<float>(1.0 - options_.beta1);
-  const auto one_minus_b2 = static_cast<float>(1.0 - options_.beta2);
-  const auto eps = static_cast<float>(options_.eps);
-  const auto l2 = decoupled_ ? 0.0F : static_cast<float>(weight_decay);
-  const auto shrink = decoupled_ ? static_cast<float>(1.0 - lr * weight_decay) : 1.0F;
-
+  const AdamStep step{
+      .l2 = decoupled_ ? 0.0F : static_cast<float>(weight_decay),
+      .b1 = static_cast<float>(options_.beta1),
+      .b2 = static_cast<float>(options_.beta2),
+      .one_minus_b1 = static_cast<float>(1.0 - options_.beta1),
+      .one_minus_b2 = static_cast<float>(1.0 - options_.beta2),
+      .shrink = decoupled_ ? static_cast<float>(1.0 - lr * weight_decay) : 1.0F,
+      .step_size = static_cast<float>(lr / correction1),
+      .sqrt_correction2 = static_cast<float>(std::sqrt(correction2)),
+      .eps = static_cast<float>(options_.eps),
+  };
   float* w = p.value.data();
   const float* g = p.grad.data();
   float* m = buffer(exp_avg_, index).data();
   float* v = buffer(exp_avg_sq_, index).data();
-  const std::size_t n = p.value.size();
-  // One pass over the parameter. It vectorizes because the project builds with
-  // -fno-math-errno (meson.build): otherwise std::sqrt must stay a call that may set errno.
-  if (!options_.amsgrad) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const float d = g[i] + l2 * w[i];
-      m[i] = b1 * m[i] + one_minus_b1 * d;
-      v[i] = b2 * v[i] + one_minus_b2 * d * d;
-      w[i] = shrink * w[i] - step_size * m[i] / (std::sqrt(v[i]) / sqrt_correction2 + eps);
-    }
-    return;
-  }
-  float* v_max = buffer(max_exp_avg_sq_, index).data();
-  for (std::size_t i = 0; i < n; ++i) {
-    const float d = g[i] + l2 * w[i];
-    m[i] = b1 * m[i] + one_minus_b1 * d;
-    v[i] = b2 * v[i] + one_minus_b2 * d * d;
-    v_max[i] = std::max(v_max[i], v[i]);
-    w[i] = shrink * w[i] - step_size * m[i] / (std::sqrt(v_max[i]) / sqrt_correction2 + eps);
-  }
+  float* v_max = options_.amsgrad ? buffer(max_exp_avg_sq_, index).data() : nullptr;
+  // Slices on all threads (each element's update is independent, so the result is the same
+  // for any cut). A [400, 784] weight streams four arrays, 5 MB, from L3: two cores draw that
+  // through their L2s faster than one.
+  ag::parallel_for(p.value.size(), kMinElementsPerThread, [&](std::size_t begin, std::size_t end) {
+    if (v_max == nullptr)
+      adam_slice(step, w + begin, g + begin, m + begin, v + begin, end - begin);
+    else
+      amsgrad_slice(step, w + begin, g + begin, m + begin, v + begin, v_max + begin, end - begin);
+  });
 }
 
 }  // namespace optim

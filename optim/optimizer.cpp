@@ -1,5 +1,6 @@
 #include "optim/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <utility>
@@ -7,6 +8,8 @@
 #include <xtensor/xbuilder.hpp>
 
 #include <fmt/format.h>
+
+#include "autograd/kernels/parallel.hpp"
 
 namespace optim {
 
@@ -91,7 +94,14 @@ void Optimizer::step() {
 }
 
 void Optimizer::zero_grad() {
-  for (ag::Parameter* p : params_) p->zero_grad();
+  // The fills of the large weights are split across threads, as the updates are.
+  constexpr std::size_t kMinElementsPerThread = 65536;
+  for (ag::Parameter* p : params_) {
+    if (ag::shape_of(p->grad) != ag::shape_of(p->value)) p->grad.resize(p->value.shape());
+    float* g = p->grad.data();
+    ag::parallel_for(p->grad.size(), kMinElementsPerThread,
+                     [g](std::size_t begin, std::size_t end) { std::fill(g + begin, g + end, 0.0F); });
+  }
 }
 
 static std::string array_name(std::size_t param, const std::string& buffer) {

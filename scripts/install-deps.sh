@@ -20,6 +20,8 @@ PACKAGES=(
   dataset-fashion-mnist
   # reference and interoperability checks (numpy reads our checkpoints; PyTorch is the baseline)
   python3 python3-numpy python3-torch
+  # libtorch C++ (the same 1.13.1 as python3-torch), the C++ reference of scripts/bench.sh
+  libtorch-dev
   # the report.html test opens the page in headless Chromium
   chromium
   # data-parallel training over MPI (meson -Dmpi=auto finds it; the mpirun tests use it)

@@ -146,7 +146,7 @@ def train(args):
     times = []
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
-        for idx in torch.randperm(len(x_train)).split(128):
+        for idx in torch.randperm(len(x_train)).split(args.batch):
             recon, kl = model.loss(x_train[idx])
             loss = (recon + kl) / len(idx)
             opt.zero_grad()
@@ -167,6 +167,7 @@ def main():
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--batch", type=int, default=128)
     t.add_argument("--data", default=FASHION)
     args = parser.parse_args()
     {"evaluate": evaluate, "train": train}[args.command](args)

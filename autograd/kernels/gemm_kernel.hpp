@@ -33,8 +33,13 @@ constexpr std::size_t kNR = kNV * kW;
 // last panel of a matrix may be narrower). bp is aligned for vector loads (ap is only read one
 // float at a time); c is any row-major tile with leading dimension ldc. accumulate: add to c
 // instead of overwriting it.
+//
+// Never inlined: inside the loops of gemm_rect, with their own values live, g++ 12 kept only
+// part of the tile in registers on AVX2 (16 registers, 15 needed) and spilled the rest to the
+// stack on every step, at under half of OpenBLAS's speed. A call per tile costs nothing next
+// to the kc steps inside it.
 template <std::size_t NV>
-inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, float* c,
+[[gnu::noinline]] void micro_kernel(std::size_t kc, const float* ap, const float* bp, float* c,
                          std::size_t ldc, bool accumulate) {
   Vec acc[kMR][NV];
   for (std::size_t i = 0; i < kMR; ++i)

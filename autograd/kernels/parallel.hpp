@@ -6,6 +6,9 @@
 // millisecond cannot afford to create threads, so idle workers spin briefly, then sleep.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
+
 namespace ag {
 
 // How many threads kernels may use. n <= 0 restores the default, the hardware concurrency.
@@ -26,6 +29,26 @@ template <class Task>
 void parallel_run(int parts, const Task& task) {
   detail::parallel_run(
       parts, [](const void* t, int part) { (*static_cast<const Task*>(t))(part); }, &task);
+}
+
+/// Runs range(begin, end) over [0, n) cut into one slice per thread, each at least
+/// `min_per_part` long (fewer slices when n is smaller; one slice runs on the caller alone).
+/// Slices start at multiples of 16 elements (64 bytes), so no two threads write one cache line
+/// of a float array. For elementwise loops, whose result cannot depend on the cut.
+template <class Range>
+void parallel_for(std::size_t n, std::size_t min_per_part, const Range& range) {
+  const std::size_t by_size = n / std::max<std::size_t>(min_per_part, 1);
+  const int parts = static_cast<int>(std::min<std::size_t>(by_size, static_cast<std::size_t>(num_threads())));
+  if (parts <= 1) {
+    range(std::size_t{0}, n);
+    return;
+  }
+  const std::size_t lines = (n + 15) / 16;
+  parallel_run(parts, [&](int part) {
+    const std::size_t begin = std::min(n, lines * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * 16);
+    const std::size_t end = std::min(n, lines * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * 16);
+    range(begin, end);
+  });
 }
 
 }  // namespace ag

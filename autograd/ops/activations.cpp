@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "autograd/kernels/vector_math.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/ops/elementwise.hpp"
 #include "autograd/stable_math.hpp"
@@ -32,7 +33,12 @@ static void relu_backward(Tape& t, const Node& n) {
 }
 
 // y = 1 / (1 + e^-x), dy/dx = y (1 - y)
-Var sigmoid(Var x) { return unary_forward("sigmoid", x, sigmoid_backward, stable::sigmoid); }
+Var sigmoid(Var x) {  // vectorized (vector_math.cpp): the last op of every picture the model draws
+  Tape& tape = x.tape();
+  Node& out = tape.record("sigmoid", {x}, x.shape(), sigmoid_backward);
+  vec::sigmoid(x.value().data(), out.own_value.data(), out.own_value.size());
+  return tape.last();
+}
 static void sigmoid_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float, float y) { return y * (1.0F - y); });
 }
