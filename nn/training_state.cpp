@@ -39,8 +39,8 @@ void save_training_state(const std::filesystem::path& path, const TrainingState&
   for (const auto& [name, text] : state.text) metadata[std::string(kText) + name] = text;
   std::vector<TensorEntry> buffers;
   for (const auto& [key, array] : optimizer.arrays)
-    buffers.emplace_back(std::string(kOptimizer) + key, std::vector<std::size_t>{array.shape()[0], array.shape()[1]},
-                         array);
+    buffers.emplace_back(std::string(kOptimizer) + key, std::vector<std::size_t>(array.shape().begin(), array.shape().end()),
+                         array);  // of any rank: a convolution's moments are [out, in, kh, kw]
   save_module(path, state.module, metadata, buffers);
 }
 
