@@ -44,12 +44,25 @@ void write_text_atomically(const fs::path& path, const std::string& text) {
   nn::write_file_atomically(path, [&](const nn::ByteSink& write) { write(text.data(), text.size()); });
 }
 
-models::VaeConfig model_config(const TrainOptions& o, std::size_t input_dim) {
+models::VaeConfig model_config(const TrainOptions& o, const datasets::Dataset& data) {
   models::VaeConfig c;
-  c.input_dim = input_dim;
+  c.input_dim = data.features();
   c.hidden = o.hidden;
   c.latent = o.latent;
   c.decoder = o.decoder;
+  c.arch = o.arch;
+  if (o.arch == models::Arch::conv) {
+    const std::optional<ImageShape> image = image_shape(data.example_shape());
+    if (!image)
+      throw FlagError(fmt::format("--arch conv: the examples, of shape [{}], are not images ([H, W] or [H, W, 3])",
+                                  shape_text(data.example_shape())));
+    c.image = {image->channels, image->height, image->width};
+    try {
+      c.validate();
+    } catch (const std::invalid_argument& e) {
+      throw FlagError(fmt::format("--arch conv: {}", e.what()));
+    }
+  }
   return c;
 }
 
@@ -119,7 +132,7 @@ class Run {
         data_(std::move(data)),
         init_(stream_seed(o_.seed, kInit)),
         noise_(stream_seed(o_.seed, kNoise)),
-        vae_(model_config(o_, data_.train.features()), init_),
+        vae_(model_config(o_, data_.train), init_),
         adam_(vae_.parameters(), {.lr = o_.lr}),
         loader_(data_.train, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize,
                               .seed = stream_seed(o_.seed, kShuffle),
@@ -375,7 +388,7 @@ void train_in(TrainOptions o, distributed::Communicator& world) {
   TrainingData data = load_training_data(o);
   check_same_data(file, data, o);
   // Sizes from the checkpoint are checked against its tensors before a model is built.
-  models::check_parameter_count(model_config(o, data.train.features()), file);
+  models::check_parameter_count(model_config(o, data.train), file);
   Run run(std::move(o), std::move(data), world);
   run.restore(file);
   run.start_from_rank_0();
