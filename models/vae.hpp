@@ -74,7 +74,7 @@ struct VaeConfig {
   std::size_t latent = 20;
   Decoder decoder = Decoder::bernoulli;
   Arch arch = Arch::mlp;
-  ImageSize image;  // conv: the examples' channels, height and width (hidden is not used)
+  ImageSize image = {};  // conv: the examples' channels, height and width (hidden is not used)
 
   /// Checks the sizes; throws std::invalid_argument saying which is wrong.
   void validate() const;

@@ -170,6 +170,8 @@ def train(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x_train, x_test = load_split(args.data, "train"), load_split(args.data, "t10k")
+    if args.limit:
+        x_train = x_train[: args.limit]
     model = VAE(arch=args.arch, image=(1, 28, 28))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     times = []
@@ -197,6 +199,7 @@ def main():
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
+    t.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
     t.add_argument("--data", default=FASHION)
     args = parser.parse_args()
     {"evaluate": evaluate, "train": train}[args.command](args)

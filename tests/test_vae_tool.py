@@ -544,6 +544,7 @@ class Configs(unittest.TestCase):
             self.assertEqual(meta["hidden"], "" if hidden == "none" else hidden, name)
             self.assertEqual(meta["latent"], str(config.get("latent", 20)), name)
             self.assertEqual(meta["decoder"], config.get("decoder", "bernoulli"), name)
+            self.assertEqual(meta.get("arch", "mlp"), config.get("arch", "mlp"), name)
             ckpt = read_safetensors(os.path.join(out, "checkpoint.safetensors"))[0]["__metadata__"]
             self.assertEqual(float.fromhex(ckpt["option.beta"]), config.get("beta", 1.0), name)
             self.assertEqual(int(ckpt["option.batch"]), config.get("batch", 128), name)

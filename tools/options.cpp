@@ -97,7 +97,7 @@ std::vector<OptionRow> make_table() {
             false),
       count("batch", "examples per training step", &TrainOptions::batch, 1, kMillion, true),
       real("lr", "Adam learning rate", &TrainOptions::lr, 1e-12, 1e38, true),  // 1e38: float32 range
-      {"hidden", "encoder widths, comma-separated; the decoder mirrors them; 'none' for a linear model", true, false,
+      {"hidden", "encoder widths, comma-separated; the decoder mirrors them; 'none' for a linear model (--arch mlp)", true, false,
        [](TrainOptions& o, const std::string& t) {
          o.hidden = trimmed(t) == "none" ? std::vector<std::size_t>{} : parse_list_flag("--hidden", t, 1, kMaxWidth);
          if (o.hidden.size() > kMaxLayers)

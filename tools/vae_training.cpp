@@ -79,11 +79,14 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
   for (const OptionRow& row : train_option_table()) {
     if (!row.pinned) continue;
     auto it = m.find("option." + row.name);
-    if (it == m.end())
+    // Checkpoints written before --arch existed hold an MLP.
+    const bool before_arch = it == m.end() && row.name == "arch";
+    if (it == m.end() && !before_arch)
       throw std::invalid_argument(fmt::format("--resume: {} lacks option '{}'", file.source(), row.name));
+    const std::string saved_text = before_arch ? "mlp" : it->second;
     TrainOptions saved = o;
     try {
-      row.set(saved, it->second);
+      row.set(saved, saved_text);
     } catch (const FlagError& e) {
       throw std::invalid_argument(fmt::format("{}: its option {}", file.source(), e.what()));
     }
@@ -93,7 +96,7 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
           "--{} {} contradicts the checkpoint {}, which was trained with --{} {}; drop the flag "
           "to continue that run",
           row.name, row.show(o), file.source(), row.name, row.show(saved)));
-    row.set(o, it->second);
+    row.set(o, saved_text);
   }
 }
 

@@ -48,7 +48,7 @@ void im2col(const ConvGeometry& g, const float* image, float* col) {
             float* dst = col + row * cols + b * positions;
             for (std::size_t oh = 0; oh < g.out_h; ++oh) {
               float* out = dst + oh * g.out_w;
-              if (oh < rh.lo || oh >= rh.hi) {
+              if (oh < rh.lo || oh >= rh.hi || rw.lo == rw.hi) {
                 std::fill(out, out + g.out_w, 0.0F);
                 continue;
               }
@@ -79,6 +79,7 @@ void col2im_add(const ConvGeometry& g, const float* col, float* image) {
             const std::size_t row = (c * g.kernel_h + i) * g.kernel_w + j;
             const ValidRange rh = valid_range(g.out_h, g.height, g.stride_h, g.pad_h, i * g.dilation_h);
             const ValidRange rw = valid_range(g.out_w, g.width, g.stride_w, g.pad_w, j * g.dilation_w);
+            if (rw.lo == rw.hi) continue;  // this tap reads only padding in every row
             const float* src = col + row * cols + b * positions;
             const std::size_t first = rw.lo * g.stride_w + j * g.dilation_w - g.pad_w;
             for (std::size_t oh = rh.lo; oh < rh.hi; ++oh) {
