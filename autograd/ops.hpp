@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <initializer_list>
 #include <span>
 
@@ -84,6 +85,40 @@ Var matmul(Var a, Var b);
 Var linear(Var x, Var weight, Var bias);
 /// Same without a bias.
 Var linear(Var x, Var weight);
+
+// ---- conv.cpp: convolutions on NCHW tensors, as torch.nn.functional's (groups = 1) ----
+/// A size per spatial dimension (height, width); one number means both: `.stride = 2`,
+/// `.padding = {1, 0}`.
+struct Size2 {
+  std::uint32_t h = 0, w = 0;
+  constexpr Size2() = default;
+  constexpr Size2(std::uint32_t both) : h(both), w(both) {}  // NOLINT: 2 means {2, 2}
+  constexpr Size2(std::uint32_t height, std::uint32_t width) : h(height), w(width) {}
+};
+struct Conv2dOptions {
+  Size2 stride = 1, padding = 0, dilation = 1;
+};
+/// x [B, C, H, W], weight [O, C, kh, kw], bias [O] -> [B, O, Ho, Wo] with
+/// Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1 (rounded down), likewise Wo.
+Var conv2d(Var x, Var weight, Var bias, const Conv2dOptions& options = {});
+Var conv2d(Var x, Var weight, const Conv2dOptions& options = {});
+struct ConvTranspose2dOptions {
+  Size2 stride = 1, padding = 0, output_padding = 0, dilation = 1;
+};
+/// The adjoint of conv2d in x (its gradient as an op): x [B, C, H, W], weight [C, O, kh, kw]
+/// (PyTorch's layout), bias [O] -> [B, O, Ho, Wo] with
+/// Ho = (H - 1) stride - 2 padding + dilation (kh - 1) + output_padding + 1, likewise Wo.
+Var conv_transpose2d(Var x, Var weight, Var bias, const ConvTranspose2dOptions& options = {});
+Var conv_transpose2d(Var x, Var weight, const ConvTranspose2dOptions& options = {});
+
+// ---- pooling.cpp: windows over NCHW tensors (floor mode); stride 0 means the kernel size ----
+/// The largest element of each window (padding never wins); its gradient goes to that
+/// element, the first one at a tie.   [B, C, H, W] -> [B, C, Ho, Wo]
+Var max_pool2d(Var x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
+/// The mean of each window, padding counted as zeros (PyTorch's count_include_pad).
+Var avg_pool2d(Var x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
+/// Each pixel repeated scale times along each axis.   [B, C, H, W] -> [B, C, H sh, W sw]
+Var upsample_nearest2d(Var x, Size2 scale);
 
 // ---- reductions.cpp: over a list of axes; keepdim keeps them with size 1 ----
 // [2, 3, 4] over {0, 2} -> [3], or [1, 3, 1] with keepdim. Sums accumulate in double.

@@ -180,7 +180,7 @@ void Tape::sweep_backward(std::uint32_t root) {
 
 std::size_t Tape::bytes_reserved() const {
   std::size_t floats = 0;
-  for (const Node& n : nodes_) floats += n.own_value.size() + n.own_grad.size() + n.saved.size();
+  for (const Node& n : nodes_) floats += n.own_value.size() + n.own_grad.size() + n.saved.size() + n.scratch.size();
   return floats * sizeof(float) + nodes_.size() * sizeof(Node);
 }
 

@@ -57,6 +57,8 @@ struct Node {
   Array own_value;                     // the output, unless the node is a parameter leaf
   Array own_grad;
   Array saved;                         // what a backward rule needs beyond inputs and output
+  mutable Array scratch;               // working memory of an op's forward and backward (a rule
+                                       // sees its node as const; the buffer is kept between steps)
   Parameter* parameter = nullptr;      // set for leaves that stand for a model parameter
 
   Array& value() { return parameter ? parameter->value : own_value; }

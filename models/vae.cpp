@@ -68,19 +68,44 @@ Decoder parse_decoder(const std::string& name) {
       "unknown decoder '{}' (expected bernoulli, gaussian or gaussian-learned)", name));
 }
 
+std::string to_string(Arch a) { return a == Arch::conv ? "conv" : "mlp"; }
+
+Arch parse_arch(const std::string& name) {
+  for (Arch a : {Arch::mlp, Arch::conv})
+    if (to_string(a) == name) return a;
+  throw std::invalid_argument(fmt::format("unknown architecture '{}' (expected mlp or conv)", name));
+}
+
 void VaeConfig::validate() const {
   if (input_dim == 0) throw std::invalid_argument("VaeConfig: input_dim must be positive");
   if (latent == 0) throw std::invalid_argument("VaeConfig: latent must be positive");
   for (std::size_t h : hidden)
     if (h == 0) throw std::invalid_argument("VaeConfig: hidden widths must be positive");
+  if (arch != Arch::conv) return;
+  constexpr std::size_t kMaxSide = 65536;  // keeps every size product far from overflow
+  const ImageSize& i = image;
+  if (i.channels == 0 || i.channels > 4 || i.height == 0 || i.width == 0 || i.height % 4 || i.width % 4 ||
+      i.height > kMaxSide || i.width > kMaxSide || latent > kMaxSide)
+    throw std::invalid_argument(fmt::format(
+        "the conv architecture needs images of 1 to 4 channels whose height and width divide by 4 (at most {}), "
+        "got {} channels of {} x {}",
+        kMaxSide, i.channels, i.height, i.width));
+  if (i.channels * i.height * i.width != input_dim)
+    throw std::invalid_argument(fmt::format("VaeConfig: {} channels of {} x {} are not the {} input values",
+                                            i.channels, i.height, i.width, input_dim));
 }
 
 std::map<std::string, std::string> VaeConfig::to_metadata() const {
-  return {{"model", "vae"},
-          {"input_dim", std::to_string(input_dim)},
-          {"hidden", fmt::format("{}", fmt::join(hidden, ","))},
-          {"latent", std::to_string(latent)},
-          {"decoder", to_string(decoder)}};
+  std::map<std::string, std::string> m{{"model", "vae"},
+                                       {"input_dim", std::to_string(input_dim)},
+                                       {"hidden", fmt::format("{}", fmt::join(hidden, ","))},
+                                       {"latent", std::to_string(latent)},
+                                       {"decoder", to_string(decoder)}};
+  if (arch == Arch::conv) {  // an MLP's metadata stays as it was before the conv model existed
+    m["arch"] = to_string(arch);
+    m["image"] = fmt::format("{},{},{}", image.channels, image.height, image.width);
+  }
+  return m;
 }
 
 VaeConfig VaeConfig::from_metadata(const std::map<std::string, std::string>& metadata) {
@@ -95,6 +120,12 @@ VaeConfig VaeConfig::from_metadata(const std::map<std::string, std::string>& met
   c.hidden = parse_widths(get("hidden"), "metadata 'hidden'");
   c.latent = parse_count(get("latent"), "metadata 'latent'");
   c.decoder = parse_decoder(get("decoder"));
+  if (metadata.count("arch")) c.arch = parse_arch(get("arch"));
+  if (c.arch == Arch::conv) {
+    const std::vector<std::size_t> chw = parse_widths(get("image"), "metadata 'image' (channels,height,width)");
+    if (chw.size() != 3) throw std::invalid_argument("metadata 'image' must be channels,height,width");
+    c.image = {chw[0], chw[1], chw[2]};
+  }
   c.validate();
   return c;
 }
@@ -106,25 +137,61 @@ static const VaeConfig& validated(const VaeConfig& c) {
   return c;
 }
 
+namespace {
+
+nn::Sequential& make_encoder(nn::Module& vae, const VaeConfig& c, ag::Rng& rng) {
+  if (c.arch == Arch::conv) return make_conv_encoder(vae, "encoder", c.image, rng);
+  return make_mlp(vae, "encoder", c.input_dim, c.hidden, rng);
+}
+
+std::size_t encoder_width(const VaeConfig& c) {
+  return c.arch == Arch::conv ? kConvHidden : last_width(c.hidden, c.input_dim);
+}
+
+nn::Sequential& make_decoder(nn::Module& vae, const VaeConfig& c, ag::Rng& rng) {
+  if (c.arch == Arch::conv) return make_conv_decoder(vae, "decoder", c.latent, c.image, rng);
+  return make_mlp(vae, "decoder", c.latent, reversed(c.hidden), rng);
+}
+
+/// The decoder's last layer: to logits or a mean (and, for gaussian-learned, a log-variance).
+nn::Module& make_head(nn::Module& vae, const char* name, const VaeConfig& c, ag::Rng& rng) {
+  if (c.arch == Arch::conv) return make_conv_head(vae, name, c.image, rng);
+  return vae.register_module<nn::Linear>(name, c.hidden.empty() ? c.latent : c.hidden.front(), c.input_dim, rng);
+}
+
+}  // namespace
+
 // Registration order fixes the state dict's order: encoder, heads, decoder, output.
 Vae::Vae(const VaeConfig& config, ag::Rng& rng)
     : config_(validated(config)),
-      encoder_(make_mlp(*this, "encoder", config.input_dim, config.hidden, rng)),
-      mu_(register_module<nn::Linear>("mu", last_width(config.hidden, config.input_dim),
-                                      config.latent, rng)),
-      logvar_(register_module<nn::Linear>("logvar", last_width(config.hidden, config.input_dim),
-                                          config.latent, rng)),
-      decoder_(make_mlp(*this, "decoder", config.latent, reversed(config.hidden), rng)),
-      out_(register_module<nn::Linear>("out", config.hidden.empty() ? config.latent : config.hidden.front(),
-                                       config.input_dim, rng)) {
-  if (config.decoder == Decoder::gaussian_learned)
-    out_logvar_ = &register_module<nn::Linear>(
-        "out_logvar", config.hidden.empty() ? config.latent : config.hidden.front(), config.input_dim, rng);
+      encoder_(make_encoder(*this, config, rng)),
+      mu_(register_module<nn::Linear>("mu", encoder_width(config), config.latent, rng)),
+      logvar_(register_module<nn::Linear>("logvar", encoder_width(config), config.latent, rng)),
+      decoder_(make_decoder(*this, config, rng)),
+      out_(make_head(*this, "out", config, rng)) {
+  if (config.decoder == Decoder::gaussian_learned) out_logvar_ = &make_head(*this, "out_logvar", config, rng);
 }
 
 std::string Vae::describe() const {
+  if (config_.arch == Arch::conv)
+    return fmt::format("Vae(arch=conv, image={}x{}x{}, latent={}, decoder={})", config_.image.channels,
+                       config_.image.height, config_.image.width, config_.latent, models::to_string(config_.decoder));
   return fmt::format("Vae(input={}, hidden=[{}], latent={}, decoder={})", config_.input_dim,
                      fmt::join(config_.hidden, ", "), config_.latent, models::to_string(config_.decoder));
+}
+
+// Gray images need only a reshape; colour ones, stored [H, W, C], a permutation too.
+ag::Var Vae::to_images(ag::Var x) const {
+  const ImageSize& i = config_.image;
+  const std::size_t b = x.rows();
+  if (i.channels == 1) return ag::reshape(x, {b, 1, i.height, i.width});
+  return ag::permute(ag::reshape(x, {b, i.height, i.width, i.channels}), {0, 3, 1, 2});
+}
+
+ag::Var Vae::from_images(ag::Var y) const {
+  const std::size_t b = y.rows();
+  if (config_.image.channels == 1) return ag::reshape(y, {b, config_.input_dim});
+  return ag::reshape(ag::permute(y, {0, 2, 3, 1}), {b, config_.input_dim});
 }
 
 // ---- the model ----
@@ -133,15 +200,16 @@ Vae::Posterior Vae::encode(ag::Var x) {
   if (x.cols() != config_.input_dim)
     throw ag::ShapeError(fmt::format("Vae::encode: input {} has {} features, the model expects {}",
                                      ag::to_string(x.shape()), x.cols(), config_.input_dim));
-  ag::Var h = encoder_(x);
+  ag::Var h = encoder_(config_.arch == Arch::conv ? to_images(x) : x);
   return {mu_(h), logvar_(h)};
 }
 
 Vae::Likelihood Vae::decode(ag::Var z) {
   ag::Var h = decoder_(z);
-  Likelihood p{out_(h), {}};
+  auto head = [&](nn::Module& m) { return config_.arch == Arch::conv ? from_images(m(h)) : m(h); };
+  Likelihood p{head(out_), {}};
   if (out_logvar_ != nullptr)
-    p.logvar = ag::softplus(ag::add_scalar((*out_logvar_)(h), -kMinLogVariance)) + kMinLogVariance;
+    p.logvar = ag::softplus(ag::add_scalar(head(*out_logvar_), -kMinLogVariance)) + kMinLogVariance;
   return p;
 }
 

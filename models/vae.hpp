@@ -1,7 +1,8 @@
 // The Variational Autoencoder (Kingma & Welling 2014), built only from the public
-// framework: nn::Linear / nn::Sequential for the networks, ag ops for the loss.
+// framework: nn::Linear / nn::Sequential (or the convolutional networks of conv_nets.hpp) for
+// the networks, ag ops for the loss.
 //
-//   encoder  x [B, D] -> h -> mu [B, Z], logvar [B, Z]       (MLP with ReLU, two linear heads)
+//   encoder  x [B, D] -> h -> mu [B, Z], logvar [B, Z]       (MLP or convolutions, two linear heads)
 //   sample   z = mu + exp(logvar / 2) * eps                   (ag::reparameterize)
 //   decoder  z -> h' -> logits or mean [B, D] (+ logvar [B, D] for the learned-variance decoder)
 //   loss     per example: reconstruction + beta * KL(q(z|x) || N(0, I)), in nats, averaged over the batch
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "autograd/autograd.hpp"
+#include "models/conv_nets.hpp"
 #include "nn/linear.hpp"
 #include "nn/module.hpp"
 #include "nn/sequential.hpp"
@@ -42,6 +44,19 @@ enum class Decoder {
   gaussian_learned,
 };
 
+/// The networks around the latent code.
+enum class Arch {
+  /// Linear + ReLU layers of the `hidden` widths, the decoder mirroring the encoder.
+  mlp,
+  /// The convolutional encoder and decoder of models/conv_nets.hpp, for images.
+  conv,
+};
+
+/// "mlp", "conv"
+std::string to_string(Arch a);
+/// The inverse of to_string; throws std::invalid_argument naming the accepted values.
+Arch parse_arch(const std::string& name);
+
 /// "400" -> 400; throws std::invalid_argument naming `what` unless `text` is a whole number.
 std::size_t parse_count(const std::string& text, const std::string& what);
 /// "128,64" -> {128, 64}; "none" or "" -> {} (no hidden layer); throws std::invalid_argument
@@ -58,6 +73,8 @@ struct VaeConfig {
   std::vector<std::size_t> hidden = {400};  // encoder widths; the decoder mirrors them
   std::size_t latent = 20;
   Decoder decoder = Decoder::bernoulli;
+  Arch arch = Arch::mlp;
+  ImageSize image = {};  // conv: the examples' channels, height and width (hidden is not used)
 
   /// Checks the sizes; throws std::invalid_argument saying which is wrong.
   void validate() const;
@@ -119,14 +136,17 @@ class Vae : public nn::Module {
  private:
   // The loss once z (drawn from q) is on the tape.
   VaeLoss loss_at(ag::Var x, const Posterior& q, ag::Var z, float beta);
+  // conv: examples [B, D] (pixels with channels interleaved) as images [B, C, H, W], and back.
+  ag::Var to_images(ag::Var x) const;
+  ag::Var from_images(ag::Var y) const;
 
   VaeConfig config_;
   nn::Sequential& encoder_;
   nn::Linear& mu_;
   nn::Linear& logvar_;
   nn::Sequential& decoder_;
-  nn::Linear& out_;
-  nn::Linear* out_logvar_ = nullptr;
+  nn::Module& out_;
+  nn::Module* out_logvar_ = nullptr;
 };
 
 }  // namespace models

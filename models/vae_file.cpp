@@ -26,6 +26,7 @@ struct Count {
 }  // namespace
 
 std::size_t parameter_count(const VaeConfig& c) {
+  if (c.arch == Arch::conv) return conv_parameter_count(c.image, c.latent, c.decoder == Decoder::gaussian_learned ? 2 : 1);
   Count total;
   std::size_t in = c.input_dim;
   for (std::size_t w : c.hidden) {

@@ -27,6 +27,16 @@ double parse_exact(const std::string& text, const std::string& key, const std::s
   return v;
 }
 
+/// The tensor at its stored shape (a convolution's moments are [out, in, kh, kw], its bias's [out]).
+ag::Array exact_array(const TensorView& v) {
+  if (v.shape.empty() || v.shape.size() > ag::kMaxRank)
+    throw SafetensorsError(fmt::format("tensor {}: an optimizer state of rank {} (1 to {} expected)", v.name,
+                                       v.shape.size(), ag::kMaxRank));
+  ag::Array a = ag::Array::from_shape(ag::Shape(v.shape.begin(), v.shape.end()));
+  v.copy_to(std::span<float>(a.data(), a.size()));
+  return a;
+}
+
 }  // namespace
 
 void save_training_state(const std::filesystem::path& path, const TrainingState& state, Metadata metadata) {
@@ -39,8 +49,8 @@ void save_training_state(const std::filesystem::path& path, const TrainingState&
   for (const auto& [name, text] : state.text) metadata[std::string(kText) + name] = text;
   std::vector<TensorEntry> buffers;
   for (const auto& [key, array] : optimizer.arrays)
-    buffers.emplace_back(std::string(kOptimizer) + key, std::vector<std::size_t>{array.shape()[0], array.shape()[1]},
-                         array);
+    buffers.emplace_back(std::string(kOptimizer) + key, std::vector<std::size_t>(array.shape().begin(), array.shape().end()),
+                         array);  // of any rank: a convolution's moments are [out, in, kh, kw]
   save_module(path, state.module, metadata, buffers);
 }
 
@@ -50,7 +60,7 @@ void restore_training_state(const SafetensorsFile& file, TrainingState& state) {
     if (starts_with(key, kOptimizer))
       optimizer.scalars[key.substr(kOptimizer.size())] = parse_exact(value, key, file.source());
   for (const std::string& name : file.names())
-    if (starts_with(name, kOptimizer)) optimizer.arrays[name.substr(kOptimizer.size())] = file.get(name).to_array();
+    if (starts_with(name, kOptimizer)) optimizer.arrays[name.substr(kOptimizer.size())] = exact_array(file.get(name));
   // Generators first (parsing only touches a copy), then the module and the optimizer,
   // each of which checks everything before it changes anything.
   std::map<std::string, ag::Rng> generators;

@@ -175,6 +175,9 @@ def main():
     print(f"  heap allocations per step:     {main_run['allocations_per_step']:.3f} (after warm-up)")
     print(f"  peak RSS, train_vae 1 epoch:   {main_run['peak_rss_mb']:.1f} MB")
 
+    from bench_conv import conv_section  # scripts/bench_conv.py: the conv layers and the conv VAE
+    conv_section(args.build, args.data, args.epochs, 0, args.skip_pytorch)
+
 
 if __name__ == "__main__":
     main()

@@ -3,8 +3,9 @@
 
   /usr/bin/python3 scripts/vae_pytorch.py evaluate runs/vae/model.safetensors
       -> the test loss of our checkpoint computed by PyTorch (compare with results.json)
-  /usr/bin/python3 scripts/vae_pytorch.py train --epochs 10 --seed 1
-      -> the pytorch/examples VAE trained by PyTorch, with seconds per epoch
+  /usr/bin/python3 scripts/vae_pytorch.py train --epochs 10 --seed 1 [--arch conv]
+      -> the pytorch/examples VAE (or the conv VAE of `vae train --arch conv`) trained by
+         PyTorch, with seconds per epoch
 
 Needs Debian's python3-torch and python3-numpy (use /usr/bin/python3: another python3 on
 PATH may lack them). Exits 77 when torch is missing, which meson counts as a skipped test.
@@ -47,11 +48,29 @@ def load_safetensors(path):
 
 
 class VAE(nn.Module):
-    """Attribute names match the C++ model, so its state dict loads as is."""
+    """Attribute names match the C++ model, so its state dict loads as is.
 
-    def __init__(self, input_dim=784, hidden=(400,), latent=20, decoder="bernoulli"):
+    arch "mlp": Linear + ReLU layers of the hidden widths. arch "conv": the convolutional
+    networks of models/conv_nets.hpp for images of image = (channels, height, width), whose
+    examples arrive flat with the channels interleaved ([H, W, C] per example)."""
+
+    def __init__(self, input_dim=784, hidden=(400,), latent=20, decoder="bernoulli", arch="mlp", image=None):
         super().__init__()
-        self.decoder_kind = decoder
+        self.decoder_kind, self.arch, self.image = decoder, arch, image
+        if arch == "conv":
+            c, h, w = image
+            flat = 64 * (h // 4) * (w // 4)
+            self.encoder = nn.Sequential(
+                nn.Conv2d(c, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
+                nn.Flatten(), nn.Linear(flat, 256), nn.ReLU())
+            self.mu, self.logvar = nn.Linear(256, latent), nn.Linear(256, latent)
+            self.decoder = nn.Sequential(
+                nn.Linear(latent, 256), nn.ReLU(), nn.Linear(256, flat), nn.ReLU(),
+                nn.Unflatten(1, (64, h // 4, w // 4)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU())
+            self.out = nn.ConvTranspose2d(32, c, 4, 2, 1)
+            if decoder == "gaussian-learned":
+                self.out_logvar = nn.ConvTranspose2d(32, c, 4, 2, 1)
+            return
         layers, width = [], input_dim
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
@@ -68,12 +87,21 @@ class VAE(nn.Module):
         if decoder == "gaussian-learned":
             self.out_logvar = nn.Linear(width, input_dim)
 
+    def to_images(self, x):
+        c, h, w = self.image
+        return x.reshape(len(x), h, w, c).permute(0, 3, 1, 2)
+
+    def head(self, layer, d):
+        """The decoder's last layer, its output flat as the examples are."""
+        y = layer(d)
+        return y.permute(0, 2, 3, 1).reshape(len(y), -1) if self.arch == "conv" else y
+
     def forward(self, x):
-        h = self.encoder(x)
+        h = self.encoder(self.to_images(x) if self.arch == "conv" else x)
         mu, logvar = self.mu(h), self.logvar(h)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         d = self.decoder(z)
-        return self.out(d), mu, logvar, d
+        return self.head(self.out, d), mu, logvar, d
 
     def loss(self, x):
         """Per-batch sums of reconstruction and KL, as the C++ model defines them."""
@@ -83,7 +111,7 @@ class VAE(nn.Module):
         elif self.decoder_kind == "gaussian":
             recon = ((mean - x) ** 2).sum()
         else:
-            lv = -6.0 + F.softplus(self.out_logvar(d) + 6.0)
+            lv = -6.0 + F.softplus(self.head(self.out_logvar, d) + 6.0)
             recon = 0.5 * (np.log(2 * np.pi) + lv + (x - mean) ** 2 / torch.exp(lv)).sum()
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
         return recon, kl
@@ -92,7 +120,8 @@ class VAE(nn.Module):
 def model_from_checkpoint(path):
     tensors, meta = load_safetensors(path)
     hidden = [int(h) for h in meta["hidden"].split(",") if h] if meta.get("hidden") else []
-    model = VAE(int(meta["input_dim"]), hidden, int(meta["latent"]), meta["decoder"])
+    image = tuple(int(v) for v in meta["image"].split(",")) if meta.get("arch") == "conv" else None
+    model = VAE(int(meta["input_dim"]), hidden, int(meta["latent"]), meta["decoder"], meta.get("arch", "mlp"), image)
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
     return model
 
@@ -141,7 +170,9 @@ def train(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x_train, x_test = load_split(args.data, "train"), load_split(args.data, "t10k")
-    model = VAE()
+    if args.limit:
+        x_train = x_train[: args.limit]
+    model = VAE(arch=args.arch, image=(1, 28, 28))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     times = []
     for epoch in range(1, args.epochs + 1):
@@ -168,6 +199,8 @@ def main():
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
+    t.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
     t.add_argument("--data", default=FASHION)
     args = parser.parse_args()
     {"evaluate": evaluate, "train": train}[args.command](args)

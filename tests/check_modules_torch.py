@@ -68,6 +68,12 @@ cases = {
     "unflatten": (nn.Unflatten(1, (2, 2)), rand(3, 4), True),
     "identity": (nn.Identity(), rand(3, 4), True),
     "dropout_eval": (nn.Dropout(0.5), rand(3, 4), False),
+    "conv2d": (randomized(nn.Conv2d(3, 4, (3, 2), stride=2, padding=1)), rand(2, 3, 7, 6), True),
+    "conv2d_no_bias": (randomized(nn.Conv2d(2, 3, 3, dilation=2, bias=False)), rand(2, 2, 6, 7), True),
+    "conv_transpose2d": (randomized(nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1)), rand(2, 3, 4, 5), True),
+    "max_pool2d": (nn.MaxPool2d(2), rand(2, 3, 6, 5), True),
+    "avg_pool2d": (nn.AvgPool2d(3, 2, 1), rand(2, 3, 6, 5), True),
+    "upsample": (nn.Upsample(scale_factor=2), rand(2, 3, 3, 4), True),
 }
 
 failures = checks = 0

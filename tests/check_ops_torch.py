@@ -54,6 +54,11 @@ inputs = {
     "mask": torch.tensor([[1.0, 0.0, 0.0, 1.0, 1.0]]),
     "index": torch.tensor([[0.0, 0.0], [4.0, 1.0], [2.0, 2.0], [3.0, 0.0]]),
     "rows": torch.tensor([2.0, 0.0, 2.0]),
+    "img": rand(2, 3, 7, 6),
+    "cw": rand(4, 3, 3, 3),
+    "cb": rand(4),
+    "ctw": rand(3, 2, 4, 4),
+    "ctb": rand(2),
 }
 
 
@@ -99,6 +104,19 @@ cases = {
     "gather": (["x", "i:index"], lambda x, i: torch.gather(x, 1, L(i))),
     "index_select": (["x", "i:rows"], lambda x, i: torch.index_select(x, 0, L(i))),
     "concat": (["x", "x"], lambda a, b: torch.cat([a, b], 0)),
+    "conv2d": (["img", "cw", "cb"], F.conv2d),
+    "conv2d_s2_p1": (["img", "cw", "cb"], lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
+    "conv2d_dilation": (["img", "cw"], lambda x, w: F.conv2d(x, w, stride=(1, 2), padding=(2, 1), dilation=2)),
+    "conv_transpose2d": (["img", "ctw", "ctb"], F.conv_transpose2d),
+    "conv_transpose2d_s2_p1": (["img", "ctw", "ctb"],
+                               lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1)),
+    "conv_transpose2d_output_padding": (["img", "ctw"], lambda x, w: F.conv_transpose2d(
+        x, w, stride=(2, 3), padding=(0, 1), output_padding=(1, 2))),
+    "max_pool2d": (["img"], lambda x: F.max_pool2d(x, 2)),
+    "max_pool2d_3_s2_p1": (["img"], lambda x: F.max_pool2d(x, 3, 2, 1)),
+    "avg_pool2d": (["img"], lambda x: F.avg_pool2d(x, (2, 3))),
+    "avg_pool2d_3_s2_p1": (["img"], lambda x: F.avg_pool2d(x, 3, 2, 1)),
+    "upsample_nearest2d": (["img"], lambda x: F.interpolate(x, scale_factor=(2, 3), mode="nearest")),
 }
 
 ours_exe = sys.argv[1]

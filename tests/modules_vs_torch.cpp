@@ -58,6 +58,14 @@ int main(int argc, char** argv) {
       {"unflatten", [](ag::Rng&) { return std::make_unique<nn::Unflatten>(1, ag::Shape{2, 2}); }},
       {"identity", [](ag::Rng&) { return std::make_unique<nn::Identity>(); }},
       {"dropout_eval", [](ag::Rng& r) { return std::make_unique<nn::Dropout>(0.5F, r); }, false},
+      {"conv2d", [](ag::Rng& r) { return std::make_unique<nn::Conv2d>(3, 4, ag::Size2{3, 2}, r, ag::Conv2dOptions{.stride = 2, .padding = 1}); }},
+      {"conv2d_no_bias", [](ag::Rng& r) { return std::make_unique<nn::Conv2d>(2, 3, 3, r, ag::Conv2dOptions{.dilation = 2}, false); }},
+      {"conv_transpose2d", [](ag::Rng& r) {
+         return std::make_unique<nn::ConvTranspose2d>(3, 2, 4, r, ag::ConvTranspose2dOptions{.stride = 2, .padding = 1});
+       }},
+      {"max_pool2d", [](ag::Rng&) { return std::make_unique<nn::MaxPool2d>(2); }},
+      {"avg_pool2d", [](ag::Rng&) { return std::make_unique<nn::AvgPool2d>(3, 2, 1); }},
+      {"upsample", [](ag::Rng&) { return std::make_unique<nn::Upsample>(2); }},
   };
   try {
     const nn::SafetensorsFile inputs = nn::SafetensorsFile::load(dir + "/inputs.safetensors");

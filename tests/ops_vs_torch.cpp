@@ -78,6 +78,24 @@ std::map<std::string, Case> cases() {
   c["gather"] = {{"x", "i:index"}, [](Tape&, Inputs x) { return gather(x[0], 1, x[1]); }};
   c["index_select"] = {{"x", "i:rows"}, [](Tape&, Inputs x) { return index_select(x[0], 0, x[1]); }};
   c["concat"] = {{"x", "x"}, [](Tape&, Inputs x) { return concat({x[0], x[1]}, 0); }};
+  c["conv2d"] = {{"img", "cw", "cb"}, [](Tape&, Inputs x) { return conv2d(x[0], x[1], x[2]); }};
+  c["conv2d_s2_p1"] = {{"img", "cw", "cb"},
+                       [](Tape&, Inputs x) { return conv2d(x[0], x[1], x[2], {.stride = 2, .padding = 1}); }};
+  c["conv2d_dilation"] = {{"img", "cw"}, [](Tape&, Inputs x) {
+    return conv2d(x[0], x[1], {.stride = {1, 2}, .padding = {2, 1}, .dilation = 2});
+  }};
+  c["conv_transpose2d"] = {{"img", "ctw", "ctb"}, [](Tape&, Inputs x) { return conv_transpose2d(x[0], x[1], x[2]); }};
+  c["conv_transpose2d_s2_p1"] = {{"img", "ctw", "ctb"}, [](Tape&, Inputs x) {
+    return conv_transpose2d(x[0], x[1], x[2], {.stride = 2, .padding = 1});
+  }};
+  c["conv_transpose2d_output_padding"] = {{"img", "ctw"}, [](Tape&, Inputs x) {
+    return conv_transpose2d(x[0], x[1], {.stride = {2, 3}, .padding = {0, 1}, .output_padding = {1, 2}, .dilation = 1});
+  }};
+  c["max_pool2d"] = {{"img"}, [](Tape&, Inputs x) { return max_pool2d(x[0], 2); }};
+  c["max_pool2d_3_s2_p1"] = {{"img"}, [](Tape&, Inputs x) { return max_pool2d(x[0], 3, 2, 1); }};
+  c["avg_pool2d"] = {{"img"}, [](Tape&, Inputs x) { return avg_pool2d(x[0], {2, 3}); }};
+  c["avg_pool2d_3_s2_p1"] = {{"img"}, [](Tape&, Inputs x) { return avg_pool2d(x[0], 3, 2, 1); }};
+  c["upsample_nearest2d"] = {{"img"}, [](Tape&, Inputs x) { return upsample_nearest2d(x[0], {2, 3}); }};
   return c;
 }
 

@@ -61,6 +61,26 @@ TEST_CASE("conditional VAE training steps (through tools::Model) allocate nothin
   CHECK(bench::allocation_count() - before == 0);
 }
 
+TEST_CASE("conv VAE training steps allocate nothing after the first epoch") {
+  // 8 x 8 images as 64 features, batches of 16 and a last one of 8: the convolutions' scratch
+  // buffers keep their capacity when the last batch is smaller.
+  const datasets::Dataset data = datasets::binary_blobs(120, 64, 4, 0.05, 1);
+  ag::Rng rng(1);
+  models::Vae vae({.input_dim = 64, .latent = 4, .arch = models::Arch::conv, .image = {1, 8, 8}}, rng);
+  optim::Adam adam(vae.parameters(), {.lr = 1e-3});
+  datasets::Loader loader(data, {.batch_size = 16, .seed = 2});
+  ag::Tape tape;
+  auto epoch = [&] {
+    loader.start_epoch();
+    while (loader.next()) tools::train_step(tape, vae, adam, loader.batch(), rng, 1.0F);
+  };
+  epoch();
+  const std::size_t before = bench::allocation_count();
+  epoch();
+  epoch();
+  CHECK(bench::allocation_count() - before == 0);
+}
+
 TEST_CASE("data-parallel steps allocate nothing after the first epoch, blocking or overlapped") {
   // The path of a rank under mpirun (noise slices, the allreduce's packing and, overlapped,
   // the tape's parameter hook), here on a single-process communicator.

@@ -203,6 +203,9 @@ class Conditional(unittest.TestCase):
         run("evaluate", self.model, "--data", unlabelled, "--label", "2")
         r = run("evaluate", self.model, "--data", self.data, "--iwae", "5", expect=2)
         self.assertIn("--iwae", r.stderr)
+        r = run("train", "--conditional", "--arch", "conv", "--data", self.data, "--out", self.path("m_c"), expect=2)
+        self.assertIn("--conditional works with --arch mlp only", r.stderr)
+        self.assertFalse(os.path.exists(self.path("m_c")))
 
 
 if __name__ == "__main__":

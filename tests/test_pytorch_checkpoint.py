@@ -23,7 +23,9 @@ train_vae = sys.argv[1]
 with tempfile.TemporaryDirectory() as out:
     cases = [["--limit", "3000", "--epochs", "2"],
              ["--limit", "2000", "--epochs", "1", "--hidden", "64,32", "--latent", "4",
-              "--decoder", "gaussian-learned"]]
+              "--decoder", "gaussian-learned"],
+             ["--limit", "2000", "--epochs", "1", "--arch", "conv", "--latent", "8"],
+             ["--limit", "1000", "--epochs", "1", "--arch", "conv", "--decoder", "gaussian"]]
     for args in cases:
         subprocess.run([train_vae, "--no-progress", "--force", "--out", out, *args], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)

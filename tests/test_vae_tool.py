@@ -363,6 +363,49 @@ class OwnData(unittest.TestCase):
         _, b = read_safetensors(self.path("m_gray_npy/model.safetensors"))
         self.assertEqual(a, b)
 
+    def test_conv_arch_on_rgb_images_resumes_exactly_and_every_subcommand_reads_it(self):
+        images, _ = patterns(64)
+        folder = self.path("rgb_conv")
+        os.makedirs(folder)
+        rgb = np.stack([images, 255 - images, images // 2], axis=-1).astype(np.uint8)  # [64, 8, 8, 3]
+        for i, image in enumerate(rgb):
+            write_png(os.path.join(folder, f"{i:02d}.png"), image)
+        args = ("train", "--no-progress", "--data", folder, "--channels", "3", "--arch", "conv", "--batch", "16",
+                "--latent", "3", "--decoder", "gaussian-learned", "--kl-warmup", "2", "--seed", "4")
+        straight, split = self.path("conv_straight"), self.path("conv_split")
+        run(*args, "--epochs", "3", "--out", straight)
+        run(*args, "--epochs", "1", "--out", split)
+        run("train", "--no-progress", "--resume", os.path.join(split, "checkpoint.safetensors"), "--data", folder,
+            "--channels", "3", "--epochs", "3", "--out", split)
+        for name in ("model.safetensors", "checkpoint.safetensors"):
+            a_header, a = read_safetensors(os.path.join(straight, name))
+            _, b = read_safetensors(os.path.join(split, name))
+            self.assertEqual(a, b, name)
+        self.assertEqual(a_header["encoder.0.weight"]["shape"], [32, 3, 4, 4])
+        self.assertEqual(a_header["out_logvar.weight"]["shape"], [32, 3, 4, 4])
+        self.assertEqual(a_header["__metadata__"]["arch"], "conv")
+        self.assertEqual(a_header["__metadata__"]["image"], "3,8,8")
+        self.assertTrue(os.path.isfile(os.path.join(straight, "samples.png")))
+        model = os.path.join(straight, "model.safetensors")
+        recon, samples, codes = self.path("conv_recon.npy"), self.path("conv_samples.npy"), self.path("conv_codes.npy")
+        run("reconstruct", model, "--data", folder, "--split", "train", "--channels", "3", "--out", recon)
+        self.assertEqual(np.load(recon).shape, (64, 8, 8, 3))
+        run("sample", model, "-n", "5", "--out", samples)
+        self.assertEqual(np.load(samples).shape, (5, 8, 8, 3))
+        run("encode", model, "--data", folder, "--split", "train", "--channels", "3", "--out", codes)
+        self.assertEqual(np.load(codes).shape, (64, 6))
+        r = run("evaluate", model, "--data", folder, "--split", "train", "--channels", "3", "--iwae", "4")
+        self.assertIn("64 examples", r.stdout)
+        self.assertIn("Vae(arch=conv, image=3x8x8", run("info", model).stdout)
+        # images whose sides do not divide by 4 cannot go through two stride-2 layers
+        odd, _ = patterns(20, side=6)
+        np.save(self.path("odd.npy"), odd)
+        r = run("train", "--no-progress", "--data", self.path("odd.npy"), "--arch", "conv", "--epochs", "1",
+                "--out", self.path("conv_odd"), expect=2)
+        self.assertIn("--arch conv", r.stderr)
+        self.assertIn("divide by 4", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.path("conv_odd"), "model.safetensors")))
+
     def test_progress_bar_on_a_terminal_has_an_eta_and_fits_80_columns(self):
         import pty
         images, _ = patterns(400)
@@ -501,6 +544,7 @@ class Configs(unittest.TestCase):
             self.assertEqual(meta["hidden"], "" if hidden == "none" else hidden, name)
             self.assertEqual(meta["latent"], str(config.get("latent", 20)), name)
             self.assertEqual(meta["decoder"], config.get("decoder", "bernoulli"), name)
+            self.assertEqual(meta.get("arch", "mlp"), config.get("arch", "mlp"), name)
             ckpt = read_safetensors(os.path.join(out, "checkpoint.safetensors"))[0]["__metadata__"]
             self.assertEqual(float.fromhex(ckpt["option.beta"]), config.get("beta", 1.0), name)
             self.assertEqual(int(ckpt["option.batch"]), config.get("batch", 128), name)

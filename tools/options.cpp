@@ -98,7 +98,7 @@ std::vector<OptionRow> make_table() {
             false),
       count("batch", "examples per training step", &TrainOptions::batch, 1, kMillion, true),
       real("lr", "Adam learning rate", &TrainOptions::lr, 1e-12, 1e38, true),  // 1e38: float32 range
-      {"hidden", "encoder widths, comma-separated; the decoder mirrors them; 'none' for a linear model", true, false,
+      {"hidden", "encoder widths, comma-separated; the decoder mirrors them; 'none' for a linear model (--arch mlp)", true, false,
        [](TrainOptions& o, const std::string& t) {
          o.hidden = trimmed(t) == "none" ? std::vector<std::size_t>{} : parse_list_flag("--hidden", t, 1, kMaxWidth);
          if (o.hidden.size() > kMaxLayers)
@@ -116,6 +116,17 @@ std::vector<OptionRow> make_table() {
          }
        },
        decoder_get, decoder_get, "KIND"},
+      {"arch", "networks: mlp (the --hidden widths) or conv (convolutions, for images whose sides divide by 4)",
+       true, false,
+       [](TrainOptions& o, const std::string& t) {
+         try {
+           o.arch = models::parse_arch(trimmed(t));
+         } catch (const std::invalid_argument& e) {
+           throw FlagError(std::string("--arch: ") + e.what());
+         }
+       },
+       [](const TrainOptions& o) { return models::to_string(o.arch); },
+       [](const TrainOptions& o) { return models::to_string(o.arch); }, "KIND"},
       real("beta", "weight of the KL term (beta-VAE)", &TrainOptions::beta, 0, 1e6, true),
       real("kl-warmup", "epochs over which beta rises linearly from 0", &TrainOptions::kl_warmup, 0, 1e6, true),
       flag("binarize", "dynamically binarize pixels (1 with probability p/255, redrawn each epoch)",

@@ -50,6 +50,7 @@ struct TrainOptions {
   std::vector<std::size_t> hidden = {400};
   std::size_t latent = 20;
   models::Decoder decoder = models::Decoder::bernoulli;
+  models::Arch arch = models::Arch::mlp;  // mlp, or conv for images
   double beta = 1.0;
   double kl_warmup = 0.0;  // epochs over which beta rises linearly from 0
   bool binarize = false;

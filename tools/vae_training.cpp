@@ -48,12 +48,25 @@ void write_text_atomically(const fs::path& path, const std::string& text) {
   nn::write_file_atomically(path, [&](const nn::ByteSink& write) { write(text.data(), text.size()); });
 }
 
-models::VaeConfig model_config(const TrainOptions& o, std::size_t input_dim) {
+models::VaeConfig model_config(const TrainOptions& o, const datasets::Dataset& data) {
   models::VaeConfig c;
-  c.input_dim = input_dim;
+  c.input_dim = data.features();
   c.hidden = o.hidden;
   c.latent = o.latent;
   c.decoder = o.decoder;
+  c.arch = o.arch;
+  if (o.arch == models::Arch::conv) {
+    const std::optional<ImageShape> image = image_shape(data.example_shape());
+    if (!image)
+      throw FlagError(fmt::format("--arch conv: the examples, of shape [{}], are not images ([H, W] or [H, W, 3])",
+                                  shape_text(data.example_shape())));
+    c.image = {image->channels, image->height, image->width};
+    try {
+      c.validate();
+    } catch (const std::invalid_argument& e) {
+      throw FlagError(fmt::format("--arch conv: {}", e.what()));
+    }
+  }
   return c;
 }
 
@@ -70,11 +83,14 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
   for (const OptionRow& row : train_option_table()) {
     if (!row.pinned) continue;
     auto it = m.find("option." + row.name);
-    if (it == m.end())
+    // Checkpoints written before --arch existed hold an MLP.
+    const bool before_arch = it == m.end() && row.name == "arch";
+    if (it == m.end() && !before_arch)
       throw std::invalid_argument(fmt::format("--resume: {} lacks option '{}'", file.source(), row.name));
+    const std::string saved_text = before_arch ? "mlp" : it->second;
     TrainOptions saved = o;
     try {
-      row.set(saved, it->second);
+      row.set(saved, saved_text);
     } catch (const FlagError& e) {
       throw std::invalid_argument(fmt::format("{}: its option {}", file.source(), e.what()));
     }
@@ -84,7 +100,7 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
           "--{} {} contradicts the checkpoint {}, which was trained with --{} {}; drop the flag "
           "to continue that run",
           row.name, row.show(o), file.source(), row.name, row.show(saved)));
-    row.set(o, it->second);
+    row.set(o, saved_text);
   }
 }
 
@@ -92,6 +108,9 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
 // evaluation) and every class it names. Refused for data without labels.
 std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
   if (!o.conditional) return 0;
+  if (o.arch != models::Arch::mlp)
+    throw FlagError(fmt::format("--conditional works with --arch mlp only: the conditional model has no "
+                                "convolutional networks yet (got --arch {})", models::to_string(o.arch)));
   if (!data.train.has_labels())
     throw FlagError(fmt::format("--conditional: the examples of {} have no labels, and a conditional model "
                                 "learns from each example's class; give labelled data (IDX with its labels file, "
@@ -145,7 +164,7 @@ class Run {
         data_(std::move(data)),
         init_(stream_seed(o_.seed, kInit)),
         noise_(stream_seed(o_.seed, kNoise)),
-        model_(make_model(model_config(o_, data_.train.features()), num_classes, init_)),
+        model_(make_model(model_config(o_, data_.train), num_classes, init_)),
         adam_(model_->module().parameters(), {.lr = o_.lr}),
         loader_(data_.train, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize,
                               .seed = stream_seed(o_.seed, kShuffle),
@@ -417,8 +436,8 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   check_same_data(file, data, o);
   // Sizes from the checkpoint are checked against its tensors before a model is built.
   const std::size_t classes = classes_of(file, o);
-  if (o.conditional) models::check_parameter_count(model_config(o, data.train.features()), classes, file);
-  else models::check_parameter_count(model_config(o, data.train.features()), file);
+  if (o.conditional) models::check_parameter_count(model_config(o, data.train), classes, file);
+  else models::check_parameter_count(model_config(o, data.train), file);
   auto run = std::make_unique<Run>(std::move(o), std::move(data), classes, world);
   run->restore(file);
   return run;

@@ -1,0 +1,221 @@
+// The convolution and pooling ops against finite differences, for every input and option,
+// and against direct loops written from the definitions.
+#include <doctest/doctest.h>
+
+#include "autograd/autograd.hpp"
+#include "autograd/kernels/parallel.hpp"
+#include "tests/gradcheck_helpers.hpp"
+
+using ag::Array;
+using ag::Shape;
+using testing::check;
+using testing::Inputs;
+using testing::sample;
+
+namespace {
+
+// conv2d from its definition, one output element at a time (bias [O], or none if empty).
+Array direct_conv2d(const Array& x, const Array& w, const Array* b, ag::Conv2dOptions o) {
+  const std::size_t B = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const std::size_t O = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3];
+  const std::size_t oh = (H + 2 * o.padding.h - o.dilation.h * (kh - 1) - 1) / o.stride.h + 1;
+  const std::size_t ow = (W + 2 * o.padding.w - o.dilation.w * (kw - 1) - 1) / o.stride.w + 1;
+  Array y({B, O, oh, ow});
+  for (std::size_t n = 0; n < B; ++n)
+    for (std::size_t f = 0; f < O; ++f)
+      for (std::size_t i = 0; i < oh; ++i)
+        for (std::size_t j = 0; j < ow; ++j) {
+          double acc = b ? (*b)(f) : 0.0;
+          for (std::size_t c = 0; c < C; ++c)
+            for (std::size_t p = 0; p < kh; ++p)
+              for (std::size_t q = 0; q < kw; ++q) {
+                const long r = static_cast<long>(i * o.stride.h + p * o.dilation.h) - o.padding.h;
+                const long s = static_cast<long>(j * o.stride.w + q * o.dilation.w) - o.padding.w;
+                if (r < 0 || s < 0 || r >= static_cast<long>(H) || s >= static_cast<long>(W)) continue;
+                acc += static_cast<double>(x(n, c, r, s)) * w(f, c, p, q);
+              }
+          y(n, f, i, j) = static_cast<float>(acc);
+        }
+  return y;
+}
+
+// conv_transpose2d from its definition: each input pixel scatters its weighted kernel.
+Array direct_conv_transpose2d(const Array& x, const Array& w, ag::ConvTranspose2dOptions o) {
+  const std::size_t B = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const std::size_t O = w.shape()[1], kh = w.shape()[2], kw = w.shape()[3];
+  const std::size_t oh = (H - 1) * o.stride.h - 2 * o.padding.h + o.dilation.h * (kh - 1) + o.output_padding.h + 1;
+  const std::size_t ow = (W - 1) * o.stride.w - 2 * o.padding.w + o.dilation.w * (kw - 1) + o.output_padding.w + 1;
+  Array y({B, O, oh, ow});
+  for (std::size_t n = 0; n < B; ++n)
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t i = 0; i < H; ++i)
+        for (std::size_t j = 0; j < W; ++j)
+          for (std::size_t f = 0; f < O; ++f)
+            for (std::size_t p = 0; p < kh; ++p)
+              for (std::size_t q = 0; q < kw; ++q) {
+                const long r = static_cast<long>(i * o.stride.h + p * o.dilation.h) - o.padding.h;
+                const long s = static_cast<long>(j * o.stride.w + q * o.dilation.w) - o.padding.w;
+                if (r < 0 || s < 0 || r >= static_cast<long>(oh) || s >= static_cast<long>(ow)) continue;
+                y(n, f, r, s) += x(n, c, i, j) * w(c, f, p, q);
+              }
+  return y;
+}
+
+Array shaped(const Shape& shape, std::initializer_list<float> values) {
+  Array a(shape);
+  std::copy(values.begin(), values.end(), a.begin());
+  return a;
+}
+
+void check_close(const Array& got, const Array& want) {
+  REQUIRE(got.shape() == want.shape());
+  for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == doctest::Approx(want.data()[i]).epsilon(1e-4));
+}
+
+struct ConvCase {
+  const char* name;
+  Shape x, w;
+  ag::Conv2dOptions options;
+};
+
+struct TransposeCase {
+  const char* name;
+  Shape x, w;
+  ag::ConvTranspose2dOptions options;
+};
+
+}  // namespace
+
+TEST_CASE("conv2d: values equal the definition, gradients the finite differences, for every option") {
+  const ConvCase cases[] = {
+      {"stride 1, padding 0", {1, 1, 5, 5}, {1, 1, 3, 3}, {}},
+      {"stride 2, padding 1, C > 1, batch > 1", {2, 3, 6, 6}, {4, 3, 4, 4}, {.stride = 2, .padding = 1}},
+      {"non-square input and kernel, padding (1, 0)", {2, 2, 5, 7}, {3, 2, 3, 2}, {.padding = {1, 0}}},
+      {"stride (2, 1), dilation 2", {2, 2, 7, 6}, {2, 2, 2, 3}, {.stride = {2, 1}, .padding = 1, .dilation = 2}},
+      {"1x1 kernel", {3, 4, 3, 2}, {5, 4, 1, 1}, {}},
+  };
+  for (const ConvCase& c : cases) {
+    INFO(c.name);
+    const Array x = sample(c.x, 1), w = sample(c.w, 2), b = sample(Shape{c.w[0]}, 3);
+    const ag::Conv2dOptions o = c.options;
+    ag::Tape tape;
+    check_close(ag::conv2d(tape.constant(x), tape.constant(w), tape.constant(b), o).value(),
+                direct_conv2d(x, w, &b, o));
+    check_close(ag::conv2d(tape.constant(x), tape.constant(w), o).value(), direct_conv2d(x, w, nullptr, o));
+    check("conv2d", [o](ag::Tape&, Inputs v) { return ag::conv2d(v[0], v[1], v[2], o); }, {x, w, b});
+    check("conv2d without bias", [o](ag::Tape&, Inputs v) { return ag::conv2d(v[0], v[1], o); }, {x, w});
+  }
+}
+
+TEST_CASE("conv_transpose2d: values equal the definition, gradients the finite differences, for every option") {
+  const TransposeCase cases[] = {
+      {"stride 1, padding 0", {1, 1, 3, 3}, {1, 1, 3, 3}, {}},
+      {"stride 2, padding 1 (the VAE's), C > 1, batch > 1", {2, 3, 4, 4}, {3, 2, 4, 4}, {.stride = 2, .padding = 1}},
+      {"output_padding 1, non-square", {2, 2, 3, 5}, {2, 3, 3, 2}, {.stride = 2, .padding = {1, 0}, .output_padding = 1}},
+      {"dilation 2, stride (1, 2)", {2, 2, 4, 3}, {2, 2, 2, 3}, {.stride = {1, 2}, .padding = 1, .dilation = 2}},
+  };
+  for (const TransposeCase& c : cases) {
+    INFO(c.name);
+    const Array x = sample(c.x, 4), w = sample(c.w, 5), b = sample(Shape{c.w[1]}, 6);
+    const ag::ConvTranspose2dOptions o = c.options;
+    ag::Tape tape;
+    check_close(ag::conv_transpose2d(tape.constant(x), tape.constant(w), o).value(),
+                direct_conv_transpose2d(x, w, o));
+    check("conv_transpose2d", [o](ag::Tape&, Inputs v) { return ag::conv_transpose2d(v[0], v[1], v[2], o); },
+          {x, w, b});
+    check("conv_transpose2d without bias", [o](ag::Tape&, Inputs v) { return ag::conv_transpose2d(v[0], v[1], o); },
+          {x, w});
+  }
+}
+
+TEST_CASE("conv_transpose2d is conv2d's gradient in its input: <conv(x), y> = <x, convT(y)>") {
+  const ag::Conv2dOptions o{.stride = 2, .padding = 1};
+  const Array x = sample(Shape{2, 3, 8, 6}, 7), w = sample(Shape{4, 3, 4, 4}, 8);
+  ag::Tape tape;
+  ag::Var wx = tape.constant(w);
+  ag::Var y = ag::conv2d(tape.constant(x), wx, o);
+  const Array r = sample(y.shape(), 9);
+  ag::Var back = ag::conv_transpose2d(tape.constant(r), wx, {.stride = 2, .padding = 1});
+  REQUIRE(back.shape() == x.shape());
+  double lhs = 0, rhs = 0;
+  for (std::size_t i = 0; i < r.size(); ++i) lhs += static_cast<double>(y.value().data()[i]) * r.data()[i];
+  for (std::size_t i = 0; i < x.size(); ++i) rhs += static_cast<double>(back.value().data()[i]) * x.data()[i];
+  CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
+}
+
+TEST_CASE("conv2d gives the same bits with 1 and 2 threads, and twice the gradient after two backward passes") {
+  const Array x = sample(Shape{5, 3, 9, 8}, 10), w = sample(Shape{4, 3, 4, 4}, 11), b = sample(Shape{4}, 12);
+  auto run = [&](int threads, int passes) {
+    ag::set_num_threads(threads);
+    ag::Tape tape;
+    ag::Var xv = tape.variable(x), wv = tape.variable(w), bv = tape.variable(b);
+    ag::Var y = ag::sum(ag::conv2d(xv, wv, bv, {.stride = 2, .padding = 1}));
+    for (int i = 0; i < passes; ++i) tape.backward(y);
+    return std::vector<Array>{y.value(), xv.grad(), wv.grad(), bv.grad()};
+  };
+  const auto one = run(1, 1), two = run(2, 1);
+  ag::set_num_threads(0);
+  for (std::size_t i = 0; i < one.size(); ++i) CHECK(one[i] == two[i]);
+  // backward twice on one record: the leaves' gradients are recomputed, not stale scratch
+  const auto again = run(2, 2);
+  for (std::size_t i = 1; i < again.size(); ++i) CHECK(again[i] == two[i]);
+}
+
+TEST_CASE("conv ops refuse shapes that do not fit, naming the op and the shapes") {
+  ag::Tape tape;
+  ag::Var x = tape.constant(Array({1, 2, 5, 5}));
+  CHECK_THROWS_WITH_AS(ag::conv2d(x, tape.constant(Array({3, 1, 3, 3}))), doctest::Contains("input channels"),
+                       ag::ShapeError);
+  CHECK_THROWS_WITH_AS(ag::conv2d(x, tape.constant(Array({3, 2, 7, 7}))), doctest::Contains("does not fit"),
+                       ag::ShapeError);
+  CHECK_THROWS_WITH_AS(ag::conv2d(x, tape.constant(Array({3, 2, 3, 3})), tape.constant(Array({2}))),
+                       doctest::Contains("bias"), ag::ShapeError);
+  CHECK_THROWS_WITH_AS(ag::conv2d(tape.constant(Array({2, 5, 5})), tape.constant(Array({3, 2, 3, 3}))),
+                       doctest::Contains("4 dimensions"), ag::ShapeError);
+  CHECK_THROWS_AS(ag::conv2d(x, tape.constant(Array({3, 2, 3, 3})), {.stride = 0}), ag::ShapeError);
+  CHECK_THROWS_WITH_AS(ag::conv_transpose2d(x, tape.constant(Array({2, 1, 3, 3})), {.stride = 2, .output_padding = 2}),
+                       doctest::Contains("output_padding"), ag::ShapeError);
+  CHECK_THROWS_WITH_AS(ag::conv_transpose2d(x, tape.constant(Array({3, 1, 3, 3}))),
+                       doctest::Contains("input channels"), ag::ShapeError);
+  CHECK_THROWS_AS(ag::max_pool2d(x, 3, 1, 2), ag::ShapeError);  // padding more than half the kernel
+  CHECK_THROWS_AS(ag::avg_pool2d(x, 6), ag::ShapeError);
+}
+
+TEST_CASE("max_pool2d: the window's maximum, its gradient to the arg-max") {
+  ag::Tape tape;
+  // one 4x4 plane, 2x2 windows: the maxima 6, 8, 14, 16 and the gradient lands on them only
+  Array plane({1, 1, 4, 4});
+  for (std::size_t i = 0; i < 16; ++i) plane.data()[i] = static_cast<float>(i + 1);
+  ag::Var x = tape.variable(plane);
+  ag::Var y = ag::max_pool2d(x, 2);
+  CHECK(y.value() == shaped({1, 1, 2, 2}, {6, 8, 14, 16}));
+  tape.backward(ag::sum(y));
+  Array want({1, 1, 4, 4});
+  for (std::size_t i : {5, 7, 13, 15}) want.data()[i] = 1.0F;
+  CHECK(x.grad() == want);
+  // overlapping windows (stride 1), padding, non-square, C > 1, batch > 1
+  const Array a = sample(Shape{2, 3, 5, 6}, 13);
+  check("max_pool2d 2x2", [](ag::Tape&, Inputs v) { return ag::max_pool2d(v[0], 2); }, {a});
+  check("max_pool2d 3x2 stride 1", [](ag::Tape&, Inputs v) { return ag::max_pool2d(v[0], {3, 2}, 1); }, {a});
+  check("max_pool2d 3 stride 2 padding 1", [](ag::Tape&, Inputs v) { return ag::max_pool2d(v[0], 3, 2, 1); }, {a});
+}
+
+TEST_CASE("avg_pool2d and upsample_nearest2d") {
+  ag::Tape tape;
+  Array plane({1, 1, 2, 4});
+  for (std::size_t i = 0; i < 8; ++i) plane.data()[i] = static_cast<float>(i);
+  // windows {0, 1, 4, 5} and {2, 3, 6, 7}; with padding 1 the zeros count (count_include_pad)
+  CHECK(ag::avg_pool2d(tape.constant(plane), 2).value() == shaped({1, 1, 1, 2}, {2.5F, 4.5F}));
+  CHECK(ag::avg_pool2d(tape.constant(plane), 2, 2, 1).value()(0, 0, 0, 0) == doctest::Approx(0.0F));
+  CHECK(ag::avg_pool2d(tape.constant(plane), 2, 2, 1).value()(0, 0, 1, 1) == doctest::Approx((5 + 6) / 4.0));  // row 1, columns 1-2, and two pads
+  ag::Var up = ag::upsample_nearest2d(tape.constant(plane), {2, 1});
+  CHECK(up.shape() == Shape{1, 1, 4, 4});
+  CHECK(up.value()(0, 0, 1, 3) == 3.0F);
+  CHECK(up.value()(0, 0, 3, 0) == 4.0F);
+  const Array a = sample(Shape{2, 3, 5, 6}, 14);
+  check("avg_pool2d 2x2", [](ag::Tape&, Inputs v) { return ag::avg_pool2d(v[0], 2); }, {a});
+  check("avg_pool2d 3 stride 2 padding 1", [](ag::Tape&, Inputs v) { return ag::avg_pool2d(v[0], 3, 2, 1); }, {a});
+  check("avg_pool2d (3, 2) stride 1", [](ag::Tape&, Inputs v) { return ag::avg_pool2d(v[0], {3, 2}, 1); }, {a});
+  check("upsample_nearest2d 2", [](ag::Tape&, Inputs v) { return ag::upsample_nearest2d(v[0], 2); }, {a});
+  check("upsample_nearest2d (1, 3)", [](ag::Tape&, Inputs v) { return ag::upsample_nearest2d(v[0], {1, 3}); }, {a});
+}
