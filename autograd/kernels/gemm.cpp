@@ -48,15 +48,19 @@ constexpr double kPackCost = 16.0;
 // write neighbouring stretches of every row, and the cache lines at the seams move between cores.
 constexpr double kColumnCutCost = 20000.0;
 
-// A buffer of floats, aligned for vector loads, that only ever grows: after the first calls
-// with the largest shapes, gemm allocates nothing.
+// A buffer of floats, aligned for vector loads. Its first allocation is already as large as
+// any block gemm packs (`largest`): which thread packs which part of a product varies from call
+// to call, so a buffer sized by the parts a thread happened to get could still grow in a later
+// epoch, and a training step would allocate. Pool threads allocate theirs as they start.
 class Workspace {
  public:
+  explicit Workspace(std::size_t largest) : largest_(largest) {}
+
   float* get(std::size_t n) {
     if (n > size_) {
       data_.reset();  // free first: the old contents are not needed
-      data_.reset(static_cast<float*>(::operator new(n * sizeof(float), kAlign)));
-      size_ = n;
+      size_ = std::max(n, largest_);
+      data_.reset(static_cast<float*>(::operator new(size_ * sizeof(float), kAlign)));
     }
     return data_.get();
   }
@@ -68,10 +72,20 @@ class Workspace {
   };
   std::unique_ptr<float, Free> data_;
   std::size_t size_ = 0;
+  std::size_t largest_;
 };
 
-thread_local Workspace t_packed_a;
-thread_local Workspace t_packed_b;
+// The largest packed blocks: A is at most kMC rows by kMaxKC steps; B at most kMaxKC steps by
+// the widest block that fits kBBlockBytes (or one kNR panel when a step is longer than that).
+thread_local Workspace t_packed_a(kMC * kMaxKC);
+thread_local Workspace t_packed_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
+
+// Pool threads get their buffers as they start (the calling thread on its first product).
+void reserve_workspaces() {
+  t_packed_a.get(1);
+  t_packed_b.get(1);
+}
+[[maybe_unused]] const bool g_reserved_on_pool_threads = (detail::on_pool_thread_start(&reserve_workspaces), true);
 
 std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
 

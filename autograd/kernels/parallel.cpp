@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <latch>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -66,10 +67,24 @@ T wait_until(const std::atomic<T>& word, Done done) {
   }
 }
 
+std::vector<void (*)()>& thread_start_hooks() {
+  static std::vector<void (*)()> hooks;
+  return hooks;
+}
+
 class Pool {
  public:
+  // Returns once every worker has run the thread-start hooks, so whatever they allocate is
+  // allocated before the first job.
   explicit Pool(int threads) {
-    for (int t = 1; t < threads; ++t) workers_.emplace_back([this, t] { work(t); });
+    std::latch prepared(threads - 1);
+    for (int t = 1; t < threads; ++t)
+      workers_.emplace_back([this, t, &prepared] {
+        for (void (*prepare)() : thread_start_hooks()) prepare();
+        prepared.count_down();  // the last use of `prepared`, which lives until all have counted
+        work(t);
+      });
+    prepared.wait();
   }
 
   ~Pool() {
@@ -157,6 +172,8 @@ void set_num_threads(int n) { g_threads = n > 0 ? n : default_threads(); }
 int num_threads() { return g_threads; }
 
 namespace detail {
+
+void on_pool_thread_start(void (*prepare)()) { thread_start_hooks().push_back(prepare); }
 
 void parallel_run(int parts, void (*call)(const void*, int), const void* task) {
   if (parts <= 1 || g_busy.exchange(true, std::memory_order_acquire)) {

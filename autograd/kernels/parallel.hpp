@@ -18,6 +18,12 @@ int num_threads();
 
 namespace detail {
 void parallel_run(int parts, void (*call)(const void* task, int part), const void* task);
+
+// Registers `prepare` to run on every pool thread as it starts, before the pool is handed its
+// first job. A kernel that keeps per-thread buffers sizes them here: which thread runs which
+// part varies, so a thread might otherwise meet its first part (and allocate) in any later
+// call, long after a training loop has stopped allocating. Call it during static initialization.
+void on_pool_thread_start(void (*prepare)());
 }
 
 // Runs task(part) for every part in [0, parts) and returns when all have finished. The calling
