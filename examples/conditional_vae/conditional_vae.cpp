@@ -33,7 +33,7 @@ struct ConditionalVae : nn::Module {
   explicit ConditionalVae(ag::Rng& r) : rng(r) {}
 
   // Returns the decoder's logits [B, 784]; mu and logvar [B, 20] come back through the arguments.
-  ag::Var forward(ag::Var x, ag::Var y_onehot, ag::Var& mu_out, ag::Var& logvar_out) {
+  ag::Var encode_decode(ag::Var x, ag::Var y_onehot, ag::Var& mu_out, ag::Var& logvar_out) {
     ag::Var h = ag::relu(enc(ag::concat(x, y_onehot)));          // [B, 794] -> [B, 400]
     mu_out = mu(h);
     logvar_out = logvar(h);
@@ -47,7 +47,7 @@ struct ConditionalVae : nn::Module {
 ag::Var loss(ConditionalVae& model, ag::Tape& tape, const ag::Array& x, const ag::Array& labels) {
   ag::Var onehot = ag::one_hot(tape.constant(labels), kClasses);
   ag::Var mu, logvar;
-  ag::Var logits = model.forward(tape.constant(x), onehot, mu, logvar);
+  ag::Var logits = model.encode_decode(tape.constant(x), onehot, mu, logvar);
   return ag::bce_with_logits(logits, tape.constant(x), ag::Reduction::batch_mean) +
          ag::kl_to_standard_normal(mu, logvar, ag::Reduction::batch_mean);
 }
