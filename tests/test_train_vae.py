@@ -54,6 +54,12 @@ def read_safetensors(path):
     return header, blob[8 + n :]
 
 
+def write_safetensors(path, header, data):
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+
+
 def run(*args, expect=0):
     result = subprocess.run([TRAIN_VAE, "--no-progress", *args], capture_output=True, text=True,
                             stdin=subprocess.DEVNULL, timeout=600)
@@ -123,6 +129,26 @@ class TrainVae(unittest.TestCase):
         with open(os.path.join(split, "metrics.csv")) as f:
             b = [row.split(",")[:5] for row in f.read().splitlines()]
         self.assertEqual(a, b)
+
+    def test_resume_of_a_checkpoint_from_before_later_options(self):
+        # A checkpoint written before --arch and --conditional existed lacks both: it holds an MLP,
+        # not conditional. One lacking an option that was always stored is refused.
+        straight, split = self.out("old_straight"), self.out("old_split")
+        run(*self.small(straight, "--epochs", "2", "--seed", "4"))
+        run(*self.small(split, "--epochs", "1", "--seed", "4"))
+        checkpoint = os.path.join(split, "checkpoint.safetensors")
+        header, data = read_safetensors(checkpoint)
+        self.assertEqual(header["__metadata__"].pop("option.arch"), "mlp")
+        self.assertEqual(header["__metadata__"].pop("option.conditional"), "0")
+        write_safetensors(checkpoint, header, data)
+        run("--resume", checkpoint, "--data", self.data, "--out", split, "--epochs", "2")
+        self.assertEqual(read_safetensors(os.path.join(straight, "model.safetensors"))[1],
+                         read_safetensors(os.path.join(split, "model.safetensors"))[1])
+        header, data = read_safetensors(checkpoint)
+        del header["__metadata__"]["option.latent"]
+        write_safetensors(checkpoint, header, data)
+        r = run("--resume", checkpoint, "--data", self.data, "--out", split, "--epochs", "3", expect=1)
+        self.assertIn("lacks option 'latent'", r.stderr)
 
     def test_resume_with_binarize_and_kl_warmup_mid_warmup(self):
         straight, split = self.out("bw_straight"), self.out("bw_split")

@@ -57,6 +57,11 @@ OptionRow flag(std::string name, std::string help, bool TrainOptions::*member, b
           get, get};
 }
 
+OptionRow absent_means(std::string value, OptionRow row) {
+  row.absent_means = std::move(value);
+  return row;
+}
+
 template <typename Field>
 OptionRow text(std::string name, std::string help, Field member) {
   auto get = [member](const TrainOptions& o) { return std::string(o.*member); };
@@ -126,7 +131,7 @@ std::vector<OptionRow> make_table() {
          }
        },
        [](const TrainOptions& o) { return models::to_string(o.arch); },
-       [](const TrainOptions& o) { return models::to_string(o.arch); }, "KIND"},
+       [](const TrainOptions& o) { return models::to_string(o.arch); }, "KIND", "mlp"},
       real("beta", "weight of the KL term (beta-VAE)", &TrainOptions::beta, 0, 1e6, true),
       real("kl-warmup", "epochs over which beta rises linearly from 0", &TrainOptions::kl_warmup, 0, 1e6, true),
       flag("binarize", "dynamically binarize pixels (1 with probability p/255, redrawn each epoch)",
@@ -155,8 +160,9 @@ std::vector<OptionRow> make_table() {
                                                 : parse_list_flag("--exclude-classes", t, 0, kMillion);
        },
        classes_get, classes_get, "LIST"},
-      flag("conditional", "a conditional VAE: each example's class (the data's labels) enters the encoder and "
-                          "the decoder, and vae sample --label K draws that class", &TrainOptions::conditional, true),
+      absent_means("0", flag("conditional", "a conditional VAE: each example's class (the data's labels) enters "
+                                            "the encoder and the decoder, and vae sample --label K draws that class",
+                             &TrainOptions::conditional, true)),
       text("out", "output folder", &TrainOptions::out),
       text("resume", "continue from a checkpoint.safetensors written by vae train", &TrainOptions::resume),
       flag("force", "overwrite a finished run in --out; resume on data other than the checkpoint's",

@@ -81,6 +81,10 @@ struct OptionRow {
   std::function<std::string(const TrainOptions&)> get;
   std::function<std::string(const TrainOptions&)> show;  // for people: "0.001", not hex
   std::string type = "VALUE";  // what --help shows: N, X, PATH, LIST
+  // For a pinned option added after checkpoints were first written: the value that a checkpoint
+  // without it was trained with. Empty: the option was always stored, and a checkpoint lacking
+  // it is refused.
+  std::string absent_means = {};
 };
 
 const std::vector<OptionRow>& train_option_table();

@@ -83,11 +83,9 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
   for (const OptionRow& row : train_option_table()) {
     if (!row.pinned) continue;
     auto it = m.find("option." + row.name);
-    // Checkpoints written before --arch existed hold an MLP.
-    const bool before_arch = it == m.end() && row.name == "arch";
-    if (it == m.end() && !before_arch)
+    if (it == m.end() && row.absent_means.empty())
       throw std::invalid_argument(fmt::format("--resume: {} lacks option '{}'", file.source(), row.name));
-    const std::string saved_text = before_arch ? "mlp" : it->second;
+    const std::string saved_text = it == m.end() ? row.absent_means : it->second;
     TrainOptions saved = o;
     try {
       row.set(saved, saved_text);
