@@ -122,6 +122,31 @@ def test_install(source, build):
             run(["cmake", "--build", project / "build"], env=env)
             run_example(project / "build" / name, env)
 
+        # 4. The static target, with a program that also needs MPI where the library has it
+        # (MpiCommunicator is referenced, not run: no MPI_Init here).
+        with_mpi = "MpiCommunicator" in run(["nm", "-C", libdir / "libvae-autograd.a"])
+        project = tmp / "cmake" / "static"
+        project.mkdir(parents=True)
+        shutil.copy(source / "examples/train_tiny/train_tiny.cpp", project / "train_tiny.cpp")
+        (project / "uses_mpi.cpp").write_text(
+            '#include "distributed/mpi_communicator.hpp"\n'
+            "bool make_communicator(bool really) {\n"
+            "  if (!really) return false;\n"
+            "  distributed::MpiCommunicator world;\n"
+            "  return world.size() > 0;\n"
+            "}\n")
+        (project / "CMakeLists.txt").write_text(
+            "cmake_minimum_required(VERSION 3.18)\nproject(static_link CXX)\n"
+            "find_package(VaeAutograd REQUIRED)\n"
+            f"add_executable(train_tiny train_tiny.cpp {'uses_mpi.cpp' if with_mpi else ''})\n"
+            "target_link_libraries(train_tiny PRIVATE VaeAutograd::vae-autograd-static)\n")
+        run(["cmake", "-S", project, "-B", project / "build"], env=env)
+        run(["cmake", "--build", project / "build"], env=env)
+        check("libvae-autograd" not in run(["ldd", project / "build" / "train_tiny"], env=env),
+              "the static target links the library into the program"
+              + (" (with MPI, as the library was built)" if with_mpi else ""))
+        run_example(project / "build" / "train_tiny", env)
+
 
 def test_subproject(source):
     with tempfile.TemporaryDirectory(prefix="vae-autograd-subproject-") as tmp:
