@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "models/importance_weighted.hpp"
 #include "models/mlp.hpp"
 
 namespace models {
@@ -94,6 +95,18 @@ ag::Var ConditionalVae::sample(ag::Tape& tape, const ag::Array& labels, ag::Rng&
   ag::Array z({labels.size(), config_.latent});
   rng.fill_normal(z);
   return expected_x(decode(tape.constant(z), tape.constant(labels)));
+}
+
+std::vector<double> ConditionalVae::importance_weighted_bound(ag::Tape& tape, const ag::Array& x,
+                                                              const ag::Array& labels, std::size_t k, ag::Rng& rng) {
+  ag::NoGradGuard no_grad(tape);
+  tape.reset();
+  const Vae::Posterior q = encode(tape.constant(x), tape.constant(labels));
+  const ag::Array mu = q.mu.value(), logvar = q.logvar.value();  // kept across resets
+  return models::importance_weighted_bound(tape, mu, logvar, k, rng, [&](ag::Var z) {
+    ag::Var y = tape.constant(labels);
+    return log_likelihoods(reconstruction_loss(decode(z, y), tape.constant(x), ag::Reduction::none).value(), config_);
+  });
 }
 
 }  // namespace models

@@ -16,6 +16,8 @@
 //   ag::Var images = cvae.sample(tape, labels_to_draw, rng);   // one image per label
 #pragma once
 
+#include <vector>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -53,6 +55,11 @@ class ConditionalVae : public nn::Module {
   ag::Var reconstruct(ag::Var x, ag::Var labels);
   /// One decoded prior draw per label.   labels [n] -> [n, D] expected data
   ag::Var sample(ag::Tape& tape, const ag::Array& labels, ag::Rng& rng);
+  /// The importance-weighted bound of log p(x | y) per example, K samples of z each
+  /// (models/importance_weighted.hpp); `tape` is scratch space, reset as it goes.
+  ///   x [B, D], labels [B] -> B values
+  std::vector<double> importance_weighted_bound(ag::Tape& tape, const ag::Array& x, const ag::Array& labels,
+                                                std::size_t k, ag::Rng& rng);
 
  private:
   ag::Var with_class(ag::Var x, ag::Var labels);

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "models/importance_weighted.hpp"
 #include "nn/activation.hpp"
 
 namespace models {
@@ -22,11 +23,6 @@ namespace {
 // logvar = floor + softplus(raw - floor), keeps it above exp(-6) ~ 0.0025 while leaving
 // the gradient smooth.
 constexpr float kMinLogVariance = -6.0F;
-
-// -log N(x; mean, 1/2) = (x - mean)^2 + 0.5 log(pi): the constant per feature that the
-// `gaussian` decoder's reconstruction leaves out.
-const double kHalfLogPi = 0.5 * std::log(std::numbers::pi);
-const double kLog2Pi = std::log(2.0 * std::numbers::pi);
 
 }  // namespace
 
@@ -254,46 +250,13 @@ ag::Var Vae::sample(ag::Tape& tape, std::size_t n, ag::Rng& rng) {
 
 std::vector<double> Vae::importance_weighted_bound(ag::Tape& tape, const ag::Array& x,
                                                    std::size_t k, ag::Rng& rng) {
-  if (k == 0) throw std::invalid_argument("importance_weighted_bound: K must be at least 1");
-  if (k > std::numeric_limits<std::size_t>::max() / std::max<std::size_t>(1, x.shape()[0]))
-    throw std::invalid_argument(fmt::format("importance_weighted_bound: K = {} is too large", k));
   ag::NoGradGuard no_grad(tape);
   tape.reset();
-  const std::size_t batch = x.shape()[0], latent = config_.latent;
-  Posterior q = encode(tape.constant(x));
+  const Posterior q = encode(tape.constant(x));
   const ag::Array mu = q.mu.value(), logvar = q.logvar.value();  // kept across resets
-  // log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x), collected per example.
-  std::vector<double> log_w(batch * k);
-  ag::Array eps({batch, latent});
-  for (std::size_t s = 0; s < k; ++s) {
-    tape.reset();
-    rng.fill_normal(eps);
-    ag::Var z = ag::reparameterize(tape.constant(mu), tape.constant(logvar), eps);
-    const ag::Array& nll = reconstruction_loss(decode(z), tape.constant(x), ag::Reduction::none).value();
-    for (std::size_t i = 0; i < batch; ++i) {
-      double log_prior = 0.0, log_posterior = 0.0;
-      for (std::size_t j = 0; j < latent; ++j) {
-        const double zj = z.value()(i, j), e = eps(i, j);
-        log_prior += -0.5 * (zj * zj + kLog2Pi);
-        log_posterior += -0.5 * (e * e + kLog2Pi + logvar(i, j));
-      }
-      double log_likelihood = -static_cast<double>(nll(i, 0));
-      if (config_.decoder == Decoder::gaussian)
-        log_likelihood -= kHalfLogPi * static_cast<double>(config_.input_dim);
-      log_w[i * k + s] = log_likelihood + log_prior - log_posterior;
-    }
-  }
-  tape.reset();
-  // log-mean-exp, shifted by the maximum so that exp never overflows or underflows to all zeros.
-  std::vector<double> bound(batch);
-  for (std::size_t i = 0; i < batch; ++i) {
-    const double* w = &log_w[i * k];
-    const double top = *std::max_element(w, w + k);
-    double total = 0.0;
-    for (std::size_t s = 0; s < k; ++s) total += std::exp(w[s] - top);
-    bound[i] = top + std::log(total / static_cast<double>(k));
-  }
-  return bound;
+  return models::importance_weighted_bound(tape, mu, logvar, k, rng, [&](ag::Var z) {
+    return log_likelihoods(reconstruction_loss(decode(z), tape.constant(x), ag::Reduction::none).value(), config_);
+  });
 }
 
 }  // namespace models

@@ -28,9 +28,13 @@ class PlainModel final : public Model {
   models::VaeLoss loss(ag::Var x, ag::Var, const ag::Array& eps, float beta) override {
     return vae_->loss(x, eps, beta);
   }
-  models::Vae* plain() override { return vae_.get(); }
 
  private:
+  std::vector<double> bound(ag::Tape& tape, const ag::Array& x, const ag::Array&, std::size_t k,
+                            ag::Rng& rng) override {
+    return vae_->importance_weighted_bound(tape, x, k, rng);
+  }
+
   std::unique_ptr<models::Vae> vae_;
 };
 
@@ -53,9 +57,13 @@ class ConditionalModel final : public Model {
   models::VaeLoss loss(ag::Var x, ag::Var labels, const ag::Array& eps, float beta) override {
     return cvae_->loss(x, labels, eps, beta);
   }
-  models::Vae* plain() override { return nullptr; }
 
  private:
+  std::vector<double> bound(ag::Tape& tape, const ag::Array& x, const ag::Array& classes, std::size_t k,
+                            ag::Rng& rng) override {
+    return cvae_->importance_weighted_bound(tape, x, classes, k, rng);
+  }
+
   std::unique_ptr<models::ConditionalVae> cvae_;
 };
 
@@ -74,6 +82,13 @@ ag::Var Model::labels_on(ag::Tape& tape, std::span<const std::int32_t> labels) {
                                               num_classes(), num_classes() - 1));
   models::class_indices(labels, labels_);
   return tape.constant(labels_);
+}
+
+std::vector<double> Model::importance_weighted_bound(ag::Tape& tape, const ag::Array& x,
+                                                     std::span<const std::int32_t> labels, std::size_t k,
+                                                     ag::Rng& rng) {
+  labels_on(tape, labels);  // checks them, into labels_
+  return bound(tape, x, labels_, k, rng);
 }
 
 ag::Array Model::decoded(const ag::Array& z, std::span<const std::int32_t> labels) {
@@ -97,13 +112,6 @@ std::unique_ptr<Model> make_model(const models::VaeConfig& config, std::size_t n
 std::unique_ptr<Model> load_model_file(const nn::SafetensorsFile& file) {
   if (models::is_conditional(file)) return std::make_unique<ConditionalModel>(models::load_conditional_vae(file));
   return std::make_unique<PlainModel>(models::load_vae(file));
-}
-
-void require_iwae(Model& model, const std::string& flag) {
-  if (model.plain() == nullptr)
-    throw FlagError(fmt::format("{}: the importance-weighted bound is computed for the plain VAE only, and this "
-                                "model is conditional",
-                                flag));
 }
 
 }  // namespace tools

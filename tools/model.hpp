@@ -55,11 +55,17 @@ class Model {
   /// for a conditional model), without recording gradients.   -> [n, D]
   ag::Array decoded(const ag::Array& z, std::span<const std::int32_t> labels);
 
-  /// The plain VAE, for what only it computes (the importance-weighted bound); nullptr for
-  /// a conditional model.
-  virtual models::Vae* plain() = 0;
+  /// The importance-weighted bound per example (models/importance_weighted.hpp): of log p(x),
+  /// or for a conditional model of log p(x | y) with y the `labels` (checked as labels_on
+  /// does). `tape` is scratch space.   x [B, D] -> B values
+  std::vector<double> importance_weighted_bound(ag::Tape& tape, const ag::Array& x,
+                                                std::span<const std::int32_t> labels, std::size_t k, ag::Rng& rng);
 
  private:
+  // The same with the classes as the model takes them (ignored by the plain VAE).
+  virtual std::vector<double> bound(ag::Tape& tape, const ag::Array& x, const ag::Array& classes, std::size_t k,
+                                    ag::Rng& rng) = 0;
+
   ag::Array labels_;
 };
 
@@ -72,8 +78,5 @@ std::unique_ptr<Model> make_model(const models::VaeConfig& config, std::size_t n
 /// The model in a file `vae train` wrote, either kind, its sizes checked against its tensors
 /// before anything is allocated (throws nn::SafetensorsError naming the file).
 std::unique_ptr<Model> load_model_file(const nn::SafetensorsFile& file);
-
-/// Throws FlagError naming `flag` when the model cannot compute the importance-weighted bound.
-void require_iwae(Model& model, const std::string& flag);
 
 }  // namespace tools

@@ -133,8 +133,9 @@ void write_latent_scatter(const fs::path& path, Model& model, const datasets::Da
   pictures::write_scatter(path.string(), means, labels, names, "test-set posterior means, by label");
 }
 
-// The decoder over a 20 x 20 grid of the latent plane, z in [-3, 3]^2 (top row: z2 = 3).
-void write_manifold(const fs::path& path, Model& model, ImageShape shape) {
+// The decoder over a 20 x 20 grid of the latent plane, z in [-3, 3]^2 (top row: z2 = 3), as
+// class `label` for a conditional model (ignored by the plain VAE).
+void write_manifold(const fs::path& path, Model& model, ImageShape shape, std::int32_t label) {
   constexpr std::size_t kGrid = 20;
   ag::Array z({kGrid * kGrid, 2});
   for (std::size_t r = 0; r < kGrid; ++r)
@@ -142,7 +143,8 @@ void write_manifold(const fs::path& path, Model& model, ImageShape shape) {
       z(r * kGrid + c, 0) = -3.0F + 6.0F * static_cast<float>(c) / (kGrid - 1);
       z(r * kGrid + c, 1) = 3.0F - 6.0F * static_cast<float>(r) / (kGrid - 1);
     }
-  write_image_grid(path, model.decoded(z, {}), shape, kGrid, 1);
+  const std::vector<std::int32_t> labels(model.conditional() ? kGrid * kGrid : 0, label);
+  write_image_grid(path, model.decoded(z, labels), shape, kGrid, 1);
 }
 
 }  // namespace
@@ -169,9 +171,18 @@ std::vector<std::string> write_run_pictures(const fs::path& out, Model& model, c
                          {.batch_size = eval_batch, .shuffle = false, .binarize = binarize,
                           .seed = stream_seed(seed, kTestBinarize)});
     written.emplace_back("latent.png");
-    if (shape && !model.conditional()) {  // (a conditional model's plane differs per class)
-      write_manifold(out / "manifold.png", model, *shape);
+    if (shape && !model.conditional()) {
+      write_manifold(out / "manifold.png", model, *shape, 0);
       written.emplace_back("manifold.png");
+    }
+    // A conditional model's plane differs per class: one picture each (up to 20 classes, as
+    // many as latent.png tells apart).
+    if (shape && model.conditional() && model.num_classes() <= 20) {
+      for (std::size_t k = 0; k < model.num_classes(); ++k) {
+        const std::string name = fmt::format("manifold-{}.png", k);
+        write_manifold(out / name, model, *shape, static_cast<std::int32_t>(k));
+        written.push_back(name);
+      }
     }
   }
   return written;

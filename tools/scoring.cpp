@@ -34,14 +34,19 @@ ElboTerms elbo_terms(Model& model, const datasets::Dataset& data, std::span<cons
   return t;
 }
 
-std::vector<double> iwae_nll(models::Vae& vae, const datasets::Dataset& data, std::size_t k, std::uint64_t seed) {
+std::vector<double> iwae_nll(Model& model, const datasets::Dataset& data, std::span<const std::int32_t> labels,
+                             std::size_t k, std::uint64_t seed) {
   ag::Rng rng(seed);
   ag::Tape tape;
   datasets::Loader loader(data, {.batch_size = 100, .shuffle = false});  // each of the K samples decodes the batch
   loader.start_epoch();
   std::vector<double> nll;
-  while (loader.next())
-    for (double b : vae.importance_weighted_bound(tape, loader.batch(), k, rng)) nll.push_back(-b);
+  while (loader.next()) {
+    const std::size_t rows = loader.batch().shape()[0], first = nll.size();  // in order: no shuffling
+    for (double b : model.importance_weighted_bound(tape, loader.batch(),
+                                                    labels.empty() ? labels : labels.subspan(first, rows), k, rng))
+      nll.push_back(-b);
+  }
   return nll;
 }
 

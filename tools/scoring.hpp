@@ -23,8 +23,10 @@ struct ElboTerms {
 ElboTerms elbo_terms(Model& model, const datasets::Dataset& data, std::span<const std::int32_t> labels,
                      std::uint64_t seed, std::size_t batch);
 
-/// -log p(x) estimated with K importance samples, per example, nats.
-std::vector<double> iwae_nll(models::Vae& vae, const datasets::Dataset& data, std::size_t k, std::uint64_t seed);
+/// -log p(x) (or -log p(x | y), with `labels` as for elbo_terms) estimated with K importance
+/// samples, per example, nats.
+std::vector<double> iwae_nll(Model& model, const datasets::Dataset& data, std::span<const std::int32_t> labels,
+                             std::size_t k, std::uint64_t seed);
 
 /// The area under the ROC curve of `scores` for telling `positive` examples apart (ties
 /// count one half): the probability that a random positive scores above a random negative.

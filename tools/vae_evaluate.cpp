@@ -29,9 +29,9 @@ Command add_evaluate_command(CLI::App& vae) {
             const std::size_t iwae = parse_count_flag("--iwae", f->iwae, 0, 100'000);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             LoadedModel m = load_model(f->model);
-            if (iwae > 0) require_iwae(*m.model, "--iwae");
             const datasets::Dataset d = data->load();
-            const ElboTerms t = elbo_terms(*m.model, d, label->of(*m.model, d), stream_seed(seed, kCommand), 500);
+            const std::vector<std::int32_t> labels = label->of(*m.model, d);
+            const ElboTerms t = elbo_terms(*m.model, d, labels, stream_seed(seed, kCommand), 500);
             double recon = 0, kl = 0;
             for (std::size_t i = 0; i < d.size(); ++i) {
               recon += t.reconstruction[i];
@@ -45,7 +45,7 @@ Command add_evaluate_command(CLI::App& vae) {
                        data->options().split, recon + kl, recon, kl);
             if (iwae > 0) {
               double nll = 0;
-              for (double v : iwae_nll(*m.model->plain(), d, iwae, stream_seed(seed, kCommand))) nll += v;
+              for (double v : iwae_nll(*m.model, d, labels, iwae, stream_seed(seed, kCommand))) nll += v;
               nll /= static_cast<double>(d.size());
               fmt::print("NLL <= {:.4f} nats (importance-weighted bound, K={}), {:.4f} bits/dim\n", nll, iwae,
                          nll / (static_cast<double>(d.features()) * std::numbers::ln2));

@@ -20,8 +20,9 @@ namespace {
 
 std::vector<double> scores_of(Model& model, const LabelFlag& label, const datasets::Dataset& d, std::size_t iwae,
                               std::uint64_t seed) {
-  if (iwae > 0) return iwae_nll(*model.plain(), d, iwae, stream_seed(seed, kCommand));
-  const ElboTerms t = elbo_terms(model, d, label.of(model, d), stream_seed(seed, kCommand), 500);
+  const std::vector<std::int32_t> labels = label.of(model, d);
+  if (iwae > 0) return iwae_nll(model, d, labels, iwae, stream_seed(seed, kCommand));
+  const ElboTerms t = elbo_terms(model, d, labels, stream_seed(seed, kCommand), 500);
   std::vector<double> s(t.reconstruction.size());
   for (std::size_t i = 0; i < s.size(); ++i) s[i] = t.reconstruction[i] + t.kl[i];
   return s;
@@ -56,7 +57,6 @@ Command add_score_command(CLI::App& vae) {
                 f->anomaly_classes.empty() ? std::vector<std::size_t>{}
                                            : parse_list_flag("--anomaly-classes", f->anomaly_classes, 0, 1'000'000);
             LoadedModel m = load_model(f->model);
-            if (iwae > 0) require_iwae(*m.model, "--iwae");
             const datasets::Dataset d = data->load();
             if (!classes.empty() && !d.has_labels())
               throw FlagError(fmt::format("--anomaly-classes: {} has no labels", data->describe()));

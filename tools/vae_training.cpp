@@ -168,7 +168,6 @@ class Run {
                               .seed = stream_seed(o_.seed, kShuffle),
                               .rank = static_cast<std::size_t>(world.rank()),
                               .ranks = static_cast<std::size_t>(world.size())}) {
-    if (o_.iwae > 0) require_iwae(*model_, "--iwae");
     if (world.size() > 1) sharded_.emplace(world, *model_, o_.overlap_allreduce);
     if (root_) fs::create_directories(o_.out);
   }
@@ -370,7 +369,8 @@ class Run {
     loader.start_epoch();
     double total = 0;
     while (loader.next())
-      for (double b : model_->plain()->importance_weighted_bound(tape_, loader.batch(), o_.iwae, rng)) total -= b;
+      for (double b : model_->importance_weighted_bound(tape_, loader.batch(), loader.labels(), o_.iwae, rng))
+        total -= b;
     return total / static_cast<double>(data_.eval.size());
   }
 
