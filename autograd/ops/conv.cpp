@@ -96,9 +96,9 @@ struct Chunks {
     dw_floats = m * k;
   }
   std::size_t part_floats() const { return col_floats + mat_floats + dw_floats; }
-  // The scratch holds kParts parts whatever the batch, so its size does not change between a
-  // full batch and a smaller last one.
-  std::size_t scratch_floats() const { return kParts * part_floats(); }
+  // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
+  // then shrinks, keeping its capacity, and grows back without allocating.
+  std::size_t scratch_floats() const { return parts * part_floats(); }
   float* col(float* scratch, std::size_t part) const { return scratch + part * part_floats(); }
   float* mat(float* scratch, std::size_t part) const { return col(scratch, part) + col_floats; }
   float* dw(float* scratch, std::size_t part) const { return mat(scratch, part) + mat_floats; }
