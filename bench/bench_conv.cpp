@@ -5,7 +5,8 @@
 // Prints JSON lines: each convolution layer of `vae train --arch conv` at batch 128, forward +
 // backward (input, weight and bias gradients), the best of 20 calls; then seconds per training
 // epoch of the conv VAE (training steps only, the best of --epochs), with the heap allocations
-// per step after the first epoch.
+// per step after the first epoch, and the epoch's arithmetic (FLOPs from the model's shapes)
+// per second.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -61,6 +62,16 @@ double time_layer(const Layer& l) {
   return best;
 }
 
+// Floating-point operations of one training step per image of the 28 x 28 conv VAE: the
+// multiply-adds of its convolutions and linear layers (forward), three times over for forward
+// and backward, less the first convolution's input gradient, which nothing needs; 2 FLOPs each.
+double conv_vae_flop_per_image() {
+  const double first = 32.0 * 16 * 14 * 14, second = 64.0 * 32 * 16 * 7 * 7, bottleneck = 64.0 * 7 * 7;
+  const double linear = bottleneck * 256 + 2 * 256.0 * 20 + 20.0 * 256 + 256 * bottleneck;
+  const double forward = first + second + linear + second + first;  // the decoder's mirror the encoder's
+  return 2 * (3 * forward - first);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,9 +108,11 @@ int main(int argc, char** argv) {
       }
       best = std::min(best, seconds_since(start));
     }
-    fmt::print("{{\"conv_vae_epoch_seconds\": {:.4f}, \"examples\": {}, \"allocations_per_step\": {}, \"threads\": {}}}\n",
-               best, train.size(), steps ? static_cast<double>(allocations) / static_cast<double>(steps) : -1.0,
-               ag::num_threads());
+    const double gflop = conv_vae_flop_per_image() * static_cast<double>(train.size()) * 1e-9;
+    fmt::print("{{\"conv_vae_epoch_seconds\": {:.4f}, \"examples\": {}, \"epoch_gflop\": {:.1f}, "
+               "\"epoch_gflops\": {:.1f}, \"allocations_per_step\": {}, \"threads\": {}}}\n",
+               best, train.size(), gflop, gflop / best,
+               steps ? static_cast<double>(allocations) / static_cast<double>(steps) : -1.0, ag::num_threads());
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_conv: error: {}\n", e.what());
     return 1;

@@ -84,7 +84,8 @@ def conv_section(build, data, epochs, limit, skip_pytorch=False):
         if theirs:
             line += f"  PyTorch {theirs[k] * 1e3:8.2f} ms  ratio {layer['seconds'] / theirs[k]:.2f}"
         print(line, flush=True)
-    print(f"  conv VAE epoch, ours: {epoch['conv_vae_epoch_seconds']:.3f} s ({epoch['threads']} threads), "
+    print(f"  conv VAE epoch, ours: {epoch['conv_vae_epoch_seconds']:.3f} s ({epoch['threads']} threads; "
+          f"{epoch['epoch_gflop']:.0f} GFLOP, {epoch['epoch_gflops']:.1f} GFLOP/s), "
           f"heap allocations per step {epoch['allocations_per_step']:.3f}", flush=True)
     if theirs:
         best = torch_epoch_seconds(data, epochs, limit)

@@ -144,7 +144,7 @@ TEST_CASE("conv_transpose2d is conv2d's gradient in its input: <conv(x), y> = <x
 }
 
 TEST_CASE("conv2d gives the same bits with 1 and 2 threads, and twice the gradient after two backward passes") {
-  const Array x = sample(Shape{5, 3, 9, 8}, 10), w = sample(Shape{4, 3, 4, 4}, 11), b = sample(Shape{4}, 12);
+  const Array x = sample(Shape{37, 3, 9, 8}, 10), w = sample(Shape{4, 3, 4, 4}, 11), b = sample(Shape{4}, 12);
   auto run = [&](int threads, int passes) {
     ag::set_num_threads(threads);
     ag::Tape tape;
@@ -159,6 +159,49 @@ TEST_CASE("conv2d gives the same bits with 1 and 2 threads, and twice the gradie
   // backward twice on one record: the leaves' gradients are recomputed, not stale scratch
   const auto again = run(2, 2);
   for (std::size_t i = 1; i < again.size(); ++i) CHECK(again[i] == two[i]);
+}
+
+TEST_CASE("conv ops over a batch of many chunks: values and gradients equal those of one image at a time") {
+  // 200 images: 8 parts of 25, each run as chunks of a few images (512 x 64 columns per image:
+  // 33 K floats with the channel-major block, so 3 or 4 images a chunk), the weight gradient
+  // summed chunk after chunk, then part after part; against the same op on each image alone.
+  const std::size_t batch = 200;
+  for (const bool transposed : {false, true}) {
+    CAPTURE(transposed);
+    const Shape xs = transposed ? Shape{batch, 8, 8, 8} : Shape{batch, 32, 16, 16};
+    const Shape ws = transposed ? Shape{8, 32, 4, 4} : Shape{8, 32, 4, 4};
+    const Array x = sample(xs, 15), w = sample(ws, 16), b = sample(Shape{transposed ? ws[1] : ws[0]}, 17);
+    auto op = [transposed](ag::Var xv, ag::Var wv, ag::Var bv) {
+      return transposed ? ag::conv_transpose2d(xv, wv, bv, {.stride = 2, .padding = 1})
+                        : ag::conv2d(xv, wv, bv, {.stride = 2, .padding = 1});
+    };
+    ag::Tape tape;
+    ag::Var xv = tape.variable(x), wv = tape.variable(w), bv = tape.variable(b);
+    ag::Var y = op(xv, wv, bv);
+    const Array seed = sample(y.shape(), 18);
+    tape.backward(y, seed);
+    Array dw_sum(ws), db_sum(b.shape());
+    const std::size_t x_image = x.size() / batch, y_image = seed.size() / batch;
+    for (std::size_t i = 0; i < batch; ++i) {
+      Shape one_x = xs, one_y = y.shape();
+      one_x[0] = one_y[0] = 1;
+      Array xi(one_x), si(one_y);
+      std::copy_n(x.data() + i * x_image, x_image, xi.data());
+      std::copy_n(seed.data() + i * y_image, y_image, si.data());
+      ag::Tape one;
+      ag::Var xo = one.variable(xi), wo = one.variable(w), bo = one.variable(b);
+      ag::Var yo = op(xo, wo, bo);
+      one.backward(yo, si);
+      for (std::size_t j = 0; j < y_image; ++j) REQUIRE(y.value().data()[i * y_image + j] == yo.value().data()[j]);
+      for (std::size_t j = 0; j < x_image; ++j) REQUIRE(xv.grad().data()[i * x_image + j] == xo.grad().data()[j]);
+      dw_sum += wo.grad();
+      db_sum += bo.grad();
+    }
+    for (std::size_t j = 0; j < dw_sum.size(); ++j)
+      REQUIRE(wv.grad().data()[j] == doctest::Approx(dw_sum.data()[j]).epsilon(1e-4));
+    for (std::size_t j = 0; j < db_sum.size(); ++j)
+      REQUIRE(bv.grad().data()[j] == doctest::Approx(db_sum.data()[j]).epsilon(1e-4));
+  }
 }
 
 TEST_CASE("conv ops refuse shapes that do not fit, naming the op and the shapes") {

@@ -169,7 +169,7 @@ std::vector<OptionRow> make_table() {
            &TrainOptions::force, false),
       count("iwae", "after training, the importance-weighted test NLL with K samples (0: skip)",
             &TrainOptions::iwae, 0, kMillion, false),
-      count("eval-batch", "examples per evaluation batch", &TrainOptions::eval_batch, 1, kMillion, false),
+      count("eval-batch", "examples per evaluation batch (default for --arch conv: the training batch, to bound memory)", &TrainOptions::eval_batch, 1, kMillion, false),
   };
 }
 

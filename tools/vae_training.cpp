@@ -229,7 +229,7 @@ class Run {
     }
     if (epochs_done_ == 0) throw FlagError("--epochs: nothing to train (0 epochs)");
     if (!root_) return;
-    const auto pictures = write_run_pictures(o_.out, *model_, data_.eval, o_.seed, o_.eval_batch, o_.binarize);
+    const auto pictures = write_run_pictures(o_.out, *model_, data_.eval, o_.seed, eval_batch(), o_.binarize);
     if (pictures.empty())
       fmt::print("pictures: examples of shape [{}] are not images, so no image grids\n",
                  shape_text(data_.eval.example_shape()));
@@ -286,6 +286,15 @@ class Run {
     return {total / static_cast<double>(seen), beta};
   }
 
+  // Examples per evaluation batch: --eval-batch, whose default (500) the conv model replaces by
+  // the training batch. Its activations take about 200 KB per example, 50 times the MLP's, so
+  // 500 at once would add some 70 MB to the peak memory; at the training batch the tape's
+  // buffers, already that large, serve the evaluation too.
+  std::size_t eval_batch() const {
+    const bool given = std::find(o_.given.begin(), o_.given.end(), "eval-batch") != o_.given.end();
+    return o_.arch == models::Arch::conv && !given ? std::min(o_.eval_batch, o_.batch) : o_.eval_batch;
+  }
+
   // The evaluation set in order; with --binarize it is binarized too (the likelihood the
   // model was trained for), with the same draw at every evaluation.
   datasets::Loader eval_loader(std::size_t batch) const {
@@ -297,7 +306,7 @@ class Run {
   // generator seeded by the epoch, so the figure does not depend on the run's history.
   EvalResult evaluate(std::size_t epoch) {
     ag::Rng rng(stream_seed(o_.seed, kEvaluation, epoch));
-    datasets::Loader loader = eval_loader(o_.eval_batch);
+    datasets::Loader loader = eval_loader(eval_batch());
     loader.start_epoch();
     EvalResult r;
     ag::NoGradGuard no_grad(tape_);

@@ -1,17 +1,17 @@
 // The data movement under the convolution ops: im2col, col2im, and the block transposes
-// between a batch [B, C, P] and its channel-major form [C, B*P].
+// between images [B, C, P] and the channel-major form [C, n P] of a run of n of them.
 //
 // A convolution is a GEMM once every kernel window is laid out as a column (im2col):
 //   col[(c, i, j), (b, oh, ow)] = image[b, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]  (0 outside)
-// so col is [C*kh*kw, B*oh*ow], one row per kernel tap and one column per output position of
-// every image of the batch. Then conv2d is one GEMM W[O, C*kh*kw] col, and col2im (the adjoint:
-// each column entry added back into the pixel it came from) gives the input's gradient and the
-// transposed convolution. Putting the whole batch in one GEMM keeps its N dimension large
-// (B*oh*ow = 25,088 for the VAE's first layer at batch 128) where per-image GEMMs would be
-// 196 columns wide, too small to split between the threads or to amortize the packing.
+// so the columns of n images form [C*kh*kw, n*oh*ow], one row per kernel tap and one column per
+// output position. Then conv2d is the GEMM W[O, C*kh*kw] col, and col2im (the adjoint: each
+// column entry added back into the pixel it came from) gives the input's gradient and the
+// transposed convolution.
 //
-// Every function splits its work over images (parallel_run, each part a fixed range of images
-// writing only its own outputs), so results do not depend on the thread count or on timing.
+// The ops (autograd/ops/conv.cpp) run these a chunk of a few images at a time, so the columns
+// of a chunk are still in the core's L2 cache when the GEMM reads them, and the working memory
+// does not grow with the batch. Each function here works on the images [first, first + count)
+// on the calling thread; the ops share the chunks out between the threads.
 #pragma once
 
 #include <cstddef>
@@ -28,19 +28,22 @@ struct ConvGeometry {
   std::size_t out_h, out_w;
 
   std::size_t col_rows() const { return channels * kernel_h * kernel_w; }
-  std::size_t col_cols() const { return batch * out_h * out_w; }
+  std::size_t positions() const { return out_h * out_w; }
 };
 
-/// col [C*kh*kw, B*oh*ow] = the image's windows (overwritten; zero where a tap is padding).
-void im2col(const ConvGeometry& g, const float* image, float* col);
-/// image [B, C, H, W] += col scattered back to the pixels its entries came from.
-void col2im_add(const ConvGeometry& g, const float* col, float* image);
+/// col [C*kh*kw, count*oh*ow] = the windows of images [first, first + count) (overwritten;
+/// zero where a tap is padding).
+void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* col);
+/// images [first, first + count) of image [B, C, H, W] += col scattered back to the pixels its
+/// entries came from.
+void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std::size_t count, float* image);
 
-/// dst [C, B*P] = src [B, C, P] with the first two dimensions swapped.
-void to_channel_major(const float* src, std::size_t batch, std::size_t channels, std::size_t positions,
-                      float* dst);
-/// dst [B, C, P] += src [C, B*P] with the first two dimensions swapped back.
-void add_from_channel_major(const float* src, std::size_t batch, std::size_t channels, std::size_t positions,
-                            float* dst);
+/// dst [C, count*P] = images [first, first + count) of src [B, C, P], channel-major.
+void gather_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,
+                          std::size_t count, float* dst);
+/// images [first, first + count) of dst [B, C, P] = src [C, count*P] (+ bias[c] if bias is not
+/// null), or += with accumulate.
+void scatter_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,
+                           std::size_t count, const float* bias, bool accumulate, float* dst);
 
 }  // namespace ag
