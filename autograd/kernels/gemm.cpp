@@ -60,7 +60,7 @@ class Workspace {
     if (n > size_) {
       data_.reset();  // free first: the old contents are not needed
       size_ = std::max(n, largest_);
-      data_.reset(static_cast<float*>(::operator new(size_ * sizeof(float), kAlign)));
+      data_.reset(static_cast<float*>(::operator new((size_ + kPackSlack) * sizeof(float), kAlign)));
     }
     return data_.get();
   }
