@@ -80,10 +80,15 @@ class Workspace {
 thread_local Workspace t_packed_a(kMC * kMaxKC);
 thread_local Workspace t_packed_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
 
+// The B block that all threads of one product share (gemm_shared_b): owned by the calling
+// thread, so two user threads running products at once never share one.
+thread_local Workspace t_shared_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
+
 // Pool threads get their buffers as they start (the calling thread on its first product).
 void reserve_workspaces() {
   t_packed_a.get(1);
   t_packed_b.get(1);
+  t_shared_b.get(1);  // used if a task on this thread runs a product (then run serially)
 }
 [[maybe_unused]] const bool g_reserved_on_pool_threads = (detail::on_pool_thread_start(&reserve_workspaces), true);
 
@@ -162,26 +167,38 @@ void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* a
   }
 }
 
+// How the K range and the columns are cut into blocks.
+struct Blocks {
+  std::size_t k, k_blocks, max_kc, max_nc;
+
+  Blocks(std::size_t n, std::size_t k_) : k(k_) {
+    // Equal K blocks (784 = 3 x 262 rather than 2 x 384 + 16): no short, inefficient last block.
+    k_blocks = (k + kMaxKC - 1) / kMaxKC;
+    max_kc = (k + k_blocks - 1) / k_blocks;
+    // B blocks as wide as fit kBBlockBytes, all about the same width (no thin last block).
+    const std::size_t fit = std::max(kNR, kBBlockBytes / (max_kc * sizeof(float)) / kNR * kNR);
+    const std::size_t n_blocks = (n + fit - 1) / fit;
+    max_nc = round_up((n + n_blocks - 1) / n_blocks, kNR);
+  }
+  // The first step of K block kb (kb = k_blocks gives k).
+  std::size_t k_begin(std::size_t kb) const { return k * kb / k_blocks; }
+};
+
 // One thread's share: C[m0, m1) x [n0, n1) = beta C + op(A) op(B) over the whole K range.
 void gemm_rect(const Operands& op, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1,
                std::size_t k, float beta, float* c, std::size_t ldc) {
   if (beta != 0.0F && beta != 1.0F)  // any other beta (the framework uses only 0 and 1)
     for (std::size_t i = m0; i < m1; ++i)
       for (std::size_t j = n0; j < n1; ++j) c[i * ldc + j] *= beta;
-  // Equal K blocks (784 = 3 x 262 rather than 2 x 384 + 16): no short, inefficient last block.
-  const std::size_t k_blocks = (k + kMaxKC - 1) / kMaxKC;
-  const std::size_t max_kc = (k + k_blocks - 1) / k_blocks;
-  // B blocks as wide as fit kBBlockBytes, all about the same width (no thin last block).
-  const std::size_t fit = std::max(kNR, kBBlockBytes / (max_kc * sizeof(float)) / kNR * kNR);
-  const std::size_t n_blocks = (n1 - n0 + fit - 1) / fit;
-  const std::size_t max_nc = round_up((n1 - n0 + n_blocks - 1) / n_blocks, kNR);
+  const Blocks blocks(n1 - n0, k);
   const std::size_t max_mc = std::min(kMC, m1 - m0);
   // Each buffer is sized once for its largest block, so it grows at most once per shape.
-  float* ap = t_packed_a.get(round_up(max_mc, kMR) * max_kc);
-  float* bp = t_packed_b.get(max_nc * max_kc);
+  float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
+  float* bp = t_packed_b.get(blocks.max_nc * blocks.max_kc);
+  const std::size_t k_blocks = blocks.k_blocks, max_nc = blocks.max_nc;
 
   for (std::size_t kb = 0; kb < k_blocks; ++kb) {
-    const std::size_t p0 = k * kb / k_blocks, kc = k * (kb + 1) / k_blocks - p0;
+    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
     const bool accumulate = kb > 0 || beta != 0.0F;
     for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
       const std::size_t mc = std::min(max_mc, m1 - i0);
@@ -240,6 +257,46 @@ Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
   return best;
 }
 
+// Below this many elements of op(B), sharing its packing (gemm_shared_b) does not pay for the
+// two hand-offs per block it takes. The VAE's 400 x 784 weights are 313,600 elements; its
+// thin 20-wide heads under 64K.
+constexpr std::size_t kMinSharedB = 64 * 1024;
+
+// A cut by rows has every thread multiply its rows by all of op(B). Rather than each thread
+// packing all of B for itself (for the VAE's weights as many packed elements per thread as a
+// tenth of its multiply-adds), the threads pack a share of each B block each into one buffer,
+// then each multiplies its rows by the whole block. Every element of C gets the same sums in
+// the same order as in gemm_rect, so the result is too.
+void gemm_shared_b(const Operands& op, const Plan& plan, std::size_t m, std::size_t n, std::size_t k,
+                   float beta, float* c, std::size_t ldc) {
+  const Blocks blocks(n, k);
+  float* bp = t_shared_b.get(blocks.max_nc * blocks.max_kc);
+  for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb) {
+    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
+    const bool accumulate = kb > 0 || beta != 0.0F;
+    for (std::size_t j0 = 0; j0 < n; j0 += blocks.max_nc) {
+      const std::size_t nc = std::min(blocks.max_nc, n - j0), panels = (nc + kNR - 1) / kNR;
+      const auto parts = static_cast<std::size_t>(plan.parts);
+      parallel_run(plan.parts, [&](int part) {  // part t packs panels [q0, q1) of the block
+        const std::size_t q0 = panels * static_cast<std::size_t>(part) / parts;
+        const std::size_t q1 = panels * static_cast<std::size_t>(part + 1) / parts;
+        if (q0 < q1) pack_b(op, j0 + q0 * kNR, std::min(nc, q1 * kNR) - q0 * kNR, p0, kc, bp + q0 * kNR * kc);
+      });
+      parallel_run(plan.parts, [&](int part) {  // then multiplies its rows by all of them
+        const auto [m0, m1] = plan.range(part, m);
+        if (m0 == m1) return;
+        const std::size_t max_mc = std::min(kMC, m1 - m0);
+        float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
+        for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
+          const std::size_t mc = std::min(max_mc, m1 - i0);
+          pack_a(op, i0, mc, p0, kc, ap);
+          macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
+        }
+      });
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gemm_detail
 
@@ -259,6 +316,10 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
   const Plan plan = plan_threads(m, n, k, num_threads());
   if (plan.parts == 1) {
     gemm_rect(op, 0, m, 0, n, k, beta, c, ldc);
+    return;
+  }
+  if (plan.by_rows && (beta == 0.0F || beta == 1.0F) && n * k >= kMinSharedB) {
+    gemm_shared_b(op, plan, m, n, k, beta, c, ldc);
     return;
   }
   parallel_run(plan.parts, [&](int part) {
