@@ -7,7 +7,10 @@
 //   2. K blocks  the sum over k is taken kc steps at a time, so the panels being multiplied
 //                stay in cache; the tile of C is read and written once per block.
 //   3. packing   a block of op(A) (mc x kc) and of op(B) (kc x nc) is copied into panels of
-//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread.
+//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread; with
+//                a cut by rows, each B block is packed once for all threads (gemm_shared_b).
+//                A thin product reads the operand that would be reused least in place
+//                instead (direct_operands).
 //   4. macro     every MR-row panel of A meets every NR-column panel of B: one micro-kernel
 //                call (gemm_kernel.hpp) per MR x NR tile of C.
 // Cache roles (ir outer, jr inner): the A panel (MR x kc) stays in L1 while the B panels
