@@ -330,6 +330,9 @@ constexpr std::size_t kMinSharedB = 64 * 1024;
 // the same order as in gemm_rect, so the result is too.
 void gemm_shared_b(const Operands& op, const Plan& plan, std::size_t m, std::size_t n, std::size_t k,
                    float beta, float* c, std::size_t ldc) {
+  // Two threads pack neighbouring panels of one buffer: a packing that wrote past its panels
+  // (transpose_panel does for panels narrower than a vector) would overwrite the other's.
+  static_assert(kNR % kW == 0, "B panels must be whole vectors to be packed side by side by two threads");
   const Blocks blocks(n, k);
   float* bp = t_shared_b.get(blocks.max_nc * blocks.max_kc);
   for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb) {
