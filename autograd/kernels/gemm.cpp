@@ -7,7 +7,10 @@
 //   2. K blocks  the sum over k is taken kc steps at a time, so the panels being multiplied
 //                stay in cache; the tile of C is read and written once per block.
 //   3. packing   a block of op(A) (mc x kc) and of op(B) (kc x nc) is copied into panels of
-//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread.
+//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread; with
+//                a cut by rows, each B block is packed once for all threads (gemm_shared_b).
+//                A thin product reads the operand that would be reused least in place
+//                instead (direct_operands).
 //   4. macro     every MR-row panel of A meets every NR-column panel of B: one micro-kernel
 //                call (gemm_kernel.hpp) per MR x NR tile of C.
 // Cache roles (ir outer, jr inner): the A panel (MR x kc) stays in L1 while the B panels
@@ -60,7 +63,7 @@ class Workspace {
     if (n > size_) {
       data_.reset();  // free first: the old contents are not needed
       size_ = std::max(n, largest_);
-      data_.reset(static_cast<float*>(::operator new(size_ * sizeof(float), kAlign)));
+      data_.reset(static_cast<float*>(::operator new((size_ + kPackSlack) * sizeof(float), kAlign)));
     }
     return data_.get();
   }
@@ -80,10 +83,15 @@ class Workspace {
 thread_local Workspace t_packed_a(kMC * kMaxKC);
 thread_local Workspace t_packed_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
 
+// The B block that all threads of one product share (gemm_shared_b): owned by the calling
+// thread, so two user threads running products at once never share one.
+thread_local Workspace t_shared_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
+
 // Pool threads get their buffers as they start (the calling thread on its first product).
 void reserve_workspaces() {
   t_packed_a.get(1);
   t_packed_b.get(1);
+  t_shared_b.get(1);  // used if a task on this thread runs a product (then run serially)
 }
 [[maybe_unused]] const bool g_reserved_on_pool_threads = (detail::on_pool_thread_start(&reserve_workspaces), true);
 
@@ -123,27 +131,29 @@ void pack_b(const Operands& op, std::size_t j0, std::size_t nc, std::size_t p0, 
 }
 
 // micro_kernel<1> ... micro_kernel<kNV>, indexed by the number of vectors a panel needs.
-template <std::size_t... I>
+template <bool Packed, std::size_t... I>
 constexpr auto kernel_table(std::index_sequence<I...>) {
-  return std::array{&micro_kernel<I + 1>...};
+  return std::array{&micro_kernel<I + 1, Packed>...};
 }
-constexpr auto kKernels = kernel_table(std::make_index_sequence<kNV>{});
+template <bool Packed>
+constexpr auto kKernels = kernel_table<Packed>(std::make_index_sequence<kNV>{});
 
-// A tile at the bottom or right edge of C: the kernel still computes a whole MR-row tile of the
-// needed width (the padding in the panels is zero), into a scratch tile, and only the rows
-// and columns that exist are added to C.
-void edge_tile(std::size_t mr, std::size_t nr, std::size_t kc, const float* ap, const float* bp,
-               float* c, std::size_t ldc, bool accumulate) {
+// One MR x NR tile of C, or a narrower one at the bottom or right edge of C: the kernel still
+// computes a whole MR-row tile of the needed width (the padding in the panels is zero), into a
+// scratch tile, and only the rows and columns that exist are added to C.
+template <bool Packed>
+void tile(std::size_t mr, std::size_t nr, std::size_t kc, const float* a, const float* b, Strides s,
+          float* c, std::size_t ldc, bool accumulate) {
   const std::size_t vectors = (nr + kW - 1) / kW;
-  if (mr == kMR && nr == vectors * kW) {  // only narrower: the kernel can write C directly
-    kKernels[vectors - 1](kc, ap, bp, c, ldc, accumulate);
+  if (mr == kMR && nr == vectors * kW) {  // at most narrower: the kernel can write C directly
+    kKernels<Packed>[vectors - 1](kc, a, b, s, c, ldc, accumulate);
     return;
   }
-  alignas(64) float tile[kMR * kNR];
-  kKernels[vectors - 1](kc, ap, bp, tile, kNR, false);
+  alignas(64) float scratch[kMR * kNR];
+  kKernels<Packed>[vectors - 1](kc, a, b, s, scratch, kNR, false);
   for (std::size_t i = 0; i < mr; ++i)
     for (std::size_t j = 0; j < nr; ++j)
-      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + scratch[i * kNR + j] : scratch[i * kNR + j];
 }
 
 // C block (+)= packed A block x packed B block, one micro-kernel call per tile.
@@ -155,41 +165,109 @@ void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* a
       const std::size_t nr = std::min(kNR, nc - jr);
       float* ct = c + ir * ldc + jr;
       if (mr == kMR && nr == kNR)
-        micro_kernel<kNV>(kc, ap + ir * kc, bp + jr * kc, ct, ldc, accumulate);
+        micro_kernel<kNV, true>(kc, ap + ir * kc, bp + jr * kc, {}, ct, ldc, accumulate);
       else
-        edge_tile(mr, nr, kc, ap + ir * kc, bp + jr * kc, ct, ldc, accumulate);
+        tile<true>(mr, nr, kc, ap + ir * kc, bp + jr * kc, {}, ct, ldc, accumulate);
     }
   }
 }
 
+// Which operands a thin product reads in place instead of packing them. Packing an element
+// costs a read and a write, paid back only if the kernel then reads it many times: op(A) is
+// read once per column panel of C and op(B) once per row panel. So A is read in place when C
+// has at most two column panels (the VAE's 20- and 40-wide heads), and B, if stored
+// untransposed (its panels' rows are then contiguous), when C has at most eight row panels
+// (dW = Gᵀ X of those heads). Measured on AVX2: packing X for the 20 rows of dW of a head
+// took about as long as the multiply-adds.
+struct Direct {
+  bool a = false, b = false;
+};
+
+Direct direct_operands(bool trans_b, std::size_t m, std::size_t n) {
+  return {n <= 2 * kNR, !trans_b && m <= 8 * kMR};
+}
+
+// The same as macro_kernel for rows [i0, i0 + mc) x columns [j0, j0 + nc) x steps
+// [p0, p0 + kc), reading A (if d.a) or B (if d.b) in place and the other from its packed block.
+// A panel of A or B at the edge of C, whose missing rows or columns the kernel must not read,
+// is packed on the stack first.
+void macro_kernel_direct(const Operands& op, Direct d, std::size_t i0, std::size_t mc, std::size_t j0,
+                         std::size_t nc, std::size_t p0, std::size_t kc, const float* ap, const float* bp,
+                         float* c, std::size_t ldc, bool accumulate) {
+  alignas(64) float edge_a[kMR * kMaxKC + kPackSlack];
+  alignas(64) float edge_b[kNR * kMaxKC + kPackSlack];
+  const std::size_t edge_jr = nc / kNR * kNR;  // the narrower last column panel, if any
+  if (d.b && edge_jr < nc) pack_b(op, j0 + edge_jr, nc - edge_jr, p0, kc, edge_b);
+  for (std::size_t ir = 0; ir < mc; ir += kMR) {
+    const std::size_t mr = std::min(kMR, mc - ir), i = i0 + ir;
+    const float* a = ap + ir * kc;
+    Strides s{1, kMR, kNR};
+    if (d.a && mr < kMR) {
+      pack_a(op, i, mr, p0, kc, edge_a);
+      a = edge_a;
+    } else if (d.a) {
+      a = op.trans_a ? op.a + p0 * op.lda + i : op.a + i * op.lda + p0;
+      s.a_row = op.trans_a ? 1 : op.lda;
+      s.a_step = op.trans_a ? op.lda : 1;
+    }
+    for (std::size_t jr = 0; jr < nc; jr += kNR) {
+      const std::size_t nr = std::min(kNR, nc - jr);
+      const float* b = bp + jr * kc;
+      s.b_step = kNR;
+      if (d.b && nr < kNR) {
+        b = edge_b;
+      } else if (d.b) {
+        b = op.b + p0 * op.ldb + j0 + jr;
+        s.b_step = op.ldb;
+      }
+      tile<false>(mr, nr, kc, a, b, s, c + ir * ldc + jr, ldc, accumulate);
+    }
+  }
+}
+
+// How the K range and the columns are cut into blocks.
+struct Blocks {
+  std::size_t k, k_blocks, max_kc, max_nc;
+
+  Blocks(std::size_t n, std::size_t k_) : k(k_) {
+    // Equal K blocks (784 = 3 x 262 rather than 2 x 384 + 16): no short, inefficient last block.
+    k_blocks = (k + kMaxKC - 1) / kMaxKC;
+    max_kc = (k + k_blocks - 1) / k_blocks;
+    // B blocks as wide as fit kBBlockBytes, all about the same width (no thin last block).
+    const std::size_t fit = std::max(kNR, kBBlockBytes / (max_kc * sizeof(float)) / kNR * kNR);
+    const std::size_t n_blocks = (n + fit - 1) / fit;
+    max_nc = round_up((n + n_blocks - 1) / n_blocks, kNR);
+  }
+  // The first step of K block kb (kb = k_blocks gives k).
+  std::size_t k_begin(std::size_t kb) const { return k * kb / k_blocks; }
+};
+
 // One thread's share: C[m0, m1) x [n0, n1) = beta C + op(A) op(B) over the whole K range.
-void gemm_rect(const Operands& op, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1,
+void gemm_rect(const Operands& op, Direct d, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1,
                std::size_t k, float beta, float* c, std::size_t ldc) {
   if (beta != 0.0F && beta != 1.0F)  // any other beta (the framework uses only 0 and 1)
     for (std::size_t i = m0; i < m1; ++i)
       for (std::size_t j = n0; j < n1; ++j) c[i * ldc + j] *= beta;
-  // Equal K blocks (784 = 3 x 262 rather than 2 x 384 + 16): no short, inefficient last block.
-  const std::size_t k_blocks = (k + kMaxKC - 1) / kMaxKC;
-  const std::size_t max_kc = (k + k_blocks - 1) / k_blocks;
-  // B blocks as wide as fit kBBlockBytes, all about the same width (no thin last block).
-  const std::size_t fit = std::max(kNR, kBBlockBytes / (max_kc * sizeof(float)) / kNR * kNR);
-  const std::size_t n_blocks = (n1 - n0 + fit - 1) / fit;
-  const std::size_t max_nc = round_up((n1 - n0 + n_blocks - 1) / n_blocks, kNR);
+  const Blocks blocks(n1 - n0, k);
   const std::size_t max_mc = std::min(kMC, m1 - m0);
   // Each buffer is sized once for its largest block, so it grows at most once per shape.
-  float* ap = t_packed_a.get(round_up(max_mc, kMR) * max_kc);
-  float* bp = t_packed_b.get(max_nc * max_kc);
+  float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
+  float* bp = t_packed_b.get(blocks.max_nc * blocks.max_kc);
+  const std::size_t k_blocks = blocks.k_blocks, max_nc = blocks.max_nc;
 
   for (std::size_t kb = 0; kb < k_blocks; ++kb) {
-    const std::size_t p0 = k * kb / k_blocks, kc = k * (kb + 1) / k_blocks - p0;
+    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
     const bool accumulate = kb > 0 || beta != 0.0F;
     for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
       const std::size_t mc = std::min(max_mc, m1 - i0);
-      pack_a(op, i0, mc, p0, kc, ap);
+      if (!d.a) pack_a(op, i0, mc, p0, kc, ap);
       for (std::size_t j0 = n0; j0 < n1; j0 += max_nc) {
         const std::size_t nc = std::min(max_nc, n1 - j0);
-        pack_b(op, j0, nc, p0, kc, bp);
-        macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
+        if (!d.b) pack_b(op, j0, nc, p0, kc, bp);
+        if (d.a || d.b)
+          macro_kernel_direct(op, d, i0, mc, j0, nc, p0, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
+        else
+          macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
       }
     }
   }
@@ -240,6 +318,49 @@ Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
   return best;
 }
 
+// Below this many elements of op(B), sharing its packing (gemm_shared_b) does not pay for the
+// two hand-offs per block it takes. The VAE's 400 x 784 weights are 313,600 elements; its
+// thin 20-wide heads under 64K.
+constexpr std::size_t kMinSharedB = 64 * 1024;
+
+// A cut by rows has every thread multiply its rows by all of op(B). Rather than each thread
+// packing all of B for itself (for the VAE's weights as many packed elements per thread as a
+// tenth of its multiply-adds), the threads pack a share of each B block each into one buffer,
+// then each multiplies its rows by the whole block. Every element of C gets the same sums in
+// the same order as in gemm_rect, so the result is too.
+void gemm_shared_b(const Operands& op, const Plan& plan, std::size_t m, std::size_t n, std::size_t k,
+                   float beta, float* c, std::size_t ldc) {
+  // Two threads pack neighbouring panels of one buffer: a packing that wrote past its panels
+  // (transpose_panel does for panels narrower than a vector) would overwrite the other's.
+  static_assert(kNR % kW == 0, "B panels must be whole vectors to be packed side by side by two threads");
+  const Blocks blocks(n, k);
+  float* bp = t_shared_b.get(blocks.max_nc * blocks.max_kc);
+  for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb) {
+    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
+    const bool accumulate = kb > 0 || beta != 0.0F;
+    for (std::size_t j0 = 0; j0 < n; j0 += blocks.max_nc) {
+      const std::size_t nc = std::min(blocks.max_nc, n - j0), panels = (nc + kNR - 1) / kNR;
+      const auto parts = static_cast<std::size_t>(plan.parts);
+      parallel_run(plan.parts, [&](int part) {  // part t packs panels [q0, q1) of the block
+        const std::size_t q0 = panels * static_cast<std::size_t>(part) / parts;
+        const std::size_t q1 = panels * static_cast<std::size_t>(part + 1) / parts;
+        if (q0 < q1) pack_b(op, j0 + q0 * kNR, std::min(nc, q1 * kNR) - q0 * kNR, p0, kc, bp + q0 * kNR * kc);
+      });
+      parallel_run(plan.parts, [&](int part) {  // then multiplies its rows by all of them
+        const auto [m0, m1] = plan.range(part, m);
+        if (m0 == m1) return;
+        const std::size_t max_mc = std::min(kMC, m1 - m0);
+        float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
+        for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
+          const std::size_t mc = std::min(max_mc, m1 - i0);
+          pack_a(op, i0, mc, p0, kc, ap);
+          macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
+        }
+      });
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gemm_detail
 
@@ -257,17 +378,22 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
   }
   const Operands op{trans_a, trans_b, a, lda, b, ldb};
   const Plan plan = plan_threads(m, n, k, num_threads());
+  const Direct d = direct_operands(trans_b, m, n);
   if (plan.parts == 1) {
-    gemm_rect(op, 0, m, 0, n, k, beta, c, ldc);
+    gemm_rect(op, d, 0, m, 0, n, k, beta, c, ldc);
+    return;
+  }
+  if (!d.a && !d.b && plan.by_rows && (beta == 0.0F || beta == 1.0F) && n * k >= kMinSharedB) {
+    gemm_shared_b(op, plan, m, n, k, beta, c, ldc);
     return;
   }
   parallel_run(plan.parts, [&](int part) {
     if (plan.by_rows) {
       const auto [m0, m1] = plan.range(part, m);
-      gemm_rect(op, m0, m1, 0, n, k, beta, c, ldc);
+      gemm_rect(op, d, m0, m1, 0, n, k, beta, c, ldc);
     } else {
       const auto [n0, n1] = plan.range(part, n);
-      gemm_rect(op, 0, m, n0, n1, k, beta, c, ldc);
+      gemm_rect(op, d, 0, m, n0, n1, k, beta, c, ldc);
     }
   });
 }

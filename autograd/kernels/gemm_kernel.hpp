@@ -29,28 +29,38 @@ constexpr std::size_t kMR = kW >= 16 ? 8 : 6;
 constexpr std::size_t kNV = kW >= 16 ? 3 : 2;
 constexpr std::size_t kNR = kNV * kW;
 
-// tile (+)= the product of the packed panels, for the first NV vectors of the NR columns (the
-// last panel of a matrix may be narrower). bp is aligned for vector loads (ap is only read one
-// float at a time); c is any row-major tile with leading dimension ldc. accumulate: add to c
-// instead of overwriting it.
+// Where a tile's operands are read: element (i, p) of the MR rows of op(A) at
+// a[i * a_row + p * a_step], the NR columns of op(B) at step p from b + p * b_step. Packed
+// panels have a_row = 1, a_step = MR, b_step = NR; a thin product reads A or B in place.
+struct Strides {
+  std::size_t a_row, a_step, b_step;
+};
+
+// tile (+)= the product of the MR rows and the first NV vectors of the NR columns (the last
+// panel of a matrix may be narrower), over kc steps. With Packed, a and b are packed panels
+// (b aligned for vector loads) and `s` is not read: the strides are constants. c is any
+// row-major tile with leading dimension ldc. accumulate: add to c instead of overwriting it.
 //
 // Never inlined: inside the loops of gemm_rect, with their own values live, g++ 12 kept only
 // part of the tile in registers on AVX2 (16 registers, 15 needed) and spilled the rest to the
 // stack on every step, at under half of OpenBLAS's speed. A call per tile costs nothing next
 // to the kc steps inside it.
-template <std::size_t NV>
-[[gnu::noinline]] void micro_kernel(std::size_t kc, const float* ap, const float* bp, float* c,
-                         std::size_t ldc, bool accumulate) {
+template <std::size_t NV, bool Packed>
+[[gnu::noinline]] void micro_kernel(std::size_t kc, const float* a, const float* b, Strides s, float* c,
+                                    std::size_t ldc, bool accumulate) {
+  const std::size_t a_row = Packed ? 1 : s.a_row, a_step = Packed ? kMR : s.a_step;
+  const std::size_t b_step = Packed ? kNR : s.b_step;
   Vec acc[kMR][NV];
   for (std::size_t i = 0; i < kMR; ++i)
     for (std::size_t v = 0; v < NV; ++v) acc[i][v] = Vec(0.0F);
 
-  for (std::size_t p = 0; p < kc; ++p, ap += kMR, bp += kNR) {
-    Vec b[NV];
-    for (std::size_t v = 0; v < NV; ++v) b[v] = Vec::load_aligned(bp + v * kW);
+  for (std::size_t p = 0; p < kc; ++p, a += a_step, b += b_step) {
+    Vec bv[NV];
+    for (std::size_t v = 0; v < NV; ++v)
+      bv[v] = Packed ? Vec::load_aligned(b + v * kW) : Vec::load_unaligned(b + v * kW);
     for (std::size_t i = 0; i < kMR; ++i) {
-      const Vec a(ap[i]);  // broadcast a(i, p)
-      for (std::size_t v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(a, b[v], acc[i][v]);
+      const Vec av(a[i * a_row]);  // broadcast a(i, p)
+      for (std::size_t v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]);
     }
   }
 

@@ -20,18 +20,31 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 
 #include "autograd/kernels/gemm_kernel.hpp"
 #include "autograd/kernels/gemm_transpose.hpp"
 
 namespace ag::gemm_detail {
 
+// Floats a packing routine may write past the end of the panels it was asked for.
+constexpr std::size_t kPackSlack = kW;
+
 // dst[p * S + j] = src[p * ld + j] for p < kc, j < w; zero-padded to S.
 template <std::size_t S>
 inline void copy_panel(const float* src, std::size_t ld, std::size_t kc, std::size_t w,
                        float* dst) {
-  if (w == S) {  // the common, full panel: a fixed-size copy the compiler turns into vector moves
-    for (std::size_t p = 0; p < kc; ++p, src += ld, dst += S) std::copy_n(src, S, dst);
+  if (w == S) {  // the common, full panel
+    // Explicit vector moves, or a fixed-size memcpy for a panel of no whole vector: g++ 12
+    // compiled std::copy_n of S floats into a call to memmove (plus a vzeroupper) per step,
+    // which made packing a tenth of an AVX2 gemm's time.
+    for (std::size_t p = 0; p < kc; ++p, src += ld, dst += S) {
+      if constexpr (S % kW == 0) {
+        for (std::size_t v = 0; v < S; v += kW) Vec::load_unaligned(src + v).store_unaligned(dst + v);
+      } else {
+        std::memcpy(dst, src, S * sizeof(float));
+      }
+    }
     return;
   }
   for (std::size_t p = 0; p < kc; ++p, src += ld, dst += S) {
@@ -55,17 +68,23 @@ inline void transpose_elements(const float* src, std::size_t ld, std::size_t p0,
 }
 
 // dst[p * S + j] = src[j * ld + p] for p < kc, j < w; zero-padded to S.
+// May write up to kPackSlack floats past the panel's end (see below): buffers leave room.
 template <std::size_t S>
 inline void transpose_panel(const float* src, std::size_t ld, std::size_t kc, std::size_t w,
                             float* dst) {
   // In-register transposes (gemm_transpose.hpp) take W steps at a time: W x W blocks for the
   // whole vectors of a panel as wide as some vectors, or one S x W block for a full panel
-  // narrower than a vector (the packed block is then S contiguous vectors). Other widths
-  // (6-row panels with SSE, say) have no vector form and go element by element.
+  // narrower than a vector whose width is a power of two (the packed block is then S contiguous
+  // vectors). A full panel of another width below W (AVX2's 6-row A panels) is transposed as
+  // a W x W block with W - S rows of zeros, and each of its W columns stored whole, in order:
+  // the W - S lanes past a column's S values land where the next column goes and are then
+  // overwritten by it; the last column's overhang lands past the block (rewritten by what is
+  // packed there next, or in the buffer's slack). Other panels go element by element.
   constexpr bool whole_vectors = S % kW == 0;
   constexpr bool narrow = S < kW && (S & (S - 1)) == 0;
+  constexpr bool overhang = S < kW && !narrow;
   constexpr std::size_t rows = whole_vectors ? kW : S;  // source rows per in-register block
-  const std::size_t vector_cols = whole_vectors ? w / kW * kW : (narrow && w == S ? S : 0);
+  const std::size_t vector_cols = whole_vectors ? w / kW * kW : ((narrow || overhang) && w == S ? S : 0);
   const std::size_t vector_steps = vector_cols > 0 ? kc / kW * kW : 0;
   if constexpr (whole_vectors || narrow) {
     for (std::size_t p0 = 0; p0 < vector_steps; p0 += kW)
@@ -76,6 +95,14 @@ inline void transpose_panel(const float* src, std::size_t ld, std::size_t kc, st
         for (std::size_t q = 0; q < rows; ++q)
           v[q].store_unaligned(whole_vectors ? dst + (p0 + q) * S + j0 : dst + p0 * S + q * kW);
       }
+  } else if constexpr (overhang) {
+    for (std::size_t p0 = 0; p0 < vector_steps; p0 += kW) {
+      Vec v[kW];
+      for (std::size_t i = 0; i < S; ++i) v[i] = Vec::load_unaligned(src + i * ld + p0);
+      for (std::size_t i = S; i < kW; ++i) v[i] = Vec(0.0F);
+      transpose_block<kW>(v);
+      for (std::size_t q = 0; q < kW; ++q) v[q].store_unaligned(dst + (p0 + q) * S);
+    }
   }
   transpose_elements<S>(src, ld, 0, vector_steps, vector_cols, w, dst);  // the odd columns
   transpose_elements<S>(src, ld, vector_steps, kc, 0, w, dst);           // the last steps
