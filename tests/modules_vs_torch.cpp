@@ -17,15 +17,9 @@
 #include "autograd/autograd.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/nn.hpp"
+#include "read_tensor.hpp"
 
 namespace {
-
-ag::Array read(const nn::SafetensorsFile& file, const std::string& name) {
-  const nn::TensorView v = file.get(name);
-  ag::Array a(ag::Shape(v.shape.begin(), v.shape.end()));
-  v.copy_to(std::span<float>(a.data(), a.size()));
-  return a;
-}
 
 struct Case {
   std::string name;
@@ -75,10 +69,10 @@ int main(int argc, char** argv) {
       if (!m->state_dict().empty())
         nn::load_module(nn::SafetensorsFile::load(dir + "/" + c.name + ".state.safetensors"), *m);
       ag::Tape tape;
-      const ag::Array x_value = read(inputs, c.name + ".x");
+      const ag::Array x_value = read_tensor(inputs, c.name + ".x");
       ag::Var x = c.integer_input ? tape.constant(x_value) : tape.variable(x_value);
       ag::Var y = (*m)(x);
-      tape.backward(y, read(inputs, c.name + ".seed"));
+      tape.backward(y, read_tensor(inputs, c.name + ".seed"));
       std::vector<ag::Array> keep;
       keep.reserve(16);
       std::vector<nn::TensorEntry> entries;

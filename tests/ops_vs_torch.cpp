@@ -14,6 +14,7 @@
 
 #include "autograd/autograd.hpp"
 #include "nn/safetensors.hpp"
+#include "read_tensor.hpp"
 
 namespace {
 
@@ -23,13 +24,6 @@ struct Case {
   std::vector<std::string> inputs;       // names in IN; those starting with "i:" are integer-valued constants
   std::function<ag::Var(ag::Tape&, Inputs)> f;
 };
-
-ag::Array read(const nn::SafetensorsFile& file, const std::string& name) {
-  const nn::TensorView v = file.get(name);
-  ag::Array a(ag::Shape(v.shape.begin(), v.shape.end()));
-  v.copy_to(std::span<float>(a.data(), a.size()));
-  return a;
-}
 
 std::map<std::string, Case> cases() {
   using namespace ag;
@@ -116,11 +110,11 @@ int main(int argc, char** argv) {
       std::vector<ag::Var> vars;
       for (const std::string& input : c.inputs) {
         const bool integral = input.rfind("i:", 0) == 0;
-        ag::Array a = read(in, integral ? input.substr(2) : input);
+        ag::Array a = read_tensor(in, integral ? input.substr(2) : input);
         vars.push_back(integral ? tape.constant(a) : tape.variable(a));
       }
       ag::Var y = c.f(tape, vars);
-      tape.backward(y, read(in, name + ".seed"));
+      tape.backward(y, read_tensor(in, name + ".seed"));
       keep.push_back(y.value());
       results.emplace_back(name + ".out", &keep.back());
       for (std::size_t k = 0; k < vars.size(); ++k) {
