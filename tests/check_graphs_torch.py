@@ -337,7 +337,7 @@ def op_shape(g, i):
     choice = r.choice(["reshape", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "slice",
                        "concat", "stack", "broadcast_to", "index_select", "gather"])
     if choice == "reshape":
-        new = random_factorization(r, numel(shape), r.randint(1, 4))
+        new = random_factorization(r, numel(shape), r.choice([1, 2, 3, 4, 4, 5, 6]))
         return g.step("reshape", [i], lambda t: t.reshape(new), shape=new)
     if choice == "flatten":
         start = r.randrange(rank)
@@ -345,7 +345,7 @@ def op_shape(g, i):
         s, e = (start - rank if r.random() < 0.3 else start), (end - rank if r.random() < 0.5 else end)
         return g.step("flatten", [i], lambda t: torch.flatten(t, s, e), start=s, end=e)
     if choice == "unsqueeze":
-        if rank >= 4:
+        if rank >= 6:
             raise Rejected
         axis = r.randrange(-rank - 1, rank + 1)
         return g.step("unsqueeze", [i], lambda t: t.unsqueeze(axis), axis=axis)
@@ -382,7 +382,7 @@ def op_shape(g, i):
         r.shuffle(parts)
         if choice == "concat":
             return g.step("concat", parts, lambda *t: torch.cat(t, axis), axis=axis)
-        if rank >= 4:
+        if rank >= 6:
             raise Rejected
         new_axis = r.randrange(-rank - 1, rank + 1)
         return g.step("stack", parts, lambda *t: torch.stack(t, new_axis), axis=new_axis)

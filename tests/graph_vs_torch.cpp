@@ -45,7 +45,7 @@ ag::Reduction reduction(const json& s) {
 
 ag::Shape shape(const json& s) { return ag::Shape(s.begin(), s.end()); }
 
-// The axes list of a reduction, as ag::Axes (built from up to four ints).
+// The axes list of a reduction, as ag::Axes (the script draws ranks up to 6).
 ag::Axes axes(const json& s) {
   const std::vector<int> a = s.at("axes");
   switch (a.size()) {
@@ -53,7 +53,9 @@ ag::Axes axes(const json& s) {
     case 2: return {a[0], a[1]};
     case 3: return {a[0], a[1], a[2]};
     case 4: return {a[0], a[1], a[2], a[3]};
-    default: throw std::invalid_argument("graph_vs_torch: 1 to 4 axes");
+    case 5: return {a[0], a[1], a[2], a[3], a[4]};
+    case 6: return {a[0], a[1], a[2], a[3], a[4], a[5]};
+    default: throw std::invalid_argument("graph_vs_torch: 1 to 6 axes");
   }
 }
 
