@@ -64,6 +64,25 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training) {
   return report_before_training(2, out.str() + err.str());
 }
 
+std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> args, const std::string& section,
+                                      const char* program, bool training) {
+  try {
+    args = with_config_file(args, section);
+  } catch (const FlagError& e) {
+    const std::string message = fmt::format("{}: error: {}\n", program, e.what());
+    if (training) return report_before_training(2, message);
+    fmt::print(stderr, "{}", message);
+    return 2;
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return report_parse_error(app, e, training);
+  }
+  return std::nullopt;
+}
+
 // ---- flags from the options table ----
 
 TableFlags::TableFlags(CLI::App& app, const std::vector<std::string>& names) {

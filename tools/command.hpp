@@ -69,6 +69,13 @@ int run_reporting_errors(const char* program, const std::function<void()>& body)
 /// under mpirun (`training`), printed once for all ranks (report_before_training).
 int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training);
 
+/// main's parsing: the arguments (argv without the program name), the entries of a --config
+/// file added (with_config_file, its [section]), parsed by `app`. Returns the exit code when
+/// main should stop there (a bad flag or file, reported as `program: error: ...`, or --help
+/// shown); none when the parsed command should run. `training`: as report_parse_error.
+std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> args, const std::string& section,
+                                      const char* program, bool training);
+
 /// Rows of the options table as flags of `app` (their text kept until apply()).
 class TableFlags {
  public:

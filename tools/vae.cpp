@@ -2,13 +2,9 @@
 // `vae SUB --help` their flags; each subcommand is one file, tools/vae_<name>.cpp.
 //
 // Exit codes: 0 done; 1 bad input (data, checkpoint); 2 bad flag; 3 training diverged.
-#include <algorithm>
-
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "tools/command.hpp"
-#include "tools/vae_training.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"vae: train a Variational Autoencoder, then sample, encode, decode, reconstruct (denoise), "
@@ -19,22 +15,10 @@ int main(int argc, char** argv) {
       tools::add_decode_command(app),      tools::add_reconstruct_command(app), tools::add_interpolate_command(app),
       tools::add_traverse_command(app),    tools::add_score_command(app),       tools::add_evaluate_command(app),
       tools::add_info_command(app)};
-  std::vector<std::string> args(argv + 1, argv + argc);
+  const std::vector<std::string> args(argv + 1, argv + argc);
   const bool training = !args.empty() && args.front() == "train";  // under mpirun: errors printed once
-  try {
-    args = tools::with_config_file(args, args.empty() ? "" : args.front());
-  } catch (const tools::FlagError& e) {
-    const std::string message = fmt::format("vae: error: {}\n", e.what());
-    if (training) return tools::report_before_training(2, message);
-    fmt::print(stderr, "{}", message);
-    return 2;
-  }
-  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
-  try {
-    app.parse(args);
-  } catch (const CLI::ParseError& e) {
-    return tools::report_parse_error(app, e, training);
-  }
+  if (const auto stop = tools::parse_command_line(app, args, args.empty() ? "" : args.front(), "vae", training))
+    return *stop;
   for (const tools::Command& c : commands)
     if (c.app->parsed()) return tools::run_reporting_errors(("vae " + c.app->get_name()).c_str(), c.run);
   return 2;
