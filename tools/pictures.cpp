@@ -86,11 +86,13 @@ std::size_t square_side(std::size_t features) {
 }
 
 bool write_grid(const std::string& path, const ag::Array& images, std::size_t h, std::size_t w,
-                std::size_t cols, int scale) {
+                std::size_t cols, int scale, std::size_t channels) {
   const std::size_t n = images.shape()[0];
-  if (images.shape()[1] != h * w)
-    throw std::invalid_argument(fmt::format("write_grid: rows of {} values are not {}x{} images",
-                                            images.shape()[1], h, w));
+  if (channels != 1 && channels != 3)
+    throw std::invalid_argument(fmt::format("write_grid: {} channels (1 gray or 3 RGB)", channels));
+  if (images.shape()[1] != h * w * channels)
+    throw std::invalid_argument(fmt::format("write_grid: rows of {} values are not {}x{}x{} images",
+                                            images.shape()[1], h, w, channels));
   if (n == 0 || cols == 0 || scale < 1)
     throw std::invalid_argument("write_grid: needs at least one image, one column and a scale of 1 or more");
   const std::size_t gap = 2, rows = (n + cols - 1) / cols;
@@ -118,14 +120,15 @@ bool write_grid(const std::string& path, const ag::Array& images, std::size_t h,
   auto* data = cairo_image_surface_get_data(surface.get());
   const int stride = cairo_image_surface_get_stride(surface.get());
   std::fill(data, data + static_cast<std::ptrdiff_t>(stride) * static_cast<std::ptrdiff_t>(height), 0x40);  // dark gray gaps
+  auto byte = [](float v) { return static_cast<std::uint32_t>(std::lround(std::clamp(v, 0.0F, 1.0F) * 255.0F)); };
+  const std::size_t green = channels == 3 ? 1 : 0, blue = channels == 3 ? 2 : 0;  // gray: r = g = b
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t x0 = gap + (k % cols) * (w * s + gap), y0 = gap + (k / cols) * (h * s + gap);
     for (std::size_t y = 0; y < h * s; ++y) {
       auto* row = reinterpret_cast<std::uint32_t*>(data + static_cast<std::ptrdiff_t>(stride) * (y0 + y));
       for (std::size_t x = 0; x < w * s; ++x) {
-        const float v = std::clamp(images(k, (y / s) * w + x / s), 0.0F, 1.0F);
-        const auto g = static_cast<std::uint32_t>(std::lround(v * 255.0F));
-        row[x0 + x] = (g << 16) | (g << 8) | g;
+        const std::size_t at = ((y / s) * w + x / s) * channels;
+        row[x0 + x] = (byte(images(k, at)) << 16) | (byte(images(k, at + green)) << 8) | byte(images(k, at + blue));
       }
     }
   }

@@ -33,47 +33,9 @@ std::vector<std::size_t> parse_shape_text(const std::string& text) {
   return shape;
 }
 
-// RGB grids, drawn here because pictures::write_grid draws gray values.
-static void write_rgb_grid(const fs::path& path, const ag::Array& images, ImageShape shape, std::size_t cols,
-                           int scale) {
-  const std::size_t n = images.shape()[0], h = shape.height, w = shape.width, gap = 2;
-  const auto s = static_cast<std::size_t>(scale);
-  const std::size_t rows = (n + cols - 1) / cols, width = cols * (w * s + gap) + gap, height = rows * (h * s + gap) + gap;
-  if (width > 32767 || height > 32767) {
-    fmt::print(stderr, "warning: {} would be {}x{} pixels, more than a PNG here can hold; not written\n",
-               path.string(), width, height);
-    return;
-  }
-  std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface(
-      cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(width), static_cast<int>(height)),
-      cairo_surface_destroy);
-  if (const cairo_status_t status = cairo_surface_status(surface.get()); status != CAIRO_STATUS_SUCCESS) {
-    fmt::print(stderr, "warning: skipped {} ({}x{} pixels): {}\n", path.string(), width, height,
-               cairo_status_to_string(status));
-    return;
-  }
-  unsigned char* data = cairo_image_surface_get_data(surface.get());
-  const auto stride = static_cast<std::size_t>(cairo_image_surface_get_stride(surface.get()));
-  std::fill(data, data + stride * height, 0x40);  // dark gray gaps
-  auto byte = [](float v) { return static_cast<std::uint32_t>(std::lround(std::clamp(v, 0.0F, 1.0F) * 255.0F)); };
-  for (std::size_t k = 0; k < n; ++k) {
-    const std::size_t x0 = gap + (k % cols) * (w * s + gap), y0 = gap + (k / cols) * (h * s + gap);
-    for (std::size_t y = 0; y < h * s; ++y) {
-      auto* row = reinterpret_cast<std::uint32_t*>(data + stride * (y0 + y));
-      for (std::size_t x = 0; x < w * s; ++x) {
-        const std::size_t at = ((y / s) * w + x / s) * 3;
-        row[x0 + x] = (byte(images(k, at)) << 16) | (byte(images(k, at + 1)) << 8) | byte(images(k, at + 2));
-      }
-    }
-  }
-  cairo_surface_mark_dirty(surface.get());
-  pictures::save_png(surface.get(), path.string());
-}
-
 void write_image_grid(const fs::path& path, const ag::Array& images, ImageShape shape, std::size_t cols, int scale) {
   cols = std::max<std::size_t>(1, cols);
-  if (shape.channels == 3) write_rgb_grid(path, images, shape, cols, scale);
-  else pictures::write_grid(path.string(), images, shape.height, shape.width, cols, scale);
+  pictures::write_grid(path.string(), images, shape.height, shape.width, cols, scale, shape.channels);
 }
 
 void write_reconstruction_rows(const fs::path& path, Model& model, const ag::Array& originals,
