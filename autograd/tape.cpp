@@ -45,9 +45,10 @@ float Var::item() const {
 // ---- recording ----
 
 Node& Tape::next_node() {
-  if (size_ == nodes_.size()) nodes_.emplace_back();
-  Node& n = nodes_[size_++];
+  Node& n = size_ == nodes_.size() ? nodes_.grow() : nodes_[size_];
+  ++size_;
   n.arity = 0;
+  n.grad_pass = 0;  // not reached by any pass yet (the slot may hold an earlier recording's)
   n.backward = nullptr;
   n.parameter = nullptr;
   return n;
@@ -123,10 +124,8 @@ void Tape::backward(Var root) {
         "backward: node {} ({}) does not depend on anything that requires a gradient",
         root.index_, r.op));
   ++backward_pass_;
-  if (r.parameter == nullptr) {
-    zero_as(r.own_grad, shape_of(r.value()));
-    r.grad_pass = backward_pass_;
-  }
+  if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(r.value()));
+  r.grad_pass = backward_pass_;
   r.grad().data()[0] += 1.0F;
   sweep_backward(root.index_);
 }
@@ -143,10 +142,8 @@ void Tape::backward(Var root, const Array& seed) {
     throw ShapeError(fmt::format("backward: seed shape {} differs from the root's {}",
                                  to_string(shape_of(seed)), to_string(shape_of(r.value()))));
   ++backward_pass_;
-  if (r.parameter == nullptr) {
-    zero_as(r.own_grad, shape_of(seed));
-    r.grad_pass = backward_pass_;
-  }
+  if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(seed));
+  r.grad_pass = backward_pass_;
   float* g = r.grad().data();
   for (std::size_t i = 0; i < seed.size(); ++i) g[i] += seed.data()[i];
   sweep_backward(root.index_);
@@ -155,22 +152,20 @@ void Tape::backward(Var root, const Array& seed) {
 // One pass from the root down to the first node. A node's gradient buffer is zeroed
 // the first time something is about to flow into it, so nodes the root does not depend
 // on cost nothing. Parameter leaves are never zeroed here: they accumulate. The parameter
-// hook, if set, hears of each parameter leaf as the sweep passes it.
+// hook, if set, hears of each parameter leaf as the sweep passes it. A node counts as reached
+// when its grad_pass is this pass's number, so no flag needs clearing before the sweep (a pass
+// over every node, which was a tenth of a 1-element op's cost).
 void Tape::sweep_backward(std::uint32_t root) {
-  for (std::uint32_t i = 0; i <= root; ++i) nodes_[i].reached = false;
-  nodes_[root].reached = true;
+  const std::uint32_t pass = backward_pass_;
   for (std::uint32_t i = root + 1; i-- > 0;) {
     Node& n = nodes_[i];
     if (n.parameter != nullptr && parameter_hook_ != nullptr) parameter_hook_(hook_context_, *n.parameter);
-    if (!n.reached || n.backward == nullptr) continue;
+    if (n.grad_pass != pass || n.backward == nullptr) continue;
     for (std::uint8_t k = 0; k < n.arity; ++k) {
       Node& in = nodes_[n.inputs[k]];
-      if (!in.requires_grad || in.reached) continue;
-      in.reached = true;
-      if (in.parameter == nullptr) {
-        zero_as(in.own_grad, shape_of(in.own_value));
-        in.grad_pass = backward_pass_;
-      }
+      if (!in.requires_grad || in.grad_pass == pass) continue;
+      in.grad_pass = pass;
+      if (in.parameter == nullptr) zero_as(in.own_grad, shape_of(in.own_value));
     }
     n.backward(*this, n);
   }
@@ -180,8 +175,11 @@ void Tape::sweep_backward(std::uint32_t root) {
 
 std::size_t Tape::bytes_reserved() const {
   std::size_t floats = 0;
-  for (const Node& n : nodes_) floats += n.own_value.size() + n.own_grad.size() + n.saved.size() + n.scratch.size();
-  return floats * sizeof(float) + nodes_.size() * sizeof(Node);
+  for (std::uint32_t i = 0; i < nodes_.size(); ++i) {
+    const Node& n = nodes_[i];
+    floats += n.own_value.size() + n.own_grad.size() + n.saved.size() + n.scratch.size();
+  }
+  return floats * sizeof(float) + nodes_.allocated() * sizeof(Node);
 }
 
 std::string to_string(const Array& a, std::size_t max_elements) {

@@ -260,6 +260,7 @@ TEST_CASE("grad() of a node the latest backward did not reach is an error, never
   tape.reset();
   // The same node slot is reused for a [1, 1] leaf that nothing depends on.
   Var unused = tape.variable(Array{{5.0F}});
+  CHECK_FALSE(unused.has_grad());  // not even before the next backward: the slot's pass is not its
   Var used = tape.variable(Array{{3.0F}});
   tape.backward(used * 2.0F);
   CHECK(used.grad()(0, 0) == 2.0F);

