@@ -101,7 +101,7 @@ Node& Tape::record(const char* op, std::span<const Var> inputs, const Shape& out
 }
 
 bool Tape::has_latest_grad(const Node& n) const {
-  return n.requires_grad && (n.parameter != nullptr || n.grad_pass == backward_pass_);
+  return n.requires_grad && (n.parameter != nullptr || (n.grad_pass != 0 && n.grad_pass == backward_pass_));
 }
 
 void Tape::reset() {
@@ -123,7 +123,7 @@ void Tape::backward(Var root) {
     throw std::logic_error(fmt::format(
         "backward: node {} ({}) does not depend on anything that requires a gradient",
         root.index_, r.op));
-  ++backward_pass_;
+  begin_pass();
   if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(r.value()));
   r.grad_pass = backward_pass_;
   r.grad().data()[0] += 1.0F;
@@ -141,12 +141,21 @@ void Tape::backward(Var root, const Array& seed) {
   if (shape_of(seed) != shape_of(r.value()))
     throw ShapeError(fmt::format("backward: seed shape {} differs from the root's {}",
                                  to_string(shape_of(seed)), to_string(shape_of(r.value()))));
-  ++backward_pass_;
+  begin_pass();
   if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(seed));
   r.grad_pass = backward_pass_;
   float* g = r.grad().data();
   for (std::size_t i = 0; i < seed.size(); ++i) g[i] += seed.data()[i];
   sweep_backward(root.index_);
+}
+
+// A new pass number. 0 means "never reached" on a node (a new or reused slot), so numbers run
+// from 1; after 2^32 - 1 passes they start over, every node's number cleared first, so no node
+// can carry a number the new pass will use (it would count as reached, its gradient not zeroed).
+void Tape::begin_pass() {
+  if (++backward_pass_ != 0) return;
+  for (std::uint32_t i = 0; i < size_; ++i) nodes_[i].grad_pass = 0;
+  backward_pass_ = 1;
 }
 
 // One pass from the root down to the first node. A node's gradient buffer is zeroed

@@ -242,12 +242,13 @@ class Tape {
   bool has_latest_grad(const Node& n) const;
   std::string describe_data(const Node& n, const PrintOptions& options,
                             const char* separator) const;
+  void begin_pass();
   void sweep_backward(std::uint32_t root);
 
   NodeBlocks nodes_;
   std::uint32_t size_ = 0;
   std::uint32_t generation_ = 1;
-  std::uint32_t backward_pass_ = 0;  // counts backward calls; see Node::grad_pass
+  std::uint32_t backward_pass_ = 0;  // the latest backward's number, from 1 (see Node::grad_pass; 0: none)
   bool grad_enabled_ = true;
   ParameterSweptFn parameter_hook_ = nullptr;
   void* hook_context_ = nullptr;

@@ -268,6 +268,15 @@ TEST_CASE("grad() of a node the latest backward did not reach is an error, never
   CHECK_THROWS_WITH_AS(unused.grad(), doctest::Contains("no gradient reached"), std::logic_error);
 }
 
+TEST_CASE("grad() before any backward is an error") {
+  ag::Tape tape;
+  Var a = tape.variable(Array{{1.0F, 2.0F}});
+  Var b = ag::exp(a);
+  CHECK_FALSE(a.has_grad());
+  CHECK_FALSE(b.has_grad());
+  CHECK_THROWS_WITH_AS(a.grad(), doctest::Contains("no gradient reached"), std::logic_error);
+}
+
 TEST_CASE("gradcheck gives an input the output ignores a zero gradient") {
   auto r = ag::gradcheck("ignores its second input", [](ag::Tape&, const std::vector<Var>& x) {
     return ag::exp(x[0]);
