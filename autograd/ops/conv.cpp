@@ -63,14 +63,30 @@ void check_bias(const char* op, Var bias, std::size_t out_channels) {
                                  to_string(bias.shape()), out_channels));
 }
 
-/// db[c] += the sum of grad [B, C, P] over the batch and the positions, in double.
+/// db[c] += the sum of grad [B, C, P] over the batch and the positions, in double, image by
+/// image and position by position. The channels are shared out between the threads, and each
+/// thread sums kGroup channels side by side: one channel's sum is a chain of dependent adds,
+/// which alone would wait out each add's latency.
 void add_bias_grad(const float* grad, std::size_t batch, std::size_t channels, std::size_t positions, float* db) {
-  for (std::size_t c = 0; c < channels; ++c) {
-    double total = 0.0;
-    for (std::size_t b = 0; b < batch; ++b)
-      for (std::size_t p = 0; p < positions; ++p) total += grad[(b * channels + c) * positions + p];
-    db[c] += static_cast<float>(total);
-  }
+  constexpr std::size_t kGroup = 8;
+  parallel_for(channels, 16, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t c0 = begin; c0 < end; c0 += kGroup) {
+      const std::size_t n = std::min(kGroup, end - c0);
+      double total[kGroup] = {};
+      for (std::size_t b = 0; b < batch; ++b) {
+        const float* g = grad + (b * channels + c0) * positions;
+        if (n == kGroup) {
+          for (std::size_t p = 0; p < positions; ++p)
+#pragma GCC unroll 8
+            for (std::size_t q = 0; q < kGroup; ++q) total[q] += g[q * positions + p];
+        } else {
+          for (std::size_t q = 0; q < n; ++q)
+            for (std::size_t p = 0; p < positions; ++p) total[q] += g[q * positions + p];
+        }
+      }
+      for (std::size_t q = 0; q < n; ++q) db[c0 + q] += static_cast<float>(total[q]);
+    }
+  });
 }
 
 // The batch is cut into at most this many parts: enough for the threads to share out evenly
