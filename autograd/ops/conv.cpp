@@ -25,6 +25,7 @@
 
 #include "autograd/kernels/conv.hpp"
 #include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/gemm_packed.hpp"
 #include "autograd/kernels/parallel.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/ops/common.hpp"
@@ -100,9 +101,11 @@ constexpr std::size_t kChunkFloats = 128 * 1024;
 
 /// How a conv op cuts its batch, and where each part's buffers sit in the node's scratch:
 /// part p owns `col` [K, chunk P], `mat` [M, chunk P] (M = the GEMM's other side: output
-/// channels of a conv2d, input channels of a transposed one) and `dw` [M, K].
+/// channels of a conv2d, input channels of a transposed one) and `dw` [M, K]; after the parts
+/// comes the weight, packed once for all chunks as the GEMM's op(A) ([M, K] or [K, M]: room for
+/// either).
 struct Chunks {
-  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats;
+  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, weight_floats;
 
   Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions)
       : batch(batch_), parts(std::min(batch_, kParts)) {
@@ -110,14 +113,16 @@ struct Chunks {
     col_floats = k * chunk * positions;
     mat_floats = m * chunk * positions;
     dw_floats = m * k;
+    weight_floats = std::max(gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m));
   }
   std::size_t part_floats() const { return col_floats + mat_floats + dw_floats; }
   // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
   // then shrinks, keeping its capacity, and grows back without allocating.
-  std::size_t scratch_floats() const { return parts * part_floats(); }
+  std::size_t scratch_floats() const { return parts * part_floats() + weight_floats; }
   float* col(float* scratch, std::size_t part) const { return scratch + part * part_floats(); }
   float* mat(float* scratch, std::size_t part) const { return col(scratch, part) + col_floats; }
   float* dw(float* scratch, std::size_t part) const { return mat(scratch, part) + mat_floats; }
+  float* weight(float* scratch) const { return scratch + parts * part_floats(); }
 
   /// Runs body(part, first, count) for every chunk, the parts on the threads, each part's
   /// chunks in order.
@@ -172,6 +177,8 @@ static void conv2d_backward(Tape& t, const Node& n) {
   if (n.arity == 3 && input(t, n, 2).requires_grad)
     add_bias_grad(grad, g.batch, out_c, positions, input(t, n, 2).grad().data());
   if (!w.requires_grad && !x.requires_grad) return;
+  float* packed_wt = chunks.weight(buffers);  // Wᵀ [K, O], for dcol
+  if (x.requires_grad) gemm_pack_a(true, k, out_c, w.value().data(), k, packed_wt);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
     float* gt = chunks.mat(buffers, part);
@@ -183,7 +190,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
       gemm(false, true, out_c, k, cols, gt, cols, col, cols, first_chunk ? 0.0F : 1.0F, chunks.dw(buffers, part), k);
     }
     if (x.requires_grad) {  // dcol = Wᵀ G', then back to the pixels
-      gemm(true, false, k, cols, out_c, w.value().data(), k, gt, cols, 0.0F, col, cols);
+      gemm_prepacked_a(k, cols, out_c, packed_wt, false, gt, cols, 0.0F, col, cols);
       col2im_add(g, col, first, count, x.grad().data());
     }
   });
@@ -213,12 +220,14 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   const Chunks chunks(g.batch, k, wd.b, positions);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
+  float* packed_w = chunks.weight(buffers);  // W [O, K]
+  gemm_pack_a(false, wd.b, k, weight.value().data(), k, packed_w);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
     float* yt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
     im2col(g, x.value().data(), first, count, col);
-    gemm(false, false, wd.b, cols, k, weight.value().data(), k, col, cols, 0.0F, yt, cols);
+    gemm_prepacked_a(wd.b, cols, k, packed_w, false, col, cols, 0.0F, yt, cols);
     scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, out.own_value.data());
   });
   return tape.last();
@@ -249,6 +258,8 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
   if (n.arity == 3 && input(t, n, 2).requires_grad)
     add_bias_grad(grad, g.batch, g.channels, g.height * g.width, input(t, n, 2).grad().data());
   if (!w.requires_grad && !x.requires_grad) return;
+  float* packed_w = chunks.weight(buffers);  // W [C, O kh kw], for dX'
+  if (x.requires_grad) gemm_pack_a(false, in_c, k, w.value().data(), k, packed_w);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
     float* xt = chunks.mat(buffers, part);
@@ -260,7 +271,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
       gemm(false, true, in_c, k, cols, xt, cols, col, cols, first_chunk ? 0.0F : 1.0F, chunks.dw(buffers, part), k);
     }
     if (x.requires_grad) {  // dX' [C, count H W] = W dcol
-      gemm(false, false, in_c, cols, k, w.value().data(), k, col, cols, 0.0F, xt, cols);
+      gemm_prepacked_a(in_c, cols, k, packed_w, false, col, cols, 0.0F, xt, cols);
       scatter_channel_major(xt, in_c, positions, first, count, nullptr, true, x.grad().data());
     }
   });
@@ -304,12 +315,14 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* y = out.own_value.data();
+  float* packed_wt = chunks.weight(buffers);  // Wᵀ [O kh kw, C]
+  gemm_pack_a(true, k, xd.c, weight.value().data(), k, packed_wt);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
     float* xt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
     gather_channel_major(x.value().data(), xd.c, positions, first, count, xt);
-    gemm(true, false, k, cols, xd.c, weight.value().data(), k, xt, cols, 0.0F, col, cols);  // col = Wᵀ X'
+    gemm_prepacked_a(k, cols, xd.c, packed_wt, false, xt, cols, 0.0F, col, cols);  // col = Wᵀ X'
     for (std::size_t b = first; b < first + count; ++b)
       for (std::size_t c = 0; c < wd.c; ++c)
         std::fill(y + (b * wd.c + c) * plane, y + (b * wd.c + c + 1) * plane, bias_data ? bias_data[c] : 0.0F);
