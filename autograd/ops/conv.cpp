@@ -12,13 +12,16 @@
 // its columns stay in L2 between the im2col and the GEMM that reads them. The weight gradient
 // is summed per part, chunk after chunk, and the parts' sums are added in part order: the cut
 // depends on the shapes only, so the bits do not depend on the thread count or on timing.
+// The weight, the one GEMM operand every chunk shares, is packed for the GEMM once per call
+// (gemm_packed.hpp), not once per chunk.
 //
-// Buffers: each part's columns, channel-major block and weight-gradient sum live in the node's
-// `scratch` array, sized by the shapes of one chunk (not by the batch), which keeps its size
-// from step to step, so a training loop allocates nothing once the tape has seen the shapes,
-// and an evaluation at a large batch needs no more memory than training. The backward rule
-// recomputes what it needs (an im2col or a transpose costs about 1/O of the GEMM) instead of
-// trusting the forward's leftovers, so a second backward over the same record is still right.
+// Buffers: each part's columns, channel-major block and weight-gradient sum, and the packed
+// weight, live in the node's `scratch` array, sized by the shapes of one chunk (not by the
+// batch), which keeps its size from step to step, so a training loop allocates nothing once
+// the tape has seen the shapes, and an evaluation at a large batch needs no more memory than
+// training. The backward rule recomputes what it needs (an im2col or a transpose costs about
+// 1/O of the GEMM) instead of trusting the forward's leftovers, so a second backward over the
+// same record is still right.
 #include <algorithm>
 
 #include <fmt/format.h>
