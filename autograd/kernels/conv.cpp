@@ -115,14 +115,14 @@ void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::s
       for_each_tap(g, ph, [&](std::size_t window, std::size_t tap) {
         float* dst = col + (c * taps + tap) * cols + b * positions;
         const float* src = phases + window;
-        // Row by row; a row's last vector may run into the next rows, or the next image's run,
-        // which are written after it. Only at the end of the chunk's last run (the next tap's
-        // row, written before) is it done by value.
+        // Row by row; a row's last vector may run into the next rows and the next images' runs
+        // of this tap's row of the columns, which are written after it. Only where it would run
+        // past that row (into the next tap's, written before) is it done by value.
         for (std::size_t oh = 0; oh < g.out_h; ++oh, src += ph.cols, dst += g.out_w) {
           std::size_t q = 0;
           for (; q + kW <= g.out_w; q += kW) Vec::load_unaligned(src + q).store_unaligned(dst + q);
           if (q == g.out_w) continue;
-          if (b + 1 < count || (oh * g.out_w + q) + kW <= positions)
+          if (b * positions + oh * g.out_w + q + kW <= cols)
             Vec::load_unaligned(src + q).store_unaligned(dst + q);
           else
             for (; q < g.out_w; ++q) dst[q] = src[q];
@@ -153,8 +153,8 @@ void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std:
             (Vec::load_unaligned(dst + q) + Vec::load_unaligned(src + q)).store_unaligned(dst + q);
           if (q == g.out_w) continue;
           // the last, partial vector: the lanes past the row keep their values (the phase
-          // buffer has a vector of slack); the columns are read whole but at the very end
-          if (b + 1 < count || (oh * g.out_w + q) + kW <= positions) {
+          // buffer has a vector of slack); the columns are read whole within this tap's row
+          if (b * positions + oh * g.out_w + q + kW <= cols) {
             const Vec old = Vec::load_unaligned(dst + q);
             xsimd::select(tail_lanes, old + Vec::load_unaligned(src + q), old).store_unaligned(dst + q);
           } else {
