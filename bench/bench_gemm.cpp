@@ -1,13 +1,14 @@
 // bench_gemm: ag::gemm against OpenBLAS on the GEMMs one VAE training step runs.
 //
-//   bench_gemm [--threads N] [--batch B] [--rounds R] [--median] [--pause-ms P]
+//   bench_gemm [--threads N] [--batch B] [--rounds R] [--median] [--pause-ms P] [--conv]
 //
 // Per Linear layer with input x [B, in] and weight W [out, in] a step runs
 //   forward  Y  = X Wᵀ     gemm(false, true,  B,   out, in)
 //   backward dX += G W     gemm(false, false, B,   in,  out)
 //   backward dW += Gᵀ X    gemm(true,  false, out, in,  B)
 // for the layers of the 784-400-20 encoder (its head 400 -> 40 for mu | logvar, or two 400 -> 20
-// heads) and the 20-400-784 decoder. Both libraries run with the same thread count (default:
+// heads) and the 20-400-784 decoder; with --conv, the Linear layers of the conv VAE instead
+// (3136-256-20 and 20-256-3136, a third of that model's arithmetic). Both libraries run with the same thread count (default:
 // ag::num_threads(), the hardware concurrency). Timings on a shared machine drift, so the two
 // are measured back to back, shape by shape, and each one's best round is reported (other
 // processes only ever slow a round down), or with --median its median round.
@@ -24,6 +25,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "autograd/kernels/gemm.hpp"
@@ -113,12 +115,22 @@ int main(int argc, char** argv) {
 #endif
 
   // (in, out) of every distinct Linear layer shape in the VAE.
-  const std::size_t layers[][2] = {{784, 400}, {400, 20}, {400, 40}, {20, 400}, {400, 784}};
+  const std::vector<std::pair<std::size_t, std::size_t>> layers =
+      flag(argc, argv, "--conv")
+          ? std::vector<std::pair<std::size_t, std::size_t>>{{3136, 256}, {256, 20}, {20, 256}, {256, 3136}}
+          : std::vector<std::pair<std::size_t, std::size_t>>{{784, 400}, {400, 20}, {400, 40}, {20, 400}, {400, 784}};
   std::vector<Case> cases;
   for (const auto& [in, out] : layers) {
     cases.push_back({"fwd  Y=X.Wt ", false, true, batch, out, in, 0.0F});
     cases.push_back({"bwd dX+=G.W ", false, false, batch, in, out, 1.0F});
     cases.push_back({"bwd dW+=Gt.X", true, false, out, in, batch, 1.0F});
+  }
+  if (flag(argc, argv, "--conv")) {  // and its 32 -> 64 convolution, one chunk of 4 and of 16 images
+    for (const std::size_t cols : {std::size_t{196}, std::size_t{784}}) {
+      cases.push_back({"conv Y=W.col", false, false, 64, cols, 512, 0.0F});
+      cases.push_back({"conv dW=G.ct", false, true, 64, 512, cols, 1.0F});
+      cases.push_back({"conv dc=Wt.G", true, false, 512, cols, 64, 0.0F});
+    }
   }
 
   const bool use_median = flag(argc, argv, "--median");

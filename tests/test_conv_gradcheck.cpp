@@ -93,6 +93,8 @@ TEST_CASE("conv2d: values equal the definition, gradients the finite differences
       {"non-square input and kernel, padding (1, 0)", {2, 2, 5, 7}, {3, 2, 3, 2}, {.padding = {1, 0}}},
       {"stride (2, 1), dilation 2", {2, 2, 7, 6}, {2, 2, 2, 3}, {.stride = {2, 1}, .padding = 1, .dilation = 2}},
       {"1x1 kernel", {3, 4, 3, 2}, {5, 4, 1, 1}, {}},
+      // rows of 2 positions, 3 images a part: a row's last vector runs past its image's run
+      {"planes smaller than a vector, several images a chunk", {24, 2, 4, 4}, {3, 2, 4, 4}, {.stride = 2, .padding = 1}},
   };
   for (const ConvCase& c : cases) {
     INFO(c.name);
@@ -113,6 +115,7 @@ TEST_CASE("conv_transpose2d: values equal the definition, gradients the finite d
       {"stride 2, padding 1 (the VAE's), C > 1, batch > 1", {2, 3, 4, 4}, {3, 2, 4, 4}, {.stride = 2, .padding = 1}},
       {"output_padding 1, non-square", {2, 2, 3, 5}, {2, 3, 3, 2}, {.stride = 2, .padding = {1, 0}, .output_padding = 1}},
       {"dilation 2, stride (1, 2)", {2, 2, 4, 3}, {2, 2, 2, 3}, {.stride = {1, 2}, .padding = 1, .dilation = 2}},
+      {"planes smaller than a vector, several images a chunk", {24, 3, 2, 2}, {3, 2, 4, 4}, {.stride = 2, .padding = 1}},
   };
   for (const TransposeCase& c : cases) {
     INFO(c.name);

@@ -8,10 +8,12 @@
 // column entry added back into the pixel it came from) gives the input's gradient and the
 // transposed convolution.
 //
-// The ops (autograd/ops/conv.cpp) run these a chunk of a few images at a time, so the columns
-// of a chunk are still in the core's L2 cache when the GEMM reads them, and the working memory
-// does not grow with the batch. Each function here works on the images [first, first + count)
-// on the calling thread; the ops share the chunks out between the threads.
+// Both go through each image plane's stride phases (conv.cpp), so they copy and add whole
+// vectors. The ops (autograd/ops/conv.cpp) run these a chunk of a few images at a time, so the
+// columns of a chunk are still in the core's L2 cache when the GEMM reads them, and the
+// working memory does not grow with the batch. Each function here works on the images
+// [first, first + count) on the calling thread; the ops share the chunks out between the
+// threads.
 #pragma once
 
 #include <cstddef>

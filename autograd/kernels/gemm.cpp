@@ -26,6 +26,7 @@
 
 #include "autograd/kernels/gemm_kernel.hpp"
 #include "autograd/kernels/gemm_pack.hpp"
+#include "autograd/kernels/gemm_packed.hpp"
 #include "autograd/kernels/parallel.hpp"
 
 namespace ag {
@@ -244,15 +245,16 @@ struct Blocks {
 };
 
 // One thread's share: C[m0, m1) x [n0, n1) = beta C + op(A) op(B) over the whole K range.
+// packed_a: op(A) already packed whole by gemm_pack_a (then m0 = 0), or null to pack it here.
 void gemm_rect(const Operands& op, Direct d, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1,
-               std::size_t k, float beta, float* c, std::size_t ldc) {
+               std::size_t k, float beta, float* c, std::size_t ldc, const float* packed_a = nullptr) {
   if (beta != 0.0F && beta != 1.0F)  // any other beta (the framework uses only 0 and 1)
     for (std::size_t i = m0; i < m1; ++i)
       for (std::size_t j = n0; j < n1; ++j) c[i * ldc + j] *= beta;
   const Blocks blocks(n1 - n0, k);
   const std::size_t max_mc = std::min(kMC, m1 - m0);
   // Each buffer is sized once for its largest block, so it grows at most once per shape.
-  float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
+  float* ap = packed_a ? nullptr : t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
   float* bp = t_packed_b.get(blocks.max_nc * blocks.max_kc);
   const std::size_t k_blocks = blocks.k_blocks, max_nc = blocks.max_nc;
 
@@ -261,14 +263,15 @@ void gemm_rect(const Operands& op, Direct d, std::size_t m0, std::size_t m1, std
     const bool accumulate = kb > 0 || beta != 0.0F;
     for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
       const std::size_t mc = std::min(max_mc, m1 - i0);
-      if (!d.a) pack_a(op, i0, mc, p0, kc, ap);
+      const float* a_panels = packed_a ? packed_a + round_up(m1, kMR) * p0 + i0 * kc : ap;
+      if (!packed_a && !d.a) pack_a(op, i0, mc, p0, kc, ap);
       for (std::size_t j0 = n0; j0 < n1; j0 += max_nc) {
         const std::size_t nc = std::min(max_nc, n1 - j0);
         if (!d.b) pack_b(op, j0, nc, p0, kc, bp);
         if (d.a || d.b)
-          macro_kernel_direct(op, d, i0, mc, j0, nc, p0, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
+          macro_kernel_direct(op, d, i0, mc, j0, nc, p0, kc, a_panels, bp, c + i0 * ldc + j0, ldc, accumulate);
         else
-          macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
+          macro_kernel(mc, nc, kc, a_panels, bp, c + i0 * ldc + j0, ldc, accumulate);
       }
     }
   }
@@ -366,6 +369,37 @@ void gemm_shared_b(const Operands& op, const Plan& plan, std::size_t m, std::siz
 }  // namespace gemm_detail
 
 const char* gemm_name() { return "built-in"; }
+
+// The packed layout is gemm_rect's: for each K block (the same blocks, which depend on k only),
+// the MR-row panels of all m rows.
+std::size_t gemm_packed_a_floats(std::size_t m, std::size_t k) {
+  using namespace gemm_detail;
+  return round_up(m, kMR) * k + kPackSlack;
+}
+
+void gemm_pack_a(bool trans_a, std::size_t m, std::size_t k, const float* a, std::size_t lda, float* packed) {
+  using namespace gemm_detail;
+  const Operands op{trans_a, false, a, lda, nullptr, 0};
+  const Blocks blocks(1, k);
+  for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb) {
+    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
+    pack_a(op, 0, m, p0, kc, packed + round_up(m, kMR) * p0);
+  }
+}
+
+void gemm_prepacked_a(std::size_t m, std::size_t n, std::size_t k, const float* packed_a, bool trans_b,
+                      const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+  using namespace gemm_detail;
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // nothing to add: gemm scales C, reading no A
+    gemm(false, trans_b, m, n, 0, packed_a, 1, b, ldb, beta, c, ldc);
+    return;
+  }
+  const Operands op{false, trans_b, nullptr, 0, b, ldb};
+  Direct d = direct_operands(trans_b, m, n);
+  d.a = false;  // A is packed already
+  gemm_rect(op, d, 0, m, 0, n, k, beta, c, ldc, packed_a);
+}
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
           std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {

@@ -3,7 +3,10 @@
 // follows ag::num_threads().
 #include <cblas.h>
 
+#include <cstddef>
+
 #include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/gemm_packed.hpp"
 #include "autograd/kernels/parallel.hpp"
 
 namespace ag {
@@ -23,6 +26,19 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, i(m), i(n), i(k), 1.0F, a, i(lda), b, i(ldb),
               beta, c, i(ldc));
+}
+
+// OpenBLAS packs inside each call: the "packed" op(A) is a plain row-major copy [m, k].
+std::size_t gemm_packed_a_floats(std::size_t m, std::size_t k) { return m * k; }
+
+void gemm_pack_a(bool trans_a, std::size_t m, std::size_t k, const float* a, std::size_t lda, float* packed) {
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t p = 0; p < k; ++p) packed[i * k + p] = trans_a ? a[p * lda + i] : a[i * lda + p];
+}
+
+void gemm_prepacked_a(std::size_t m, std::size_t n, std::size_t k, const float* packed_a, bool trans_b,
+                      const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+  gemm(false, trans_b, m, n, k, packed_a, k, b, ldb, beta, c, ldc);
 }
 
 }  // namespace ag

@@ -12,19 +12,23 @@
 // its columns stay in L2 between the im2col and the GEMM that reads them. The weight gradient
 // is summed per part, chunk after chunk, and the parts' sums are added in part order: the cut
 // depends on the shapes only, so the bits do not depend on the thread count or on timing.
+// The weight, the one GEMM operand every chunk shares, is packed for the GEMM once per call
+// (gemm_packed.hpp), not once per chunk.
 //
-// Buffers: each part's columns, channel-major block and weight-gradient sum live in the node's
-// `scratch` array, sized by the shapes of one chunk (not by the batch), which keeps its size
-// from step to step, so a training loop allocates nothing once the tape has seen the shapes,
-// and an evaluation at a large batch needs no more memory than training. The backward rule
-// recomputes what it needs (an im2col or a transpose costs about 1/O of the GEMM) instead of
-// trusting the forward's leftovers, so a second backward over the same record is still right.
+// Buffers: each part's columns, channel-major block and weight-gradient sum, and the packed
+// weight, live in the node's `scratch` array, sized by the shapes of one chunk (not by the
+// batch), which keeps its size from step to step, so a training loop allocates nothing once
+// the tape has seen the shapes, and an evaluation at a large batch needs no more memory than
+// training. The backward rule recomputes what it needs (an im2col or a transpose costs about
+// 1/O of the GEMM) instead of trusting the forward's leftovers, so a second backward over the
+// same record is still right.
 #include <algorithm>
 
 #include <fmt/format.h>
 
 #include "autograd/kernels/conv.hpp"
 #include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/gemm_packed.hpp"
 #include "autograd/kernels/parallel.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/ops/common.hpp"
@@ -63,14 +67,30 @@ void check_bias(const char* op, Var bias, std::size_t out_channels) {
                                  to_string(bias.shape()), out_channels));
 }
 
-/// db[c] += the sum of grad [B, C, P] over the batch and the positions, in double.
+/// db[c] += the sum of grad [B, C, P] over the batch and the positions, in double, image by
+/// image and position by position. The channels are shared out between the threads, and each
+/// thread sums kGroup channels side by side: one channel's sum is a chain of dependent adds,
+/// which alone would wait out each add's latency.
 void add_bias_grad(const float* grad, std::size_t batch, std::size_t channels, std::size_t positions, float* db) {
-  for (std::size_t c = 0; c < channels; ++c) {
-    double total = 0.0;
-    for (std::size_t b = 0; b < batch; ++b)
-      for (std::size_t p = 0; p < positions; ++p) total += grad[(b * channels + c) * positions + p];
-    db[c] += static_cast<float>(total);
-  }
+  constexpr std::size_t kGroup = 8;
+  parallel_for(channels, 16, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t c0 = begin; c0 < end; c0 += kGroup) {
+      const std::size_t n = std::min(kGroup, end - c0);
+      double total[kGroup] = {};
+      for (std::size_t b = 0; b < batch; ++b) {
+        const float* g = grad + (b * channels + c0) * positions;
+        if (n == kGroup) {
+          for (std::size_t p = 0; p < positions; ++p)
+#pragma GCC unroll 8
+            for (std::size_t q = 0; q < kGroup; ++q) total[q] += g[q * positions + p];
+        } else {
+          for (std::size_t q = 0; q < n; ++q)
+            for (std::size_t p = 0; p < positions; ++p) total[q] += g[q * positions + p];
+        }
+      }
+      for (std::size_t q = 0; q < n; ++q) db[c0 + q] += static_cast<float>(total[q]);
+    }
+  });
 }
 
 // The batch is cut into at most this many parts: enough for the threads to share out evenly
@@ -84,9 +104,11 @@ constexpr std::size_t kChunkFloats = 128 * 1024;
 
 /// How a conv op cuts its batch, and where each part's buffers sit in the node's scratch:
 /// part p owns `col` [K, chunk P], `mat` [M, chunk P] (M = the GEMM's other side: output
-/// channels of a conv2d, input channels of a transposed one) and `dw` [M, K].
+/// channels of a conv2d, input channels of a transposed one) and `dw` [M, K]; after the parts
+/// comes the weight, packed once for all chunks as the GEMM's op(A) ([M, K] or [K, M]: room for
+/// either).
 struct Chunks {
-  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats;
+  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, weight_floats;
 
   Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions)
       : batch(batch_), parts(std::min(batch_, kParts)) {
@@ -94,14 +116,16 @@ struct Chunks {
     col_floats = k * chunk * positions;
     mat_floats = m * chunk * positions;
     dw_floats = m * k;
+    weight_floats = std::max(gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m));
   }
   std::size_t part_floats() const { return col_floats + mat_floats + dw_floats; }
   // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
   // then shrinks, keeping its capacity, and grows back without allocating.
-  std::size_t scratch_floats() const { return parts * part_floats(); }
+  std::size_t scratch_floats() const { return parts * part_floats() + weight_floats; }
   float* col(float* scratch, std::size_t part) const { return scratch + part * part_floats(); }
   float* mat(float* scratch, std::size_t part) const { return col(scratch, part) + col_floats; }
   float* dw(float* scratch, std::size_t part) const { return mat(scratch, part) + mat_floats; }
+  float* weight(float* scratch) const { return scratch + parts * part_floats(); }
 
   /// Runs body(part, first, count) for every chunk, the parts on the threads, each part's
   /// chunks in order.
@@ -156,6 +180,8 @@ static void conv2d_backward(Tape& t, const Node& n) {
   if (n.arity == 3 && input(t, n, 2).requires_grad)
     add_bias_grad(grad, g.batch, out_c, positions, input(t, n, 2).grad().data());
   if (!w.requires_grad && !x.requires_grad) return;
+  float* packed_wt = chunks.weight(buffers);  // Wᵀ [K, O], for dcol
+  if (x.requires_grad) gemm_pack_a(true, k, out_c, w.value().data(), k, packed_wt);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
     float* gt = chunks.mat(buffers, part);
@@ -167,7 +193,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
       gemm(false, true, out_c, k, cols, gt, cols, col, cols, first_chunk ? 0.0F : 1.0F, chunks.dw(buffers, part), k);
     }
     if (x.requires_grad) {  // dcol = Wᵀ G', then back to the pixels
-      gemm(true, false, k, cols, out_c, w.value().data(), k, gt, cols, 0.0F, col, cols);
+      gemm_prepacked_a(k, cols, out_c, packed_wt, false, gt, cols, 0.0F, col, cols);
       col2im_add(g, col, first, count, x.grad().data());
     }
   });
@@ -197,12 +223,14 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   const Chunks chunks(g.batch, k, wd.b, positions);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
+  float* packed_w = chunks.weight(buffers);  // W [O, K]
+  gemm_pack_a(false, wd.b, k, weight.value().data(), k, packed_w);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
     float* yt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
     im2col(g, x.value().data(), first, count, col);
-    gemm(false, false, wd.b, cols, k, weight.value().data(), k, col, cols, 0.0F, yt, cols);
+    gemm_prepacked_a(wd.b, cols, k, packed_w, false, col, cols, 0.0F, yt, cols);
     scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, out.own_value.data());
   });
   return tape.last();
@@ -233,6 +261,8 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
   if (n.arity == 3 && input(t, n, 2).requires_grad)
     add_bias_grad(grad, g.batch, g.channels, g.height * g.width, input(t, n, 2).grad().data());
   if (!w.requires_grad && !x.requires_grad) return;
+  float* packed_w = chunks.weight(buffers);  // W [C, O kh kw], for dX'
+  if (x.requires_grad) gemm_pack_a(false, in_c, k, w.value().data(), k, packed_w);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
     float* xt = chunks.mat(buffers, part);
@@ -244,7 +274,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
       gemm(false, true, in_c, k, cols, xt, cols, col, cols, first_chunk ? 0.0F : 1.0F, chunks.dw(buffers, part), k);
     }
     if (x.requires_grad) {  // dX' [C, count H W] = W dcol
-      gemm(false, false, in_c, cols, k, w.value().data(), k, col, cols, 0.0F, xt, cols);
+      gemm_prepacked_a(in_c, cols, k, packed_w, false, col, cols, 0.0F, xt, cols);
       scatter_channel_major(xt, in_c, positions, first, count, nullptr, true, x.grad().data());
     }
   });
@@ -288,12 +318,14 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* y = out.own_value.data();
+  float* packed_wt = chunks.weight(buffers);  // Wᵀ [O kh kw, C]
+  gemm_pack_a(true, k, xd.c, weight.value().data(), k, packed_wt);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
     float* xt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
     gather_channel_major(x.value().data(), xd.c, positions, first, count, xt);
-    gemm(true, false, k, cols, xd.c, weight.value().data(), k, xt, cols, 0.0F, col, cols);  // col = Wᵀ X'
+    gemm_prepacked_a(k, cols, xd.c, packed_wt, false, xt, cols, 0.0F, col, cols);  // col = Wᵀ X'
     for (std::size_t b = first; b < first + count; ++b)
       for (std::size_t c = 0; c < wd.c; ++c)
         std::fill(y + (b * wd.c + c) * plane, y + (b * wd.c + c + 1) * plane, bias_data ? bias_data[c] : 0.0F);
