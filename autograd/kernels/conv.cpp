@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include <xsimd/xsimd.hpp>
 
@@ -29,16 +28,6 @@ struct Phases {
 
 using Vec = xsimd::batch<float>;
 constexpr std::size_t kW = Vec::size;
-
-// The calling thread's phase buffer: kW floats of slack, as the row copies below may read a
-// vector that starts in the last row's window and runs past it. It grows to the largest plane
-// it has seen, then stays (no allocation per step).
-float* phase_buffer(const Phases& phases, std::size_t count) {
-  thread_local std::vector<float> buffer;
-  const std::size_t n = count * phases.size() + kW;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
 
 // Calls body(phase, y, ih, x0, x1, w0) for every row y of every phase (a, b) (index phase =
 // a s_w + b) whose pixels lie in the image: row ih of the image, phase columns [x0, x1) holding
@@ -104,11 +93,18 @@ xsimd::batch_bool<float> first_lanes(std::size_t n) {
 
 }  // namespace
 
-void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* col) {
+std::size_t conv_work_floats(const ConvGeometry& g) {
+  // one plane split into its stride phases, and a vector of slack: the row copies below may
+  // read a vector that starts in the last row's window and runs past it
+  return Phases(g).size() * g.stride_h * g.stride_w + kW;
+}
+
+void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* col,
+            float* work) {
   const Phases ph(g);
   const std::size_t positions = g.positions(), cols = count * positions, plane = g.height * g.width;
   const std::size_t taps = g.kernel_h * g.kernel_w;
-  float* phases = phase_buffer(ph, g.stride_h * g.stride_w);
+  float* phases = work;
   for (std::size_t b = 0; b < count; ++b)
     for (std::size_t c = 0; c < g.channels; ++c) {
       split_phases(g, ph, image + ((first + b) * g.channels + c) * plane, phases);
@@ -131,7 +127,8 @@ void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::s
     }
 }
 
-void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std::size_t count, float* image) {
+void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std::size_t count, float* image,
+                float* work) {
   // Each pixel gets its taps' values in tap order (i, j), added to what it held, as a loop over
   // taps inside each pixel would add them: the phases start from the pixels' values, take the
   // taps one after the other, and are written back.
@@ -139,7 +136,7 @@ void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std:
   const std::size_t positions = g.positions(), cols = count * positions, plane = g.height * g.width;
   const std::size_t taps = g.kernel_h * g.kernel_w, tail = g.out_w % kW;
   const auto tail_lanes = first_lanes(tail);
-  float* phases = phase_buffer(ph, g.stride_h * g.stride_w);
+  float* phases = work;
   for (std::size_t b = 0; b < count; ++b)
     for (std::size_t c = 0; c < g.channels; ++c) {
       float* pixels = image + ((first + b) * g.channels + c) * plane;

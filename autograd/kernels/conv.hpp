@@ -33,12 +33,19 @@ struct ConvGeometry {
   std::size_t positions() const { return out_h * out_w; }
 };
 
+/// Floats of working memory (`work`) im2col and col2im_add need for geometry g: one plane split
+/// into its stride phases. The caller owns it, so it is sized once with the op's other buffers
+/// (a buffer kept per thread would grow whenever a thread first met a larger layer, which
+/// depends on which thread runs which part: an allocation in a later step).
+std::size_t conv_work_floats(const ConvGeometry& g);
 /// col [C*kh*kw, count*oh*ow] = the windows of images [first, first + count) (overwritten;
 /// zero where a tap is padding).
-void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* col);
+void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* col,
+            float* work);
 /// images [first, first + count) of image [B, C, H, W] += col scattered back to the pixels its
 /// entries came from.
-void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std::size_t count, float* image);
+void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std::size_t count, float* image,
+                float* work);
 
 /// dst [C, count*P] = images [first, first + count) of src [B, C, P], channel-major.
 void gather_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,

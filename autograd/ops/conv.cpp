@@ -104,27 +104,29 @@ constexpr std::size_t kChunkFloats = 128 * 1024;
 
 /// How a conv op cuts its batch, and where each part's buffers sit in the node's scratch:
 /// part p owns `col` [K, chunk P], `mat` [M, chunk P] (M = the GEMM's other side: output
-/// channels of a conv2d, input channels of a transposed one) and `dw` [M, K]; after the parts
+/// channels of a conv2d, input channels of a transposed one), `dw` [M, K] and `work` (im2col's
+/// and col2im's, conv_work_floats); after the parts
 /// comes the weight, packed once for all chunks as the GEMM's op(A) ([M, K] or [K, M]: room for
 /// either).
 struct Chunks {
-  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, weight_floats;
+  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, work_floats, weight_floats;
 
-  Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions)
-      : batch(batch_), parts(std::min(batch_, kParts)) {
+  Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions, const ConvGeometry& g)
+      : batch(batch_), parts(std::min(batch_, kParts)), work_floats(conv_work_floats(g)) {
     chunk = std::max<std::size_t>(1, kChunkFloats / ((k + m) * positions));
     col_floats = k * chunk * positions;
     mat_floats = m * chunk * positions;
     dw_floats = m * k;
     weight_floats = std::max(gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m));
   }
-  std::size_t part_floats() const { return col_floats + mat_floats + dw_floats; }
+  std::size_t part_floats() const { return col_floats + mat_floats + dw_floats + work_floats; }
   // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
   // then shrinks, keeping its capacity, and grows back without allocating.
   std::size_t scratch_floats() const { return parts * part_floats() + weight_floats; }
   float* col(float* scratch, std::size_t part) const { return scratch + part * part_floats(); }
   float* mat(float* scratch, std::size_t part) const { return col(scratch, part) + col_floats; }
   float* dw(float* scratch, std::size_t part) const { return mat(scratch, part) + mat_floats; }
+  float* work(float* scratch, std::size_t part) const { return dw(scratch, part) + dw_floats; }
   float* weight(float* scratch) const { return scratch + parts * part_floats(); }
 
   /// Runs body(part, first, count) for every chunk, the parts on the threads, each part's
@@ -174,7 +176,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
   const auto o = n.attrs<Conv2dOptions>();
   const ConvGeometry g = conv2d_geometry(x.value().shape(), w.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), out_c = w.value().shape()[0];
-  const Chunks chunks(g.batch, k, out_c, positions);
+  const Chunks chunks(g.batch, k, out_c, positions, g);
   float* buffers = n.scratch.data();  // sized by the forward
   const float* grad = n.grad().data();
   if (n.arity == 3 && input(t, n, 2).requires_grad)
@@ -188,13 +190,13 @@ static void conv2d_backward(Tape& t, const Node& n) {
     const std::size_t cols = count * positions;
     gather_channel_major(grad, out_c, positions, first, count, gt);
     if (w.requires_grad) {  // dW[O, K] (+)= G' colᵀ, the part's first chunk overwriting
-      im2col(g, x.value().data(), first, count, col);
+      im2col(g, x.value().data(), first, count, col, chunks.work(buffers, part));
       const bool first_chunk = first == g.batch * part / chunks.parts;
       gemm(false, true, out_c, k, cols, gt, cols, col, cols, first_chunk ? 0.0F : 1.0F, chunks.dw(buffers, part), k);
     }
     if (x.requires_grad) {  // dcol = Wᵀ G', then back to the pixels
       gemm_prepacked_a(k, cols, out_c, packed_wt, false, gt, cols, 0.0F, col, cols);
-      col2im_add(g, col, first, count, x.grad().data());
+      col2im_add(g, col, first, count, x.grad().data(), chunks.work(buffers, part));
     }
   });
   if (w.requires_grad) chunks.add_weight_grad(buffers, w.grad().data());
@@ -220,7 +222,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
                    : tape.record(op, {x, weight}, out_shape, conv2d_backward);
   out.set_attrs(o);
   const std::size_t k = g.col_rows(), positions = g.positions();
-  const Chunks chunks(g.batch, k, wd.b, positions);
+  const Chunks chunks(g.batch, k, wd.b, positions, g);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* packed_w = chunks.weight(buffers);  // W [O, K]
@@ -229,7 +231,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
     float* col = chunks.col(buffers, part);
     float* yt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
-    im2col(g, x.value().data(), first, count, col);
+    im2col(g, x.value().data(), first, count, col, chunks.work(buffers, part));
     gemm_prepacked_a(wd.b, cols, k, packed_w, false, col, cols, 0.0F, yt, cols);
     scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, out.own_value.data());
   });
@@ -255,7 +257,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
   const auto o = n.attrs<ConvTranspose2dOptions>();
   const ConvGeometry g = conv_transpose2d_geometry(x.value().shape(), w.value().shape(), n.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), in_c = x.value().shape()[1];
-  const Chunks chunks(g.batch, k, in_c, positions);
+  const Chunks chunks(g.batch, k, in_c, positions, g);
   float* buffers = n.scratch.data();  // sized by the forward
   const float* grad = n.grad().data();
   if (n.arity == 3 && input(t, n, 2).requires_grad)
@@ -267,7 +269,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
     float* col = chunks.col(buffers, part);
     float* xt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
-    im2col(g, grad, first, count, col);  // dcol [O kh kw, count H W]
+    im2col(g, grad, first, count, col, chunks.work(buffers, part));  // dcol [O kh kw, count H W]
     if (w.requires_grad) {  // dW[C, O kh kw] (+)= X' dcolᵀ, the part's first chunk overwriting
       gather_channel_major(x.value().data(), in_c, positions, first, count, xt);
       const bool first_chunk = first == g.batch * part / chunks.parts;
@@ -314,7 +316,7 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
   out.set_attrs(o);
   const ConvGeometry g = conv_transpose2d_geometry(x.shape(), weight.shape(), out_shape, o);
   const std::size_t k = g.col_rows(), positions = g.positions(), plane = oh * ow;
-  const Chunks chunks(g.batch, k, xd.c, positions);
+  const Chunks chunks(g.batch, k, xd.c, positions, g);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* y = out.own_value.data();
@@ -329,7 +331,7 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
     for (std::size_t b = first; b < first + count; ++b)
       for (std::size_t c = 0; c < wd.c; ++c)
         std::fill(y + (b * wd.c + c) * plane, y + (b * wd.c + c + 1) * plane, bias_data ? bias_data[c] : 0.0F);
-    col2im_add(g, col, first, count, y);
+    col2im_add(g, col, first, count, y, chunks.work(buffers, part));
   });
   return tape.last();
 }
