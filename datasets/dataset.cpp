@@ -57,6 +57,37 @@ void Dataset::set_example_shape(std::vector<std::size_t> shape) {
   example_shape_ = std::move(shape);
 }
 
+namespace {
+
+// [C, H, W] -> [H, W, C] for each of the n rows of c * hw values.
+template <class T>
+void interleave_rows(std::vector<T>& values, std::size_t n, std::size_t c, std::size_t hw) {
+  std::vector<T> row(c * hw);
+  for (std::size_t i = 0; i < n; ++i) {
+    T* x = values.data() + i * c * hw;
+    for (std::size_t k = 0; k < c; ++k)
+      for (std::size_t p = 0; p < hw; ++p) row[p * c + k] = x[k * hw + p];
+    std::copy(row.begin(), row.end(), x);
+  }
+}
+
+bool is_channel_count(std::size_t n) { return n == 1 || n == 3; }
+
+}  // namespace
+
+bool Dataset::interleave_channels() {
+  const std::vector<std::size_t>& s = example_shape_;
+  if (s.size() != 3 || !is_channel_count(s[0]) || is_channel_count(s[2])) return false;
+  const std::size_t c = s[0], h = s[1], w = s[2];
+  if (c == 3) {
+    if (holds_bytes_) interleave_rows(bytes_, size_, c, h * w);
+    else interleave_rows(floats_, size_, c, h * w);
+  }
+  example_shape_ = c == 1 ? std::vector<std::size_t>{h, w} : std::vector<std::size_t>{h, w, c};
+  channels_first_ = true;
+  return true;
+}
+
 Dataset Dataset::from_idx(IdxArray examples, std::optional<IdxArray> labels, const std::string& source) {
   const std::vector<std::size_t> dims = examples.dims();
   const std::size_t n = dims.at(0);
@@ -103,6 +134,7 @@ Dataset Dataset::subset(std::span<const std::size_t> rows) const {
   d.size_ = rows.size();
   d.features_ = features_;
   d.example_shape_ = example_shape_;
+  d.channels_first_ = channels_first_;
   d.label_names_ = label_names_;
   d.holds_bytes_ = holds_bytes_;
   d.has_labels_ = has_labels_;

@@ -43,6 +43,14 @@ class Dataset {
   /// The shape of one example before flattening, e.g. {28, 28}; {features} if unknown.
   const std::vector<std::size_t>& example_shape() const { return example_shape_; }
   void set_example_shape(std::vector<std::size_t> shape);
+  /// Images given channels first, [C, H, W] with C = 1 or 3 (PyTorch's layout), are held
+  /// like every other image: [H, W] or [H, W, C], channels interleaved, as the models and
+  /// pictures read them. Reorders the rows if so (a last axis of 1 or 3 already reads as
+  /// channels last and is left alone) and remembers it; returns whether it did.
+  bool interleave_channels();
+  /// Whether interleave_channels() reordered the rows: arrays written back for this data
+  /// should go out channels first again.
+  bool channels_first() const { return channels_first_; }
   /// Class names indexed by label (empty if unknown): legends say "Sandal", not "5".
   const std::vector<std::string>& label_names() const { return label_names_; }
   void set_label_names(std::vector<std::string> names) { label_names_ = std::move(names); }
@@ -74,6 +82,7 @@ class Dataset {
   std::vector<std::string> label_names_;
   bool holds_bytes_ = true;
   bool has_labels_ = false;
+  bool channels_first_ = false;
   std::vector<std::uint8_t> bytes_;
   std::vector<float> floats_;
   std::vector<std::int32_t> labels_;

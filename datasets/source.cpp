@@ -68,6 +68,7 @@ Dataset load_source(const fs::path& path, const std::string& split, const Source
     d = Dataset::from_idx(std::move(examples), std::nullopt, path.string());
   }
   d.truncate(options.limit);
+  d.interleave_channels();  // PyTorch's [N, C, H, W] arrays (.npy, IDX) held as images
   const fs::path names = (fs::is_directory(path, ec) ? path : path.parent_path()) / "labels.txt";
   if (fs::is_regular_file(names, ec)) d.set_label_names(read_label_names(names));
   return d;

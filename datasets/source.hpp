@@ -5,6 +5,9 @@
 //   - a .csv file of numeric rows (header optional; a label column if asked): "train"
 //   - a folder of PNG/JPEG images of one size: "train"; or with train/ and test/ subfolders,
 //     both splits; images in class subfolders are labelled by the folder (sorted names)
+// Images may come channels last ([N, H, W, C], as image folders hold them) or channels first
+// ([N, C, H, W] with C = 1 or 3, PyTorch's layout); the latter are reordered to the former
+// (Dataset::interleave_channels), and Dataset::channels_first() says so.
 // Labels are optional everywhere. A file `labels.txt` beside the data (one class name per
 // line) names the classes.
 //

@@ -75,6 +75,38 @@ TEST_CASE("npy: uint8 and float arrays round-trip with their example shape") {
   CHECK(datasets::parse_npy_labels(npy_of(labels), "l.npy") == std::vector<std::int32_t>{3, 1, 4});
 }
 
+TEST_CASE("npy: channels-first images [N, C, H, W] are held as [N, H, W, C]; other shapes are left alone") {
+  // value = 100 * image + 10 * channel + pixel, so each one says where it came from
+  xt::xarray<float> planar = xt::xarray<float>::from_shape({2, 3, 2, 4});
+  for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t c = 0; c < 3; ++c)
+      for (std::size_t p = 0; p < 8; ++p) planar(i, c, p / 4, p % 4) = static_cast<float>(100 * i + 10 * c + p);
+  datasets::Dataset d = datasets::parse_npy_dataset(npy_of(planar), "p.npy");
+  CHECK(!d.channels_first());
+  CHECK(d.interleave_channels());
+  CHECK(d.channels_first());
+  CHECK(d.example_shape() == std::vector<std::size_t>{2, 4, 3});
+  for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t p = 0; p < 8; ++p)
+      for (std::size_t c = 0; c < 3; ++c) CHECK(d.floats()[i * 24 + p * 3 + c] == static_cast<float>(100 * i + 10 * c + p));
+  CHECK(!d.interleave_channels());  // now channels last: a second call changes nothing
+
+  xt::xarray<std::uint8_t> gray = xt::xarray<std::uint8_t>::from_shape({2, 1, 4, 5});
+  for (std::size_t i = 0; i < gray.size(); ++i) gray.data()[i] = static_cast<std::uint8_t>(i);
+  datasets::Dataset g = datasets::parse_npy_dataset(npy_of(gray), "g.npy");
+  CHECK(g.interleave_channels());
+  CHECK(g.example_shape() == std::vector<std::size_t>{4, 5});
+  CHECK(g.bytes()[27] == 27);
+
+  for (const std::vector<std::size_t>& shape : {std::vector<std::size_t>{2, 4, 4, 3}, {2, 3, 4, 1}, {2, 4, 5, 6}, {2, 3, 4}}) {
+    datasets::Dataset other = datasets::parse_npy_dataset(npy_of(xt::xarray<float>(xt::zeros<float>(shape))), "o.npy");
+    const std::vector<std::size_t> before = other.example_shape();
+    CHECK(!other.interleave_channels());
+    CHECK(other.example_shape() == before);
+    CHECK(!other.channels_first());
+  }
+}
+
 TEST_CASE("npy: bad files are refused with the reason, before allocating") {
   xt::xarray<float> a = {{1, 2}, {3, 4}};
   const std::string good = npy_of(a);

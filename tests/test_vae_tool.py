@@ -406,6 +406,45 @@ class OwnData(unittest.TestCase):
         self.assertIn("divide by 4", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.path("conv_odd"), "model.safetensors")))
 
+    def test_channels_first_npy_trains_like_the_image_folder_and_is_written_back_channels_first(self):
+        images, _ = patterns(64)
+        rgb = np.stack([images, 255 - images, images // 2], axis=-1).astype(np.uint8)  # [64, 8, 8, 3]
+        folder = self.path("rgb_cf")
+        os.makedirs(folder)
+        for i, image in enumerate(rgb):
+            write_png(os.path.join(folder, f"{i:02d}.png"), image)
+        planar = self.path("planar.npy")
+        np.save(planar, np.ascontiguousarray(rgb.transpose(0, 3, 1, 2)))  # PyTorch's [N, C, H, W]
+        args = ("--no-progress", "--arch", "conv", "--batch", "16", "--latent", "3", "--epochs", "1")
+        run("train", *args, "--data", folder, "--channels", "3", "--out", self.path("cf_png"))
+        run("train", *args, "--data", planar, "--out", self.path("cf_npy"))
+        _, a = read_safetensors(self.path("cf_png/model.safetensors"))
+        _, b = read_safetensors(self.path("cf_npy/model.safetensors"))
+        self.assertEqual(a, b)  # the same images in the same order: the same weights
+        model = self.path("cf_npy/model.safetensors")
+        self.assertIn("read and written channels first", run("info", model).stdout)
+        recon_planar, recon_png = self.path("cf_recon_planar.npy"), self.path("cf_recon_png.npy")
+        run("reconstruct", model, "--data", planar, "--out", recon_planar)
+        run("reconstruct", model, "--data", folder, "--channels", "3", "--out", recon_png)
+        planar_out = np.load(recon_planar)
+        self.assertEqual(planar_out.shape, (64, 3, 8, 8))
+        self.assertTrue(np.array_equal(planar_out, np.load(recon_png)))  # either input layout, the same output
+        run("sample", model, "-n", "5", "--out", self.path("cf_samples.npy"))
+        self.assertEqual(np.load(self.path("cf_samples.npy")).shape, (5, 3, 8, 8))
+        # gray channels-first [N, 1, H, W] trains the same model as [N, H, W]
+        np.save(self.path("gray_cf.npy"), images[:, None])
+        np.save(self.path("gray_hw.npy"), images)
+        run("train", *args, "--data", self.path("gray_cf.npy"), "--out", self.path("cf_gray1"))
+        run("train", *args, "--data", self.path("gray_hw.npy"), "--out", self.path("cf_gray2"))
+        _, a = read_safetensors(self.path("cf_gray1/model.safetensors"))
+        _, b = read_safetensors(self.path("cf_gray2/model.safetensors"))
+        self.assertEqual(a, b)
+        # data of the model's size but another shape is refused, naming both shapes
+        np.save(self.path("wide.npy"), rgb.reshape(64, 4, 16, 3))
+        r = run("encode", model, "--data", self.path("wide.npy"), "--out", self.path("cf_codes.npy"), expect=1)
+        self.assertIn("[4,16,3]", r.stderr)
+        self.assertIn("[8,8,3]", r.stderr)
+
     def test_progress_bar_on_a_terminal_has_an_eta_and_fits_80_columns(self):
         import pty
         images, _ = patterns(400)

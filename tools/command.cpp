@@ -154,7 +154,17 @@ DataOptions DataFlags::options() const {
   return o.data;
 }
 
-datasets::Dataset DataFlags::load() const { return load_data_split(options()); }
+datasets::Dataset DataFlags::load(const LoadedModel& model) const {
+  datasets::Dataset d = load_data_split(options());
+  const std::vector<std::size_t>& want = model.example.shape;
+  const std::size_t features = model.model->config().input_dim;
+  const bool flat = d.example_shape().size() == 1;
+  if (d.features() != features || (!flat && want.size() > 1 && d.example_shape() != want))
+    throw datasets::DataError(fmt::format("{}: examples of shape [{}] ({} values), but the model reads [{}] ({} values)",
+                                          describe(), shape_text(d.example_shape()), d.features(), shape_text(want),
+                                          features));
+  return d;
+}
 
 std::string DataFlags::describe() const {
   const DataOptions o = options();
@@ -173,13 +183,15 @@ LoadedModel load_model(const fs::path& path) {
   m.model = load_model_file(file);
   m.metadata = file.metadata();
   const std::size_t input_dim = m.model->config().input_dim;
-  m.example_shape = {input_dim};
+  m.example.shape = {input_dim};
   if (auto it = m.metadata.find("example_shape"); it != m.metadata.end()) {
     std::vector<std::size_t> shape = parse_shape_text(it->second);
     std::size_t product = 1;
     for (std::size_t d : shape) product *= d;
-    if (!shape.empty() && product == input_dim) m.example_shape = shape;
+    if (!shape.empty() && product == input_dim) m.example.shape = shape;
   }
+  if (auto it = m.metadata.find("channels_first"); it != m.metadata.end())
+    m.example.channels_first = it->second == "true" && image_shape(m.example.shape).has_value();
   if (auto it = m.metadata.find("label_names"); it != m.metadata.end() && !it->second.empty()) {
     std::stringstream in(it->second);
     for (std::string line; std::getline(in, line);) m.label_names.push_back(line);
@@ -239,18 +251,32 @@ void check_extension(const std::string& flag, const fs::path& path, const std::v
     throw FlagError(fmt::format("{}: '{}' should end in {}", flag, path.string(), fmt::join(allowed, ", ")));
 }
 
-void write_array(const fs::path& path, const ag::Array& values, const std::vector<std::size_t>& example_shape,
-                 std::size_t cols, const std::vector<std::string>& columns) {
+namespace {
+
+// The array a .npy or IDX file holds: [N, ...example shape], or [N, C, H, W] for images whose
+// data came channels first; [N, D] if the shape does not fit the rows.
+xt::xarray<float> file_array(const ag::Array& values, const ExampleLayout& example) {
+  const std::size_t n = values.shape()[0], d = values.shape()[1];
+  std::vector<std::size_t> shape = {n};
+  std::size_t product = 1;
+  for (std::size_t s : example.shape) product *= s;
+  if (product == d) shape.insert(shape.end(), example.shape.begin(), example.shape.end());
+  else shape.push_back(d);
+  xt::xarray<float> out = xt::adapt(values.data(), values.size(), xt::no_ownership(), shape);
+  const std::optional<ImageShape> image = image_shape(example.shape);
+  if (!example.channels_first || !image || product != d) return out;
+  if (shape.size() == 3) return xt::xarray<float>(xt::expand_dims(out, 1));  // gray [N, H, W] -> [N, 1, H, W]
+  return xt::xarray<float>(xt::transpose(out, {0, 3, 1, 2}));
+}
+
+}  // namespace
+
+void write_array(const fs::path& path, const ag::Array& values, const ExampleLayout& example, std::size_t cols,
+                 const std::vector<std::string>& columns) {
   const std::size_t n = values.shape()[0], d = values.shape()[1];
   const std::string ext = extension_of(path);
   if (ext == ".npy") {
-    std::vector<std::size_t> shape = {n};
-    std::size_t product = 1;
-    for (std::size_t s : example_shape) product *= s;
-    if (product == d) shape.insert(shape.end(), example_shape.begin(), example_shape.end());
-    else shape.push_back(d);
-    xt::xarray<float> out = xt::adapt(values.data(), values.size(), xt::no_ownership(), shape);
-    write_text(path, xt::dump_npy(out));
+    write_text(path, xt::dump_npy(file_array(values, example)));
   } else if (ext == ".csv") {
     std::string text;
     for (std::size_t j = 0; j < d; ++j)
@@ -262,15 +288,15 @@ void write_array(const fs::path& path, const ag::Array& values, const std::vecto
     }
     write_text(path, text);
   } else if (ext == ".png") {
-    const std::optional<ImageShape> shape = image_shape(example_shape);
+    const std::optional<ImageShape> shape = image_shape(example.shape);
     if (!shape)
       throw FlagError(fmt::format("{}: examples of shape [{}] are not images; write .npy or .csv instead",
-                                  path.string(), shape_text(example_shape)));
+                                  path.string(), shape_text(example.shape)));
     write_image_grid(path, values, *shape, cols);
   } else if (ext == ".idx" || ext == ".gz") {
-    std::vector<std::size_t> dims = {n};
-    dims.insert(dims.end(), example_shape.begin(), example_shape.end());
-    datasets::IdxArray array(dims, std::vector<float>(values.begin(), values.end()));
+    const xt::xarray<float> out = file_array(values, example);
+    datasets::IdxArray array(std::vector<std::size_t>(out.shape().begin(), out.shape().end()),
+                             std::vector<float>(out.begin(), out.end()));
     // write_idx writes in place, so it writes a temporary that is renamed over the target.
     const fs::path temporary = path.string() + fmt::format(".tmp-{}", ::getpid());
     try {

@@ -94,13 +94,17 @@ class TableFlags {
   std::vector<std::unique_ptr<Entry>> entries_;
 };
 
+struct LoadedModel;
+
 /// A subcommand's data flags: --data --split --limit --label-column --channels --label-names.
 struct DataFlags {
   explicit DataFlags(CLI::App& app);
   /// The options they give (the split resolved). Throws FlagError.
   DataOptions options() const;
-  /// The split they select, loaded. Throws FlagError / datasets::DataError.
-  datasets::Dataset load() const;
+  /// The split they select, loaded, and checked to be what `model` reads: as many features,
+  /// and the same example shape where both have one (flat rows of the right length pass).
+  /// Throws FlagError / datasets::DataError.
+  datasets::Dataset load(const LoadedModel& model) const;
   std::string describe() const;
 
   TableFlags table;
@@ -117,11 +121,19 @@ void add_config_flag(CLI::App& app);
 /// arrays become comma-separated lists. Throws FlagError if the file cannot be read.
 std::vector<std::string> with_config_file(std::vector<std::string> args, const std::string& section);
 
+/// How a model's examples look: `shape` as the rows hold them (images [H, W] or [H, W, C],
+/// channels interleaved); channels_first: the training data came as [C, H, W] (PyTorch's
+/// layout, see datasets::Dataset::interleave_channels), so arrays written go out that way.
+struct ExampleLayout {
+  std::vector<std::size_t> shape;
+  bool channels_first = false;
+};
+
 /// A model read back from a model.safetensors or checkpoint.safetensors.
 struct LoadedModel {
   std::unique_ptr<Model> model;  // the VAE, or a conditional VAE
   nn::Metadata metadata;
-  std::vector<std::size_t> example_shape;  // {features} when the file does not say
+  ExampleLayout example;  // shape {features} when the file does not say
   std::vector<std::string> label_names;
 };
 LoadedModel load_model(const std::filesystem::path& path);
@@ -146,12 +158,12 @@ struct LabelFlag {
 /// labels[begin, end), or none when there are none (a plain model's).
 std::span<const std::int32_t> label_rows(std::span<const std::int32_t> labels, std::size_t begin, std::size_t end);
 
-/// Writes [N, D] values by the extension of `path`: .npy (float32 [N, ...example_shape]),
-/// .csv (a header row of `columns`, or x0..xD-1), .idx/.gz (IDX float32), or .png (a grid of
-/// images, `cols` to a row; needs an image example_shape). Atomic; throws FlagError for an
-/// extension it does not know.
-void write_array(const std::filesystem::path& path, const ag::Array& values,
-                 const std::vector<std::size_t>& example_shape, std::size_t cols = 8,
+/// Writes [N, D] values by the extension of `path`: .npy (float32 [N, ...example shape], channels
+/// first if the layout says so), .csv (a header row of `columns`, or x0..xD-1), .idx/.gz (IDX
+/// float32, shaped as .npy), or .png (a grid of images, `cols` to a row; needs an image shape).
+/// Atomic; throws FlagError for an extension it does not know.
+void write_array(const std::filesystem::path& path, const ag::Array& values, const ExampleLayout& example,
+                 std::size_t cols = 8,
                  const std::vector<std::string>& columns = {});
 
 /// Reads [N, D] float values from a .npy or .csv file (latent vectors for `decode`).

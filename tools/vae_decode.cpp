@@ -37,7 +37,7 @@ Command add_decode_command(CLI::App& vae) {
             else
               labels = label->required(*m.model, codes.shape()[0], "decode");
             const ag::Array x = m.model->decoded(means, labels);
-            write_array(f->out, x, m.example_shape);
+            write_array(f->out, x, m.example);
             fmt::print("decode: {} latent vectors in {}\n", x.shape()[0], f->out);
           }};
 }

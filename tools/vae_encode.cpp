@@ -24,7 +24,7 @@ Command add_encode_command(CLI::App& vae) {
   return {app, [f, data, label] {
             check_extension("--out", f->out, {".npy", ".csv"});
             LoadedModel m = load_model(f->model);
-            const datasets::Dataset d = data->load();
+            const datasets::Dataset d = data->load(m);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const std::size_t z = m.model->config().latent;
             ag::Array codes({d.size(), 2 * z + (d.has_labels() ? 1 : 0)});
@@ -48,10 +48,10 @@ Command add_encode_command(CLI::App& vae) {
             if (d.has_labels() && out.extension() == ".csv") {
               columns.emplace_back("label");
               for (std::size_t i = 0; i < d.size(); ++i) codes(i, 2 * z) = static_cast<float>(d.label(i));
-              write_array(out, codes, {codes.shape()[1]}, 8, columns);
+              write_array(out, codes, {.shape = {codes.shape()[1]}}, 8, columns);
             } else {
               ag::Array means = xt::view(codes, xt::all(), xt::range(0, 2 * z));
-              write_array(out, means, {2 * z}, 8, columns);
+              write_array(out, means, {.shape = {2 * z}}, 8, columns);
               if (d.has_labels()) {
                 xt::xarray<std::int32_t> labels = xt::adapt(std::vector<std::int32_t>(d.labels().begin(), d.labels().end()));
                 write_text(out.parent_path() / (out.stem().string() + "-labels.npy"), xt::dump_npy(labels));

@@ -29,7 +29,7 @@ Command add_evaluate_command(CLI::App& vae) {
             const std::size_t iwae = parse_count_flag("--iwae", f->iwae, 0, 100'000);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             LoadedModel m = load_model(f->model);
-            const datasets::Dataset d = data->load();
+            const datasets::Dataset d = data->load(m);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const ElboTerms t = elbo_terms(*m.model, d, labels, stream_seed(seed, kCommand), 500);
             double recon = 0, kl = 0;

@@ -30,7 +30,7 @@ Command add_interpolate_command(CLI::App& vae) {
             check_extension("--out", f->out, {".png", ".npy"});
             const std::size_t steps = parse_count_flag("--steps", f->steps, 2, 1000);
             LoadedModel m = load_model(f->model);
-            const datasets::Dataset d = data->load();
+            const datasets::Dataset d = data->load(m);
             const std::size_t from = parse_count_flag("--from", f->from, 0, d.size() - 1);
             const std::size_t to = parse_count_flag("--to", f->to, 0, d.size() - 1);
             ag::Array ends({2, d.features()});
@@ -64,8 +64,8 @@ Command add_interpolate_command(CLI::App& vae) {
             const ag::Array x =
                 m.model->decoded(path, end_labels.empty() ? end_labels : std::vector<std::int32_t>(steps, end_labels[0]));
             const std::filesystem::path out = f->out;
-            write_array(std::filesystem::path(out).replace_extension(".npy"), x, m.example_shape);
-            if (image_shape(m.example_shape)) write_array(std::filesystem::path(out).replace_extension(".png"), x, m.example_shape, steps);
+            write_array(std::filesystem::path(out).replace_extension(".npy"), x, m.example);
+            if (image_shape(m.example.shape)) write_array(std::filesystem::path(out).replace_extension(".png"), x, m.example, steps);
             fmt::print("interpolate: {} -> {} in {} steps{} in {}\n", from, to, steps, f->slerp ? " (slerp)" : "", f->out);
           }};
 }

@@ -68,7 +68,7 @@ Command add_reconstruct_command(CLI::App& vae) {
             const Noise noise = parse_noise(f->noise);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             LoadedModel m = load_model(f->model);
-            const datasets::Dataset d = data->load();
+            const datasets::Dataset d = data->load(m);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const ag::Array clean = rows_of(d, 0, d.size());
             ag::Array noisy = clean;
@@ -84,11 +84,11 @@ Command add_reconstruct_command(CLI::App& vae) {
               ag::Var y = m.model->labels_on(tape, label_rows(labels, begin, end));
               xt::view(recon, xt::range(begin, end), xt::all()) = m.model->reconstruct(tape.constant(part), y).value();
             }
-            write_array(f->out, recon, m.example_shape);
+            write_array(f->out, recon, m.example);
             if (!noise.kind.empty())
               fmt::print("noisy vs clean:         MSE {:.6f}  PSNR {:.2f} dB\n", mse(noisy, clean), psnr(mse(noisy, clean)));
             fmt::print("reconstructed vs clean: MSE {:.6f}  PSNR {:.2f} dB\n", mse(recon, clean), psnr(mse(recon, clean)));
-            const std::optional<ImageShape> shape = image_shape(m.example_shape);
+            const std::optional<ImageShape> shape = image_shape(m.example.shape);
             std::filesystem::path picture = f->picture;
             if (picture.empty()) picture = std::filesystem::path(f->out).replace_extension(".png");
             if (!shape) return;

@@ -39,7 +39,7 @@ Command add_sample_command(CLI::App& vae) {
             ag::Array z({draws, m.model->config().latent});
             rng.fill_normal(z);
             z *= static_cast<float>(temperature);
-            write_array(f->out, m.model->decoded(z, labels), m.example_shape, grid ? n : 8);
+            write_array(f->out, m.model->decoded(z, labels), m.example, grid ? n : 8);
             fmt::print("sample: {} examples{} (temperature {}) in {}\n", draws,
                        grid ? fmt::format(", {} of each of {} classes, one row each", n, m.model->num_classes())
                             : k ? fmt::format(" of class {}", *k) : "",

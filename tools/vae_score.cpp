@@ -57,7 +57,7 @@ Command add_score_command(CLI::App& vae) {
                 f->anomaly_classes.empty() ? std::vector<std::size_t>{}
                                            : parse_list_flag("--anomaly-classes", f->anomaly_classes, 0, 1'000'000);
             LoadedModel m = load_model(f->model);
-            const datasets::Dataset d = data->load();
+            const datasets::Dataset d = data->load(m);
             if (!classes.empty() && !d.has_labels())
               throw FlagError(fmt::format("--anomaly-classes: {} has no labels", data->describe()));
             const std::vector<double> scores = scores_of(*m.model, *label, d, iwae, seed);

@@ -336,6 +336,7 @@ class Run {
     m["test_loss"] = fmt::format("{:.4f}", last_eval_.loss);
     m["evaluated_on"] = data_.eval_name;
     m["example_shape"] = shape_text(data_.train.example_shape());
+    if (data_.train.channels_first()) m["channels_first"] = "true";
     m["label_names"] = fmt::format("{}", fmt::join(data_.train.label_names(), "\n"));
     return m;
   }

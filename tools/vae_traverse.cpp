@@ -36,7 +36,7 @@ Command add_traverse_command(CLI::App& vae) {
                 codes(r * steps + s, dims[r]) =
                     steps == 1 ? 0.0F : static_cast<float>(-range + 2 * range * static_cast<double>(s) / static_cast<double>(steps - 1));
             const ag::Array x = m.model->decoded(codes, label->required(*m.model, codes.shape()[0], "decode"));
-            write_array(f->out, x, m.example_shape, steps);
+            write_array(f->out, x, m.example, steps);
             fmt::print("traverse: dimensions {} over [-{}, {}] in {}\n", fmt::join(dims, ","), range, range, f->out);
           }};
 }
