@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """kill -9 of train_vae during checkpoint writes, several times: every file left behind is
 valid or absent, the next run leaves no temporary file, and resuming reproduces the
-uninterrupted run exactly.
+uninterrupted run exactly. Ctrl-C (SIGINT) stops training after the step, exits 130 naming
+the checkpoint to resume from, and resuming from it reproduces the uninterrupted run too.
 
 Run by `meson test` as: test_crash_resume.py PATH/TO/train_vae. Standard library only.
 """
@@ -63,13 +64,16 @@ class CrashDuringCheckpointWrite(unittest.TestCase):
         # 28 x 28 images and the default 400-unit model: a checkpoint of about 8 MB, whose
         # write lasts long enough to be caught.
         make_images(cls.data, n_train=512, n_test=64, side=28)
+        cls.straight = os.path.join(cls.tmp, "straight")
+        subprocess.run(cls.args(cls.straight), check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def args(self, out):
-        return [TRAIN_VAE, "--no-progress", "--data", self.data, "--out", out, "--epochs", EPOCHS,
+    @classmethod
+    def args(cls, out):
+        return [TRAIN_VAE, "--no-progress", "--data", cls.data, "--out", out, "--epochs", EPOCHS,
                 "--batch", "64", "--seed", "7", "--threads", "2"]
 
     def kill_during_write(self, cmd, skip):
@@ -98,9 +102,54 @@ class CrashDuringCheckpointWrite(unittest.TestCase):
         self.assertEqual(proc.returncode, 0)
         return False
 
+    def assert_same_run(self, straight, resumed):
+        with open(os.path.join(straight, "model.safetensors"), "rb") as a, \
+                open(os.path.join(resumed, "model.safetensors"), "rb") as b:
+            self.assertEqual(a.read(), b.read(), "model.safetensors differs from the uninterrupted run's")
+        # The checkpoint's metadata holds the metrics, timings included: compare the rest.
+        a_header, a_data = read_safetensors(os.path.join(straight, "checkpoint.safetensors"))
+        b_header, b_data = read_safetensors(os.path.join(resumed, "checkpoint.safetensors"))
+        self.assertEqual(a_data, b_data, "checkpoint tensors differ")
+        for header in (a_header, b_header):
+            metadata = header["__metadata__"]
+            for key in [k for k in metadata if k.endswith("metrics")]:
+                del metadata[key]
+        self.assertEqual(a_header, b_header)
+        with open(os.path.join(straight, "metrics.csv")) as f:
+            a = [row.split(",")[:5] for row in f.read().splitlines()]
+        with open(os.path.join(resumed, "metrics.csv")) as f:
+            b = [row.split(",")[:5] for row in f.read().splitlines()]
+        self.assertEqual(a, b)
+
+    def test_ctrl_c_stops_after_the_step_names_the_checkpoint_and_resume_matches(self):
+        out = os.path.join(self.tmp, "interrupted")
+        checkpoint = os.path.join(out, "checkpoint.safetensors")
+        for _ in range(5):  # a signal that lands after the last step is too late to stop anything
+            shutil.rmtree(out, ignore_errors=True)
+            proc = subprocess.Popen(self.args(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    stdin=subprocess.DEVNULL, text=True)
+            try:
+                while proc.poll() is None and not os.path.exists(checkpoint):  # after epoch 1
+                    time.sleep(0.001)
+                proc.send_signal(signal.SIGINT)
+                _, err = proc.communicate(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if proc.returncode != 0:
+                break
+        self.assertEqual(proc.returncode, 130, err)
+        self.assertIn("interrupted (SIGINT) at epoch", err)
+        self.assertIn(f"run the same command with --resume {checkpoint}", err)
+        self.assertEqual(temporaries(out), [])
+        check_outputs_valid(self, out)
+        self.assertFalse(os.path.exists(os.path.join(out, "results.json")))  # it did not finish
+        subprocess.run(self.args(out) + ["--resume", checkpoint], check=True, stdout=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL)
+        self.assert_same_run(self.straight, out)
+
     def test_kills_during_checkpoint_writes_then_resume_matches(self):
-        straight = os.path.join(self.tmp, "straight")
-        subprocess.run(self.args(straight), check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
         crashed = os.path.join(self.tmp, "crashed")
         checkpoint = os.path.join(crashed, "checkpoint.safetensors")
@@ -126,23 +175,7 @@ class CrashDuringCheckpointWrite(unittest.TestCase):
                        stdin=subprocess.DEVNULL)
         self.assertEqual(temporaries(crashed), [])
         check_outputs_valid(self, crashed)
-        with open(os.path.join(straight, "model.safetensors"), "rb") as a, \
-                open(os.path.join(crashed, "model.safetensors"), "rb") as b:
-            self.assertEqual(a.read(), b.read(), "model.safetensors differs from the uninterrupted run's")
-        # The checkpoint's metadata holds the metrics, timings included: compare the rest.
-        a_header, a_data = read_safetensors(os.path.join(straight, "checkpoint.safetensors"))
-        b_header, b_data = read_safetensors(checkpoint)
-        self.assertEqual(a_data, b_data, "checkpoint tensors differ")
-        for header in (a_header, b_header):
-            metadata = header["__metadata__"]
-            for key in [k for k in metadata if k.endswith("metrics")]:
-                del metadata[key]
-        self.assertEqual(a_header, b_header)
-        with open(os.path.join(straight, "metrics.csv")) as f:
-            a = [row.split(",")[:5] for row in f.read().splitlines()]
-        with open(os.path.join(crashed, "metrics.csv")) as f:
-            b = [row.split(",")[:5] for row in f.read().splitlines()]
-        self.assertEqual(a, b)
+        self.assert_same_run(self.straight, crashed)
         print(f"{kills} kills, {mid_write} of them while a checkpoint was being written")
 
 

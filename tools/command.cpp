@@ -17,6 +17,7 @@
 #include "distributed/communicator.hpp"
 #include "models/vae_file.hpp"
 #include "nn/atomic_file.hpp"
+#include "tools/interrupt.hpp"
 #include "tools/training_data.hpp"
 #include "tools/vae_training.hpp"
 
@@ -31,6 +32,8 @@ Failure describe_failure(std::exception_ptr error) {
     return {2, fmt::format("error: {}", e.what())};
   } catch (const TrainingDiverged& e) {
     return {3, e.what()};
+  } catch (const TrainingInterrupted& e) {
+    return {128 + e.signal_number, e.what()};
   } catch (const std::bad_alloc&) {
     return {1, "error: out of memory"};
   } catch (const std::exception& e) {

@@ -25,6 +25,7 @@
 #include "optim/adam.hpp"
 #include "tools/command.hpp"
 #include "tools/model.hpp"
+#include "tools/interrupt.hpp"
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
 #include "tools/run_report.hpp"
@@ -271,12 +272,19 @@ class Run {
                                    : train_step(tape_, *model_, adam_, loader_.batch(), loader_.labels(), noise_,
                                                 static_cast<float>(beta));
       if (!std::isfinite(value))
-        throw TrainingDiverged(fmt::format(
-            "the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; try a smaller --lr", value,
-            epoch, step, o_.lr,
-            last_checkpoint_.empty() ? std::string("No checkpoint was written by this run")
-                                     : fmt::format("The last good checkpoint, after epoch {}, is {}", epochs_done_,
-                                                   last_checkpoint_)));
+        throw TrainingDiverged(fmt::format("the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; "
+                                           "try a smaller --lr",
+                                           value, epoch, step, o_.lr, where_the_work_is()));
+      if (const int signal_number = InterruptWatch::received()) {
+        bar.finish();
+        throw TrainingInterrupted(
+            signal_number,
+            fmt::format("interrupted ({}) at epoch {}, step {} of {}. {}{}", InterruptWatch::name(signal_number), epoch,
+                        step, loader_.batches_per_epoch(), where_the_work_is(),
+                        last_checkpoint_.empty() ? ""
+                                                 : fmt::format("; to continue, run the same command with --resume {}",
+                                                               last_checkpoint_)));
+      }
       const std::size_t rows = loader_.global_rows();
       total += static_cast<double>(value) * static_cast<double>(rows);
       seen += rows;
@@ -284,6 +292,12 @@ class Run {
     }
     bar.finish();
     return {total / static_cast<double>(seen), beta};
+  }
+
+  // For a message about a run that stops early.
+  std::string where_the_work_is() const {
+    if (last_checkpoint_.empty()) return "No checkpoint was written by this run";
+    return fmt::format("The last good checkpoint, after epoch {}, is {}", epochs_done_, last_checkpoint_);
   }
 
   // Examples per evaluation batch: --eval-batch, whose default (500) the conv model replaces by
@@ -500,6 +514,7 @@ void train_vae(const std::function<TrainOptions()>& read_options) {
   }
   if (world->size() == 1) {
     const std::unique_ptr<Run> run = prepare(read_options(), *world);
+    const InterruptWatch watch;  // (under mpirun, ranks could stop at different steps: not there)
     return run->run();
   }
   if (world->rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
