@@ -30,10 +30,9 @@ class Communicator {
   /// all ranks' `data`, added in rank order.
   virtual void sum(std::span<float> data) = 0;
   virtual void sum(std::span<double> data) = 0;
-  /// The same sum, started without waiting where the transport can (MPI_Iallreduce with two
-  /// ranks): `data` must stay untouched until wait_sums(). Every rank must start the same
-  /// sums in the same order. By default (and with more than two ranks, where MPI has no
-  /// non-blocking sum in a fixed order) the sum is done now, before this returns.
+  /// The same sum (the same bits), started without waiting where the transport can (MPI):
+  /// `data` must stay untouched until wait_sums(). Every rank must start the same sums in the
+  /// same order. By default the sum is done now, before this returns.
   virtual void start_sum(std::span<float> data) { sum(data); }
   /// Lets the started sums progress (MPI moves large messages only inside its calls): call
   /// it now and then while computing.

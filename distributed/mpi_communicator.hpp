@@ -6,7 +6,9 @@
 // every rank every summed chunk. Each rank sends and receives 2 (N-1)/N of the vector, as a
 // ring allreduce does, but the result does not depend on the algorithm MPI picks.
 // With two ranks the order cannot matter (a + b == b + a), and sum() is MPI_Allreduce;
-// start_sum() is then MPI_Iallreduce. With more ranks start_sum() sums at once.
+// start_sum() is then MPI_Iallreduce. With more ranks start_sum() is the same reduce-scatter
+// and allgather, non-blocking (MPI_Ialltoall, MPI_Iallgather), so the sums still overlap the
+// backward sweep and give the same bits as sum().
 #pragma once
 
 #include <memory>
@@ -41,6 +43,7 @@ class MpiCommunicator final : public Communicator {
   void sum_in_rank_order(std::span<T> data, std::vector<T>& send, std::vector<T>& received);
 
   struct Pending;  // the requests of started sums (MPI_Request lives in mpi.h, kept out of here)
+  bool gather_next(bool wait);
 
   int rank_ = 0;
   int size_ = 1;

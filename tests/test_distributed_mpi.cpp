@@ -65,6 +65,23 @@ TEST_CASE("sum adds the ranks' values in rank order, the same bit for bit on eve
   CHECK(d[0] == 0.5 + 1.5 + 2.5);
 }
 
+TEST_CASE("started sums give sum()'s bits, step after step, whatever their sizes") {
+  for (int step = 0; step < 3; ++step) {
+    std::vector<std::vector<float>> started, summed;
+    for (std::size_t n : {1001U, 2U, 5000U, 1U}) {
+      started.push_back(contribution(world().rank() + step, n));
+      summed.push_back(started.back());
+    }
+    for (std::vector<float>& v : started) {
+      world().start_sum(v);
+      world().progress_sums();
+    }
+    for (std::vector<float>& v : summed) world().sum(v);
+    world().wait_sums();
+    CHECK(started == summed);
+  }
+}
+
 TEST_CASE("the gradient allreduce gives every rank the row-weighted average of the gradients") {
   ag::Rng init(1);
   nn::Linear layer(70, 30, init);  // 2130 values: 3 buckets of 1000 floats

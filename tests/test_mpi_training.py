@@ -118,13 +118,15 @@ class MpiTraining(unittest.TestCase):
 
     def test_overlapped_and_blocking_allreduce_give_the_same_weights_bit_for_bit(self):
         # 1000 = 3 x 333 + 1: the last batch of each epoch leaves rank 1 no rows (no sweep).
-        runs = {}
-        for mode in ("overlapped", "blocking"):
-            out = self.out(mode)
-            r = mpi(2, *small(out, "--epochs", "2", "--allreduce", mode, batch=333))
-            self.assertIn(f"allreduce ({mode})", r.stdout)
-            runs[mode] = weights(os.path.join(out, "model.safetensors"))
-        self.assertEqual(runs["overlapped"], runs["blocking"])
+        # 3 ranks sum in rank order through non-blocking alltoalls and allgathers.
+        for ranks in (2, 3):
+            runs = {}
+            for mode in ("overlapped", "blocking"):
+                out = self.out(f"{mode}{ranks}")
+                r = mpi(ranks, *small(out, "--epochs", "2", "--allreduce", mode, batch=333))
+                self.assertIn(f"allreduce ({mode})", r.stdout)
+                runs[mode] = weights(os.path.join(out, "model.safetensors"))
+            self.assertEqual(runs["overlapped"], runs["blocking"], f"{ranks} ranks")
 
     def test_an_error_every_rank_hits_before_training_is_printed_once(self):
         out = self.out("errors")
