@@ -145,7 +145,7 @@ class Conditional(unittest.TestCase):
         for flags, classes in (((), labels), (("--label", "1"), np.ones(n, dtype=int))):
             result = self.path("iwae.json")
             run("evaluate", self.model, "--data", self.data, "--limit", str(n), "--iwae", str(k), "--json", result,
-                *flags)
+                "--force", *flags)
             with open(result) as f:
                 figures = json.load(f)
             expected = self.numpy_iwae_nll(x, classes, k, seed=3)
@@ -178,7 +178,7 @@ class Conditional(unittest.TestCase):
         expected = self.net.decode(mu, self.labels[:100]).reshape(100, 8, 8)
         self.assertTrue(np.allclose(np.load(recon), expected, atol=1e-5))
         # --label K gives every example class K instead of its own.
-        run("reconstruct", self.model, "--data", self.data, "--limit", "100", "--label", "1", "--out", recon)
+        run("reconstruct", self.model, "--data", self.data, "--limit", "100", "--label", "1", "--out", recon, "--force")
         mu1, _ = self.net.encode(self.images[:100], np.ones(100, dtype=int))
         self.assertTrue(np.allclose(np.load(recon), self.net.decode(mu1, np.ones(100, dtype=int)).reshape(100, 8, 8),
                                     atol=1e-5))
@@ -198,7 +198,7 @@ class Conditional(unittest.TestCase):
         run("encode", self.model, "--data", self.data, "--limit", "50", "--out", npy)
         r = run("decode", self.model, npy, "--out", decoded, expect=2)  # no label column: which class?
         self.assertIn("--label", r.stderr)
-        run("decode", self.model, npy, "--label", "3", "--out", decoded)
+        run("decode", self.model, npy, "--label", "3", "--out", decoded, "--force")
         z = np.load(npy)[:, :3]
         self.assertTrue(np.allclose(np.load(decoded), self.net.decode(z, np.full(50, 3)).reshape(50, 8, 8),
                                     atol=1e-5))

@@ -189,7 +189,7 @@ class Subcommands(unittest.TestCase):
         self.assertTrue(0.0 <= auroc <= 1.0)
         # A threshold at the 90th percentile of the same data flags about a tenth of it.
         run("score", self.model, "--limit", "300", "--threshold-from", FASHION, "--percentile", "90",
-            "--out", scores)
+            "--out", scores, "--force")
         with open(scores) as f:
             flagged = [row.split(",")[4] for row in f.read().splitlines()[1:]]
         self.assertLessEqual(abs(flagged.count("1") - 30), 15)
@@ -200,6 +200,34 @@ class Subcommands(unittest.TestCase):
         nll = float(r.stdout.split("NLL <= ")[1].split()[0])
         self.assertLess(nll, elbo + 1.0)
 
+    def test_subcommands_refuse_to_replace_a_file_unless_forced(self):
+        samples = self.path("kept.npy")
+        run("sample", self.model, "-n", "4", "--seed", "1", "--out", samples)
+        with open(samples, "rb") as f:
+            before = f.read()
+        r = run("sample", self.model, "-n", "4", "--seed", "2", "--out", samples, expect=1)
+        self.assertIn(f"{samples} already exists; pass --force", r.stderr)
+        with open(samples, "rb") as f:
+            self.assertEqual(f.read(), before)
+        run("sample", self.model, "-n", "4", "--seed", "2", "--out", samples, "--force")
+        with open(samples, "rb") as f:
+            self.assertNotEqual(f.read(), before)
+        # Files written beside --out count too: reconstruct's picture, encode's labels.
+        picture = self.path("kept_recon.png")
+        with open(picture, "wb") as f:
+            f.write(b"mine")
+        r = run("reconstruct", self.model, "--limit", "10", "--out", self.path("kept_recon.npy"), expect=1)
+        self.assertIn(picture, r.stderr)
+        self.assertFalse(os.path.exists(self.path("kept_recon.npy")))
+        labels = self.path("kept_codes-labels.npy")
+        with open(labels, "wb") as f:
+            f.write(b"mine")
+        r = run("encode", self.model, "--limit", "10", "--out", self.path("kept_codes.npy"), expect=1)
+        self.assertIn(labels, r.stderr)
+        for name in ("kept_recon.png", "kept_codes-labels.npy"):
+            with open(self.path(name), "rb") as f:
+                self.assertEqual(f.read(), b"mine")
+
     def test_denoising_prints_consistent_figures(self):
         out = self.path("denoised.npy")
         r = run("reconstruct", self.model, "--limit", "100", "--noise", "gaussian:0.2", "--out", out)
@@ -209,7 +237,7 @@ class Subcommands(unittest.TestCase):
         self.assertAlmostEqual(psnr, -10 * math.log10(mse), places=1)
         self.assertTrue(os.path.isfile(self.path("denoised.png")))
         clean = self.path("clean.npy")
-        run("reconstruct", self.model, "--limit", "100", "--noise", "gaussian:0", "--out", out)
+        run("reconstruct", self.model, "--limit", "100", "--noise", "gaussian:0", "--out", out, "--force")
         run("reconstruct", self.model, "--limit", "100", "--out", clean)
         self.assertTrue(np.array_equal(np.load(out), np.load(clean)))
         for bad in ("gauss:0.1", "mask:2", "saltpepper:nan"):

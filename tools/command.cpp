@@ -202,6 +202,17 @@ LoadedModel load_model(const fs::path& path) {
   return m;
 }
 
+OverwriteFlag::OverwriteFlag(CLI::App& app) {
+  app.add_flag("--force", force, "replace output files that already exist");
+}
+
+void OverwriteFlag::claim(const fs::path& path) const {
+  std::error_code ec;
+  if (!force && fs::exists(path, ec))
+    throw std::invalid_argument(
+        fmt::format("{} already exists; pass --force to replace it, or choose another --out", path.string()));
+}
+
 LabelFlag::LabelFlag(CLI::App& app, const std::string& help) {
   app.add_option("--label", text, help)->type_name("K");
 }

@@ -141,6 +141,17 @@ LoadedModel load_model(const std::filesystem::path& path);
 /// The CKPT positional argument every model subcommand takes first.
 void add_model_argument(CLI::App& app, std::string& path);
 
+/// --force: a subcommand's outputs replace files already there. Without it a subcommand
+/// refuses, before any work, to write over a file (the one --out names, and those it writes
+/// beside it): nothing a user has is replaced silently.
+struct OverwriteFlag {
+  explicit OverwriteFlag(CLI::App& app);
+  /// Throws (exit 1) if `path` exists and --force was not given.
+  void claim(const std::filesystem::path& path) const;
+
+  bool force = false;
+};
+
 /// --label K: the class a conditional model is given (for every draw, code or example).
 struct LabelFlag {
   LabelFlag(CLI::App& app, const std::string& help);

@@ -20,8 +20,9 @@ Command add_decode_command(CLI::App& vae) {
   app->add_option("--out", f->out, "output: .npy, .idx, .csv or a .png grid")->required();
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: the class to decode as (default: the label "
                                                  "column `vae encode` writes)");
+  auto overwrite = std::make_shared<OverwriteFlag>(*app);
   add_config_flag(*app);
-  return {app, [f, label] {
+  return {app, [f, label, overwrite] {
             check_extension("--out", f->out, {".npy", ".idx", ".gz", ".csv", ".png"});
             LoadedModel m = load_model(f->model);
             const ag::Array codes = read_matrix(f->latents);
@@ -36,6 +37,7 @@ Command add_decode_command(CLI::App& vae) {
               for (std::size_t i = 0; i < codes.shape()[0]; ++i) labels.push_back(static_cast<std::int32_t>(codes(i, 2 * z)));
             else
               labels = label->required(*m.model, codes.shape()[0], "decode");
+            overwrite->claim(f->out);
             const ag::Array x = m.model->decoded(means, labels);
             write_array(f->out, x, m.example);
             fmt::print("decode: {} latent vectors in {}\n", x.shape()[0], f->out);

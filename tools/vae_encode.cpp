@@ -20,11 +20,16 @@ Command add_encode_command(CLI::App& vae) {
       ->required();
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: encode every example as this class "
                                                  "(default: its label)");
+  auto overwrite = std::make_shared<OverwriteFlag>(*app);
   add_config_flag(*app);
-  return {app, [f, data, label] {
+  return {app, [f, data, label, overwrite] {
             check_extension("--out", f->out, {".npy", ".csv"});
+            const std::filesystem::path out = f->out;
+            const std::filesystem::path labels_out = out.parent_path() / (out.stem().string() + "-labels.npy");
+            overwrite->claim(out);
             LoadedModel m = load_model(f->model);
             const datasets::Dataset d = data->load(m);
+            if (d.has_labels() && out.extension() != ".csv") overwrite->claim(labels_out);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const std::size_t z = m.model->config().latent;
             ag::Array codes({d.size(), 2 * z + (d.has_labels() ? 1 : 0)});
@@ -44,7 +49,6 @@ Command add_encode_command(CLI::App& vae) {
             std::vector<std::string> columns;
             for (std::size_t j = 0; j < z; ++j) columns.push_back(fmt::format("mu{}", j));
             for (std::size_t j = 0; j < z; ++j) columns.push_back(fmt::format("logvar{}", j));
-            const std::filesystem::path out = f->out;
             if (d.has_labels() && out.extension() == ".csv") {
               columns.emplace_back("label");
               for (std::size_t i = 0; i < d.size(); ++i) codes(i, 2 * z) = static_cast<float>(d.label(i));
@@ -54,7 +58,7 @@ Command add_encode_command(CLI::App& vae) {
               write_array(out, means, {.shape = {2 * z}}, 8, columns);
               if (d.has_labels()) {
                 xt::xarray<std::int32_t> labels = xt::adapt(std::vector<std::int32_t>(d.labels().begin(), d.labels().end()));
-                write_text(out.parent_path() / (out.stem().string() + "-labels.npy"), xt::dump_npy(labels));
+                write_text(labels_out, xt::dump_npy(labels));
               }
             }
             fmt::print("encode: {} examples -> {} latent means and log-variances in {}\n", d.size(), z, f->out);

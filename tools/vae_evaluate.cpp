@@ -24,10 +24,12 @@ Command add_evaluate_command(CLI::App& vae) {
   app->add_option("--seed", f->seed, "seed of the latent draws (the same as vae score's)")->capture_default_str();
   app->add_option("--json", f->json, "also write the figures to this JSON file");
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: evaluate every example as this class (default: its label)");
+  auto overwrite = std::make_shared<OverwriteFlag>(*app);
   add_config_flag(*app);
-  return {app, [f, data, label] {
+  return {app, [f, data, label, overwrite] {
             const std::size_t iwae = parse_count_flag("--iwae", f->iwae, 0, 100'000);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
+            if (!f->json.empty()) overwrite->claim(f->json);
             LoadedModel m = load_model(f->model);
             const datasets::Dataset d = data->load(m);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);

@@ -25,14 +25,20 @@ Command add_interpolate_command(CLI::App& vae) {
   app->add_option("--out", f->out, "a .png strip; the decoded path is also written as .npy beside it")->required();
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: the class the path is decoded as (default: "
                                                  "the first example's; each end is encoded with its own label)");
+  auto overwrite = std::make_shared<OverwriteFlag>(*app);
   add_config_flag(*app);
-  return {app, [f, data, label] {
+  return {app, [f, data, label, overwrite] {
             check_extension("--out", f->out, {".png", ".npy"});
             const std::size_t steps = parse_count_flag("--steps", f->steps, 2, 1000);
             LoadedModel m = load_model(f->model);
+            const std::filesystem::path npy = std::filesystem::path(f->out).replace_extension(".npy");
+            const std::filesystem::path png = std::filesystem::path(f->out).replace_extension(".png");
+            const bool images = image_shape(m.example.shape).has_value();
             const datasets::Dataset d = data->load(m);
             const std::size_t from = parse_count_flag("--from", f->from, 0, d.size() - 1);
             const std::size_t to = parse_count_flag("--to", f->to, 0, d.size() - 1);
+            overwrite->claim(npy);
+            if (images) overwrite->claim(png);
             ag::Array ends({2, d.features()});
             d.row_to_floats(from, &ends(0, 0));
             d.row_to_floats(to, &ends(1, 0));
@@ -63,9 +69,8 @@ Command add_interpolate_command(CLI::App& vae) {
             }
             const ag::Array x =
                 m.model->decoded(path, end_labels.empty() ? end_labels : std::vector<std::int32_t>(steps, end_labels[0]));
-            const std::filesystem::path out = f->out;
-            write_array(std::filesystem::path(out).replace_extension(".npy"), x, m.example);
-            if (image_shape(m.example.shape)) write_array(std::filesystem::path(out).replace_extension(".png"), x, m.example, steps);
+            write_array(npy, x, m.example);
+            if (images) write_array(png, x, m.example, steps);
             fmt::print("interpolate: {} -> {} in {} steps{} in {}\n", from, to, steps, f->slerp ? " (slerp)" : "", f->out);
           }};
 }

@@ -62,12 +62,18 @@ Command add_reconstruct_command(CLI::App& vae) {
   app->add_option("--picture", f->picture, "PNG of clean / noisy / reconstructed rows (default: --out as .png)");
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: reconstruct every example as this class "
                                                  "(default: its label)");
+  auto overwrite = std::make_shared<OverwriteFlag>(*app);
   add_config_flag(*app);
-  return {app, [f, data, label] {
+  return {app, [f, data, label, overwrite] {
             check_extension("--out", f->out, {".npy", ".idx", ".gz", ".csv"});
             const Noise noise = parse_noise(f->noise);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             LoadedModel m = load_model(f->model);
+            const std::optional<ImageShape> shape = image_shape(m.example.shape);
+            std::filesystem::path picture = f->picture;
+            if (picture.empty()) picture = std::filesystem::path(f->out).replace_extension(".png");
+            overwrite->claim(f->out);
+            if (shape) overwrite->claim(picture);
             const datasets::Dataset d = data->load(m);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const ag::Array clean = rows_of(d, 0, d.size());
@@ -88,9 +94,6 @@ Command add_reconstruct_command(CLI::App& vae) {
             if (!noise.kind.empty())
               fmt::print("noisy vs clean:         MSE {:.6f}  PSNR {:.2f} dB\n", mse(noisy, clean), psnr(mse(noisy, clean)));
             fmt::print("reconstructed vs clean: MSE {:.6f}  PSNR {:.2f} dB\n", mse(recon, clean), psnr(mse(recon, clean)));
-            const std::optional<ImageShape> shape = image_shape(m.example.shape);
-            std::filesystem::path picture = f->picture;
-            if (picture.empty()) picture = std::filesystem::path(f->out).replace_extension(".png");
             if (!shape) return;
             // Up to 16 examples: clean, noisy (with --noise), reconstructed, one row each.
             const std::size_t n = std::min<std::size_t>(16, d.size()), rows = noise.kind.empty() ? 2 : 3;

@@ -23,11 +23,13 @@ Command add_sample_command(CLI::App& vae) {
   app->add_option("--seed", f->seed, "seed of the draws")->capture_default_str();
   app->add_option("--out", f->out, "output: .npy, .idx, .csv or a .png grid")->required();
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: draw this class (default: every class, one row each)");
+  auto overwrite = std::make_shared<OverwriteFlag>(*app);
   add_config_flag(*app);
-  return {app, [f, label] {
+  return {app, [f, label, overwrite] {
             const double temperature = parse_real_flag("--temperature", f->temperature, 0, 100);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             check_extension("--out", f->out, {".npy", ".idx", ".gz", ".csv", ".png"});
+            overwrite->claim(f->out);
             LoadedModel m = load_model(f->model);
             const std::optional<std::int32_t> k = label->get(*m.model);
             const bool grid = m.model->conditional() && !k;  // one row per class

@@ -47,9 +47,11 @@ Command add_score_command(CLI::App& vae) {
       ->capture_default_str();
   app->add_option("--anomaly-classes", f->anomaly_classes, "labels that count as anomalies: prints the AUROC");
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: score every example as this class (default: its label)");
+  auto overwrite = std::make_shared<OverwriteFlag>(*app);
   add_config_flag(*app);
-  return {app, [f, data, label] {
+  return {app, [f, data, label, overwrite] {
             check_extension("--out", f->out, {".csv"});
+            overwrite->claim(f->out);
             const std::size_t iwae = parse_count_flag("--iwae", f->iwae, 0, 100'000);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             const double percentile = parse_real_flag("--percentile", f->percentile, 0, 100);

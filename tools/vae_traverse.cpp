@@ -20,8 +20,9 @@ Command add_traverse_command(CLI::App& vae) {
   app->add_option("--steps", f->steps, "values per row")->capture_default_str();
   app->add_option("--out", f->out, "a .png grid (or .npy)")->required();
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: the class to decode as");
+  auto overwrite = std::make_shared<OverwriteFlag>(*app);
   add_config_flag(*app);
-  return {app, [f, label] {
+  return {app, [f, label, overwrite] {
             check_extension("--out", f->out, {".png", ".npy"});
             const double range = parse_real_flag("--range", f->range, 0, 100);
             const std::size_t steps = parse_count_flag("--steps", f->steps, 1, 1000);
@@ -35,7 +36,9 @@ Command add_traverse_command(CLI::App& vae) {
               for (std::size_t s = 0; s < steps; ++s)
                 codes(r * steps + s, dims[r]) =
                     steps == 1 ? 0.0F : static_cast<float>(-range + 2 * range * static_cast<double>(s) / static_cast<double>(steps - 1));
-            const ag::Array x = m.model->decoded(codes, label->required(*m.model, codes.shape()[0], "decode"));
+            const std::vector<std::int32_t> labels = label->required(*m.model, codes.shape()[0], "decode");
+            overwrite->claim(f->out);
+            const ag::Array x = m.model->decoded(codes, labels);
             write_array(f->out, x, m.example, steps);
             fmt::print("traverse: dimensions {} over [-{}, {}] in {}\n", fmt::join(dims, ","), range, range, f->out);
           }};
