@@ -551,6 +551,16 @@ class OwnData(unittest.TestCase):
         run(*self.small(self.path("o.npy"), out, "--seed", "2", "--force"))
         with open(os.path.join(out, "model.safetensors"), "rb") as f:
             self.assertNotEqual(f.read(), before)
+        # A folder without a model holding a file of the user's with a name a run writes.
+        mine = self.path("m_mine")
+        os.makedirs(mine)
+        with open(os.path.join(mine, "report.html"), "w") as f:
+            f.write("mine")
+        r = run(*self.small(self.path("o.npy"), mine), expect=1)
+        self.assertIn("already holds report.html", r.stderr)
+        with open(os.path.join(mine, "report.html")) as f:
+            self.assertEqual(f.read(), "mine")
+        self.assertEqual(os.listdir(mine), ["report.html"])
 
     def test_resume_on_other_data_is_refused_unless_forced(self):
         a, _ = patterns(100, seed=1)

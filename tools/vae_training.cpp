@@ -142,14 +142,22 @@ void check_same_data(const nn::SafetensorsFile& file, const TrainingData& data, 
 // A finished run is somebody's result: never overwritten without being asked.
 void refuse_to_overwrite(const TrainOptions& o) {
   std::error_code ec;
-  const fs::path model = o.out / "model.safetensors";
-  if (o.force || !fs::exists(model, ec)) return;
+  if (o.force) return;
   if (!o.resume.empty() && fs::equivalent(o.resume.parent_path().empty() ? "." : o.resume.parent_path(), o.out, ec))
     return;
-  throw std::invalid_argument(fmt::format(
-      "{} already holds a trained model ({}); pass --force to overwrite it, --resume {} to continue "
-      "it, or choose another --out",
-      o.out.string(), model.string(), (o.out / "checkpoint.safetensors").string()));
+  const fs::path model = o.out / "model.safetensors";
+  if (fs::exists(model, ec))
+    throw std::invalid_argument(fmt::format(
+        "{} already holds a trained model ({}); pass --force to overwrite it, --resume {} to continue "
+        "it, or choose another --out",
+        o.out.string(), model.string(), (o.out / "checkpoint.safetensors").string()));
+  // No model, but a file of the user's may still have a name this run writes.
+  for (const char* name : {"checkpoint.safetensors", "metrics.csv", "results.json", "curves.png", "samples.png",
+                           "reconstructions.png", "latent.png", "manifold.png", "report.html"})
+    if (fs::exists(o.out / name, ec))
+      throw std::invalid_argument(fmt::format("{} already holds {}, which this run would replace; pass --force to "
+                                              "replace it, or choose another --out",
+                                              o.out.string(), name));
 }
 
 // ---- the run ----
