@@ -107,30 +107,31 @@ std::size_t conv_padded_floats(const ConvGeometry& g, std::size_t count) {
 
 void pad_images(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* padded) {
   const Padded pd(g);
-  const std::size_t plane = g.height * g.width;
+  const std::size_t plane = g.height * g.width, padded_plane = pd.plane();
   // image columns [0, x_end) land at padded columns [left, left + x_end)
   const std::size_t left = std::min(g.pad_w, pd.cols);
   const std::size_t x_end = std::min(g.width, pd.cols - left);
-  // The rows are short (16 floats for the VAE's second layer): vector moves and plain loops,
-  // not a call to memcpy and two to memset per row, which took three times as long.
-  const auto zero = [](float* d, std::size_t n) {
-    for (std::size_t x = 0; x < n; ++x) d[x] = 0.0F;
-  };
+  const std::size_t y_end = pd.rows > g.pad_h ? std::min(g.height, pd.rows - g.pad_h) : 0;
+  // The rows are short (14 floats in 16 for the VAE's second layer): the plane is cleared with
+  // vector stores, then each row is copied with whole vectors, the last one overlapping the one
+  // before, rather than with a call to memcpy and two to memset per row (three times as long).
   for (std::size_t b = 0; b < count; ++b)
     for (std::size_t c = 0; c < g.channels; ++c) {
       const float* src = image + ((first + b) * g.channels + c) * plane;
-      float* dst = padded + (b * g.channels + c) * pd.plane();
-      for (std::size_t r = 0; r < pd.rows; ++r, dst += pd.cols) {
-        if (r < g.pad_h || r - g.pad_h >= g.height) {
-          zero(dst, pd.cols);
+      float* dst = padded + (b * g.channels + c) * padded_plane;
+      std::size_t i = 0;
+      for (; i + kW <= padded_plane; i += kW) Vec(0.0F).store_unaligned(dst + i);
+      for (; i < padded_plane; ++i) dst[i] = 0.0F;
+      for (std::size_t y = 0; y < y_end; ++y) {
+        const float* row = src + y * g.width;
+        float* out = dst + (y + g.pad_h) * pd.cols + left;
+        if (x_end < kW) {
+          for (std::size_t x = 0; x < x_end; ++x) out[x] = row[x];
           continue;
         }
-        const float* row = src + (r - g.pad_h) * g.width;
-        zero(dst, left);
         std::size_t x = 0;
-        for (; x + kW <= x_end; x += kW) Vec::load_unaligned(row + x).store_unaligned(dst + left + x);
-        for (; x < x_end; ++x) dst[left + x] = row[x];
-        zero(dst + left + x_end, pd.cols - left - x_end);
+        for (; x + kW <= x_end; x += kW) Vec::load_unaligned(row + x).store_unaligned(out + x);
+        if (x < x_end) Vec::load_unaligned(row + x_end - kW).store_unaligned(out + x_end - kW);
       }
     }
 }
