@@ -59,6 +59,11 @@ inputs = {
     "cb": rand(4),
     "ctw": rand(3, 2, 4, 4),
     "ctb": rand(2),
+    # over 48 channels on the weight's GEMM side: the implicit GEMM's path (conv_panels.hpp)
+    "cw_wide": rand(50, 3, 3, 3),
+    "cb_wide": rand(50),
+    "img_wide": rand(2, 50, 4, 3),
+    "ctw_wide": rand(50, 2, 4, 4),
 }
 
 
@@ -112,6 +117,9 @@ cases = {
                                lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1)),
     "conv_transpose2d_output_padding": (["img", "ctw"], lambda x, w: F.conv_transpose2d(
         x, w, stride=(2, 3), padding=(0, 1), output_padding=(1, 2))),
+    "conv2d_wide": (["img", "cw_wide", "cb_wide"], lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
+    "conv_transpose2d_wide": (["img_wide", "ctw_wide", "ctb"], lambda x, w, b: F.conv_transpose2d(
+        x, w, b, stride=2, padding=1, output_padding=1)),
     "max_pool2d": (["img"], lambda x: F.max_pool2d(x, 2)),
     "max_pool2d_3_s2_p1": (["img"], lambda x: F.max_pool2d(x, 3, 2, 1)),
     "avg_pool2d": (["img"], lambda x: F.avg_pool2d(x, (2, 3))),

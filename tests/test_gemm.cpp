@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/gemm_packed.hpp"
+#include "autograd/kernels/gemm_panels.hpp"
 #include "autograd/kernels/parallel.hpp"
 
 // Counts heap allocations through operator new (this test program only), to check that gemm
@@ -218,4 +220,49 @@ TEST_CASE("gemm does not allocate per call") {
     const long allocations = g_allocations.load() - before;
     CHECK(allocations <= 2);
   }
+}
+
+namespace {
+// op(B) of a Problem handed out panel by panel, as a convolution's columns are (gemm_panels.hpp).
+struct MatrixPanels {
+  const Problem* p;
+
+  static void pack(const void* source, std::size_t p0, std::size_t kc, std::size_t j0, std::size_t w,
+                   std::size_t width, float* dst) {
+    const Problem& q = *static_cast<const MatrixPanels*>(source)->p;
+    for (std::size_t s = 0; s < kc; ++s)
+      for (std::size_t j = 0; j < width; ++j)
+        dst[s * width + j] = j >= w                 ? 0.0F
+                             : q.trans_b ? q.b[(j0 + j) * q.ldb + p0 + s]
+                                         : q.b[(p0 + s) * q.ldb + j0 + j];
+  }
+};
+}  // namespace
+
+TEST_CASE("gemm with op(B) packed by the caller, panel by panel: gemm's bits (built-in), or close (OpenBLAS)") {
+  const bool built_in = std::string(ag::gemm_name()) == "built-in";
+  for (const Shape s : kShapes)
+    for (const bool ta : {false, true})
+      for (const bool tb : {false, true})
+        for (const float beta : {0.0F, 1.0F}) {
+          const Problem p(ta, tb, s, 17, 1);
+          const std::vector<float> want = p.run(beta, false);
+          const MatrixPanels panels{&p};
+          const ag::PanelSource source{&MatrixPanels::pack, &panels};
+          std::vector<float> plain_b(p.k * p.n);
+          std::vector<float> got = p.c0;
+          ag::gemm_panels_b(ta, p.m, p.n, p.k, p.a.data(), p.lda, source, beta, got.data(), p.ldc, plain_b.data());
+          std::vector<float> packed_a(ag::gemm_packed_a_floats(p.m, p.k));
+          ag::gemm_pack_a(ta, p.m, p.k, p.a.data(), p.lda, packed_a.data());
+          std::vector<float> got_prepacked = p.c0;
+          ag::gemm_prepacked_a_panels_b(p.m, p.n, p.k, packed_a.data(), source, beta, got_prepacked.data(), p.ldc,
+                                        plain_b.data());
+          if (built_in) {
+            CHECK(got == want);
+            CHECK(got_prepacked == want);
+          } else {
+            check_close(p, got, want);
+            check_close(p, got_prepacked, want);
+          }
+        }
 }

@@ -27,6 +27,7 @@
 #include "autograd/kernels/gemm_kernel.hpp"
 #include "autograd/kernels/gemm_pack.hpp"
 #include "autograd/kernels/gemm_packed.hpp"
+#include "autograd/kernels/gemm_panels.hpp"
 #include "autograd/kernels/parallel.hpp"
 
 namespace ag {
@@ -99,13 +100,15 @@ void reserve_workspaces() {
 
 std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
 
-// The operands as given: element (r, c) of op(X) is x[r * ld + c], or x[c * ld + r] if trans.
+// The operands as given: element (r, c) of op(X) is x[r * ld + c], or x[c * ld + r] if trans;
+// or op(B)'s panels written by panels_b (gemm_panels.hpp), when set.
 struct Operands {
   bool trans_a, trans_b;
   const float* a;
   std::size_t lda;
   const float* b;
   std::size_t ldb;
+  const PanelSource* panels_b = nullptr;
 };
 
 // Packs rows [i0, i0 + mc) x steps [p0, p0 + kc) of op(A) into MR-row panels.
@@ -125,7 +128,9 @@ void pack_b(const Operands& op, std::size_t j0, std::size_t nc, std::size_t p0, 
             float* dst) {
   for (std::size_t jr = 0; jr < nc; jr += kNR, dst += kNR * kc) {
     const std::size_t cols = std::min(kNR, nc - jr), j = j0 + jr;
-    if (op.trans_b)
+    if (op.panels_b)
+      op.panels_b->pack(op.panels_b->source, p0, kc, j, cols, kNR, dst);
+    else if (op.trans_b)
       transpose_panel<kNR>(op.b + j * op.ldb + p0, op.ldb, kc, cols, dst);
     else
       copy_panel<kNR>(op.b + p0 * op.ldb + j, op.ldb, kc, cols, dst);
@@ -399,6 +404,35 @@ void gemm_prepacked_a(std::size_t m, std::size_t n, std::size_t k, const float* 
   Direct d = direct_operands(trans_b, m, n);
   d.a = false;  // A is packed already
   gemm_rect(op, d, 0, m, 0, n, k, beta, c, ldc, packed_a);
+}
+
+bool gemm_packs_b(std::size_t m, std::size_t n) { return !gemm_detail::direct_operands(false, m, n).b; }
+
+// op(B)'s panels come from the caller, so B is never read in place (Direct::b); A may be, by
+// the same rule as gemm's.
+void gemm_prepacked_a_panels_b(std::size_t m, std::size_t n, std::size_t k, const float* packed_a,
+                               const PanelSource& b, float beta, float* c, std::size_t ldc, float* /*plain_b*/) {
+  using namespace gemm_detail;
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    gemm(false, false, m, n, 0, packed_a, 1, nullptr, 1, beta, c, ldc);
+    return;
+  }
+  const Operands op{false, false, nullptr, 0, nullptr, 0, &b};
+  gemm_rect(op, {}, 0, m, 0, n, k, beta, c, ldc, packed_a);
+}
+
+void gemm_panels_b(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+                   const PanelSource& b, float beta, float* c, std::size_t ldc, float* /*plain_b*/) {
+  using namespace gemm_detail;
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    gemm(trans_a, false, m, n, 0, a, lda, nullptr, 1, beta, c, ldc);
+    return;
+  }
+  const Operands op{trans_a, false, a, lda, nullptr, 0, &b};
+  const Direct d = direct_operands(true, m, n);  // (true: B is not read in place)
+  gemm_rect(op, d, 0, m, 0, n, k, beta, c, ldc);
 }
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,

@@ -7,6 +7,7 @@
 
 #include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/gemm_packed.hpp"
+#include "autograd/kernels/gemm_panels.hpp"
 #include "autograd/kernels/parallel.hpp"
 
 namespace ag {
@@ -39,6 +40,23 @@ void gemm_pack_a(bool trans_a, std::size_t m, std::size_t k, const float* a, std
 void gemm_prepacked_a(std::size_t m, std::size_t n, std::size_t k, const float* packed_a, bool trans_b,
                       const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
   gemm(false, trans_b, m, n, k, packed_a, k, b, ldb, beta, c, ldc);
+}
+
+bool gemm_packs_b(std::size_t /*m*/, std::size_t /*n*/) { return true; }
+
+// op(B) from its panels: written whole, as one panel as wide as it, into plain_b [k, n].
+void gemm_prepacked_a_panels_b(std::size_t m, std::size_t n, std::size_t k, const float* packed_a,
+                               const PanelSource& b, float beta, float* c, std::size_t ldc, float* plain_b) {
+  if (m == 0 || n == 0) return;
+  b.pack(b.source, 0, k, 0, n, n, plain_b);
+  gemm(false, false, m, n, k, packed_a, k, plain_b, n, beta, c, ldc);
+}
+
+void gemm_panels_b(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+                   const PanelSource& b, float beta, float* c, std::size_t ldc, float* plain_b) {
+  if (m == 0 || n == 0) return;
+  b.pack(b.source, 0, k, 0, n, n, plain_b);
+  gemm(trans_a, false, m, n, k, a, lda, plain_b, n, beta, c, ldc);
 }
 
 }  // namespace ag

@@ -5,6 +5,9 @@
 //   conv2d            Y' = W col               dW += G' colᵀ   dcol = Wᵀ G', dx += col2im(dcol)
 //   conv_transpose2d  y = col2im(Wᵀ X')        dcol = im2col(G)   dX' = W dcol,  dW += X' dcolᵀ
 // (for the transposed convolution the weight is [C, O kh kw] and im2col runs on its output).
+// Where gemm would pack col or colᵀ (as op(B)) anyway, the columns are never written out: the
+// GEMM gathers each panel from the chunk's images (an implicit GEMM, conv_panels.hpp), with
+// the same values and so the same sums.
 // The bias gradient is the sum of G over the batch and the positions, in double.
 //
 // Chunks: the batch is cut into a fixed number of parts (kParts, fewer for a small batch),
@@ -23,12 +26,15 @@
 // 1/O of the GEMM) instead of trusting the forward's leftovers, so a second backward over the
 // same record is still right.
 #include <algorithm>
+#include <cstdint>
 
 #include <fmt/format.h>
 
 #include "autograd/kernels/conv.hpp"
+#include "autograd/kernels/conv_panels.hpp"
 #include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/gemm_packed.hpp"
+#include "autograd/kernels/gemm_panels.hpp"
 #include "autograd/kernels/parallel.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/ops/common.hpp"
@@ -104,12 +110,13 @@ constexpr std::size_t kChunkFloats = 128 * 1024;
 
 /// How a conv op cuts its batch, and where each part's buffers sit in the node's scratch:
 /// part p owns `col` [K, chunk P], `mat` [M, chunk P] (M = the GEMM's other side: output
-/// channels of a conv2d, input channels of a transposed one), `dw` [M, K] and `work` (im2col's
-/// and col2im's, conv_work_floats); after the parts
+/// channels of a conv2d, input channels of a transposed one), `dw` [M, K], `work` (im2col's
+/// and col2im's, conv_work_floats) and `padded` (the chunk's images in their zero border, which
+/// the implicit GEMMs gather their columns from: conv_panels.hpp); after the parts
 /// comes the weight, packed once for all chunks as the GEMM's op(A) ([M, K] or [K, M]: room for
 /// either).
 struct Chunks {
-  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, work_floats, weight_floats;
+  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, work_floats, padded_floats, weight_floats;
 
   Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions, const ConvGeometry& g)
       : batch(batch_), parts(std::min(batch_, kParts)), work_floats(conv_work_floats(g)) {
@@ -117,9 +124,13 @@ struct Chunks {
     col_floats = k * chunk * positions;
     mat_floats = m * chunk * positions;
     dw_floats = m * k;
+    padded_floats = conv_padded_floats(g, chunk);
+    if (padded_floats > std::size_t{INT32_MAX})  // the gathers' offsets are 32-bit
+      throw ShapeError(fmt::format("conv: an image of {} x {} x {} is too large (over 2^31 floats padded)",
+                                   g.channels, g.height, g.width));
     weight_floats = std::max(gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m));
   }
-  std::size_t part_floats() const { return col_floats + mat_floats + dw_floats + work_floats; }
+  std::size_t part_floats() const { return col_floats + mat_floats + dw_floats + work_floats + padded_floats; }
   // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
   // then shrinks, keeping its capacity, and grows back without allocating.
   std::size_t scratch_floats() const { return parts * part_floats() + weight_floats; }
@@ -127,6 +138,7 @@ struct Chunks {
   float* mat(float* scratch, std::size_t part) const { return col(scratch, part) + col_floats; }
   float* dw(float* scratch, std::size_t part) const { return mat(scratch, part) + mat_floats; }
   float* work(float* scratch, std::size_t part) const { return dw(scratch, part) + dw_floats; }
+  float* padded(float* scratch, std::size_t part) const { return work(scratch, part) + work_floats; }
   float* weight(float* scratch) const { return scratch + parts * part_floats(); }
 
   /// Runs body(part, first, count) for every chunk, the parts on the threads, each part's
@@ -190,9 +202,12 @@ static void conv2d_backward(Tape& t, const Node& n) {
     const std::size_t cols = count * positions;
     gather_channel_major(grad, out_c, positions, first, count, gt);
     if (w.requires_grad) {  // dW[O, K] (+)= G' colᵀ, the part's first chunk overwriting
-      im2col(g, x.value().data(), first, count, col, chunks.work(buffers, part));
+      float* padded = chunks.padded(buffers, part);
+      pad_images(g, x.value().data(), first, count, padded);
+      const ColumnPanels col_t{&g, padded, count, true};
       const bool first_chunk = first == g.batch * part / chunks.parts;
-      gemm(false, true, out_c, k, cols, gt, cols, col, cols, first_chunk ? 0.0F : 1.0F, chunks.dw(buffers, part), k);
+      gemm_panels_b(false, out_c, k, cols, gt, cols, col_t.source(), first_chunk ? 0.0F : 1.0F,
+                    chunks.dw(buffers, part), k, col);
     }
     if (x.requires_grad) {  // dcol = Wᵀ G', then back to the pixels
       gemm_prepacked_a(k, cols, out_c, packed_wt, false, gt, cols, 0.0F, col, cols);
@@ -231,8 +246,15 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
     float* col = chunks.col(buffers, part);
     float* yt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
-    im2col(g, x.value().data(), first, count, col, chunks.work(buffers, part));
-    gemm_prepacked_a(wd.b, cols, k, packed_w, false, col, cols, 0.0F, yt, cols);
+    if (gemm_packs_b(wd.b, cols)) {  // Y' = W col, its columns gathered as gemm packs them
+      float* padded = chunks.padded(buffers, part);
+      pad_images(g, x.value().data(), first, count, padded);
+      const ColumnPanels columns{&g, padded, count, false};
+      gemm_prepacked_a_panels_b(wd.b, cols, k, packed_w, columns.source(), 0.0F, yt, cols, col);
+    } else {  // gemm reads the columns in place
+      im2col(g, x.value().data(), first, count, col, chunks.work(buffers, part));
+      gemm_prepacked_a(wd.b, cols, k, packed_w, false, col, cols, 0.0F, yt, cols);
+    }
     scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, out.own_value.data());
   });
   return tape.last();
@@ -269,14 +291,24 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
     float* col = chunks.col(buffers, part);
     float* xt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
-    im2col(g, grad, first, count, col, chunks.work(buffers, part));  // dcol [O kh kw, count H W]
+    // dcol = im2col(G) [O kh kw, count H W], gathered from the padded images as gemm packs it
+    float* padded = chunks.padded(buffers, part);
+    pad_images(g, grad, first, count, padded);
     if (w.requires_grad) {  // dW[C, O kh kw] (+)= X' dcolᵀ, the part's first chunk overwriting
       gather_channel_major(x.value().data(), in_c, positions, first, count, xt);
+      const ColumnPanels dcol_t{&g, padded, count, true};
       const bool first_chunk = first == g.batch * part / chunks.parts;
-      gemm(false, true, in_c, k, cols, xt, cols, col, cols, first_chunk ? 0.0F : 1.0F, chunks.dw(buffers, part), k);
+      gemm_panels_b(false, in_c, k, cols, xt, cols, dcol_t.source(), first_chunk ? 0.0F : 1.0F,
+                    chunks.dw(buffers, part), k, col);
     }
     if (x.requires_grad) {  // dX' [C, count H W] = W dcol
-      gemm_prepacked_a(in_c, cols, k, packed_w, false, col, cols, 0.0F, xt, cols);
+      if (gemm_packs_b(in_c, cols)) {
+        const ColumnPanels dcol{&g, padded, count, false};
+        gemm_prepacked_a_panels_b(in_c, cols, k, packed_w, dcol.source(), 0.0F, xt, cols, col);
+      } else {  // gemm reads dcol in place
+        im2col(g, grad, first, count, col, chunks.work(buffers, part));
+        gemm_prepacked_a(in_c, cols, k, packed_w, false, col, cols, 0.0F, xt, cols);
+      }
       scatter_channel_major(xt, in_c, positions, first, count, nullptr, true, x.grad().data());
     }
   });
