@@ -85,13 +85,9 @@ class Workspace {
 thread_local Workspace t_packed_a(kMC * kMaxKC);
 thread_local Workspace t_packed_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
 
-// The packed B that all threads of one product share (gemm_shared_b): all of it up to this
-// size (two L2 caches' worth), else one block at a time.
-constexpr std::size_t kWholeSharedB = 2 * 1024 * 1024;
-
-// The B that all threads of one product share (gemm_shared_b): owned by the calling
+// The B block that all threads of one product share (gemm_shared_b): owned by the calling
 // thread, so two user threads running products at once never share one.
-thread_local Workspace t_shared_b(std::max(kWholeSharedB / sizeof(float), kNR * kMaxKC));
+thread_local Workspace t_shared_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
 
 // Pool threads get their buffers as they start (the calling thread on its first product).
 void reserve_workspaces() {
@@ -333,60 +329,40 @@ constexpr std::size_t kMinSharedB = 64 * 1024;
 
 // A cut by rows has every thread multiply its rows by all of op(B). Rather than each thread
 // packing all of B for itself (for the VAE's weights as many packed elements per thread as a
-// tenth of its multiply-adds), the threads pack a share of B each into one buffer, then each
-// multiplies its rows by the whole of it. When the packed B fits kWholeSharedB, all its blocks
-// are packed in one hand-off to the threads and multiplied in a second (the VAE's weights:
-// 2 hand-offs instead of 2 per block, 6 to 8 per product); a larger B goes block by block,
-// each packed and then multiplied. Every element of C gets the same sums in the same order as
-// in gemm_rect, so the result is too.
+// tenth of its multiply-adds), the threads pack a share of each B block each into one buffer,
+// then each multiplies its rows by the whole block. Every element of C gets the same sums in
+// the same order as in gemm_rect, so the result is too.
 void gemm_shared_b(const Operands& op, const Plan& plan, std::size_t m, std::size_t n, std::size_t k,
                    float beta, float* c, std::size_t ldc) {
   // Two threads pack neighbouring panels of one buffer: a packing that wrote past its panels
   // (transpose_panel does for panels narrower than a vector) would overwrite the other's.
   static_assert(kNR % kW == 0, "B panels must be whole vectors to be packed side by side by two threads");
   const Blocks blocks(n, k);
-  const auto parts = static_cast<std::size_t>(plan.parts);
-  // Part `part` packs its share of the panels of block (kb, j0) into dst, the block's buffer.
-  const auto pack_share = [&](int part, std::size_t kb, std::size_t j0, float* dst) {
-    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
-    const std::size_t nc = std::min(blocks.max_nc, n - j0), panels = (nc + kNR - 1) / kNR;
-    const std::size_t q0 = panels * static_cast<std::size_t>(part) / parts;
-    const std::size_t q1 = panels * static_cast<std::size_t>(part + 1) / parts;
-    if (q0 < q1) pack_b(op, j0 + q0 * kNR, std::min(nc, q1 * kNR) - q0 * kNR, p0, kc, dst + q0 * kNR * kc);
-  };
-  // Part `part` multiplies its rows by block (kb, j0), packed in src.
-  const auto multiply = [&](int part, std::size_t kb, std::size_t j0, const float* src) {
-    const auto [m0, m1] = plan.range(part, m);
-    if (m0 == m1) return;
-    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
-    const std::size_t nc = std::min(blocks.max_nc, n - j0);
-    const bool accumulate = kb > 0 || beta != 0.0F;
-    const std::size_t max_mc = std::min(kMC, m1 - m0);
-    float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
-    for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
-      const std::size_t mc = std::min(max_mc, m1 - i0);
-      pack_a(op, i0, mc, p0, kc, ap);
-      macro_kernel(mc, nc, kc, ap, src, c + i0 * ldc + j0, ldc, accumulate);
-    }
-  };
-  const std::size_t whole = round_up(n, kNR) * k;  // block (kb, j0) at round_up(n, NR) p0 + j0 kc
-  if (whole <= kWholeSharedB / sizeof(float)) {
-    float* bp = t_shared_b.get(whole);
-    const auto each_block = [&](int part, auto step) {
-      for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb)
-        for (std::size_t j0 = 0; j0 < n; j0 += blocks.max_nc)
-          step(part, kb, j0, bp + round_up(n, kNR) * blocks.k_begin(kb) + j0 * (blocks.k_begin(kb + 1) - blocks.k_begin(kb)));
-    };
-    parallel_run(plan.parts, [&](int part) { each_block(part, pack_share); });
-    parallel_run(plan.parts, [&](int part) { each_block(part, multiply); });
-    return;
-  }
   float* bp = t_shared_b.get(blocks.max_nc * blocks.max_kc);
-  for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb)
+  for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb) {
+    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
+    const bool accumulate = kb > 0 || beta != 0.0F;
     for (std::size_t j0 = 0; j0 < n; j0 += blocks.max_nc) {
-      parallel_run(plan.parts, [&](int part) { pack_share(part, kb, j0, bp); });
-      parallel_run(plan.parts, [&](int part) { multiply(part, kb, j0, bp); });
+      const std::size_t nc = std::min(blocks.max_nc, n - j0), panels = (nc + kNR - 1) / kNR;
+      const auto parts = static_cast<std::size_t>(plan.parts);
+      parallel_run(plan.parts, [&](int part) {  // part t packs panels [q0, q1) of the block
+        const std::size_t q0 = panels * static_cast<std::size_t>(part) / parts;
+        const std::size_t q1 = panels * static_cast<std::size_t>(part + 1) / parts;
+        if (q0 < q1) pack_b(op, j0 + q0 * kNR, std::min(nc, q1 * kNR) - q0 * kNR, p0, kc, bp + q0 * kNR * kc);
+      });
+      parallel_run(plan.parts, [&](int part) {  // then multiplies its rows by all of them
+        const auto [m0, m1] = plan.range(part, m);
+        if (m0 == m1) return;
+        const std::size_t max_mc = std::min(kMC, m1 - m0);
+        float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
+        for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
+          const std::size_t mc = std::min(max_mc, m1 - i0);
+          pack_a(op, i0, mc, p0, kc, ap);
+          macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
+        }
+      });
     }
+  }
 }
 
 }  // namespace
