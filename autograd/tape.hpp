@@ -54,6 +54,9 @@ struct alignas(64) Node {
   std::array<std::uint32_t, kMaxInputs> inputs{};
   std::uint8_t arity = 0;              // how many entries of `inputs` are used
   bool requires_grad = false;          // does any gradient flow through this node?
+  bool writes_fresh = false;           // the op's backward rule honours fresh_inputs (below)
+  std::uint8_t fresh_inputs = 0;       // bit k: input k's gradient was not zeroed and must be
+                                       // written, not added to (see Tape::sweep_backward)
   std::uint32_t grad_pass = 0;         // the backward pass that last reached this node: its
                                        // gradient is current iff this is the tape's latest pass
   BackwardFn backward = nullptr;       // nullptr for leaves
@@ -276,11 +279,17 @@ namespace detail {
 void resize_to(Array& a, const Shape& s);  // out of line: rarely needed, and much code
 }
 
-/// Resizes `a` to `s` without reallocating when the element count is unchanged, and
-/// fills it with zeros. (Inline: the backward sweep calls it for every node it reaches.)
-inline void zero_as(Array& a, const Shape& s) {
+/// Resizes `a` to `s` without reallocating when the element count is unchanged; the values
+/// are whatever the buffer held.
+inline void shape_as(Array& a, const Shape& s) {
   if (shape_of(a) != s) [[unlikely]]
     detail::resize_to(a, s);
+}
+
+/// shape_as, then fills `a` with zeros. (Inline: the backward sweep calls it for every node
+/// it reaches.)
+inline void zero_as(Array& a, const Shape& s) {
+  shape_as(a, s);
   std::fill_n(a.data(), a.size(), 0.0F);
 }
 

@@ -122,8 +122,7 @@ Dataset Dataset::from_idx(IdxArray examples, std::optional<IdxArray> labels, con
 
 void Dataset::row_to_floats(std::size_t i, float* out) const {
   if (holds_bytes_) {
-    const std::uint8_t* p = bytes_.data() + i * features_;
-    for (std::size_t j = 0; j < features_; ++j) out[j] = kPixelScale[p[j]];
+    convert_pixels(bytes_.data() + i * features_, out, features_);
   } else {
     std::copy_n(floats_.data() + i * features_, features_, out);
   }

@@ -1,18 +1,19 @@
-// kPixelScale[p] = p / 255.0f for every byte p: the float a gray value becomes.
+// A gray value p becomes the float p / 255.0f (the same floats torchvision's ToTensor makes).
 //
-// A table instead of p * (1 / 255.0f): it gives the correctly rounded quotient (the same
-// floats torchvision's ToTensor makes) and is as fast as the multiply.
+// A true division, not p * (1 / 255.0f), which rounds 126 of the 256 values differently.
+// Written as a plain loop (no lookup table) so it vectorizes: eight bytes widened, converted
+// and divided per instruction, where a table is read one byte at a time (a tenth of the data
+// path of a training step).
 #pragma once
 
-#include <array>
 #include <cstddef>
+#include <cstdint>
 
 namespace datasets {
 
-inline constexpr std::array<float, 256> kPixelScale = [] {
-  std::array<float, 256> t{};
-  for (std::size_t p = 0; p < t.size(); ++p) t[p] = static_cast<float>(p) / 255.0F;
-  return t;
-}();
+/// out[j] = pixels[j] / 255.0f for j < n.
+inline void convert_pixels(const std::uint8_t* __restrict pixels, float* __restrict out, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) out[j] = static_cast<float>(pixels[j]) / 255.0F;
+}
 
 }  // namespace datasets

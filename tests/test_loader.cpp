@@ -92,6 +92,29 @@ TEST_CASE("an epoch has full batches and one partial batch, each example exactly
   CHECK_THROWS_AS(fresh.next(), std::logic_error);
 }
 
+TEST_CASE("every gray value becomes the correctly rounded p / 255") {
+  // Rows of 259 values (not a whole number of vectors, so the vectorized conversion's tail runs
+  // too): every gray value, then the first three again; the second row reversed. The reference
+  // divides in double and rounds once to float.
+  constexpr std::size_t d = 259;
+  std::vector<std::uint8_t> pixels(2 * d);
+  for (std::size_t j = 0; j < d; ++j) {
+    pixels[j] = static_cast<std::uint8_t>(j % 256);
+    pixels[d + j] = static_cast<std::uint8_t>(255 - j % 256);
+  }
+  Dataset data(pixels, d);
+  std::vector<float> row(d);
+  std::size_t wrong = 0;
+  for (std::size_t r = 0; r < 2; ++r) {
+    data.row_to_floats(r, row.data());
+    for (std::size_t j = 0; j < d; ++j)
+      wrong += row[j] != static_cast<float>(static_cast<double>(pixels[r * d + j]) / 255.0);
+  }
+  CHECK(wrong == 0);
+  CHECK(row[0] == 1.0F);
+  CHECK(row[255] == 0.0F);
+}
+
 TEST_CASE("the order changes every epoch and repeats for the same seed") {
   Dataset data = datasets::binary_blobs(300, 4, 2, 0.1, 1);
   Loader a(data, {.batch_size = 32, .seed = 9});

@@ -1,7 +1,9 @@
 // relu, sigmoid, tanh, softplus, log_sigmoid, leaky_relu, elu, gelu, silu: forward in a form that cannot overflow,
 // with dy/dx beside it.
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <numbers>
 
 #include "autograd/kernels/vector_math.hpp"
@@ -24,18 +26,31 @@ static void elu_backward(Tape& t, const Node& n);
 static void gelu_backward(Tape& t, const Node& n);
 static void silu_backward(Tape& t, const Node& n);
 
-// dx[i] += x[i] > 0 ? g[i] : 0, in a loop of restrict pointers that the compiler vectorizes.
+// dx[i] += x[i] > 0 ? g[i] : 0 (with Fresh: dx[i] = 0 + that, dx unread), in loops of
+// restrict pointers that the compiler vectorizes.
+template <bool Fresh>
 static void relu_mask_add(const float* __restrict x, const float* __restrict g, float* __restrict dx,
                           std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const float gi = g[i];  // read unconditionally, or g++ will not vectorize the select
-    dx[i] += x[i] > 0.0F ? gi : 0.0F;
+  if constexpr (Fresh) {
+    // The select as a bit mask: g++ 12 vectorizes `dx[i] = x[i] > 0 ? g[i] : 0` in no form
+    // ("control flow in loop"), only the select added to a value loaded from dx.
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t keep = x[i] > 0.0F ? 0xFFFFFFFFU : 0U;
+      dx[i] = 0.0F + std::bit_cast<float>(std::bit_cast<std::uint32_t>(g[i]) & keep);
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      const float gi = g[i];  // read unconditionally, or g++ will not vectorize the select
+      dx[i] += x[i] > 0.0F ? gi : 0.0F;
+    }
   }
 }
 
 // y = max(x, 0), dy/dx = [x > 0]
 Var relu(Var x) {
-  return unary_forward("relu", x, relu_backward, [](float v) { return std::max(v, 0.0F); });
+  Var y = unary_forward("relu", x, relu_backward, [](float v) { return std::max(v, 0.0F); });
+  y.tape().node(y).writes_fresh = true;
+  return y;
 }
 // The backward passes g where x > 0 and 0 elsewhere (PyTorch's threshold_backward) rather
 // than multiplying g by the 0 / 1 derivative: a select vectorizes, the product did not (g++
@@ -43,7 +58,10 @@ Var relu(Var x) {
 static void relu_backward(Tape& t, const Node& n) {
   Node& x = detail::input(t, n, 0);
   if (!x.requires_grad) return;
-  relu_mask_add(x.value().data(), n.grad().data(), x.grad().data(), n.value().size());
+  if (detail::fresh(n, 0))
+    relu_mask_add<true>(x.value().data(), n.grad().data(), x.grad().data(), n.value().size());
+  else
+    relu_mask_add<false>(x.value().data(), n.grad().data(), x.grad().data(), n.value().size());
 }
 
 // y = 1 / (1 + e^-x), dy/dx = y (1 - y)

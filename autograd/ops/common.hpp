@@ -11,6 +11,10 @@ namespace ag::detail {
 /// The k-th input of `node`, to read its value or add to its gradient.
 inline Node& input(Tape& tape, const Node& node, int k) { return tape.node(node.inputs[k]); }
 
+/// For an op that set writes_fresh on its node: whether its backward rule must write input k's
+/// gradient (0 + its contribution) rather than add to it (see Tape::sweep_backward).
+inline bool fresh(const Node& node, int k) { return ((node.fresh_inputs >> k) & 1U) != 0; }
+
 /// Throws ShapeError unless a and b have the same shape.
 inline void require_same_shape(const char* op, Var a, Var b) {
   if (a.shape() != b.shape())

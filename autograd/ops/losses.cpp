@@ -1,5 +1,6 @@
 // Losses, each as an elementwise formula e(...) with its partial derivatives, folded by a
 // Reduction (see ops/loss_reduction.hpp).
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -35,6 +36,7 @@ Var bce_with_logits(Var logits, Var targets, Reduction reduction) {
                           bce_with_logits_backward);
   const float scale = detail::reduction_scale(reduction, s);
   out.set_attrs(detail::LossAttrs{reduction, scale});
+  out.writes_fresh = true;
   if (shape_of(out.saved) != s) out.saved.resize(s);
   const double total = vec::bce_with_logits(logits.value().data(), targets.value().data(),
                                             elementwise ? out.own_value.data() : nullptr,
@@ -53,15 +55,20 @@ static void bce_with_logits_backward(Tape& t, const Node& n) {
   const bool elementwise = a.reduction == Reduction::none;
   const float* g = n.grad().data();
   const float scale = elementwise ? 1.0F : g[0] * a.scale;
+  // A fresh gradient (writes_fresh) starts from 0 instead of what the buffer holds.
   if (logits.requires_grad) {
     float* dl = logits.grad().data();
-    if (elementwise)
+    if (elementwise) {
+      if (detail::fresh(n, 0)) std::fill_n(dl, count, 0.0F);
       for (std::size_t i = 0; i < count; ++i) dl[i] += g[i] * (sig[i] - y[i]);
+    } else if (detail::fresh(n, 0))
+      for (std::size_t i = 0; i < count; ++i) dl[i] = 0.0F + scale * (sig[i] - y[i]);
     else
       for (std::size_t i = 0; i < count; ++i) dl[i] += scale * (sig[i] - y[i]);
   }
   if (targets.requires_grad) {
     float* dy = targets.grad().data();
+    if (detail::fresh(n, 1)) std::fill_n(dy, count, 0.0F);
     for (std::size_t i = 0; i < count; ++i) dy[i] -= upstream(n, i) * l[i];
   }
 }

@@ -104,6 +104,7 @@ Var linear(Var x, Var weight, Var bias) {
                                  to_string(bias.shape()), out, out, to_string(weight.shape())));
   Tape& tape = x.tape();
   Node& node = tape.record("linear", {x, weight, bias}, out_shape, linear_backward);
+  node.writes_fresh = true;
   float* y = node.own_value.data();
   const float* b = bias.value().data();
   // Row by row through copy_n (a memmove): as one loop, g++ could not prove y and b apart and
@@ -118,6 +119,7 @@ Var linear(Var x, Var weight) {
   const std::size_t in = x.cols(), out = weight.rows(), batch = x.numel() / std::max<std::size_t>(in, 1);
   Tape& tape = x.tape();
   Node& node = tape.record("linear", {x, weight}, out_shape, linear_backward);
+  node.writes_fresh = true;
   gemm(false, true, batch, out, in, x.value().data(), in, weight.value().data(), in, 0.0F,
        node.own_value.data(), out);
   return tape.last();
@@ -128,12 +130,16 @@ static void linear_backward(Tape& t, const Node& n) {
   const std::size_t in = x.value().shape().back(), batch = x.value().size() / std::max<std::size_t>(in, 1);
   const std::size_t out = w.value().shape()[0];
   const float* g = n.grad().data();
+  // A fresh gradient (writes_fresh) is overwritten: beta 0. The kernel's sums never end in -0,
+  // so these are the bits 0 + the product gives.
+  const auto beta = [&n](int k) { return detail::fresh(n, k) ? 0.0F : 1.0F; };
   if (x.requires_grad)
-    gemm(false, false, batch, in, out, g, out, w.value().data(), in, 1.0F, x.grad().data(), in);
+    gemm(false, false, batch, in, out, g, out, w.value().data(), in, beta(0), x.grad().data(), in);
   if (w.requires_grad)
-    gemm(true, false, out, in, batch, g, out, x.value().data(), in, 1.0F, w.grad().data(), in);
+    gemm(true, false, out, in, batch, g, out, x.value().data(), in, beta(1), w.grad().data(), in);
   if (n.arity == 3) {
     Node& b = input(t, n, 2);
+    if (detail::fresh(n, 2)) std::fill_n(b.grad().data(), out, 0.0F);
     if (b.requires_grad) detail::add_column_sums(g, batch, out, b.grad().data());
   }
 }
