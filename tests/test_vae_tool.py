@@ -450,7 +450,7 @@ class OwnData(unittest.TestCase):
         _, b = read_safetensors(self.path("cf_npy/model.safetensors"))
         self.assertEqual(a, b)  # the same images in the same order: the same weights
         model = self.path("cf_npy/model.safetensors")
-        self.assertIn("read and written channels first", run("info", model).stdout)
+        self.assertIn("example shape: [3,8,8] (channels first)", run("info", model).stdout)
         recon_planar, recon_png = self.path("cf_recon_planar.npy"), self.path("cf_recon_png.npy")
         run("reconstruct", model, "--data", planar, "--out", recon_planar)
         run("reconstruct", model, "--data", folder, "--channels", "3", "--out", recon_png)
@@ -470,8 +470,12 @@ class OwnData(unittest.TestCase):
         # data of the model's size but another shape is refused, naming both shapes
         np.save(self.path("wide.npy"), rgb.reshape(64, 4, 16, 3))
         r = run("encode", model, "--data", self.path("wide.npy"), "--out", self.path("cf_codes.npy"), expect=1)
-        self.assertIn("[4,16,3]", r.stderr)
-        self.assertIn("[8,8,3]", r.stderr)
+        self.assertIn("examples of shape [4,16,3] (192 values)", r.stderr)
+        self.assertIn("the model reads [3,8,8] (channels first; 192 values)", r.stderr)  # as the user's files hold it
+        np.save(self.path("wide_cf.npy"), np.ascontiguousarray(rgb.reshape(64, 4, 16, 3).transpose(0, 3, 1, 2)))
+        r = run("encode", model, "--data", self.path("wide_cf.npy"), "--out", self.path("cf_codes.npy"), expect=1)
+        self.assertIn("examples of shape [3,4,16] (channels first; 192 values)", r.stderr)
+        self.assertFalse(os.path.exists(self.path("cf_codes.npy")))
 
     def test_progress_bar_on_a_terminal_has_an_eta_and_fits_80_columns(self):
         import pty

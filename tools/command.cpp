@@ -163,10 +163,22 @@ datasets::Dataset DataFlags::load(const LoadedModel& model) const {
   const std::size_t features = model.model->config().input_dim;
   const bool flat = d.example_shape().size() == 1;
   if (d.features() != features || (!flat && want.size() > 1 && d.example_shape() != want))
-    throw datasets::DataError(fmt::format("{}: examples of shape [{}] ({} values), but the model reads [{}] ({} values)",
-                                          describe(), shape_text(d.example_shape()), d.features(), shape_text(want),
-                                          features));
+    throw datasets::DataError(fmt::format("{}: examples of shape {}, but the model reads {}", describe(),
+                                          layout_text({d.example_shape(), d.channels_first()}, d.features()),
+                                          layout_text(model.example, features)));
   return d;
+}
+
+std::string layout_text(const ExampleLayout& example, std::optional<std::size_t> values) {
+  const std::optional<ImageShape> image = image_shape(example.shape);
+  const bool channels_first = example.channels_first && image;
+  std::vector<std::string> notes;
+  if (channels_first) notes.push_back("channels first");
+  if (values) notes.push_back(fmt::format("{} values", *values));
+  const std::string note = notes.empty() ? "" : fmt::format(" ({})", fmt::join(notes, "; "));
+  if (!channels_first) return fmt::format("[{}]{}", shape_text(example.shape), note);
+  const std::size_t channels = example.shape.size() == 3 ? example.shape[2] : 1;
+  return fmt::format("[{},{},{}]{}", channels, example.shape[0], example.shape[1], note);
 }
 
 std::string DataFlags::describe() const {

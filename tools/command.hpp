@@ -128,6 +128,9 @@ struct ExampleLayout {
   std::vector<std::size_t> shape;
   bool channels_first = false;
 };
+/// The shape as the user's files hold it: "[C,H,W] (channels first)" for images read
+/// channels first, else "[H,W,C]" (or "[D]"); with `values`, "[C,H,W] (channels first; N values)".
+std::string layout_text(const ExampleLayout& example, std::optional<std::size_t> values = {});
 
 /// A model read back from a model.safetensors or checkpoint.safetensors.
 struct LoadedModel {

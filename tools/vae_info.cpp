@@ -24,10 +24,8 @@ Command add_info_command(CLI::App& vae) {
               auto it = m.metadata.find(key);
               return it == m.metadata.end() ? std::string("?") : it->second;
             };
-            fmt::print("format: {}\nexample shape: [{}]{}\nepochs: {}\n{} loss: {}\n", get("format"),
-                       shape_text(m.example.shape),
-                       m.example.channels_first ? " (channels interleaved; read and written channels first)" : "",
-                       get("epochs"), get("evaluated_on"), get("test_loss"));
+            fmt::print("format: {}\nexample shape: {}\nepochs: {}\n{} loss: {}\n", get("format"),
+                       layout_text(m.example), get("epochs"), get("evaluated_on"), get("test_loss"));
             if (!m.label_names.empty()) fmt::print("classes: {}\n", fmt::join(m.label_names, ", "));
             for (const auto& [key, value] : m.metadata)
               if (key.rfind("option.", 0) == 0) fmt::print("  --{} {}\n", key.substr(7), value);
