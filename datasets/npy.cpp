@@ -1,12 +1,17 @@
 #include "datasets/npy.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <span>
 #include <sstream>
+#include <type_traits>
 
 #include <fmt/format.h>
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
 
 #include "datasets/error.hpp"
@@ -16,24 +21,85 @@ namespace {
 
 constexpr std::string_view kMagic = "\x93NUMPY";
 
-std::size_t word_size(const std::string& dtype) {
-  if (dtype.size() < 3) return 0;
-  std::size_t n = 0;
-  for (char c : dtype.substr(2)) {
-    if (c < '0' || c > '9' || n > 8) return 0;
-    n = n * 10 + static_cast<std::size_t>(c - '0');
-  }
-  return n;
+// The element type a dtype string such as "<f4", ">i2" or "|b1" names, or word 0 if it is not
+// a number type read here (complex, strings, objects, dates, structured).
+struct ElementType {
+  char kind = 0;  // 'b' bool, 'i' signed, 'u' unsigned, 'f' float
+  std::size_t word = 0;
+};
+ElementType element_type(const std::string& dtype) {
+  // byte orders: '<' little, '>' big, '|' none, '=' the writer's own (little on every machine
+  // this builds for)
+  if (dtype.size() != 3 || std::string_view("<>|=").find(dtype[0]) == std::string_view::npos) return {};
+  const char kind = dtype[1];
+  const std::size_t word = dtype[2] >= '0' && dtype[2] <= '9' ? static_cast<std::size_t>(dtype[2] - '0') : 0;
+  const bool integer_word = word == 1 || word == 2 || word == 4 || word == 8;
+  const bool fits = (kind == 'b' && word == 1) || ((kind == 'i' || kind == 'u') && integer_word) ||
+                    (kind == 'f' && (word == 2 || word == 4 || word == 8));
+  return fits ? ElementType{kind, word} : ElementType{};
 }
 
-// The values after a checked header. (xt::load_npy reads the header length through a
-// signed char, so headers of 128..255 bytes, which numpy writes for long shapes, come out
-// wrong; the header is parsed by xnpy above and the data copied here.)
+// IEEE half-precision bits (numpy's float16) to float, subnormals and infinities included.
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t exponent = (h >> 10) & 0x1FU, mantissa = h & 0x3FFU;
+  float magnitude;
+  if (exponent == 0) magnitude = std::ldexp(static_cast<float>(mantissa), -24);  // zero or subnormal
+  else if (exponent == 31) magnitude = mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  else magnitude = std::ldexp(static_cast<float>(mantissa | 0x400U), static_cast<int>(exponent) - 25);
+  return (h & 0x8000U) ? -magnitude : magnitude;
+}
+
+// Element i of the data as `From`, its bytes reversed first when the file is big-endian.
+template <class From>
+From element(const char* data, std::size_t i, bool swap) {
+  char word[sizeof(From)];
+  std::memcpy(word, data + i * sizeof(From), sizeof(From));
+  if (swap) std::reverse(word, word + sizeof(From));
+  From v;
+  std::memcpy(&v, word, sizeof(From));
+  return v;
+}
+
+template <class From, class To>
+void convert_as(const char* data, bool swap, std::span<To> out) {
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if constexpr (std::is_same_v<From, bool>) out[i] = static_cast<To>(data[i] != 0);
+    else out[i] = static_cast<To>(element<From>(data, i, swap));
+  }
+}
+
+// The file's values converted to To, in the file's element order, whatever its number type
+// and byte order.
+template <class To>
+std::vector<To> values_as(std::string_view bytes, const NpyHeader& h) {
+  const ElementType t = element_type(h.dtype);
+  std::vector<To> out((bytes.size() - h.data_offset) / t.word);
+  const char* data = bytes.data() + h.data_offset;
+  const bool swap = h.dtype[0] == '>';
+  const std::span<To> to(out);
+  if (t.kind == 'b') convert_as<bool>(data, swap, to);
+  else if (t.kind == 'i' && t.word == 1) convert_as<std::int8_t>(data, swap, to);
+  else if (t.kind == 'i' && t.word == 2) convert_as<std::int16_t>(data, swap, to);
+  else if (t.kind == 'i' && t.word == 4) convert_as<std::int32_t>(data, swap, to);
+  else if (t.kind == 'i') convert_as<std::int64_t>(data, swap, to);
+  else if (t.kind == 'u' && t.word == 1) convert_as<std::uint8_t>(data, swap, to);
+  else if (t.kind == 'u' && t.word == 2) convert_as<std::uint16_t>(data, swap, to);
+  else if (t.kind == 'u' && t.word == 4) convert_as<std::uint32_t>(data, swap, to);
+  else if (t.kind == 'u') convert_as<std::uint64_t>(data, swap, to);
+  else if (t.word == 2)
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<To>(half_to_float(element<std::uint16_t>(data, i, swap)));
+  else if (t.word == 4) convert_as<float>(data, swap, to);
+  else convert_as<double>(data, swap, to);
+  return out;
+}
+
+// The values of a Fortran-order (column-major) array put in C (row-major) order.
 template <class T>
-std::vector<T> load_values(std::string_view bytes, const NpyHeader& h) {
-  std::vector<T> values((bytes.size() - h.data_offset) / sizeof(T));
-  std::memcpy(values.data(), bytes.data() + h.data_offset, values.size() * sizeof(T));
-  return values;
+std::vector<T> c_order(std::vector<T> values, const std::vector<std::size_t>& shape) {
+  if (shape.size() < 2) return values;
+  const auto column_major = xt::adapt<xt::layout_type::column_major>(values.data(), values.size(), xt::no_ownership(), shape);
+  const xt::xarray<T, xt::layout_type::row_major> row_major = column_major;
+  return std::vector<T>(row_major.begin(), row_major.end());
 }
 
 }  // namespace
@@ -70,10 +136,11 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& source) {
   } catch (const std::exception& e) {
     throw DataError(fmt::format("{}: malformed .npy header '{}': {}", source, compact, e.what()));
   }
-  if (fortran) throw DataError(fmt::format("{}: Fortran-order .npy files are not supported; save in C order", source));
-  const std::size_t word = word_size(h.dtype);
-  if (word == 0 || (h.dtype[0] != '<' && h.dtype[0] != '|'))
-    throw DataError(fmt::format("{}: dtype '{}' is not supported (little-endian numbers only)", source, h.dtype));
+  h.fortran_order = fortran;
+  const std::size_t word = element_type(h.dtype).word;
+  if (word == 0)
+    throw DataError(fmt::format("{}: dtype '{}' is not a number type read here (bool, int8 to int64, uint8 to uint64, "
+                                "float16, float32, float64; either byte order)", source, h.dtype));
   std::size_t count = 1;
   for (std::size_t d : h.shape) {
     if (d != 0 && count > std::numeric_limits<std::size_t>::max() / word / d)
@@ -92,25 +159,21 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& source) {
 Dataset parse_npy_dataset(std::string_view bytes, const std::string& source) {
   const NpyHeader h = parse_npy_header(bytes, source);
   if (h.shape.empty()) throw DataError(fmt::format("{}: a scalar is not a set of examples", source));
-  std::vector<std::size_t> example(h.shape.begin() + 1, h.shape.end());
-  if (example.empty()) example = {1};
+  const std::vector<std::size_t> example = h.shape.size() > 1 ? std::vector<std::size_t>(h.shape.begin() + 1, h.shape.end())
+                                                               : std::vector<std::size_t>(1, 1);
   std::size_t features = 1;
   for (std::size_t d : example) features *= d;
   if (features == 0) throw DataError(fmt::format("{}: examples of shape ({}) hold no values", source, fmt::join(example, ", ")));
   Dataset d;
-  if (h.dtype == "|u1") {
-    d = Dataset(load_values<std::uint8_t>(bytes, h), features);
-  } else if (h.dtype == "<f4") {
-    d = Dataset(load_values<float>(bytes, h), features);
-  } else if (h.dtype == "<f8") {
-    const auto values = load_values<double>(bytes, h);
-    d = Dataset(std::vector<float>(values.begin(), values.end()), features);
+  if (h.dtype == "|u1") {  // pixels: kept as bytes, scaled to [0, 1] a batch at a time
+    std::vector<std::uint8_t> pixels = values_as<std::uint8_t>(bytes, h);
+    d = Dataset(h.fortran_order ? c_order(std::move(pixels), h.shape) : std::move(pixels), features);
   } else {
-    throw DataError(fmt::format("{}: examples of dtype '{}' are not supported (uint8, float32 or float64)", source, h.dtype));
-  }
-  if (!d.holds_bytes())
-    for (float v : d.floats())
+    std::vector<float> values = values_as<float>(bytes, h);
+    for (float v : values)
       if (!std::isfinite(v)) throw DataError(fmt::format("{}: holds a non-finite value ({})", source, v));
+    d = Dataset(h.fortran_order ? c_order(std::move(values), h.shape) : std::move(values), features);
+  }
   d.set_example_shape(example);
   return d;
 }
@@ -118,16 +181,17 @@ Dataset parse_npy_dataset(std::string_view bytes, const std::string& source) {
 std::vector<std::int32_t> parse_npy_labels(std::string_view bytes, const std::string& source) {
   const NpyHeader h = parse_npy_header(bytes, source);
   if (h.shape.size() != 1) throw DataError(fmt::format("{}: labels must have rank 1, found ({})", source, fmt::join(h.shape, ", ")));
-  std::vector<std::int64_t> wide;
-  if (h.dtype == "|u1") { auto v = load_values<std::uint8_t>(bytes, h); wide.assign(v.begin(), v.end()); }
-  else if (h.dtype == "|i1") { auto v = load_values<std::int8_t>(bytes, h); wide.assign(v.begin(), v.end()); }
-  else if (h.dtype == "<i4") { auto v = load_values<std::int32_t>(bytes, h); wide.assign(v.begin(), v.end()); }
-  else if (h.dtype == "<i8") { auto v = load_values<std::int64_t>(bytes, h); wide.assign(v.begin(), v.end()); }
-  else throw DataError(fmt::format("{}: labels of dtype '{}' are not supported (uint8, int8, int32, int64)", source, h.dtype));
+  const char kind = element_type(h.dtype).kind;
+  if (kind != 'i' && kind != 'u' && kind != 'f')
+    throw DataError(fmt::format("{}: labels of dtype '{}' are not supported (integers, or floats holding whole numbers)",
+                                source, h.dtype));
   std::vector<std::int32_t> labels;
-  for (std::int64_t v : wide) {
-    if (v < 0 || v > std::numeric_limits<std::int32_t>::max())
-      throw DataError(fmt::format("{}: label {} is out of range (0 to 2^31-1)", source, v));
+  const std::vector<double> values = values_as<double>(bytes, h);  // exact for every label that fits an int32
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const double v = values[i];
+    if (!(v >= 0 && v <= std::numeric_limits<std::int32_t>::max()))
+      throw DataError(fmt::format("{}: label {} (entry {}) is out of range (0 to 2^31-1)", source, v, i));
+    if (v != std::floor(v)) throw DataError(fmt::format("{}: label {} (entry {}) is not a whole number", source, v, i));
     labels.push_back(static_cast<std::int32_t>(v));
   }
   return labels;

@@ -340,6 +340,25 @@ class OwnData(unittest.TestCase):
         r = run("evaluate", self.path("m_npy/model.safetensors"), "--data", self.path("p.npy"))
         self.assertIn("200 examples (train split)", r.stdout)  # no test split: --split defaults to train
 
+    def test_npy_of_any_byte_order_layout_and_number_type_gives_the_same_model(self):
+        images, labels = patterns(100)
+        x = (images / 255.0).astype(np.float32)
+        variants = {"c": x, "big_endian": x.astype(">f4"), "fortran": np.asfortranarray(x), "f64": x.astype(np.float64)}
+        weights = []
+        for name, array in variants.items():
+            np.save(self.path(f"{name}.npy"), array)
+            np.save(self.path(f"{name}-labels.npy"), labels.astype(">i2" if name == "big_endian" else np.float64))
+            run(*self.small(self.path(f"{name}.npy"), self.path(f"m_{name}")))
+            weights.append(read_safetensors(self.path(f"m_{name}/model.safetensors"))[1])
+        for other in weights[1:]:
+            self.assertEqual(other, weights[0])
+        r = run("info", self.path("m_fortran/model.safetensors"))
+        self.assertIn("example shape: [8,8]", r.stdout)
+        # binary masks saved as bool train too (0 and 1 are Bernoulli targets)
+        np.save(self.path("masks.npy"), images > 127)
+        run(*self.small(self.path("masks.npy"), self.path("m_masks")))
+        self.assertTrue(os.path.exists(self.path("m_masks/model.safetensors")))
+
     def test_exclude_classes_and_splits_of_an_image_tree(self):
         root = self.path("tree")
         for split, n, seed in (("train", 100, 5), ("test", 40, 6)):
