@@ -20,14 +20,31 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::vector<std::string_view> cells(std::string_view line) {
+// A cell's number as written: spaces, a pair of double quotes around it (R's write.csv, Excel)
+// and a leading '+' are dropped.
+std::string_view number_text(std::string_view cell) {
+  cell = trim(cell);
+  if (cell.size() >= 2 && cell.front() == '"' && cell.back() == '"') cell = trim(cell.substr(1, cell.size() - 2));
+  if (cell.size() >= 2 && cell.front() == '+' && cell[1] != '-' && cell[1] != '+') cell.remove_prefix(1);
+  return cell;
+}
+
+std::vector<std::string_view> cells(std::string_view line, char delimiter) {
   std::vector<std::string_view> out;
   for (std::size_t start = 0;;) {
-    const std::size_t comma = line.find(',', start);
-    out.push_back(trim(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
-    if (comma == std::string_view::npos) return out;
-    start = comma + 1;
+    const std::size_t end = line.find(delimiter, start);
+    out.push_back(number_text(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start)));
+    if (end == std::string_view::npos) return out;
+    start = end + 1;
   }
+}
+
+// ',' unless the first row has none and has ';' (European spreadsheets) or tabs.
+char delimiter_of(std::string_view first_row) {
+  if (first_row.find(',') != std::string_view::npos) return ',';
+  if (first_row.find(';') != std::string_view::npos) return ';';
+  if (first_row.find('\t') != std::string_view::npos) return '\t';
+  return ',';
 }
 
 bool is_number(std::string_view cell) {
@@ -42,6 +59,8 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
   std::string clean;  // the checked rows, for xt::load_csv
   std::size_t columns = 0, rows = 0, line_number = 0;
   bool header = false;
+  char delimiter = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // the UTF-8 mark some editors write first
   for (std::size_t start = 0; start < text.size();) {
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
@@ -49,7 +68,8 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
     start = end + 1;
     ++line_number;
     if (line.empty() || line.front() == '#') continue;
-    const std::vector<std::string_view> row = cells(line);
+    if (delimiter == 0) delimiter = delimiter_of(line);
+    const std::vector<std::string_view> row = cells(line, delimiter);
     if (columns == 0) {
       columns = row.size();
       bool numeric = true;
@@ -64,8 +84,10 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
     for (std::size_t c = 0; c < row.size(); ++c)
       if (!is_number(row[c]))
         throw DataError(fmt::format("{}:{}: column {}: '{}' is not a number", source, line_number, c + 1, row[c]));
-    clean.append(line);
-    clean += '\n';
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      clean.append(row[c]);
+      clean += c + 1 < row.size() ? ',' : '\n';
+    }
     ++rows;
   }
   if (rows == 0) throw DataError(fmt::format("{}: no rows of numbers{}", source, header ? " after the header" : ""));

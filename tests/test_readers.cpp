@@ -234,6 +234,19 @@ TEST_CASE("csv: header, label column and the cell that is wrong") {
   CHECK_THROWS_AS(datasets::parse_csv_dataset("1,2\n", "c.csv", 3), DataError);
 }
 
+TEST_CASE("csv: spreadsheet dialects (quoted numbers, +signs, semicolons, tabs, a byte-order mark, CRLF) read the same values") {
+  const std::vector<float> want = {0.5F, 0.25F, 1, 2};
+  for (const std::string& text : {std::string("0.5,0.25\n1,2\n"), std::string("\"a\",\"b\"\n\"0.5\",\"0.25\"\n\"1\",\"2\"\n"),
+                                 std::string("a;b\r\n+0.5;0.25\r\n1;+2\r\n"), std::string("a\tb\n0.5\t0.25\n1\t2\n"),
+                                 std::string("\xEF\xBB\xBF" "0.5, 0.25\n 1 , 2\n")}) {
+    CAPTURE(text);
+    const datasets::Dataset d = datasets::parse_csv_dataset(text, "d.csv");
+    CHECK(std::vector<float>(d.floats().begin(), d.floats().end()) == want);  // the mark did not make row 1 a header
+  }
+  CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("a;b\n1;+-2\n", "p.csv"), doctest::Contains("p.csv:2: column 2: '+-2'"),
+                       DataError);
+}
+
 TEST_CASE("images: a PNG header claiming more pixels than its bytes can inflate to is refused") {
   // Signature, then an IHDR chunk for a 30000 x 2000 gray image (60 M pixels, under the 2^26
   // cap) and nothing else: 33 bytes cannot inflate to 2000 rows of at least 3751 bytes.
