@@ -140,6 +140,9 @@ class TrainVae(unittest.TestCase):
         header, data = read_safetensors(checkpoint)
         self.assertEqual(header["__metadata__"].pop("option.arch"), "mlp")
         self.assertEqual(header["__metadata__"].pop("option.conditional"), "0")
+        self.assertEqual(header["__metadata__"].pop("option.lr-schedule"), "constant")
+        for later in ("cosine-epochs", "lr-warmup", "weight-decay", "clip-grad"):
+            header["__metadata__"].pop("option." + later)
         write_safetensors(checkpoint, header, data)
         run("--resume", checkpoint, "--data", self.data, "--out", split, "--epochs", "2")
         self.assertEqual(read_safetensors(os.path.join(straight, "model.safetensors"))[1],
@@ -150,20 +153,47 @@ class TrainVae(unittest.TestCase):
         r = run("--resume", checkpoint, "--data", self.data, "--out", split, "--epochs", "3", expect=1)
         self.assertIn("lacks option 'latent'", r.stderr)
 
-    def test_resume_with_binarize_and_kl_warmup_mid_warmup(self):
-        straight, split = self.out("bw_straight"), self.out("bw_split")
-        # Batches of 48 leave a partial last batch of 256 % 48 = 16.
-        extra = ("--binarize", "--kl-warmup", "3", "--batch", "48", "--hidden", "32")
-        run("--data", self.data, "--out", straight, "--epochs", "3", *extra)
-        run("--data", self.data, "--out", split, "--epochs", "1", *extra)
+    def assert_resume_matches(self, straight, split, extra, first_part=()):
+        """3 epochs straight, and 1 epoch then resumed up to 3, give the same weights; returns the
+        straight run's result and its weights."""
+        r = run("--data", self.data, "--out", straight, "--epochs", "3", *extra)
+        run("--data", self.data, "--out", split, "--epochs", "1", *first_part, *extra)
         run("--resume", os.path.join(split, "checkpoint.safetensors"), "--data", self.data, "--out", split,
             "--epochs", "3")
         _, a = read_safetensors(os.path.join(straight, "model.safetensors"))
         _, b = read_safetensors(os.path.join(split, "model.safetensors"))
         self.assertEqual(a, b)
+        return r, a
+
+    def test_resume_with_binarize_and_kl_warmup_mid_warmup(self):
+        straight, split = self.out("bw_straight"), self.out("bw_split")
+        # Batches of 48 leave a partial last batch of 256 % 48 = 16.
+        extra = ("--binarize", "--kl-warmup", "3", "--batch", "48", "--hidden", "32")
+        self.assert_resume_matches(straight, split, extra)
         r = run("--resume", os.path.join(split, "checkpoint.safetensors"), "--data", self.data, "--out", split,
                 "--epochs", "3", expect=1)
         self.assertIn("already trained 3 epochs", r.stderr)
+
+    def test_schedule_weight_decay_and_clipping_resume_exactly_and_change_the_run(self):
+        straight, split, plain = self.out("opt_straight"), self.out("opt_split"), self.out("opt_plain")
+        # cosine over 3 epochs after half an epoch of warm-up, AdamW, clipping that binds
+        extra = ("--lr-schedule", "cosine", "--lr-warmup", "0.5", "--weight-decay", "0.05", "--clip-grad", "1",
+                 "--batch", "48", "--hidden", "32", "--lr", "0.003")
+        # the first part knows the cosine's length (--cosine-epochs 3), as a run of --epochs 3 stopped
+        # after one epoch would; its checkpoint keeps it
+        r, a = self.assert_resume_matches(straight, split, extra, first_part=("--cosine-epochs", "3"))
+        self.assertIn("AdamW lr 0.003 (weight decay 0.05), cosine schedule, lr warm-up 0.5 epochs, "
+                      "gradients clipped to norm 1", r.stdout)
+        r = run("--resume", os.path.join(split, "checkpoint.safetensors"), "--data", self.data, "--out", split,
+                "--epochs", "4", expect=2)
+        self.assertIn("--epochs 4: the cosine schedule ends at epoch 3", r.stderr)
+        run("--data", self.data, "--out", plain, "--epochs", "3", "--batch", "48", "--hidden", "32", "--lr", "0.003")
+        self.assertNotEqual(a, read_safetensors(os.path.join(plain, "model.safetensors"))[1])
+        r = run("--resume", os.path.join(split, "checkpoint.safetensors"), "--data", self.data, "--out", split,
+                "--epochs", "4", "--lr-schedule", "constant", expect=1)
+        self.assertIn("--lr-schedule constant contradicts", r.stderr)
+        r = run("--data", self.data, "--out", self.out("opt_bad"), "--lr-schedule", "linear", expect=2)
+        self.assertIn("--lr-schedule: 'linear' is not constant or cosine", r.stderr)
 
     def test_tiny_test_set_with_a_2d_latent(self):
         folder = self.out("tiny")

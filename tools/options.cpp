@@ -89,6 +89,9 @@ std::vector<OptionRow> make_table() {
   auto hidden_get = [](const TrainOptions& o) { return join(o.hidden, "none"); };
   auto classes_get = [](const TrainOptions& o) { return join(o.exclude_classes, ""); };
   auto decoder_get = [](const TrainOptions& o) { return models::to_string(o.decoder); };
+  auto schedule_get = [](const TrainOptions& o) {
+    return std::string(o.lr_schedule == LrSchedule::cosine ? "cosine" : "constant");
+  };
   auto allreduce_get = [](const TrainOptions& o) { return std::string(o.overlap_allreduce ? "overlapped" : "blocking"); };
   return {
       data_path("data", "an IDX folder or file, a .npy file, a .csv file or a folder of PNG/JPEG images",
@@ -103,6 +106,23 @@ std::vector<OptionRow> make_table() {
             false),
       count("batch", "examples per training step", &TrainOptions::batch, 1, kMillion, true),
       real("lr", "Adam learning rate", &TrainOptions::lr, 1e-12, 1e38, true),  // 1e38: float32 range
+      absent_means("constant",
+                   {"lr-schedule", "constant, or cosine: half a cosine from --lr down to 0 over --cosine-epochs", true,
+                    false,
+                    [](TrainOptions& o, const std::string& t) {
+                      if (trimmed(t) == "constant") o.lr_schedule = LrSchedule::constant;
+                      else if (trimmed(t) == "cosine") o.lr_schedule = LrSchedule::cosine;
+                      else throw FlagError(fmt::format("--lr-schedule: '{}' is not constant or cosine", t));
+                    },
+                    schedule_get, schedule_get, "KIND"}),
+      absent_means("0", count("cosine-epochs", "epochs over which --lr-schedule cosine falls to 0 (default: --epochs); "
+                                               "kept by a resumed run", &TrainOptions::cosine_epochs, 0, kMillion, true)),
+      absent_means("0", real("lr-warmup", "epochs over which the learning rate rises linearly from 0",
+                             &TrainOptions::lr_warmup, 0, 1e6, true)),
+      absent_means("0", real("weight-decay", "decoupled weight decay (AdamW, as torch.optim.AdamW); 0: Adam",
+                             &TrainOptions::weight_decay, 0, 1e6, true)),
+      absent_means("0", real("clip-grad", "clip the gradients' global L2 norm to this before each step (0: off)",
+                             &TrainOptions::clip_grad, 0, 1e38, true)),
       {"hidden", "encoder widths, comma-separated; the decoder mirrors them; 'none' for a linear model (--arch mlp)", true, false,
        [](TrainOptions& o, const std::string& t) {
          o.hidden = trimmed(t) == "none" ? std::vector<std::size_t>{} : parse_list_flag("--hidden", t, 1, kMaxWidth);

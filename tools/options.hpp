@@ -42,11 +42,19 @@ struct DataOptions {
   std::filesystem::path label_names;  // a text file, one class name per line
 };
 
+/// The learning rate over a run: --lr throughout, or half a cosine from --lr down to 0.
+enum class LrSchedule { constant, cosine };
+
 struct TrainOptions {
   DataOptions data;
   std::size_t epochs = 10;  // total: a resumed run continues up to this many
   std::size_t batch = 128;
   double lr = 1e-3;
+  LrSchedule lr_schedule = LrSchedule::constant;
+  std::size_t cosine_epochs = 0;  // the cosine's length; 0: --epochs of the run that starts it
+  double lr_warmup = 0.0;     // epochs over which the learning rate rises linearly from 0
+  double weight_decay = 0.0;  // > 0: AdamW's decoupled weight decay
+  double clip_grad = 0.0;     // > 0: the gradients' global L2 norm is clipped to this
   std::vector<std::size_t> hidden = {400};
   std::size_t latent = 20;
   models::Decoder decoder = models::Decoder::bernoulli;

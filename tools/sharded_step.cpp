@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "optim/clip.hpp"
+
 namespace tools {
 
-ShardedStep::ShardedStep(distributed::Communicator& comm, Model& model, bool overlap)
-    : model_(&model), allreduce_(comm, model.module().parameters(), /*extras=*/1), overlap_(overlap) {}
+ShardedStep::ShardedStep(distributed::Communicator& comm, Model& model, bool overlap, double clip_norm)
+    : model_(&model), allreduce_(comm, model.module().parameters(), /*extras=*/1), overlap_(overlap),
+      clip_norm_(clip_norm) {}
 
 ShardedStep::Noise& ShardedStep::noise_for(std::size_t global_rows, std::size_t rows, bool full) {
   std::optional<Noise>& noise = full ? full_ : tail_;
@@ -50,7 +53,9 @@ float ShardedStep::run(ag::Tape& tape, optim::Optimizer& optimizer, const datase
   } else {
     allreduce_.run(weight, loss);
   }
-  if (std::isfinite(loss[0])) optimizer.step();
+  if (!std::isfinite(loss[0])) return loss[0];
+  if (clip_norm_ > 0) optim::clip_grad_norm(optimizer.parameters(), clip_norm_);
+  optimizer.step();
   return loss[0];
 }
 

@@ -21,7 +21,9 @@ namespace tools {
 
 class ShardedStep {
  public:
-  ShardedStep(distributed::Communicator& comm, Model& model, bool overlap);
+  /// `clip_norm` > 0: the summed gradients' global norm is clipped to it before the update
+  /// (the same on every rank, as every rank holds the same sum).
+  ShardedStep(distributed::Communicator& comm, Model& model, bool overlap, double clip_norm = 0);
 
   /// The step on the global batch whose slice `loader` holds. Returns the global batch's mean
   /// loss; when it is non-finite (on any rank), no rank has updated its weights.
@@ -41,6 +43,7 @@ class ShardedStep {
   Model* model_;
   distributed::GradientAllreduce allreduce_;
   bool overlap_;
+  double clip_norm_;
   std::optional<Noise> full_, tail_;
 };
 

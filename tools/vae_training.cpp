@@ -23,8 +23,10 @@
 #include "nn/checkpoint.hpp"
 #include "nn/training_state.hpp"
 #include "optim/adam.hpp"
+#include "optim/clip.hpp"
 #include "tools/command.hpp"
 #include "tools/model.hpp"
+#include "tools/optimization.hpp"
 #include "tools/interrupt.hpp"
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
@@ -172,12 +174,13 @@ class Run {
         init_(stream_seed(o_.seed, kInit)),
         noise_(stream_seed(o_.seed, kNoise)),
         model_(make_model(model_config(o_, data_.train), num_classes, init_)),
-        adam_(model_->module().parameters(), {.lr = o_.lr}),
+        optimizer_(make_optimizer(model_->module().parameters(), o_)),
         loader_(data_.train, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize,
                               .seed = stream_seed(o_.seed, kShuffle),
                               .rank = static_cast<std::size_t>(world.rank()),
                               .ranks = static_cast<std::size_t>(world.size())}) {
-    if (world.size() > 1) sharded_.emplace(world, *model_, o_.overlap_allreduce);
+    schedule_ = make_schedule(o_, loader_.batches_per_epoch());
+    if (world.size() > 1) sharded_.emplace(world, *model_, o_.overlap_allreduce, o_.clip_grad);
     if (root_) fs::create_directories(o_.out);
   }
 
@@ -207,8 +210,8 @@ class Run {
   void run() {
     fmt::print("vae train: {} training / {} {} examples of {} features\ndata: {}\n", data_.train.size(),
                data_.eval.size(), data_.eval_name, data_.train.features(), o_.data.data.string());
-    fmt::print("model: {} ({} parameters), Adam lr {}, batch {}, beta {}{}, {} thread(s)\n", model_->describe(),
-               model_->module().num_parameters(), o_.lr, o_.batch, o_.beta,
+    fmt::print("model: {} ({} parameters), {}, batch {}, beta {}{}, {} thread(s)\n", model_->describe(),
+               model_->module().num_parameters(), describe_optimization(o_), o_.batch, o_.beta,
                o_.kl_warmup > 0 ? fmt::format(" (warm-up over {} epochs)", o_.kl_warmup) : "", ag::num_threads());
     if (sharded_)
       fmt::print("data-parallel: {}, {} thread(s) each; the global batch of {} split between them\n",
@@ -276,13 +279,14 @@ class Run {
     while (loader_.next()) {
       ++step;
       beta = beta_at((epoch - 1) * loader_.batches_per_epoch() + step);
-      const float value = sharded_ ? sharded_->run(tape_, adam_, loader_, noise_, static_cast<float>(beta))
-                                   : train_step(tape_, *model_, adam_, loader_.batch(), loader_.labels(), noise_,
-                                                static_cast<float>(beta));
+      schedule_->apply(*optimizer_, (epoch - 1) * loader_.batches_per_epoch() + step - 1);
+      const float value = sharded_ ? sharded_->run(tape_, *optimizer_, loader_, noise_, static_cast<float>(beta))
+                                   : train_step(tape_, *model_, *optimizer_, loader_.batch(), loader_.labels(), noise_,
+                                                static_cast<float>(beta), o_.clip_grad);
       if (!std::isfinite(value))
         throw TrainingDiverged(fmt::format("the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; "
                                            "try a smaller --lr",
-                                           value, epoch, step, o_.lr, where_the_work_is()));
+                                           value, epoch, step, optimizer_->lr(), where_the_work_is()));
       if (const int signal_number = InterruptWatch::received()) {
         bar.finish();
         throw TrainingInterrupted(
@@ -348,7 +352,7 @@ class Run {
   }
 
   nn::TrainingState training_state() {
-    return {model_->module(), adam_, {{"noise", &noise_}}, {{"loader", loader_.state()}, {"metrics", metrics_}}};
+    return {model_->module(), *optimizer_, {{"noise", &noise_}}, {{"loader", loader_.state()}, {"metrics", metrics_}}};
   }
 
   nn::Metadata model_metadata() const {
@@ -412,7 +416,8 @@ class Run {
   TrainingData data_;
   ag::Rng init_, noise_;
   std::unique_ptr<Model> model_;
-  optim::Adam adam_;
+  std::unique_ptr<optim::Adam> optimizer_;  // Adam, or AdamW with --weight-decay
+  std::unique_ptr<optim::Schedule> schedule_;  // the learning rate of each step
   datasets::Loader loader_;
   ag::Tape tape_;
   std::optional<ShardedStep> sharded_;  // under mpirun with more than one rank
@@ -425,26 +430,27 @@ class Run {
 }  // namespace
 
 // The rest of a step once the loss is on the tape.
-static float descend(ag::Tape& tape, optim::Optimizer& optimizer, ag::Var loss) {
+static float descend(ag::Tape& tape, optim::Optimizer& optimizer, ag::Var loss, double clip_norm) {
   const float value = loss.item();
   if (!std::isfinite(value)) return value;  // the caller reports it; the weights stay good
   optimizer.zero_grad();
   tape.backward(loss);
+  if (clip_norm > 0) optim::clip_grad_norm(optimizer.parameters(), clip_norm);
   optimizer.step();
   return value;
 }
 
 float train_step(ag::Tape& tape, Model& model, optim::Optimizer& optimizer, const ag::Array& batch,
-                 std::span<const std::int32_t> labels, ag::Rng& noise, float beta) {
+                 std::span<const std::int32_t> labels, ag::Rng& noise, float beta, double clip_norm) {
   tape.reset();
   ag::Var y = model.labels_on(tape, labels);
-  return descend(tape, optimizer, model.loss(tape.constant(batch), y, noise, beta).loss);
+  return descend(tape, optimizer, model.loss(tape.constant(batch), y, noise, beta).loss, clip_norm);
 }
 
 float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, const ag::Array& batch,
-                 ag::Rng& noise, float beta) {
+                 ag::Rng& noise, float beta, double clip_norm) {
   tape.reset();
-  return descend(tape, optimizer, vae.loss(tape.constant(batch), noise, beta).loss);
+  return descend(tape, optimizer, vae.loss(tape.constant(batch), noise, beta).loss, clip_norm);
 }
 
 namespace {
@@ -453,6 +459,7 @@ namespace {
 std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   if (o.threads > 0) ag::set_num_threads(static_cast<int>(o.threads));
   if (o.resume.empty()) {
+    settle_schedule(o);
     refuse_to_overwrite(o);
     TrainingData data = load_training_data(o);
     const std::size_t classes = classes_of(data, o);
@@ -461,6 +468,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
   refuse_to_overwrite(o);
   resolve_resume(file, o);
+  settle_schedule(o);
   TrainingData data = load_training_data(o);
   classes_of(data, o);  // (labelled data for a conditional model)
   check_same_data(file, data, o);

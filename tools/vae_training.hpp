@@ -26,14 +26,15 @@ inline constexpr const char* kCheckpointFormat = "vae-autograd/training-checkpoi
 inline constexpr const char* kModelFormat = "vae-autograd/model/1";
 
 /// One optimization step on one batch: records the loss on `tape` (reset first), and
-/// unless it is non-finite, backpropagates and updates. Returns the loss. No heap
-/// allocation once the tape has seen a batch of this size. `labels` are the batch's
-/// classes (loader.labels()), which only a conditional model reads.
+/// unless it is non-finite, backpropagates, clips the gradients' global norm to `clip_norm`
+/// (when > 0) and updates. Returns the loss. No heap allocation once the tape has seen a
+/// batch of this size. `labels` are the batch's classes (loader.labels()), which only a
+/// conditional model reads.
 float train_step(ag::Tape& tape, Model& model, optim::Optimizer& optimizer, const ag::Array& batch,
-                 std::span<const std::int32_t> labels, ag::Rng& noise, float beta);
+                 std::span<const std::int32_t> labels, ag::Rng& noise, float beta, double clip_norm = 0);
 /// The same for a models::Vae held directly (tests, benchmarks).
 float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, const ag::Array& batch,
-                 ag::Rng& noise, float beta);
+                 ag::Rng& noise, float beta, double clip_norm = 0);
 
 /// Trains as the options say and writes everything to options.out. Under mpirun with N > 1
 /// ranks, data-parallel: each rank trains on its slice of every global batch (ShardedStep)
