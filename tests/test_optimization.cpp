@@ -1,6 +1,6 @@
 // What `vae train` does around the optimizer: --lr-schedule / --lr-warmup (the learning rate at
 // each step), --weight-decay (AdamW) and --clip-grad, on the single-process and the
-// data-parallel step alike.
+// data-parallel step alike; and which epoch is the best for --keep-best and --patience.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "datasets/synthetic.hpp"
 #include "distributed/communicator.hpp"
 #include "optim/sgd.hpp"
+#include "tools/best_epoch.hpp"
 #include "tools/model.hpp"
 #include "tools/optimization.hpp"
 #include "tools/sharded_step.hpp"
@@ -99,4 +100,26 @@ TEST_CASE("--clip-grad: the step's gradient has at most that global norm, single
       else CHECK(moved > 0.5);  // unclipped, this first gradient is far larger than the clip
     }
   }
+}
+
+TEST_CASE("the best epoch and --patience: strictly lower losses count, a resumed run replays its metrics") {
+  const std::vector<double> losses = {5, 4, 4.5, 4, 3, 3.1, 3.2, 2};
+  tools::BestEpoch best(2);
+  std::vector<bool> better, stop;
+  for (std::size_t e = 1; e <= losses.size(); ++e) {
+    better.push_back(best.record(e, losses[e - 1]));
+    stop.push_back(best.patience_ran_out(e));
+  }
+  CHECK(better == std::vector<bool>{true, true, false, false, true, false, false, true});  // a tie is no better
+  CHECK(stop == std::vector<bool>{false, false, false, true, false, false, true, false});  // 2 epochs after epoch 2, 5
+  CHECK(best.epoch() == 8);
+  CHECK(best.loss() == 2);
+  CHECK_FALSE(best.record(9, std::nan("")));
+
+  tools::BestEpoch resumed(2);
+  resumed.restore({{1, 0, 5, 0, 0}, {2, 0, 4, 0, 0}, {3, 0, 4.5, 0, 0}});
+  CHECK(resumed.epoch() == 2);
+  CHECK_FALSE(resumed.patience_ran_out(3));
+  CHECK(resumed.patience_ran_out(4));
+  CHECK_FALSE(tools::BestEpoch(0).patience_ran_out(1000));  // patience 0: never
 }

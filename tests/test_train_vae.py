@@ -195,6 +195,38 @@ class TrainVae(unittest.TestCase):
         r = run("--data", self.data, "--out", self.out("opt_bad"), "--lr-schedule", "linear", expect=2)
         self.assertIn("--lr-schedule: 'linear' is not constant or cosine", r.stderr)
 
+    def test_patience_stops_early_and_best_safetensors_holds_the_lowest_loss_epoch(self):
+        out = self.out("patience")
+        # 40 examples, 400 hidden units, lr 0.01: the test loss stops falling long before epoch 60
+        folder = self.out("patience_data")
+        make_images(folder, n_train=40, n_test=20)
+        args = ("--data", folder, "--batch", "8", "--lr", "0.01")
+        r = run(*args, "--epochs", "60", "--patience", "2", "--out", out)
+        self.assertIn("stopped early: no lower test loss for 2 epochs since epoch", r.stdout)
+        with open(os.path.join(out, "metrics.csv")) as f:
+            rows = [row.split(",") for row in f.read().splitlines()[1:]]
+        losses = [float(row[2]) for row in rows]
+        best = min(range(len(losses)), key=lambda i: (losses[i], i)) + 1
+        self.assertEqual(len(losses), best + 2)  # stopped 2 epochs after the best
+        self.assertLess(len(losses), 60)
+        header, _ = read_safetensors(os.path.join(out, "best.safetensors"))
+        self.assertEqual(header["__metadata__"]["epochs"], str(best))
+        self.assertEqual(header["__metadata__"]["test_loss"], f"{losses[best - 1]:.4f}")
+        with open(os.path.join(out, "results.json")) as f:
+            results = json.load(f)
+        self.assertEqual(results["best_epoch"], best)
+        self.assertEqual(results["epochs"], best + 2)
+        # the checkpoint stopped early: resuming it asks for a larger --patience
+        r = run("--resume", os.path.join(out, "checkpoint.safetensors"), *args, "--epochs", "60", "--patience", "2",
+                "--out", out, expect=1)
+        self.assertIn("stopped early after epoch", r.stderr)
+        r = run("--resume", os.path.join(out, "checkpoint.safetensors"), *args, "--patience", "0", "--keep-best",
+                "--epochs", str(best + 3), "--out", out)
+        self.assertIn("best: epoch", r.stdout)
+        # a new run over it (--force) without --keep-best leaves no best.safetensors of the old run
+        run(*args, "--epochs", "1", "--out", out, "--force")
+        self.assertFalse(os.path.exists(os.path.join(out, "best.safetensors")))
+
     def test_tiny_test_set_with_a_2d_latent(self):
         folder = self.out("tiny")
         make_images(folder, n_train=40, n_test=5)

@@ -187,6 +187,10 @@ std::vector<OptionRow> make_table() {
       text("resume", "continue from a checkpoint.safetensors written by vae train", &TrainOptions::resume),
       flag("force", "overwrite a finished run in --out; resume on data other than the checkpoint's",
            &TrainOptions::force, false),
+      flag("keep-best", "also write best.safetensors: the weights of the epoch with the lowest evaluation loss "
+                        "(test split, or validation with --val-split)", &TrainOptions::keep_best, false),
+      count("patience", "stop early after N epochs without a lower evaluation loss (0: never); implies --keep-best",
+            &TrainOptions::patience, 0, kMillion, false),
       count("iwae", "after training, the importance-weighted test NLL with K samples (0: skip)",
             &TrainOptions::iwae, 0, kMillion, false),
       count("eval-batch", "examples per evaluation batch (default for --arch conv: the training batch, to bound memory)", &TrainOptions::eval_batch, 1, kMillion, false),

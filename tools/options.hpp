@@ -72,6 +72,8 @@ struct TrainOptions {
   std::filesystem::path resume;  // a checkpoint.safetensors, or empty
   bool force = false;            // overwrite a finished run in --out / resume on other data
   std::size_t iwae = 0;          // K for the importance-weighted test NLL; 0: skip
+  bool keep_best = false;        // best.safetensors: the weights of the epoch with the lowest evaluation loss
+  std::size_t patience = 0;      // > 0: stop after this many epochs without a lower evaluation loss
   std::size_t eval_batch = 500;
   bool progress = true;  // a progress bar when stderr is a terminal
   /// Names of the options the user set explicitly (a resumed run checks them).

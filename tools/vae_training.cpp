@@ -27,6 +27,7 @@
 #include "tools/command.hpp"
 #include "tools/model.hpp"
 #include "tools/optimization.hpp"
+#include "tools/best_epoch.hpp"
 #include "tools/interrupt.hpp"
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
@@ -154,7 +155,7 @@ void refuse_to_overwrite(const TrainOptions& o) {
         "it, or choose another --out",
         o.out.string(), model.string(), (o.out / "checkpoint.safetensors").string()));
   // No model, but a file of the user's may still have a name this run writes.
-  for (const char* name : {"checkpoint.safetensors", "metrics.csv", "results.json", "curves.png", "samples.png",
+  for (const char* name : {"checkpoint.safetensors", "best.safetensors", "metrics.csv", "results.json", "curves.png", "samples.png",
                            "reconstructions.png", "latent.png", "manifold.png", "report.html"})
     if (fs::exists(o.out / name, ec))
       throw std::invalid_argument(fmt::format("{} already holds {}, which this run would replace; pass --force to "
@@ -175,6 +176,7 @@ class Run {
         noise_(stream_seed(o_.seed, kNoise)),
         model_(make_model(model_config(o_, data_.train), num_classes, init_)),
         optimizer_(make_optimizer(model_->module().parameters(), o_)),
+        best_(o_.patience),
         loader_(data_.train, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize,
                               .seed = stream_seed(o_.seed, kShuffle),
                               .rank = static_cast<std::size_t>(world.rank()),
@@ -182,6 +184,8 @@ class Run {
     schedule_ = make_schedule(o_, loader_.batches_per_epoch());
     if (world.size() > 1) sharded_.emplace(world, *model_, o_.overlap_allreduce, o_.clip_grad);
     if (root_) fs::create_directories(o_.out);
+    std::error_code ec;  // a new run (--force) leaves no best.safetensors of another run behind
+    if (root_ && o_.resume.empty()) fs::remove(o_.out / "best.safetensors", ec);
   }
 
   void restore(const nn::SafetensorsFile& file) {
@@ -189,11 +193,16 @@ class Run {
     nn::restore_training_state(file, state);
     loader_.set_state(state.text.at("loader"));
     metrics_ = state.text.at("metrics");
+    best_.restore(parse_metrics(metrics_));
     epochs_done_ = models::parse_count(file.metadata_value("epochs"), file.source() + " metadata 'epochs'");
     last_checkpoint_ = file.source();
     if (epochs_done_ >= o_.epochs)
       throw std::invalid_argument(fmt::format("{} has already trained {} epochs; pass --epochs greater than {} to "
                                               "continue", file.source(), epochs_done_, epochs_done_));
+    if (best_.patience_ran_out(epochs_done_))
+      throw std::invalid_argument(fmt::format("{} stopped early after epoch {}: no lower {} loss for {} epochs since "
+                                              "epoch {}; pass a larger --patience (or 0) to continue it",
+                                              file.source(), epochs_done_, data_.eval_name, o_.patience, best_.epoch()));
     fmt::print("resuming {} after epoch {}\n", file.source(), epochs_done_);
   }
 
@@ -204,6 +213,7 @@ class Run {
     distributed::broadcast(*world_, state, 0);
     loader_.set_state(state.text.at("loader"));
     metrics_ = state.text.at("metrics");
+    best_.restore(parse_metrics(metrics_));  // (replaying epochs rank 0 has seen already changes nothing)
   }
 
   // The whole loop: one epoch after another, each evaluated and saved.
@@ -216,31 +226,63 @@ class Run {
     if (sharded_)
       fmt::print("data-parallel: {}, {} thread(s) each; the global batch of {} split between them\n",
                  world_->describe(), ag::num_threads(), o_.batch);
-    for (std::size_t epoch = epochs_done_ + 1; epoch <= o_.epochs; ++epoch) {
+    bool stop = false;
+    for (std::size_t epoch = epochs_done_ + 1; epoch <= o_.epochs && !stop; ++epoch) {
       const auto start = Clock::now();
       const auto [train_loss, beta] = train_epoch(epoch);
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       epochs_done_ = epoch;
-      if (!root_) continue;  // rank 0 alone evaluates and writes; the others go on to the next epoch
-      last_eval_ = evaluate(epoch);
-      metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g}\n", epoch, train_loss, last_eval_.loss,
-                              last_eval_.recon, last_eval_.kl, seconds, beta);
-      // At most 80 columns: "epoch  10/10  train 244.123  test 244.343 (245.1 + 25.3)  20.1 s"
-      fmt::print("epoch {:>3}/{}  train {:.3f}  {} {:.3f} ({:.1f} + {:.1f})  {:.1f} s\n", epoch, o_.epochs,
-                 train_loss, data_.eval_name == "test" ? "test" : "val", last_eval_.loss, last_eval_.recon,
-                 last_eval_.kl, seconds);
-      if (sharded_) {
-        const auto& a = sharded_->allreduce();
-        fmt::print("allreduce ({}): {:.2f} ms per step ({:.2f} MB in {} message(s), waits included)\n",
-                   o_.overlap_allreduce ? "overlapped" : "blocking", 1e3 * a.seconds() / static_cast<double>(a.calls()),
-                   4e-6 * static_cast<double>(a.values()), a.messages());
-      }
-      std::fflush(stdout);
-      save();
-      write_curves(o_.out / "curves.png", parse_metrics(metrics_), data_.eval_name);
+      if (root_) stop = finish_epoch(epoch, train_loss, beta, seconds);
+      // rank 0 alone evaluates, writes and decides; the others learn whether to go on
+      if (o_.patience > 0 && world_->size() > 1) stop = agree_with_rank_0(stop);
     }
     if (epochs_done_ == 0) throw FlagError("--epochs: nothing to train (0 epochs)");
     if (!root_) return;
+    if (stop)
+      fmt::print("stopped early: no lower {} loss for {} epochs since epoch {} ({:.3f})\n", data_.eval_name,
+                 o_.patience, best_.epoch(), best_.loss());
+    if (keeps_best())
+      fmt::print("best: epoch {}, {} loss {:.3f}, in {}\n", best_.epoch(), data_.eval_name, best_.loss(),
+                 (o_.out / "best.safetensors").string());
+    finish_run();
+  }
+
+ private:
+  bool keeps_best() const { return o_.keep_best || o_.patience > 0; }
+
+  // Rank 0's decision, on every rank.
+  bool agree_with_rank_0(bool stop) {
+    std::byte flag{static_cast<unsigned char>(stop)};
+    world_->broadcast(std::span<std::byte>(&flag, 1), 0);
+    return flag != std::byte{0};
+  }
+
+  // Rank 0 after each epoch: evaluates, prints, saves; returns whether --patience ran out.
+  bool finish_epoch(std::size_t epoch, double train_loss, double beta, double seconds) {
+    last_eval_ = evaluate(epoch);
+    metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g}\n", epoch, train_loss, last_eval_.loss,
+                            last_eval_.recon, last_eval_.kl, seconds, beta);
+    // At most 80 columns: "epoch  10/10  train 244.123  test 244.343 (245.1 + 25.3)  20.1 s"
+    fmt::print("epoch {:>3}/{}  train {:.3f}  {} {:.3f} ({:.1f} + {:.1f})  {:.1f} s\n", epoch, o_.epochs,
+               train_loss, data_.eval_name == "test" ? "test" : "val", last_eval_.loss, last_eval_.recon,
+               last_eval_.kl, seconds);
+    if (sharded_) {
+      const auto& a = sharded_->allreduce();
+      fmt::print("allreduce ({}): {:.2f} ms per step ({:.2f} MB in {} message(s), waits included)\n",
+                 o_.overlap_allreduce ? "overlapped" : "blocking", 1e3 * a.seconds() / static_cast<double>(a.calls()),
+                 4e-6 * static_cast<double>(a.values()), a.messages());
+    }
+    std::fflush(stdout);
+    const bool better = best_.record(epoch, last_eval_.loss);
+    save();
+    if (better && keeps_best())
+      nn::save_module(o_.out / "best.safetensors", model_->module(), model_metadata());
+    write_curves(o_.out / "curves.png", parse_metrics(metrics_), data_.eval_name);
+    return best_.patience_ran_out(epoch);
+  }
+
+  // Rank 0 after the last epoch: pictures, results.json and the report.
+  void finish_run() {
     const auto pictures = write_run_pictures(o_.out, *model_, data_.eval, o_.seed, eval_batch(), o_.binarize);
     if (pictures.empty())
       fmt::print("pictures: examples of shape [{}] are not images, so no image grids\n",
@@ -387,6 +429,8 @@ class Run {
                               {"test_loss", last_eval_.loss},
                               {"test_recon", last_eval_.recon},
                               {"test_kl", last_eval_.kl},
+                              {"best_epoch", best_.epoch()},
+                              {"best_test_loss", best_.loss()},
                               {"config", model_->metadata()}};
     if (o_.iwae > 0) {
       const auto start = Clock::now();
@@ -418,6 +462,7 @@ class Run {
   std::unique_ptr<Model> model_;
   std::unique_ptr<optim::Adam> optimizer_;  // Adam, or AdamW with --weight-decay
   std::unique_ptr<optim::Schedule> schedule_;  // the learning rate of each step
+  BestEpoch best_;  // the epoch of the lowest evaluation loss: --keep-best, --patience
   datasets::Loader loader_;
   ag::Tape tape_;
   std::optional<ShardedStep> sharded_;  // under mpirun with more than one rank
