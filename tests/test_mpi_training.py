@@ -116,6 +116,19 @@ class MpiTraining(unittest.TestCase):
         self.assertEqual(len(a["encoder.0.weight"]), 32 * (784 + 10))  # the one-hot class columns
         self.assertLess(largest_difference(a, b), TOLERANCE)
 
+    def test_clipping_schedule_weight_decay_and_patience_on_two_ranks_as_in_one_process(self):
+        # clipping sees the summed gradient; rank 0's early-stopping decision reaches rank 1
+        extra = ("--epochs", "4", "--clip-grad", "0.5", "--lr-schedule", "cosine", "--weight-decay", "0.01",
+                 "--lr", "0.01", "--patience", "1")
+        one, two = self.out("o_one"), self.out("o_two")
+        one_process(*small(one, *extra))
+        r = mpi(2, *small(two, *extra))
+        self.assertIn("gradients clipped to norm 0.5", r.stdout)
+        with open(os.path.join(one, "metrics.csv")) as f, open(os.path.join(two, "metrics.csv")) as g:
+            self.assertEqual(len(f.readlines()), len(g.readlines()))  # the same epochs, stopped or not
+        self.assertLess(largest_difference(weights(os.path.join(one, "best.safetensors")),
+                                           weights(os.path.join(two, "best.safetensors"))), TOLERANCE)
+
     def test_overlapped_and_blocking_allreduce_give_the_same_weights_bit_for_bit(self):
         # 1000 = 3 x 333 + 1: the last batch of each epoch leaves rank 1 no rows (no sweep).
         # 3 ranks sum in rank order through non-blocking alltoalls and allgathers.
