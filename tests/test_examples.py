@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """The examples run and do what they say, on small data.
 
-Run by `meson test` as: test_examples.py CUSTOM_OP MLP_CLASSIFIER CONDITIONAL_VAE. The two
-that train need Fashion-MNIST (Debian's dataset-fashion-mnist); without it they are skipped.
+Run by `meson test` as: test_examples.py CUSTOM_OP MLP_CLASSIFIER CONDITIONAL_VAE
+CONV_AUTOENCODER. The ones that train need Fashion-MNIST (Debian's dataset-fashion-mnist); without it they are skipped.
 """
 import os
 import re
@@ -11,7 +11,7 @@ import sys
 import tempfile
 
 FASHION = "/usr/share/datasets/fashion-mnist"
-custom_op, mlp_classifier, conditional_vae = sys.argv[1:4]
+custom_op, mlp_classifier, conditional_vae, conv_autoencoder = sys.argv[1:5]
 failures = 0
 
 
@@ -47,5 +47,10 @@ else:
         expect(p.returncode == 0 and m is not None and float(m.group(1)) < 450.0, "conditional_vae learns (< 450 nats)")
         expect(os.path.exists(picture) and os.path.getsize(picture) == len(b"P5\n280 280\n255\n") + 280 * 280,
                "conditional_vae writes a 280 x 280 grid of samples")
+    # One epoch on 1000 images: the test reconstruction loss falls from about 543 nats (784 log 2)
+    p = run([conv_autoencoder, FASHION, "1", "1000"])
+    losses = [float(v) for v in re.findall(r"reconstruction loss (?:before training: )?([\d.]+)", p.stdout)]
+    expect(p.returncode == 0 and len(losses) == 2 and 500 < losses[0] < 560 and losses[1] < 380,
+           "conv_autoencoder learns (543 -> under 380 nats after 1 epoch on 1000)")
 print(f"{failures} failed")
 sys.exit(1 if failures else 0)

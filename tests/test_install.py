@@ -56,6 +56,7 @@ FASHION = "/usr/share/datasets/fashion-mnist"
 SHORT_RUN = {
     "mlp_classifier": [FASHION, "1", "300"],
     "conditional_vae": [FASHION, "1", "300", os.devnull],
+    "conv_autoencoder": [FASHION, "1", "300"],
 }
 
 
