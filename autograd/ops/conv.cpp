@@ -121,14 +121,15 @@ struct Chunks {
   Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions, const ConvGeometry& g)
       : batch(batch_), parts(std::min(batch_, kParts)), work_floats(conv_work_floats(g)) {
     chunk = std::max<std::size_t>(1, kChunkFloats / ((k + m) * positions));
-    col_floats = k * chunk * positions;
+    // the columns, or col2im_gemm's working memory where the op has no columns to hold
+    col_floats = std::max(k * chunk * positions, col2im_gemm_work_floats(g, m, chunk));
     mat_floats = m * chunk * positions;
     dw_floats = m * k;
     padded_floats = conv_padded_floats(g, chunk);
     if (padded_floats > std::size_t{INT32_MAX})  // the gathers' offsets are 32-bit
       throw ShapeError(fmt::format("conv: an image of {} x {} x {} is too large (over 2^31 floats padded)",
                                    g.channels, g.height, g.width));
-    weight_floats = std::max(gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m));
+    weight_floats = std::max({gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m), col2im_gemm_weight_floats(g, m)});
   }
   std::size_t part_floats() const { return col_floats + mat_floats + dw_floats + work_floats + padded_floats; }
   // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
@@ -195,13 +196,13 @@ static void conv2d_backward(Tape& t, const Node& n) {
     add_bias_grad(grad, g.batch, out_c, positions, input(t, n, 2).grad().data());
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [K, O], for dcol
-  if (x.requires_grad) gemm_pack_a(true, k, out_c, w.value().data(), k, packed_wt);
+  if (x.requires_grad) col2im_gemm_pack(g, out_c, w.value().data(), packed_wt);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
-    float* gt = chunks.mat(buffers, part);
-    const std::size_t cols = count * positions;
-    gather_channel_major(grad, out_c, positions, first, count, gt);
     if (w.requires_grad) {  // dW[O, K] (+)= G' colᵀ, the part's first chunk overwriting
+      float* gt = chunks.mat(buffers, part);
+      const std::size_t cols = count * positions;
+      gather_channel_major(grad, out_c, positions, first, count, gt);
       float* padded = chunks.padded(buffers, part);
       pad_images(g, x.value().data(), first, count, padded);
       const ColumnPanels col_t{&g, padded, count, true};
@@ -209,10 +210,8 @@ static void conv2d_backward(Tape& t, const Node& n) {
       gemm_panels_b(false, out_c, k, cols, gt, cols, col_t.source(), first_chunk ? 0.0F : 1.0F,
                     chunks.dw(buffers, part), k, col);
     }
-    if (x.requires_grad) {  // dcol = Wᵀ G', then back to the pixels
-      gemm_prepacked_a(k, cols, out_c, packed_wt, false, gt, cols, 0.0F, col, cols);
-      col2im_add(g, col, first, count, x.grad().data(), chunks.work(buffers, part));
-    }
+    if (x.requires_grad)  // dx += col2im(dcol), dcol = Wᵀ G' added into the pixels as it is computed
+      col2im_gemm(g, out_c, packed_wt, grad, first, count, nullptr, true, x.grad().data(), col);
   });
   if (w.requires_grad) chunks.add_weight_grad(buffers, w.grad().data());
 }
@@ -347,23 +346,15 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
                    : tape.record(op, {x, weight}, out_shape, conv_transpose2d_backward);
   out.set_attrs(o);
   const ConvGeometry g = conv_transpose2d_geometry(x.shape(), weight.shape(), out_shape, o);
-  const std::size_t k = g.col_rows(), positions = g.positions(), plane = oh * ow;
+  const std::size_t k = g.col_rows(), positions = g.positions();
   const Chunks chunks(g.batch, k, xd.c, positions, g);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* y = out.own_value.data();
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [O kh kw, C]
-  gemm_pack_a(true, k, xd.c, weight.value().data(), k, packed_wt);
-  chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
-    float* col = chunks.col(buffers, part);
-    float* xt = chunks.mat(buffers, part);
-    const std::size_t cols = count * positions;
-    gather_channel_major(x.value().data(), xd.c, positions, first, count, xt);
-    gemm_prepacked_a(k, cols, xd.c, packed_wt, false, xt, cols, 0.0F, col, cols);  // col = Wᵀ X'
-    for (std::size_t b = first; b < first + count; ++b)
-      for (std::size_t c = 0; c < wd.c; ++c)
-        std::fill(y + (b * wd.c + c) * plane, y + (b * wd.c + c + 1) * plane, bias_data ? bias_data[c] : 0.0F);
-    col2im_add(g, col, first, count, y, chunks.work(buffers, part));
+  col2im_gemm_pack(g, xd.c, weight.value().data(), packed_wt);
+  chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {  // y = bias + col2im(Wᵀ X')
+    col2im_gemm(g, xd.c, packed_wt, x.value().data(), first, count, bias_data, false, y, chunks.col(buffers, part));
   });
   return tape.last();
 }
