@@ -204,7 +204,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
       const std::size_t cols = count * positions;
       gather_channel_major(grad, out_c, positions, first, count, gt);
       float* padded = chunks.padded(buffers, part);
-      pad_images(g, x.value().data(), first, count, padded);
+      pad_images(g, x.value().data(), first, count, true, padded);
       const ColumnPanels col_t{&g, padded, count, true};
       const bool first_chunk = first == g.batch * part / chunks.parts;
       gemm_panels_b(false, out_c, k, cols, gt, cols, col_t.source(), first_chunk ? 0.0F : 1.0F,
@@ -247,7 +247,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
     const std::size_t cols = count * positions;
     if (gemm_packs_b(wd.b, cols)) {  // Y' = W col, its columns gathered as gemm packs them
       float* padded = chunks.padded(buffers, part);
-      pad_images(g, x.value().data(), first, count, padded);
+      pad_images(g, x.value().data(), first, count, false, padded);
       const ColumnPanels columns{&g, padded, count, false};
       gemm_prepacked_a_panels_b(wd.b, cols, k, packed_w, columns.source(), 0.0F, yt, cols, col);
     } else {  // gemm reads the columns in place
@@ -292,8 +292,8 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
     const std::size_t cols = count * positions;
     // dcol = im2col(G) [O kh kw, count H W], gathered from the padded images as gemm packs it
     float* padded = chunks.padded(buffers, part);
-    pad_images(g, grad, first, count, padded);
     if (w.requires_grad) {  // dW[C, O kh kw] (+)= X' dcolᵀ, the part's first chunk overwriting
+      pad_images(g, grad, first, count, true, padded);
       gather_channel_major(x.value().data(), in_c, positions, first, count, xt);
       const ColumnPanels dcol_t{&g, padded, count, true};
       const bool first_chunk = first == g.batch * part / chunks.parts;
@@ -302,6 +302,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
     }
     if (x.requires_grad) {  // dX' [C, count H W] = W dcol
       if (gemm_packs_b(in_c, cols)) {
+        pad_images(g, grad, first, count, false, padded);  // (laid out for dcol, not dcolᵀ)
         const ColumnPanels dcol{&g, padded, count, false};
         gemm_prepacked_a_panels_b(in_c, cols, k, packed_w, dcol.source(), 0.0F, xt, cols, col);
       } else {  // gemm reads dcol in place
