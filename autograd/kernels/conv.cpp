@@ -6,6 +6,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "autograd/kernels/conv_phases.hpp"
 #include "autograd/kernels/gemm_kernel.hpp"
 #include "autograd/kernels/gemm_pack.hpp"
 
@@ -63,16 +64,6 @@ void split_phases(const ConvGeometry& g, const Phases& ph, const float* plane, f
     float* dst = phases + phase * ph.size() + y * ph.cols;
     const float* src = plane + ih * g.width + w0;
     for (std::size_t x = x0; x < x1; ++x, src += g.stride_w) dst[x] = *src;
-  });
-}
-
-// The plane's pixels = their values in the phases.
-void merge_phases(const ConvGeometry& g, const Phases& ph, const float* phases, float* plane) {
-  for_each_phase_row(g, ph, [&](std::size_t phase, std::size_t y, std::size_t ih, std::size_t x0, std::size_t x1,
-                                std::size_t w0) {
-    const float* src = phases + phase * ph.size() + y * ph.cols;
-    float* dst = plane + ih * g.width + w0;
-    for (std::size_t x = x0; x < x1; ++x, dst += g.stride_w) *dst = src[x];
   });
 }
 
@@ -234,17 +225,28 @@ void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, c
   float* phases = layout.phases(work);
   float* strip = layout.strip(work);
   pack_channel_major(src, m, positions, first, count, panels);
-  // pixels no tap reaches (an output_padding's last rows or columns) are in no phase
-  const bool phases_cover = g.stride_h * ph.rows >= g.pad_h + g.height && g.stride_w * ph.cols >= g.pad_w + g.width;
+  // The pixels in the phases: rows [0, h_end) and columns [0, w_end) of the image (those past
+  // them, as an output_padding's last rows or columns, no tap reaches). Where the phases hold
+  // padding nothing is read back, so it is left as it is.
+  const auto below = [](std::size_t span, std::size_t pad, std::size_t size) {
+    return span > pad ? std::min(size, span - pad) : 0;
+  };
+  const std::size_t h_end = below(g.stride_h * ph.rows, g.pad_h, g.height);
+  const std::size_t w_end = below(g.stride_w * ph.cols, g.pad_w, g.width);
+  const auto phase_row = [&](float* ph_plane, std::size_t ih) {  // where image row ih's phase 0 lies
+    const std::size_t y = ih + g.pad_h;
+    return ph_plane + y % g.stride_h * g.stride_w * ph.size() + y / g.stride_h * ph.cols;
+  };
   for (std::size_t b = 0; b < count; ++b)
     for (std::size_t c = 0; c < g.channels; ++c) {
       float* pixels = image + ((first + b) * g.channels + c) * plane;
       float* ph_plane = phases + (b * g.channels + c) * plane_phases;
       if (accumulate) {
-        split_phases(g, ph, pixels, ph_plane);
+        for (std::size_t ih = 0; ih < h_end; ++ih)
+          conv_detail::row_to_phases(pixels + ih * g.width, w_end, g.pad_w, g.stride_w, ph.size(), phase_row(ph_plane, ih));
       } else {
         std::fill(ph_plane, ph_plane + plane_phases, bias ? bias[c] : 0.0F);
-        if (!phases_cover) std::fill(pixels, pixels + plane, bias ? bias[c] : 0.0F);
+        if (h_end < g.height || w_end < g.width) std::fill(pixels, pixels + plane, bias ? bias[c] : 0.0F);
       }
     }
   // tap p = (c, i, j) of column q = (b, oh, ow) adds into phases[row(p) + column(q)]
@@ -272,8 +274,12 @@ void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, c
     }
   }
   for (std::size_t b = 0; b < count; ++b)
-    for (std::size_t c = 0; c < g.channels; ++c)
-      merge_phases(g, ph, phases + (b * g.channels + c) * plane_phases, image + ((first + b) * g.channels + c) * plane);
+    for (std::size_t c = 0; c < g.channels; ++c) {
+      float* pixels = image + ((first + b) * g.channels + c) * plane;
+      for (std::size_t ih = 0; ih < h_end; ++ih)
+        conv_detail::row_from_phases(phase_row(phases + (b * g.channels + c) * plane_phases, ih), w_end, g.pad_w,
+                                     g.stride_w, ph.size(), pixels + ih * g.width);
+    }
 }
 
 void gather_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,

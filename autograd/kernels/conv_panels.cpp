@@ -5,9 +5,8 @@
 #include <cstring>
 
 #include <xsimd/xsimd.hpp>
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
+
+#include "autograd/kernels/conv_phases.hpp"
 
 namespace ag {
 namespace {
@@ -231,27 +230,6 @@ void pack_columns(const void* source, std::size_t p0, std::size_t kc, std::size_
   }
 }
 
-// A row of n floats whose value x goes to padded column X = left + x, split between the two
-// phases of stride 2: out[(X % 2) phase + X / 2]. With AVX2, 8 floats at a time (the last 8
-// overlapping the ones before), each 8 split into its even and odd lanes by one permute.
-void split_pairs(const float* row, std::size_t n, std::size_t left, std::size_t phase, float* out) {
-  std::size_t x = 0;
-#if defined(__AVX2__)
-  if (n >= 8) {
-    const __m256i evens_then_odds = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    for (;; x += 8) {
-      if (x + 8 > n) x = n - 8;
-      const __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(row + x), evens_then_odds);
-      const std::size_t first = left + x, second = first + 1;  // the padded columns of lanes 0 and 1
-      _mm_storeu_ps(out + first % 2 * phase + first / 2, _mm256_castps256_ps128(v));
-      _mm_storeu_ps(out + second % 2 * phase + second / 2, _mm256_extractf128_ps(v, 1));
-      if (x + 8 == n) return;
-    }
-  }
-#endif
-  for (; x < n; ++x) out[(left + x) % 2 * phase + (left + x) / 2] = row[x];
-}
-
 }  // namespace
 
 std::size_t conv_padded_floats(const ConvGeometry& g, std::size_t count) {
@@ -287,15 +265,7 @@ void pad_images(const ConvGeometry& g, const float* image, std::size_t first, st
         if (phased) {  // padded (Y, X) to phase (Y % sh, X % sw) at (Y / sh, X / sw)
           const std::size_t yy = y + g.pad_h;
           float* out = dst + (yy % g.stride_h) * g.stride_w * ph.size() + yy / g.stride_h * ph.cols;
-          if (g.stride_w == 2) {
-            split_pairs(row, x_end, left, ph.size(), out);
-            continue;
-          }
-          std::size_t xq = left / g.stride_w, xr = left % g.stride_w;
-          for (std::size_t x = 0; x < x_end; ++x) {
-            out[xr * ph.size() + xq] = row[x];
-            if (++xr == g.stride_w) xr = 0, ++xq;
-          }
+          conv_detail::row_to_phases(row, x_end, left, g.stride_w, ph.size(), out);
           continue;
         }
         float* out = dst + (y + g.pad_h) * pd.cols + left;
