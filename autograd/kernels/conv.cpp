@@ -188,17 +188,6 @@ void pack_channel_major(const float* src, std::size_t m, std::size_t positions, 
   }
 }
 
-// dst[0, len) += src[0, len), a vector at a time; the last, partial vector keeps the values
-// past len (both buffers have a vector of slack).
-void add_run(const float* src, std::size_t len, float* dst) {
-  std::size_t v = 0;
-  for (; v + kW <= len; v += kW) (Vec::load_unaligned(dst + v) + Vec::load_unaligned(src + v)).store_unaligned(dst + v);
-  if (v < len) {
-    const Vec old = Vec::load_unaligned(dst + v);
-    xsimd::select(first_lanes(len - v), old + Vec::load_unaligned(src + v), old).store_unaligned(dst + v);
-  }
-}
-
 }  // namespace
 
 std::size_t col2im_gemm_work_floats(const ConvGeometry& g, std::size_t m, std::size_t count) {
@@ -250,6 +239,8 @@ void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, c
       }
     }
   // tap p = (c, i, j) of column q = (b, oh, ow) adds into phases[row(p) + column(q)]
+  const std::size_t whole = g.out_w / kW * kW;  // a run's whole vectors
+  const auto tail_lanes = first_lanes(g.out_w - whole);
   std::size_t row[kMR];
   for (std::size_t i0 = 0; i0 < k; i0 += kMR) {
     const std::size_t rows = std::min(kMR, k - i0);
@@ -270,7 +261,16 @@ void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, c
       const float* values = strip + r * layout.width;
       float* dst = phases + row[r];
       for (std::size_t b = 0; b < count; ++b, dst += g.channels * plane_phases)
-        for (std::size_t oh = 0; oh < g.out_h; ++oh, values += g.out_w) add_run(values, g.out_w, dst + oh * ph.cols);
+        for (std::size_t oh = 0; oh < g.out_h; ++oh, values += g.out_w) {
+          float* d = dst + oh * ph.cols;
+          for (std::size_t v = 0; v < whole; v += kW)
+            (Vec::load_unaligned(d + v) + Vec::load_unaligned(values + v)).store_unaligned(d + v);
+          if (whole == g.out_w) continue;
+          // the last, partial vector keeps the values past the run (both buffers have a
+          // vector of slack)
+          const Vec old = Vec::load_unaligned(d + whole);
+          xsimd::select(tail_lanes, old + Vec::load_unaligned(values + whole), old).store_unaligned(d + whole);
+        }
     }
   }
   for (std::size_t b = 0; b < count; ++b)
