@@ -105,6 +105,11 @@ TEST_CASE("conv2d: values equal the definition, gradients the finite differences
        {.stride = 2, .padding = 1}},
       {"implicit GEMM: dilation 2, stride (1, 2), padding (0, 2)", {2, 2, 7, 8}, {49, 2, 2, 3},
        {.stride = {1, 2}, .padding = {0, 2}, .dilation = 2}},
+      // rows of 11 pixels, split into their two stride phases (and merged back for the input's
+      // gradient) 8 at a time, the last 8 starting at an odd column
+      {"implicit GEMM: stride 2, rows of 11", {2, 2, 5, 11}, {50, 2, 3, 3}, {.stride = 2, .padding = 1}},
+      // the last row and column are in no window: their gradient is 0, their phases unused
+      {"stride 4: pixels no window reaches", {2, 2, 5, 5}, {3, 2, 2, 2}, {.stride = 4}},
   };
   for (const ConvCase& c : cases) {
     INFO(c.name);
