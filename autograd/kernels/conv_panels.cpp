@@ -113,6 +113,33 @@ struct PhasedRowWalker {
 Walker row_walker(const ConvGeometry& g, const Padded& pd) {
   return {g.kernel_w, g.kernel_h, sgn(g.dilation_w), sgn(g.dilation_h * pd.cols), sgn(pd.plane())};
 }
+// The same walk with the kernel's taps (i, j) looked up in a table made once: two adds a step
+// instead of PhasedRowWalker's arithmetic, which the panels of col redo for every panel.
+struct TapRowWalker {
+  static constexpr std::size_t kMaxTaps = 64;
+  std::int32_t tap_offset[kMaxTaps];
+  std::size_t taps;
+  std::ptrdiff_t plane;
+  std::size_t t = 0;
+  std::ptrdiff_t channel = 0, offset = 0;
+
+  TapRowWalker(const ConvGeometry& g, const Phased& ph)
+      : taps(g.kernel_h * g.kernel_w), plane(sgn(ph.plane(g))) {
+    PhasedRowWalker walk(g, ph);
+    walk.seek(0);
+    for (std::size_t i = 0; i < taps; ++i, walk.next()) tap_offset[i] = static_cast<std::int32_t>(walk.offset);
+  }
+  void seek(std::size_t at) {
+    t = at % taps;
+    channel = sgn(at / taps) * plane;
+    offset = channel + tap_offset[t];
+  }
+  void next() {
+    if (++t == taps) t = 0, channel += plane;
+    offset = channel + tap_offset[t];
+  }
+};
+
 // columns q = (b, oh, ow) of col: b C plane + oh sh Wp + ow sw
 Walker column_walker(const ConvGeometry& g, const Padded& pd) {
   return {g.out_w, g.out_h, sgn(g.stride_w), sgn(g.stride_h * pd.cols), sgn(g.channels * pd.plane())};
@@ -184,7 +211,16 @@ void gather_panel(const float* padded, Steps steps, Lanes lanes, std::size_t p0,
       const std::size_t n_steps = std::min(kSteps, kc - s0);
       for (std::size_t p = 0; p < n_steps; ++p, steps.next()) step_offset[p] = static_cast<std::int32_t>(steps.offset);
       float* d0 = dst + s0 * width + v0;
-      if (by_runs) {
+      if (by_runs && whole == 2 * kW && block == whole) {  // a panel of two vectors (kNR on AVX2)
+        const auto first0 = first_run[0], first1 = first_run[1];
+        const std::int32_t a0 = run_a[0], b0 = run_b[0], a1 = run_a[1], b1 = run_b[1];
+        for (std::size_t p = 0; p < n_steps; ++p) {
+          const float* base = padded + step_offset[p];
+          float* d = d0 + p * width;
+          xsimd::select(first0, Vec::load_unaligned(base + a0), Vec::load_unaligned(base + b0)).store_unaligned(d);
+          xsimd::select(first1, Vec::load_unaligned(base + a1), Vec::load_unaligned(base + b1)).store_unaligned(d + kW);
+        }
+      } else if (by_runs) {
         for (std::size_t p = 0; p < n_steps; ++p) {
           const float* base = padded + step_offset[p];
           float* d = d0 + p * width;
@@ -226,7 +262,10 @@ void pack_columns(const void* source, std::size_t p0, std::size_t kc, std::size_
     gather_panel(padded, column_walker(g, pd), row_walker(g, pd), p0, kc, j0, w, width, dst);
   } else {
     const Phased ph(g, pd);
-    gather_panel(padded, PhasedRowWalker(g, ph), phased_column_walker(g, ph), p0, kc, j0, w, width, dst);
+    if (g.kernel_h * g.kernel_w <= TapRowWalker::kMaxTaps)
+      gather_panel(padded, TapRowWalker(g, ph), phased_column_walker(g, ph), p0, kc, j0, w, width, dst);
+    else
+      gather_panel(padded, PhasedRowWalker(g, ph), phased_column_walker(g, ph), p0, kc, j0, w, width, dst);
   }
 }
 
