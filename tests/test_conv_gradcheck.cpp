@@ -163,6 +163,26 @@ TEST_CASE("conv_transpose2d is conv2d's gradient in its input: <conv(x), y> = <x
   CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
 }
 
+TEST_CASE("an input shared by two conv ops gets both gradients: the first op the sweep reaches writes it, the next adds") {
+  // The sweep hands a conv op its input's gradient unzeroed if no other op has reached it yet
+  // (writes_fresh); the op then writes it instead of adding. Here both orders, and a weight
+  // used twice, fresh in one op and accumulated in the other.
+  const ag::Conv2dOptions o{.stride = 2, .padding = 1};
+  const Array x = sample(Shape{2, 3, 6, 5}, 21), w = sample(Shape{4, 3, 4, 4}, 22), w2 = sample(Shape{2, 3, 3, 3}, 23);
+  check("conv2d twice", [o](ag::Tape&, Inputs v) {
+    return ag::conv2d(v[0], v[1], o) + ag::conv2d(v[0], v[1], o);
+  }, {x, w});
+  check("conv2d and a relu of its input", [o](ag::Tape&, Inputs v) {
+    return ag::sum(ag::conv2d(v[0], v[1], o)) + ag::sum(ag::relu(v[0])) +
+           ag::sum(ag::conv2d(v[0], v[2], ag::Conv2dOptions{}));
+  }, {x, w, w2});
+  const Array t = sample(Shape{2, 4, 3, 3}, 24), tw = sample(Shape{4, 3, 4, 4}, 25);
+  check("conv_transpose2d twice", [](ag::Tape&, Inputs v) {
+    const ag::ConvTranspose2dOptions to{.stride = 2, .padding = 1};
+    return ag::conv_transpose2d(v[0], v[1], to) + ag::conv_transpose2d(v[0], v[1], to);
+  }, {t, tw});
+}
+
 TEST_CASE("conv2d gives the same bits with 1 and 2 threads, and twice the gradient after two backward passes") {
   const Array x = sample(Shape{37, 3, 9, 8}, 10), w = sample(Shape{4, 3, 4, 4}, 11), b = sample(Shape{4}, 12);
   auto run = [&](int threads, int passes) {

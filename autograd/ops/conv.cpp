@@ -154,8 +154,9 @@ struct Chunks {
     });
   }
 
-  /// dw += the parts' weight-gradient sums, added in part order.
-  void add_weight_grad(float* scratch, float* dw_out) const {
+  /// dw += the parts' weight-gradient sums, added in part order (to 0 with `fresh`).
+  void add_weight_grad(float* scratch, bool fresh, float* dw_out) const {
+    if (fresh) std::fill_n(dw_out, dw_floats, 0.0F);
     parallel_for(dw_floats, 4096, [&](std::size_t begin, std::size_t end) {
       for (std::size_t part = 0; part < parts; ++part) {
         const float* sum = dw(scratch, part);
@@ -164,6 +165,25 @@ struct Chunks {
     });
   }
 };
+
+/// Marks a conv node writes_fresh (Tape::sweep_backward): its rule then writes the input's
+/// gradient, if the tape hands it over unzeroed, instead of adding to it (the same bits, without
+/// a pass of zeros and, for conv2d, col2im's reading them back), and zeroes a fresh weight or
+/// bias gradient (not a parameter's: those accumulate) before adding to it. Only when the
+/// input is not also the weight or the bias: the rule handles the weight before the input.
+void mark_writes_fresh(Node& node, Var x, Var weight, const Var* bias) {
+  node.writes_fresh = x.index() != weight.index() && (!bias || x.index() != bias->index());
+}
+
+/// The bias gradient (input 2, if any) of a conv node: db += the sum of grad over the batch and
+/// the positions, or = with a fresh gradient.
+void bias_grad(Tape& t, const Node& n, const float* grad, std::size_t batch, std::size_t channels,
+               std::size_t positions) {
+  if (n.arity != 3 || !input(t, n, 2).requires_grad) return;
+  float* db = input(t, n, 2).grad().data();
+  if (detail::fresh(n, 2)) std::fill_n(db, channels, 0.0F);
+  add_bias_grad(grad, batch, channels, positions, db);
+}
 
 /// The node's scratch buffer for these chunks (its capacity stays from step to step).
 float* scratch(Node& node, const Chunks& chunks) {
@@ -192,8 +212,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
   const Chunks chunks(g.batch, k, out_c, positions, g);
   float* buffers = n.scratch.data();  // sized by the forward
   const float* grad = n.grad().data();
-  if (n.arity == 3 && input(t, n, 2).requires_grad)
-    add_bias_grad(grad, g.batch, out_c, positions, input(t, n, 2).grad().data());
+  bias_grad(t, n, grad, g.batch, out_c, positions);
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [K, O], for dcol
   if (x.requires_grad) col2im_gemm_pack(g, out_c, w.value().data(), packed_wt);
@@ -211,9 +230,9 @@ static void conv2d_backward(Tape& t, const Node& n) {
                     chunks.dw(buffers, part), k, col);
     }
     if (x.requires_grad)  // dx += col2im(dcol), dcol = Wᵀ G' added into the pixels as it is computed
-      col2im_gemm(g, out_c, packed_wt, grad, first, count, nullptr, true, x.grad().data(), col);
+      col2im_gemm(g, out_c, packed_wt, grad, first, count, nullptr, !detail::fresh(n, 0), x.grad().data(), col);
   });
-  if (w.requires_grad) chunks.add_weight_grad(buffers, w.grad().data());
+  if (w.requires_grad) chunks.add_weight_grad(buffers, detail::fresh(n, 1), w.grad().data());
 }
 
 static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o) {
@@ -235,6 +254,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   Node& out = bias ? tape.record(op, {x, weight, *bias}, out_shape, conv2d_backward)
                    : tape.record(op, {x, weight}, out_shape, conv2d_backward);
   out.set_attrs(o);
+  mark_writes_fresh(out, x, weight, bias);
   const std::size_t k = g.col_rows(), positions = g.positions();
   const Chunks chunks(g.batch, k, wd.b, positions, g);
   float* buffers = scratch(out, chunks);
@@ -281,8 +301,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
   const Chunks chunks(g.batch, k, in_c, positions, g);
   float* buffers = n.scratch.data();  // sized by the forward
   const float* grad = n.grad().data();
-  if (n.arity == 3 && input(t, n, 2).requires_grad)
-    add_bias_grad(grad, g.batch, g.channels, g.height * g.width, input(t, n, 2).grad().data());
+  bias_grad(t, n, grad, g.batch, g.channels, g.height * g.width);
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_w = chunks.weight(buffers);  // W [C, O kh kw], for dX'
   if (x.requires_grad) gemm_pack_a(false, in_c, k, w.value().data(), k, packed_w);
@@ -309,10 +328,10 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
         im2col(g, grad, first, count, col, chunks.work(buffers, part));
         gemm_prepacked_a(in_c, cols, k, packed_w, false, col, cols, 0.0F, xt, cols);
       }
-      scatter_channel_major(xt, in_c, positions, first, count, nullptr, true, x.grad().data());
+      scatter_channel_major(xt, in_c, positions, first, count, nullptr, !detail::fresh(n, 0), x.grad().data());
     }
   });
-  if (w.requires_grad) chunks.add_weight_grad(buffers, w.grad().data());
+  if (w.requires_grad) chunks.add_weight_grad(buffers, detail::fresh(n, 1), w.grad().data());
 }
 
 static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTranspose2dOptions& o) {
@@ -346,6 +365,7 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
   Node& out = bias ? tape.record(op, {x, weight, *bias}, out_shape, conv_transpose2d_backward)
                    : tape.record(op, {x, weight}, out_shape, conv_transpose2d_backward);
   out.set_attrs(o);
+  mark_writes_fresh(out, x, weight, bias);
   const ConvGeometry g = conv_transpose2d_geometry(x.shape(), weight.shape(), out_shape, o);
   const std::size_t k = g.col_rows(), positions = g.positions();
   const Chunks chunks(g.batch, k, xd.c, positions, g);
