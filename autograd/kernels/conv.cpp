@@ -255,8 +255,13 @@ void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, c
     // the row panel's MR rows of the columns, every tile of them, then each row added into the
     // pixels in turn: a pixel's taps come from different columns, and must come in row order
     const float* a = packed_wt + i0 * m;
-    for (std::size_t j0 = 0; j0 < n; j0 += kNR)
-      gemm_detail::micro_kernel<gemm_detail::kNV, true>(m, a, panels + j0 * m, {}, strip + j0, layout.width, false);
+    for (std::size_t j0 = 0; j0 < n; j0 += kNR) {
+      const float* b = panels + j0 * m;
+      if (n - j0 <= kW)  // a last panel of at most one vector's columns: compute only that
+        gemm_detail::micro_kernel<1, true>(m, a, b, {}, strip + j0, layout.width, false);
+      else
+        gemm_detail::micro_kernel<gemm_detail::kNV, true>(m, a, b, {}, strip + j0, layout.width, false);
+    }
     for (std::size_t r = 0; r < rows; ++r) {
       const float* values = strip + r * layout.width;
       float* dst = phases + row[r];
