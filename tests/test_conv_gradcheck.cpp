@@ -253,6 +253,35 @@ TEST_CASE("conv ops over a batch of many chunks: values and gradients equal thos
   }
 }
 
+TEST_CASE("conv_transpose2d of the VAE's last layer: a chunk's columns added into the pixels a group of images at a time") {
+  // 32 channels of 14 x 14 -> 1 of 28 x 28: a chunk of 13 images, which col2im_gemm takes 2 at a
+  // time (the last group 1); the values and the input's gradient of the batch, against those
+  // of one image at a time, bit for bit
+  const std::size_t batch = 27;
+  const Array x = sample(Shape{batch, 32, 14, 14}, 31), w = sample(Shape{32, 1, 4, 4}, 32), b = sample(Shape{1}, 33);
+  const ag::ConvTranspose2dOptions o{.stride = 2, .padding = 1};
+  ag::Tape tape;
+  ag::Var xv = tape.variable(x);
+  ag::Var y = ag::conv_transpose2d(xv, tape.constant(w), tape.constant(b), o);
+  const Array seed = sample(y.shape(), 34);
+  tape.backward(y, seed);
+  const std::size_t x_image = x.size() / batch, y_image = seed.size() / batch;
+  for (std::size_t i = 0; i < batch; ++i) {
+    Array xi(Shape{1, 32, 14, 14}), si(Shape{1, 1, 28, 28});
+    std::copy_n(x.data() + i * x_image, x_image, xi.data());
+    std::copy_n(seed.data() + i * y_image, y_image, si.data());
+    ag::Tape one;
+    ag::Var xo = one.variable(xi);
+    ag::Var yo = ag::conv_transpose2d(xo, one.constant(w), one.constant(b), o);
+    one.backward(yo, si);
+    for (std::size_t j = 0; j < y_image; ++j) REQUIRE(y.value().data()[i * y_image + j] == yo.value().data()[j]);
+    for (std::size_t j = 0; j < x_image; ++j) REQUIRE(xv.grad().data()[i * x_image + j] == xo.grad().data()[j]);
+  }
+  Array want = direct_conv_transpose2d(x, w, o);  // (without the bias)
+  for (std::size_t j = 0; j < want.size(); ++j) want.data()[j] += b.data()[0];
+  check_close(y.value(), want);
+}
+
 TEST_CASE("conv ops refuse shapes that do not fit, naming the op and the shapes") {
   ag::Tape tape;
   ag::Var x = tape.constant(Array({1, 2, 5, 5}));

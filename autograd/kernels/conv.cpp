@@ -188,10 +188,26 @@ void pack_channel_major(const float* src, std::size_t m, std::size_t positions, 
   }
 }
 
+// The chunk's images are taken a group at a time, the X' panels of a group at most this many
+// floats (with a few more for one image of many positions), so the working memory stays
+// small: the VAE's 7x7 layers take their 4 images at once (12.5 K floats), its last layer 2
+// of its 13 (a chunk's panels, 80 K floats, had made the conv VAE's peak RSS 8 MB larger).
+// Each pixel takes its taps from its own image's columns only, so the sums are the same.
+constexpr std::size_t kGroupFloats = 16 * 1024;
+
+std::size_t group_images(const ConvGeometry& g, std::size_t m, std::size_t count) {
+  return std::clamp<std::size_t>(kGroupFloats / (g.positions() * m), 1, count);
+}
+
+// col2im_gemm on images [first, first + count), all at once.
+void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src,
+                       std::size_t first, std::size_t count, const float* bias, bool accumulate, float* image,
+                       float* work);
+
 }  // namespace
 
 std::size_t col2im_gemm_work_floats(const ConvGeometry& g, std::size_t m, std::size_t count) {
-  return Col2imWork(g, m, count).floats();
+  return Col2imWork(g, m, group_images(g, m, count)).floats();
 }
 
 std::size_t col2im_gemm_weight_floats(const ConvGeometry& g, std::size_t m) {
@@ -205,6 +221,16 @@ void col2im_gemm_pack(const ConvGeometry& g, std::size_t m, const float* w, floa
 
 void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src, std::size_t first,
                  std::size_t count, const float* bias, bool accumulate, float* image, float* work) {
+  const std::size_t group = group_images(g, m, count);
+  for (std::size_t f = 0; f < count; f += group)
+    col2im_gemm_group(g, m, packed_wt, src, first + f, std::min(group, count - f), bias, accumulate, image, work);
+}
+
+namespace {
+
+void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src,
+                       std::size_t first, std::size_t count, const float* bias, bool accumulate, float* image,
+                       float* work) {
   const Phases ph(g);
   const Col2imWork layout(g, m, count);
   const std::size_t positions = g.positions(), n = count * positions, k = g.col_rows();
@@ -262,12 +288,21 @@ void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, c
       else
         gemm_detail::micro_kernel<gemm_detail::kNV, true>(m, a, b, {}, strip + j0, layout.width, false);
     }
+    const std::size_t image_phases = g.channels * plane_phases;
     for (std::size_t r = 0; r < rows; ++r) {
       const float* values = strip + r * layout.width;
-      float* dst = phases + row[r];
-      for (std::size_t b = 0; b < count; ++b, dst += g.channels * plane_phases)
+      if (whole == 0) {  // runs shorter than a vector (the VAE's 7x7 layers): one masked add each
+        for (std::size_t b = 0; b < count; ++b)
+          for (std::size_t oh = 0; oh < g.out_h; ++oh, values += g.out_w) {
+            float* d = phases + row[r] + b * image_phases + oh * ph.cols;
+            const Vec old = Vec::load_unaligned(d);
+            xsimd::select(tail_lanes, old + Vec::load_unaligned(values), old).store_unaligned(d);
+          }
+        continue;
+      }
+      for (std::size_t b = 0; b < count; ++b)
         for (std::size_t oh = 0; oh < g.out_h; ++oh, values += g.out_w) {
-          float* d = dst + oh * ph.cols;
+          float* d = phases + row[r] + b * image_phases + oh * ph.cols;
           for (std::size_t v = 0; v < whole; v += kW)
             (Vec::load_unaligned(d + v) + Vec::load_unaligned(values + v)).store_unaligned(d + v);
           if (whole == g.out_w) continue;
@@ -286,6 +321,8 @@ void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, c
                                      g.stride_w, ph.size(), pixels + ih * g.width);
     }
 }
+
+}  // namespace
 
 void gather_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,
                           std::size_t count, float* dst) {
