@@ -107,6 +107,11 @@ TEST_CASE("conv2d: values equal the definition, gradients the finite differences
        {.stride = 2, .padding = 1}},
       {"implicit GEMM: dilation 2, stride (1, 2), padding (0, 2)", {2, 2, 7, 8}, {49, 2, 2, 3},
        {.stride = {1, 2}, .padding = {0, 2}, .dilation = 2}},
+      // rows of 11 pixels, split into their two stride phases (and merged back for the input's
+      // gradient) 8 at a time, the last 8 starting at an odd column
+      {"implicit GEMM: stride 2, rows of 11", {2, 2, 5, 11}, {50, 2, 3, 3}, {.stride = 2, .padding = 1}},
+      // the last row and column are in no window: their gradient is 0, their phases unused
+      {"stride 4: pixels no window reaches", {2, 2, 5, 5}, {3, 2, 2, 2}, {.stride = 4}},
   };
   for (const ConvCase& c : cases) {
     INFO(c.name);
@@ -158,6 +163,26 @@ TEST_CASE("conv_transpose2d is conv2d's gradient in its input: <conv(x), y> = <x
   for (std::size_t i = 0; i < r.size(); ++i) lhs += static_cast<double>(y.value().data()[i]) * r.data()[i];
   for (std::size_t i = 0; i < x.size(); ++i) rhs += static_cast<double>(back.value().data()[i]) * x.data()[i];
   CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
+}
+
+TEST_CASE("an input shared by two conv ops gets both gradients: the first op the sweep reaches writes it, the next adds") {
+  // The sweep hands a conv op its input's gradient unzeroed if no other op has reached it yet
+  // (writes_fresh); the op then writes it instead of adding. Here both orders, and a weight
+  // used twice, fresh in one op and accumulated in the other.
+  const ag::Conv2dOptions o{.stride = 2, .padding = 1};
+  const Array x = sample(Shape{2, 3, 6, 5}, 21), w = sample(Shape{4, 3, 4, 4}, 22), w2 = sample(Shape{2, 3, 3, 3}, 23);
+  check("conv2d twice", [o](ag::Tape&, Inputs v) {
+    return ag::conv2d(v[0], v[1], o) + ag::conv2d(v[0], v[1], o);
+  }, {x, w});
+  check("conv2d and a relu of its input", [o](ag::Tape&, Inputs v) {
+    return ag::sum(ag::conv2d(v[0], v[1], o)) + ag::sum(ag::relu(v[0])) +
+           ag::sum(ag::conv2d(v[0], v[2], ag::Conv2dOptions{}));
+  }, {x, w, w2});
+  const Array t = sample(Shape{2, 4, 3, 3}, 24), tw = sample(Shape{4, 3, 4, 4}, 25);
+  check("conv_transpose2d twice", [](ag::Tape&, Inputs v) {
+    const ag::ConvTranspose2dOptions to{.stride = 2, .padding = 1};
+    return ag::conv_transpose2d(v[0], v[1], to) + ag::conv_transpose2d(v[0], v[1], to);
+  }, {t, tw});
 }
 
 TEST_CASE("conv2d gives the same bits with 1 and 2 threads, and twice the gradient after two backward passes") {
@@ -233,6 +258,35 @@ TEST_CASE("conv ops over a batch of many chunks: values and gradients equal thos
     for (std::size_t j = 0; j < db_sum.size(); ++j)
       REQUIRE(bv.grad().data()[j] == doctest::Approx(db_sum.data()[j]).epsilon(1e-4));
   }
+}
+
+TEST_CASE("conv_transpose2d of the VAE's last layer: a chunk's columns added into the pixels a group of images at a time") {
+  // 32 channels of 14 x 14 -> 1 of 28 x 28: a chunk of 13 images, which col2im_gemm takes 2 at a
+  // time (the last group 1); the values and the input's gradient of the batch, against those
+  // of one image at a time, bit for bit
+  const std::size_t batch = 27;
+  const Array x = sample(Shape{batch, 32, 14, 14}, 31), w = sample(Shape{32, 1, 4, 4}, 32), b = sample(Shape{1}, 33);
+  const ag::ConvTranspose2dOptions o{.stride = 2, .padding = 1};
+  ag::Tape tape;
+  ag::Var xv = tape.variable(x);
+  ag::Var y = ag::conv_transpose2d(xv, tape.constant(w), tape.constant(b), o);
+  const Array seed = sample(y.shape(), 34);
+  tape.backward(y, seed);
+  const std::size_t x_image = x.size() / batch, y_image = seed.size() / batch;
+  for (std::size_t i = 0; i < batch; ++i) {
+    Array xi(Shape{1, 32, 14, 14}), si(Shape{1, 1, 28, 28});
+    std::copy_n(x.data() + i * x_image, x_image, xi.data());
+    std::copy_n(seed.data() + i * y_image, y_image, si.data());
+    ag::Tape one;
+    ag::Var xo = one.variable(xi);
+    ag::Var yo = ag::conv_transpose2d(xo, one.constant(w), one.constant(b), o);
+    one.backward(yo, si);
+    for (std::size_t j = 0; j < y_image; ++j) REQUIRE(y.value().data()[i * y_image + j] == yo.value().data()[j]);
+    for (std::size_t j = 0; j < x_image; ++j) REQUIRE(xv.grad().data()[i * x_image + j] == xo.grad().data()[j]);
+  }
+  Array want = direct_conv_transpose2d(x, w, o);  // (without the bias)
+  for (std::size_t j = 0; j < want.size(); ++j) want.data()[j] += b.data()[0];
+  check_close(y.value(), want);
 }
 
 TEST_CASE("conv ops refuse shapes that do not fit, naming the op and the shapes") {

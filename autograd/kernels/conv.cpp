@@ -1,9 +1,14 @@
 #include "autograd/kernels/conv.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include <xsimd/xsimd.hpp>
+
+#include "autograd/kernels/conv_phases.hpp"
+#include "autograd/kernels/gemm_kernel.hpp"
+#include "autograd/kernels/gemm_pack.hpp"
 
 namespace ag {
 namespace {
@@ -62,16 +67,6 @@ void split_phases(const ConvGeometry& g, const Phases& ph, const float* plane, f
   });
 }
 
-// The plane's pixels = their values in the phases.
-void merge_phases(const ConvGeometry& g, const Phases& ph, const float* phases, float* plane) {
-  for_each_phase_row(g, ph, [&](std::size_t phase, std::size_t y, std::size_t ih, std::size_t x0, std::size_t x1,
-                                std::size_t w0) {
-    const float* src = phases + phase * ph.size() + y * ph.cols;
-    float* dst = plane + ih * g.width + w0;
-    for (std::size_t x = x0; x < x1; ++x, dst += g.stride_w) *dst = src[x];
-  });
-}
-
 // Calls body(window, run) for each tap (i, j), in order: `window` is where the tap's first
 // value sits in the phases (its rows ph.cols apart), `run` the tap's row of the columns.
 template <class Body>
@@ -127,41 +122,207 @@ void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::s
     }
 }
 
-void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std::size_t count, float* image,
-                float* work) {
-  // Each pixel gets its taps' values in tap order (i, j), added to what it held, as a loop over
-  // taps inside each pixel would add them: the phases start from the pixels' values, take the
-  // taps one after the other, and are written back.
+// ---- col2im_gemm ----
+// The GEMM is gemm's own micro-kernel over op(A) = Wᵀ in its MR-row panels and X' in NR-column
+// panels, with the whole sum over m in one block: gemm (gemm_rect) computes the same tiles,
+// with the same values in the same order, for m up to its K block (384), as the VAE's layers
+// have. Its row panels come outermost, as in gemm, so the taps reach each pixel in tap order.
+// The pixels are held in their stride phases while the taps are added (a tap's values for
+// one row of output positions land on one contiguous run of a phase).
+
+namespace {
+
+using gemm_detail::kMR;
+using gemm_detail::kNR;
+
+std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
+
+// Where the parts of col2im_gemm's working memory sit: the X' panels (aligned for the
+// micro-kernel's vector loads), the MR rows of the columns one row panel of A gives, then the
+// chunk's planes in their phases.
+struct Col2imWork {
+  std::size_t width, panel_floats, strip_floats, phase_floats;
+
+  Col2imWork(const ConvGeometry& g, std::size_t m, std::size_t count)
+      : width(round_up(count * g.positions(), kNR)),
+        panel_floats(width * m),
+        strip_floats(width * kMR + kW),
+        phase_floats(count * g.channels * g.stride_h * g.stride_w * Phases(g).size() + kW) {}
+  std::size_t floats() const { return kW + panel_floats + strip_floats + phase_floats; }  // kW: alignment
+  float* panels(float* work) const {
+    const auto at = reinterpret_cast<std::uintptr_t>(work);
+    return work + (round_up(at, kW * sizeof(float)) - at) / sizeof(float);
+  }
+  float* strip(float* work) const { return panels(work) + panel_floats; }
+  float* phases(float* work) const { return strip(work) + strip_floats; }
+};
+
+// panels = X' [m, n = count P] in NR-column panels (zero past column n), X' being images
+// [first, first + count) of src [B, m, P]: panel j holds columns [j NR, (j + 1) NR) for every
+// step, dst[j NR m + p NR + l]. A panel within one image copies whole vectors; one across
+// images gathers each lane from its image.
+void pack_channel_major(const float* src, std::size_t m, std::size_t positions, std::size_t first,
+                        std::size_t count, float* panels) {
+  using Index = xsimd::batch<std::int32_t>;
+  const std::size_t n = count * positions, stride = m * positions;
+  for (std::size_t j0 = 0; j0 < n; j0 += kNR) {
+    float* dst = panels + j0 * m;
+    const std::size_t b = j0 / positions, q = j0 % positions, live = std::min(kNR, n - j0);
+    const float* base = src + (first + b) * stride;  // image b, which holds column j0
+    if (q + kNR <= positions) {
+      for (std::size_t p = 0; p < m; ++p)
+        for (std::size_t v = 0; v < kNR; v += kW) Vec::load_unaligned(base + q + p * positions + v).store_aligned(dst + p * kNR + v);
+      continue;
+    }
+    alignas(64) std::int32_t index[kNR];
+    for (std::size_t l = 0; l < kNR; ++l) {  // lanes past n read column j0 again, then are cleared
+      const std::size_t at = q + (l < live ? l : 0);
+      index[l] = static_cast<std::int32_t>(at / positions * stride + at % positions);
+    }
+    const auto live_lanes = [&](std::size_t v) { return first_lanes(live > v ? live - v : 0); };
+    for (std::size_t p = 0; p < m; ++p)
+      for (std::size_t v = 0; v < kNR; v += kW) {
+        const Vec x = Vec::gather(base + p * positions, Index::load_aligned(index + v));
+        xsimd::select(live_lanes(v), x, Vec(0.0F)).store_aligned(dst + p * kNR + v);
+      }
+  }
+}
+
+// The chunk's images are taken a group at a time, the X' panels of a group at most this many
+// floats (with a few more for one image of many positions), so the working memory stays
+// small: the VAE's 7x7 layers take their 4 images at once (12.5 K floats), its last layer 2
+// of its 13 (a chunk's panels, 80 K floats, had made the conv VAE's peak RSS 8 MB larger).
+// Each pixel takes its taps from its own image's columns only, so the sums are the same.
+constexpr std::size_t kGroupFloats = 16 * 1024;
+
+std::size_t group_images(const ConvGeometry& g, std::size_t m, std::size_t count) {
+  return std::clamp<std::size_t>(kGroupFloats / (g.positions() * m), 1, count);
+}
+
+// col2im_gemm on images [first, first + count), all at once.
+void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src,
+                       std::size_t first, std::size_t count, const float* bias, bool accumulate, float* image,
+                       float* work);
+
+}  // namespace
+
+std::size_t col2im_gemm_work_floats(const ConvGeometry& g, std::size_t m, std::size_t count) {
+  return Col2imWork(g, m, group_images(g, m, count)).floats();
+}
+
+std::size_t col2im_gemm_weight_floats(const ConvGeometry& g, std::size_t m) {
+  return round_up(g.col_rows(), kMR) * m + gemm_detail::kPackSlack;
+}
+
+void col2im_gemm_pack(const ConvGeometry& g, std::size_t m, const float* w, float* packed) {
+  const std::size_t k = g.col_rows();  // op(A) = Wᵀ [k, m]: row i is column i of W
+  for (std::size_t i = 0; i < k; i += kMR) gemm_detail::copy_panel<kMR>(w + i, k, m, std::min(kMR, k - i), packed + i * m);
+}
+
+void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src, std::size_t first,
+                 std::size_t count, const float* bias, bool accumulate, float* image, float* work) {
+  const std::size_t group = group_images(g, m, count);
+  for (std::size_t f = 0; f < count; f += group)
+    col2im_gemm_group(g, m, packed_wt, src, first + f, std::min(group, count - f), bias, accumulate, image, work);
+}
+
+namespace {
+
+void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src,
+                       std::size_t first, std::size_t count, const float* bias, bool accumulate, float* image,
+                       float* work) {
   const Phases ph(g);
-  const std::size_t positions = g.positions(), cols = count * positions, plane = g.height * g.width;
-  const std::size_t taps = g.kernel_h * g.kernel_w, tail = g.out_w % kW;
-  const auto tail_lanes = first_lanes(tail);
-  float* phases = work;
+  const Col2imWork layout(g, m, count);
+  const std::size_t positions = g.positions(), n = count * positions, k = g.col_rows();
+  const std::size_t taps = g.kernel_h * g.kernel_w, plane = g.height * g.width;
+  const std::size_t plane_phases = g.stride_h * g.stride_w * ph.size();  // one plane's phases
+  float* panels = layout.panels(work);
+  float* phases = layout.phases(work);
+  float* strip = layout.strip(work);
+  pack_channel_major(src, m, positions, first, count, panels);
+  // The pixels in the phases: rows [0, h_end) and columns [0, w_end) of the image (those past
+  // them, as an output_padding's last rows or columns, no tap reaches). Where the phases hold
+  // padding nothing is read back, so it is left as it is.
+  const auto below = [](std::size_t span, std::size_t pad, std::size_t size) {
+    return span > pad ? std::min(size, span - pad) : 0;
+  };
+  const std::size_t h_end = below(g.stride_h * ph.rows, g.pad_h, g.height);
+  const std::size_t w_end = below(g.stride_w * ph.cols, g.pad_w, g.width);
+  const auto phase_row = [&](float* ph_plane, std::size_t ih) {  // where image row ih's phase 0 lies
+    const std::size_t y = ih + g.pad_h;
+    return ph_plane + y % g.stride_h * g.stride_w * ph.size() + y / g.stride_h * ph.cols;
+  };
   for (std::size_t b = 0; b < count; ++b)
     for (std::size_t c = 0; c < g.channels; ++c) {
       float* pixels = image + ((first + b) * g.channels + c) * plane;
-      split_phases(g, ph, pixels, phases);
-      for_each_tap(g, ph, [&](std::size_t window, std::size_t tap) {
-        const float* src = col + (c * taps + tap) * cols + b * positions;
-        float* dst = phases + window;
-        for (std::size_t oh = 0; oh < g.out_h; ++oh, dst += ph.cols, src += g.out_w) {
-          std::size_t q = 0;
-          for (; q + kW <= g.out_w; q += kW)
-            (Vec::load_unaligned(dst + q) + Vec::load_unaligned(src + q)).store_unaligned(dst + q);
-          if (q == g.out_w) continue;
-          // the last, partial vector: the lanes past the row keep their values (the phase
-          // buffer has a vector of slack); the columns are read whole within this tap's row
-          if (b * positions + oh * g.out_w + q + kW <= cols) {
-            const Vec old = Vec::load_unaligned(dst + q);
-            xsimd::select(tail_lanes, old + Vec::load_unaligned(src + q), old).store_unaligned(dst + q);
-          } else {
-            for (; q < g.out_w; ++q) dst[q] += src[q];
-          }
-        }
+      float* ph_plane = phases + (b * g.channels + c) * plane_phases;
+      if (accumulate) {
+        for (std::size_t ih = 0; ih < h_end; ++ih)
+          conv_detail::row_to_phases(pixels + ih * g.width, w_end, g.pad_w, g.stride_w, ph.size(), phase_row(ph_plane, ih));
+      } else {
+        std::fill(ph_plane, ph_plane + plane_phases, bias ? bias[c] : 0.0F);
+        if (h_end < g.height || w_end < g.width) std::fill(pixels, pixels + plane, bias ? bias[c] : 0.0F);
+      }
+    }
+  // tap p = (c, i, j) of column q = (b, oh, ow) adds into phases[row(p) + column(q)]
+  const std::size_t whole = g.out_w / kW * kW;  // a run's whole vectors
+  const auto tail_lanes = first_lanes(g.out_w - whole);
+  std::size_t row[kMR];
+  for (std::size_t i0 = 0; i0 < k; i0 += kMR) {
+    const std::size_t rows = std::min(kMR, k - i0);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::size_t p = i0 + r, c = p / taps, tap = p % taps;
+      std::size_t window = 0;
+      for_each_tap(g, ph, [&](std::size_t w, std::size_t t) {
+        if (t == tap) window = w;
       });
-      merge_phases(g, ph, phases, pixels);
+      row[r] = c * plane_phases + window;
+    }
+    // the row panel's MR rows of the columns, every tile of them, then each row added into the
+    // pixels in turn: a pixel's taps come from different columns, and must come in row order
+    const float* a = packed_wt + i0 * m;
+    for (std::size_t j0 = 0; j0 < n; j0 += kNR) {
+      const float* b = panels + j0 * m;
+      if (n - j0 <= kW)  // a last panel of at most one vector's columns: compute only that
+        gemm_detail::micro_kernel<1, true>(m, a, b, {}, strip + j0, layout.width, false);
+      else
+        gemm_detail::micro_kernel<gemm_detail::kNV, true>(m, a, b, {}, strip + j0, layout.width, false);
+    }
+    const std::size_t image_phases = g.channels * plane_phases;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const float* values = strip + r * layout.width;
+      if (whole == 0) {  // runs shorter than a vector (the VAE's 7x7 layers): one masked add each
+        for (std::size_t b = 0; b < count; ++b)
+          for (std::size_t oh = 0; oh < g.out_h; ++oh, values += g.out_w) {
+            float* d = phases + row[r] + b * image_phases + oh * ph.cols;
+            const Vec old = Vec::load_unaligned(d);
+            xsimd::select(tail_lanes, old + Vec::load_unaligned(values), old).store_unaligned(d);
+          }
+        continue;
+      }
+      for (std::size_t b = 0; b < count; ++b)
+        for (std::size_t oh = 0; oh < g.out_h; ++oh, values += g.out_w) {
+          float* d = phases + row[r] + b * image_phases + oh * ph.cols;
+          for (std::size_t v = 0; v < whole; v += kW)
+            (Vec::load_unaligned(d + v) + Vec::load_unaligned(values + v)).store_unaligned(d + v);
+          if (whole == g.out_w) continue;
+          // the last, partial vector keeps the values past the run (both buffers have a
+          // vector of slack)
+          const Vec old = Vec::load_unaligned(d + whole);
+          xsimd::select(tail_lanes, old + Vec::load_unaligned(values + whole), old).store_unaligned(d + whole);
+        }
+    }
+  }
+  for (std::size_t b = 0; b < count; ++b)
+    for (std::size_t c = 0; c < g.channels; ++c) {
+      float* pixels = image + ((first + b) * g.channels + c) * plane;
+      for (std::size_t ih = 0; ih < h_end; ++ih)
+        conv_detail::row_from_phases(phase_row(phases + (b * g.channels + c) * plane_phases, ih), w_end, g.pad_w,
+                                     g.stride_w, ph.size(), pixels + ih * g.width);
     }
 }
+
+}  // namespace
 
 void gather_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,
                           std::size_t count, float* dst) {

@@ -33,7 +33,7 @@ struct ConvGeometry {
   std::size_t positions() const { return out_h * out_w; }
 };
 
-/// Floats of working memory (`work`) im2col and col2im_add need for geometry g: one plane split
+/// Floats of working memory (`work`) im2col needs for geometry g: one plane split
 /// into its stride phases. The caller owns it, so it is sized once with the op's other buffers
 /// (a buffer kept per thread would grow whenever a thread first met a larger layer, which
 /// depends on which thread runs which part: an allocation in a later step).
@@ -42,10 +42,22 @@ std::size_t conv_work_floats(const ConvGeometry& g);
 /// zero where a tap is padding).
 void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* col,
             float* work);
-/// images [first, first + count) of image [B, C, H, W] += col scattered back to the pixels its
-/// entries came from.
-void col2im_add(const ConvGeometry& g, const float* col, std::size_t first, std::size_t count, float* image,
-                float* work);
+/// The transposed direction fused with its GEMM: images [first, first + count) of image
+/// [B, C, H, W] = their values (accumulate) or bias[c] (0 if bias is null), plus
+/// col2im(Wᵀ X'), where X' [m, count P] are those images of src [B, m, P] (P = g.positions())
+/// and Wᵀ [C kh kw, m] was packed by col2im_gemm_pack. The columns Wᵀ X' are never written out:
+/// each tile the GEMM's micro-kernel computes is added straight into the pixels it belongs to
+/// (conv2d's input gradient, conv_transpose2d's output). The sums are those of gemm followed
+/// by col2im one column at a time, so are the bits: every product over m in one block, each pixel getting its
+/// taps in tap order.
+void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src, std::size_t first,
+                 std::size_t count, const float* bias, bool accumulate, float* image, float* work);
+/// Floats of working memory (`work`) col2im_gemm needs for a chunk of `count` images.
+std::size_t col2im_gemm_work_floats(const ConvGeometry& g, std::size_t m, std::size_t count);
+/// Floats col2im_gemm_pack writes for geometry g and m.
+std::size_t col2im_gemm_weight_floats(const ConvGeometry& g, std::size_t m);
+/// packed = Wᵀ for W [m, C kh kw], in the micro-kernel's row panels.
+void col2im_gemm_pack(const ConvGeometry& g, std::size_t m, const float* w, float* packed);
 
 /// dst [C, count*P] = images [first, first + count) of src [B, C, P], channel-major.
 void gather_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,

@@ -6,6 +6,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "autograd/kernels/conv_phases.hpp"
+
 namespace ag {
 namespace {
 
@@ -22,6 +24,20 @@ struct Padded {
   explicit Padded(const ConvGeometry& g)
       : rows((g.out_h - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1),
         cols((g.out_w - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1) {}
+};
+
+// The padded plane split into its stride phases, for the panels of col (not transposed):
+//   phase (a, b)[y, x] = padded (y sh + a, x sw + b),  phases one after the other,
+// so a tap's values along a row of output positions, ow sw apart in the plane, are
+// neighbours in one phase: col's rows read runs of out_w floats, not every sw-th float.
+// (For stride 1 the one phase is the padded plane.)
+struct Phased {
+  std::size_t rows, cols;  // of one phase
+  std::size_t size() const { return rows * cols; }
+  std::size_t plane(const ConvGeometry& g) const { return g.stride_h * g.stride_w * size(); }
+
+  explicit Phased(const ConvGeometry& g, const Padded& pd)
+      : rows((pd.rows + g.stride_h - 1) / g.stride_h), cols((pd.cols + g.stride_w - 1) / g.stride_w) {}
 };
 
 // Walks the offsets of rows (c, i, j) or of columns (b, oh, ow) of col, one after the other:
@@ -54,13 +70,95 @@ struct Walker {
 
 std::ptrdiff_t sgn(std::size_t v) { return static_cast<std::ptrdiff_t>(v); }
 
+// Walks the offsets of rows p = (c, i, j) of col in the phased planes:
+//   c plane + phase (i dh % sh, j dw % sw) + (i dh / sh) phase cols + j dw / sw,
+// tracking i dh and j dw as quotient and remainder of the stride (no division per step).
+struct PhasedRowWalker {
+  std::size_t kh, kw, dh, dw, sh, sw;
+  std::ptrdiff_t plane, phase, phase_cols;
+  std::size_t c = 0, i = 0, j = 0, iq = 0, ir = 0, jq = 0, jr = 0;
+  std::ptrdiff_t offset = 0;
+
+  PhasedRowWalker(const ConvGeometry& g, const Phased& ph)
+      : kh(g.kernel_h), kw(g.kernel_w), dh(g.dilation_h), dw(g.dilation_w), sh(g.stride_h), sw(g.stride_w),
+        plane(sgn(ph.plane(g))), phase(sgn(ph.size())), phase_cols(sgn(ph.cols)) {}
+
+  void update() {
+    offset = sgn(c) * plane + sgn(ir * sw + jr) * phase + sgn(iq) * phase_cols + sgn(jq);
+  }
+  void seek(std::size_t at) {
+    j = at % kw;
+    i = at / kw % kh;
+    c = at / kw / kh;
+    iq = i * dh / sh, ir = i * dh % sh, jq = j * dw / sw, jr = j * dw % sw;
+    update();
+  }
+  void next() {
+    if (++j < kw) {
+      for (jr += dw; jr >= sw; jr -= sw) ++jq;
+    } else {
+      j = jq = jr = 0;
+      if (++i < kh) {
+        for (ir += dh; ir >= sh; ir -= sh) ++iq;
+      } else {
+        i = iq = ir = 0;
+        ++c;
+      }
+    }
+    update();
+  }
+};
+
 // rows p = (c, i, j) of col: c plane + i dh Wp + j dw
 Walker row_walker(const ConvGeometry& g, const Padded& pd) {
   return {g.kernel_w, g.kernel_h, sgn(g.dilation_w), sgn(g.dilation_h * pd.cols), sgn(pd.plane())};
 }
+// The same walk with the kernel's taps (i, j) looked up in a table made once: two adds a step
+// instead of PhasedRowWalker's arithmetic, which the panels of col redo for every panel.
+struct TapRowWalker {
+  static constexpr std::size_t kMaxTaps = 64;
+  std::int32_t tap_offset[kMaxTaps];
+  std::size_t taps;
+  std::ptrdiff_t plane;
+  std::size_t t = 0;
+  std::ptrdiff_t channel = 0, offset = 0;
+
+  TapRowWalker(const ConvGeometry& g, const Phased& ph)
+      : taps(g.kernel_h * g.kernel_w), plane(sgn(ph.plane(g))) {
+    PhasedRowWalker walk(g, ph);
+    walk.seek(0);
+    for (std::size_t i = 0; i < taps; ++i, walk.next()) tap_offset[i] = static_cast<std::int32_t>(walk.offset);
+  }
+  void seek(std::size_t at) {
+    t = at % taps;
+    channel = sgn(at / taps) * plane;
+    offset = channel + tap_offset[t];
+  }
+  void next() {
+    if (++t == taps) t = 0, channel += plane;
+    offset = channel + tap_offset[t];
+  }
+};
+
 // columns q = (b, oh, ow) of col: b C plane + oh sh Wp + ow sw
 Walker column_walker(const ConvGeometry& g, const Padded& pd) {
   return {g.out_w, g.out_h, sgn(g.stride_w), sgn(g.stride_h * pd.cols), sgn(g.channels * pd.plane())};
+}
+// the same in the phased planes: b C plane + oh phase cols + ow
+Walker phased_column_walker(const ConvGeometry& g, const Phased& ph) {
+  return {g.out_w, g.out_h, 1, sgn(ph.cols), sgn(g.channels * ph.plane(g))};
+}
+
+// Whether the vector of lanes [v, v + W) reads at most two runs of neighbouring floats:
+// lanes before `split` at index[v] + l, the others at index[v + split] + l - split.
+bool two_runs(const std::int32_t* index, std::size_t v, std::size_t& split) {
+  split = kW;
+  for (std::size_t l = 1; l < kW; ++l) {
+    if (index[v + l] == index[v + l - 1] + 1) continue;
+    if (split != kW) return false;
+    split = l;
+  }
+  return true;
 }
 
 // Whether the lanes' offsets come in runs of four neighbouring floats (lanes 4r .. 4r + 3 at
@@ -74,28 +172,65 @@ bool runs_of_four(const std::int32_t* index, std::size_t live) {
 
 // dst[p * width + l] = padded[step offset of p0 + p + lane offset of j0 + l] for p < kc, l < w,
 // 0 for w <= l < width: the steps walk one of col's sides and the lanes the other. Lanes are
-// taken kBlock at a time, their offsets computed once for all steps; whole vectors of them
-// are gathered, or, where they come in runs of four, copied four floats a move (a gather of
-// 8 floats takes about 8 cycles here; the 2 moves of the same 8 floats, about 1). The steps'
-// offsets are walked first, kSteps at a time, which keeps the walker's branches out of the
-// copying loops (the weight gradient's panels: 22 -> 17 us a chunk of the VAE's second layer).
-void gather_panel(const float* padded, Walker steps, Walker lanes, std::size_t p0, std::size_t kc, std::size_t j0,
+// taken kBlock at a time, their offsets computed once for all steps, and copied by the
+// cheapest move their offsets allow:
+//   - vectors whose lanes read at most two runs of neighbouring floats (col's rows in the
+//     phased planes: runs of out_w output positions): two loads and a blend;
+//   - runs of four neighbouring floats (colᵀ's lanes, the taps of a 4-wide kernel row at
+//     dilation 1, as the VAE's layers have): four floats a move;
+//   - any other: a gather (of 8 floats: about 8 cycles here, against about 1 for two moves).
+// The steps' offsets are walked first, kSteps at a time, which keeps the walker's branches out
+// of the copying loops (the weight gradient's panels: 22 -> 17 us a chunk of the VAE's second
+// layer). Loads may read a vector before and after the planes: pad_images leaves that slack.
+template <class Steps, class Lanes>
+void gather_panel(const float* padded, Steps steps, Lanes lanes, std::size_t p0, std::size_t kc, std::size_t j0,
                   std::size_t w, std::size_t width, float* dst) {
   constexpr std::size_t kBlock = 64, kSteps = 128;
   alignas(64) std::int32_t index[kBlock];
   std::int32_t step_offset[kSteps];  // the steps' offsets, walked before the copying loops
+  std::int32_t run_a[kBlock / kW], run_b[kBlock / kW];
+  alignas(64) static constexpr float kLane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  static_assert(kW <= 16);
+  xsimd::batch_bool<float> first_run[kBlock / kW];
   lanes.seek(j0);
   for (std::size_t v0 = 0; v0 < width; v0 += kBlock) {
     const std::size_t block = std::min(kBlock, width - v0), live = w > v0 ? std::min(block, w - v0) : 0;
     const std::size_t whole = live / kW * kW;
     for (std::size_t l = 0; l < live; ++l, lanes.next()) index[l] = static_cast<std::int32_t>(lanes.offset);
-    const bool by_fours = runs_of_four(index, live);
+    bool by_runs = whole > 0;
+    for (std::size_t v = 0; v < whole && by_runs; v += kW) {
+      std::size_t split = kW;
+      by_runs = two_runs(index, v, split);
+      run_a[v / kW] = index[v];
+      run_b[v / kW] = index[v + split % kW] - static_cast<std::int32_t>(split % kW);
+      first_run[v / kW] = Vec::load_aligned(kLane) < Vec(static_cast<float>(split));
+    }
+    const bool by_fours = !by_runs && runs_of_four(index, live);
     steps.seek(p0);
     for (std::size_t s0 = 0; s0 < kc; s0 += kSteps) {
       const std::size_t n_steps = std::min(kSteps, kc - s0);
       for (std::size_t p = 0; p < n_steps; ++p, steps.next()) step_offset[p] = static_cast<std::int32_t>(steps.offset);
       float* d0 = dst + s0 * width + v0;
-      if (by_fours) {
+      if (by_runs && whole == 2 * kW && block == whole) {  // a panel of two vectors (kNR on AVX2)
+        const auto first0 = first_run[0], first1 = first_run[1];
+        const std::int32_t a0 = run_a[0], b0 = run_b[0], a1 = run_a[1], b1 = run_b[1];
+        for (std::size_t p = 0; p < n_steps; ++p) {
+          const float* base = padded + step_offset[p];
+          float* d = d0 + p * width;
+          xsimd::select(first0, Vec::load_unaligned(base + a0), Vec::load_unaligned(base + b0)).store_unaligned(d);
+          xsimd::select(first1, Vec::load_unaligned(base + a1), Vec::load_unaligned(base + b1)).store_unaligned(d + kW);
+        }
+      } else if (by_runs) {
+        for (std::size_t p = 0; p < n_steps; ++p) {
+          const float* base = padded + step_offset[p];
+          float* d = d0 + p * width;
+          for (std::size_t v = 0; v < whole; v += kW)
+            xsimd::select(first_run[v / kW], Vec::load_unaligned(base + run_a[v / kW]),
+                          Vec::load_unaligned(base + run_b[v / kW]))
+                .store_unaligned(d + v);
+          for (std::size_t l = whole; l < live; ++l) d[l] = base[index[l]];
+        }
+      } else if (by_fours) {
         for (std::size_t p = 0; p < n_steps; ++p) {
           const float* base = padded + step_offset[p];
           float* d = d0 + p * width;
@@ -119,28 +254,41 @@ void gather_panel(const float* padded, Walker steps, Walker lanes, std::size_t p
 void pack_columns(const void* source, std::size_t p0, std::size_t kc, std::size_t j0, std::size_t w,
                   std::size_t width, float* dst) {
   const auto& cp = *static_cast<const ColumnPanels*>(source);
-  const Padded pd(*cp.g);
-  const Walker rows = row_walker(*cp.g, pd), columns = column_walker(*cp.g, pd);
-  // col: steps are its rows, lanes its columns; colᵀ the other way round
-  if (cp.transposed)
-    gather_panel(cp.padded, columns, rows, p0, kc, j0, w, width, dst);
-  else
-    gather_panel(cp.padded, rows, columns, p0, kc, j0, w, width, dst);
+  const ConvGeometry& g = *cp.g;
+  const Padded pd(g);
+  const float* padded = cp.padded + kW;  // past the slack before the planes
+  // col: steps are its rows, lanes its columns (in the phased planes); colᵀ the other way round
+  if (cp.transposed) {
+    gather_panel(padded, column_walker(g, pd), row_walker(g, pd), p0, kc, j0, w, width, dst);
+  } else {
+    const Phased ph(g, pd);
+    if (g.kernel_h * g.kernel_w <= TapRowWalker::kMaxTaps)
+      gather_panel(padded, TapRowWalker(g, ph), phased_column_walker(g, ph), p0, kc, j0, w, width, dst);
+    else
+      gather_panel(padded, PhasedRowWalker(g, ph), phased_column_walker(g, ph), p0, kc, j0, w, width, dst);
+  }
 }
 
 }  // namespace
 
 std::size_t conv_padded_floats(const ConvGeometry& g, std::size_t count) {
-  return count * g.channels * Padded(g).plane();
+  const Padded pd(g);
+  return count * g.channels * std::max(pd.plane(), Phased(g, pd).plane(g)) + 2 * kW;
 }
 
-void pad_images(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* padded) {
+void pad_images(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, bool transposed,
+                float* padded) {
   const Padded pd(g);
-  const std::size_t plane = g.height * g.width, padded_plane = pd.plane();
+  const Phased ph(g, pd);
+  const bool phased = !transposed && (g.stride_h > 1 || g.stride_w > 1);
+  const std::size_t plane = g.height * g.width, padded_plane = phased ? ph.plane(g) : pd.plane();
   // image columns [0, x_end) land at padded columns [left, left + x_end)
   const std::size_t left = std::min(g.pad_w, pd.cols);
   const std::size_t x_end = std::min(g.width, pd.cols - left);
   const std::size_t y_end = pd.rows > g.pad_h ? std::min(g.height, pd.rows - g.pad_h) : 0;
+  std::fill(padded, padded + kW, 0.0F);  // the slack the panels' loads may read into
+  padded += kW;
+  std::fill(padded + count * g.channels * padded_plane, padded + count * g.channels * padded_plane + kW, 0.0F);
   // The rows are short (14 floats in 16 for the VAE's second layer): the plane is cleared with
   // vector stores, then each row is copied with whole vectors, the last one overlapping the one
   // before, rather than with a call to memcpy and two to memset per row (three times as long).
@@ -153,6 +301,12 @@ void pad_images(const ConvGeometry& g, const float* image, std::size_t first, st
       for (; i < padded_plane; ++i) dst[i] = 0.0F;
       for (std::size_t y = 0; y < y_end; ++y) {
         const float* row = src + y * g.width;
+        if (phased) {  // padded (Y, X) to phase (Y % sh, X % sw) at (Y / sh, X / sw)
+          const std::size_t yy = y + g.pad_h;
+          float* out = dst + (yy % g.stride_h) * g.stride_w * ph.size() + yy / g.stride_h * ph.cols;
+          conv_detail::row_to_phases(row, x_end, left, g.stride_w, ph.size(), out);
+          continue;
+        }
         float* out = dst + (y + g.pad_h) * pd.cols + left;
         if (x_end < kW) {
           for (std::size_t x = 0; x < x_end; ++x) out[x] = row[x];

@@ -22,11 +22,15 @@ namespace ag {
 std::size_t conv_padded_floats(const ConvGeometry& g, std::size_t count);
 
 /// padded = the planes of images [first, first + count) of image [B, C, H, W], each inside the
-/// zero border the kernel's windows reach into (every float of it written).
-void pad_images(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, float* padded);
+/// zero border the kernel's windows reach into (every float of it written), laid out for the
+/// ColumnPanels with the same `transposed`: col's panels read the planes split into their
+/// stride phases, colᵀ's the planes as they are.
+void pad_images(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, bool transposed,
+                float* padded);
 
-/// The columns of `count` images padded by pad_images, as gemm's op(B): col [K, count P], or
-/// with `transposed` colᵀ [count P, K]. Keep it alive while gemm runs (source() points to it).
+/// The columns of `count` images padded by pad_images (with the same `transposed`), as gemm's
+/// op(B): col [K, count P], or with `transposed` colᵀ [count P, K]. Keep it alive while gemm
+/// runs (source() points to it).
 struct ColumnPanels {
   const ConvGeometry* g;
   const float* padded;

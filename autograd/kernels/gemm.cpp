@@ -370,6 +370,14 @@ void gemm_shared_b(const Operands& op, const Plan& plan, std::size_t m, std::siz
   }
 }
 
+// A product with nothing to add (k == 0) leaves C = beta C, reading no A or B. Whether it was one.
+bool scaled_only(std::size_t m, std::size_t n, std::size_t k, float beta, float* c, std::size_t ldc) {
+  if (k != 0) return false;
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0F ? 0.0F : beta * c[i * ldc + j];
+  return true;
+}
+
 }  // namespace
 }  // namespace gemm_detail
 
@@ -395,11 +403,7 @@ void gemm_pack_a(bool trans_a, std::size_t m, std::size_t k, const float* a, std
 void gemm_prepacked_a(std::size_t m, std::size_t n, std::size_t k, const float* packed_a, bool trans_b,
                       const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
   using namespace gemm_detail;
-  if (m == 0 || n == 0) return;
-  if (k == 0) {  // nothing to add: gemm scales C, reading no A
-    gemm(false, trans_b, m, n, 0, packed_a, 1, b, ldb, beta, c, ldc);
-    return;
-  }
+  if (m == 0 || n == 0 || scaled_only(m, n, k, beta, c, ldc)) return;
   const Operands op{false, trans_b, nullptr, 0, b, ldb};
   Direct d = direct_operands(trans_b, m, n);
   d.a = false;  // A is packed already
@@ -413,11 +417,7 @@ bool gemm_packs_b(std::size_t m, std::size_t n) { return !gemm_detail::direct_op
 void gemm_prepacked_a_panels_b(std::size_t m, std::size_t n, std::size_t k, const float* packed_a,
                                const PanelSource& b, float beta, float* c, std::size_t ldc, float* /*plain_b*/) {
   using namespace gemm_detail;
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    gemm(false, false, m, n, 0, packed_a, 1, nullptr, 1, beta, c, ldc);
-    return;
-  }
+  if (m == 0 || n == 0 || scaled_only(m, n, k, beta, c, ldc)) return;
   const Operands op{false, false, nullptr, 0, nullptr, 0, &b};
   gemm_rect(op, {}, 0, m, 0, n, k, beta, c, ldc, packed_a);
 }
@@ -425,11 +425,7 @@ void gemm_prepacked_a_panels_b(std::size_t m, std::size_t n, std::size_t k, cons
 void gemm_panels_b(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
                    const PanelSource& b, float beta, float* c, std::size_t ldc, float* /*plain_b*/) {
   using namespace gemm_detail;
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    gemm(trans_a, false, m, n, 0, a, lda, nullptr, 1, beta, c, ldc);
-    return;
-  }
+  if (m == 0 || n == 0 || scaled_only(m, n, k, beta, c, ldc)) return;
   const Operands op{trans_a, false, a, lda, nullptr, 0, &b};
   const Direct d = direct_operands(true, m, n);  // (true: B is not read in place)
   gemm_rect(op, d, 0, m, 0, n, k, beta, c, ldc);
@@ -438,13 +434,7 @@ void gemm_panels_b(bool trans_a, std::size_t m, std::size_t n, std::size_t k, co
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
           std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
   using namespace gemm_detail;
-  if (m == 0 || n == 0) return;
-  if (k == 0) {  // nothing to add: C = beta C
-    for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t j = 0; j < n; ++j)
-        c[i * ldc + j] = beta == 0.0F ? 0.0F : beta * c[i * ldc + j];
-    return;
-  }
+  if (m == 0 || n == 0 || scaled_only(m, n, k, beta, c, ldc)) return;
   const Operands op{trans_a, trans_b, a, lda, b, ldb};
   const Plan plan = plan_threads(m, n, k, num_threads());
   const Direct d = direct_operands(trans_b, m, n);

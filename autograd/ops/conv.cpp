@@ -121,14 +121,15 @@ struct Chunks {
   Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions, const ConvGeometry& g)
       : batch(batch_), parts(std::min(batch_, kParts)), work_floats(conv_work_floats(g)) {
     chunk = std::max<std::size_t>(1, kChunkFloats / ((k + m) * positions));
-    col_floats = k * chunk * positions;
+    // the columns, or col2im_gemm's working memory where the op has no columns to hold
+    col_floats = std::max(k * chunk * positions, col2im_gemm_work_floats(g, m, chunk));
     mat_floats = m * chunk * positions;
     dw_floats = m * k;
     padded_floats = conv_padded_floats(g, chunk);
     if (padded_floats > std::size_t{INT32_MAX})  // the gathers' offsets are 32-bit
       throw ShapeError(fmt::format("conv: an image of {} x {} x {} is too large (over 2^31 floats padded)",
                                    g.channels, g.height, g.width));
-    weight_floats = std::max(gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m));
+    weight_floats = std::max({gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m), col2im_gemm_weight_floats(g, m)});
   }
   std::size_t part_floats() const { return col_floats + mat_floats + dw_floats + work_floats + padded_floats; }
   // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
@@ -153,8 +154,9 @@ struct Chunks {
     });
   }
 
-  /// dw += the parts' weight-gradient sums, added in part order.
-  void add_weight_grad(float* scratch, float* dw_out) const {
+  /// dw += the parts' weight-gradient sums, added in part order (to 0 with `fresh`).
+  void add_weight_grad(float* scratch, bool fresh, float* dw_out) const {
+    if (fresh) std::fill_n(dw_out, dw_floats, 0.0F);
     parallel_for(dw_floats, 4096, [&](std::size_t begin, std::size_t end) {
       for (std::size_t part = 0; part < parts; ++part) {
         const float* sum = dw(scratch, part);
@@ -163,6 +165,25 @@ struct Chunks {
     });
   }
 };
+
+/// Marks a conv node writes_fresh (Tape::sweep_backward): its rule then writes the input's
+/// gradient, if the tape hands it over unzeroed, instead of adding to it (the same bits, without
+/// a pass of zeros and, for conv2d, col2im's reading them back), and zeroes a fresh weight or
+/// bias gradient (not a parameter's: those accumulate) before adding to it. Only when the
+/// input is not also the weight or the bias: the rule handles the weight before the input.
+void mark_writes_fresh(Node& node, Var x, Var weight, const Var* bias) {
+  node.writes_fresh = x.index() != weight.index() && (!bias || x.index() != bias->index());
+}
+
+/// The bias gradient (input 2, if any) of a conv node: db += the sum of grad over the batch and
+/// the positions, or = with a fresh gradient.
+void bias_grad(Tape& t, const Node& n, const float* grad, std::size_t batch, std::size_t channels,
+               std::size_t positions) {
+  if (n.arity != 3 || !input(t, n, 2).requires_grad) return;
+  float* db = input(t, n, 2).grad().data();
+  if (detail::fresh(n, 2)) std::fill_n(db, channels, 0.0F);
+  add_bias_grad(grad, batch, channels, positions, db);
+}
 
 /// The node's scratch buffer for these chunks (its capacity stays from step to step).
 float* scratch(Node& node, const Chunks& chunks) {
@@ -191,30 +212,27 @@ static void conv2d_backward(Tape& t, const Node& n) {
   const Chunks chunks(g.batch, k, out_c, positions, g);
   float* buffers = n.scratch.data();  // sized by the forward
   const float* grad = n.grad().data();
-  if (n.arity == 3 && input(t, n, 2).requires_grad)
-    add_bias_grad(grad, g.batch, out_c, positions, input(t, n, 2).grad().data());
+  bias_grad(t, n, grad, g.batch, out_c, positions);
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [K, O], for dcol
-  if (x.requires_grad) gemm_pack_a(true, k, out_c, w.value().data(), k, packed_wt);
+  if (x.requires_grad) col2im_gemm_pack(g, out_c, w.value().data(), packed_wt);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
-    float* gt = chunks.mat(buffers, part);
-    const std::size_t cols = count * positions;
-    gather_channel_major(grad, out_c, positions, first, count, gt);
     if (w.requires_grad) {  // dW[O, K] (+)= G' colᵀ, the part's first chunk overwriting
+      float* gt = chunks.mat(buffers, part);
+      const std::size_t cols = count * positions;
+      gather_channel_major(grad, out_c, positions, first, count, gt);
       float* padded = chunks.padded(buffers, part);
-      pad_images(g, x.value().data(), first, count, padded);
+      pad_images(g, x.value().data(), first, count, true, padded);
       const ColumnPanels col_t{&g, padded, count, true};
       const bool first_chunk = first == g.batch * part / chunks.parts;
       gemm_panels_b(false, out_c, k, cols, gt, cols, col_t.source(), first_chunk ? 0.0F : 1.0F,
                     chunks.dw(buffers, part), k, col);
     }
-    if (x.requires_grad) {  // dcol = Wᵀ G', then back to the pixels
-      gemm_prepacked_a(k, cols, out_c, packed_wt, false, gt, cols, 0.0F, col, cols);
-      col2im_add(g, col, first, count, x.grad().data(), chunks.work(buffers, part));
-    }
+    if (x.requires_grad)  // dx += col2im(dcol), dcol = Wᵀ G' added into the pixels as it is computed
+      col2im_gemm(g, out_c, packed_wt, grad, first, count, nullptr, !detail::fresh(n, 0), x.grad().data(), col);
   });
-  if (w.requires_grad) chunks.add_weight_grad(buffers, w.grad().data());
+  if (w.requires_grad) chunks.add_weight_grad(buffers, detail::fresh(n, 1), w.grad().data());
 }
 
 static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o) {
@@ -236,6 +254,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   Node& out = bias ? tape.record(op, {x, weight, *bias}, out_shape, conv2d_backward)
                    : tape.record(op, {x, weight}, out_shape, conv2d_backward);
   out.set_attrs(o);
+  mark_writes_fresh(out, x, weight, bias);
   const std::size_t k = g.col_rows(), positions = g.positions();
   const Chunks chunks(g.batch, k, wd.b, positions, g);
   float* buffers = scratch(out, chunks);
@@ -248,7 +267,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
     const std::size_t cols = count * positions;
     if (gemm_packs_b(wd.b, cols)) {  // Y' = W col, its columns gathered as gemm packs them
       float* padded = chunks.padded(buffers, part);
-      pad_images(g, x.value().data(), first, count, padded);
+      pad_images(g, x.value().data(), first, count, false, padded);
       const ColumnPanels columns{&g, padded, count, false};
       gemm_prepacked_a_panels_b(wd.b, cols, k, packed_w, columns.source(), 0.0F, yt, cols, col);
     } else {  // gemm reads the columns in place
@@ -282,8 +301,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
   const Chunks chunks(g.batch, k, in_c, positions, g);
   float* buffers = n.scratch.data();  // sized by the forward
   const float* grad = n.grad().data();
-  if (n.arity == 3 && input(t, n, 2).requires_grad)
-    add_bias_grad(grad, g.batch, g.channels, g.height * g.width, input(t, n, 2).grad().data());
+  bias_grad(t, n, grad, g.batch, g.channels, g.height * g.width);
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_w = chunks.weight(buffers);  // W [C, O kh kw], for dX'
   if (x.requires_grad) gemm_pack_a(false, in_c, k, w.value().data(), k, packed_w);
@@ -293,8 +311,8 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
     const std::size_t cols = count * positions;
     // dcol = im2col(G) [O kh kw, count H W], gathered from the padded images as gemm packs it
     float* padded = chunks.padded(buffers, part);
-    pad_images(g, grad, first, count, padded);
     if (w.requires_grad) {  // dW[C, O kh kw] (+)= X' dcolᵀ, the part's first chunk overwriting
+      pad_images(g, grad, first, count, true, padded);
       gather_channel_major(x.value().data(), in_c, positions, first, count, xt);
       const ColumnPanels dcol_t{&g, padded, count, true};
       const bool first_chunk = first == g.batch * part / chunks.parts;
@@ -303,16 +321,17 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
     }
     if (x.requires_grad) {  // dX' [C, count H W] = W dcol
       if (gemm_packs_b(in_c, cols)) {
+        pad_images(g, grad, first, count, false, padded);  // (laid out for dcol, not dcolᵀ)
         const ColumnPanels dcol{&g, padded, count, false};
         gemm_prepacked_a_panels_b(in_c, cols, k, packed_w, dcol.source(), 0.0F, xt, cols, col);
       } else {  // gemm reads dcol in place
         im2col(g, grad, first, count, col, chunks.work(buffers, part));
         gemm_prepacked_a(in_c, cols, k, packed_w, false, col, cols, 0.0F, xt, cols);
       }
-      scatter_channel_major(xt, in_c, positions, first, count, nullptr, true, x.grad().data());
+      scatter_channel_major(xt, in_c, positions, first, count, nullptr, !detail::fresh(n, 0), x.grad().data());
     }
   });
-  if (w.requires_grad) chunks.add_weight_grad(buffers, w.grad().data());
+  if (w.requires_grad) chunks.add_weight_grad(buffers, detail::fresh(n, 1), w.grad().data());
 }
 
 static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTranspose2dOptions& o) {
@@ -346,24 +365,17 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
   Node& out = bias ? tape.record(op, {x, weight, *bias}, out_shape, conv_transpose2d_backward)
                    : tape.record(op, {x, weight}, out_shape, conv_transpose2d_backward);
   out.set_attrs(o);
+  mark_writes_fresh(out, x, weight, bias);
   const ConvGeometry g = conv_transpose2d_geometry(x.shape(), weight.shape(), out_shape, o);
-  const std::size_t k = g.col_rows(), positions = g.positions(), plane = oh * ow;
+  const std::size_t k = g.col_rows(), positions = g.positions();
   const Chunks chunks(g.batch, k, xd.c, positions, g);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* y = out.own_value.data();
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [O kh kw, C]
-  gemm_pack_a(true, k, xd.c, weight.value().data(), k, packed_wt);
-  chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
-    float* col = chunks.col(buffers, part);
-    float* xt = chunks.mat(buffers, part);
-    const std::size_t cols = count * positions;
-    gather_channel_major(x.value().data(), xd.c, positions, first, count, xt);
-    gemm_prepacked_a(k, cols, xd.c, packed_wt, false, xt, cols, 0.0F, col, cols);  // col = Wᵀ X'
-    for (std::size_t b = first; b < first + count; ++b)
-      for (std::size_t c = 0; c < wd.c; ++c)
-        std::fill(y + (b * wd.c + c) * plane, y + (b * wd.c + c + 1) * plane, bias_data ? bias_data[c] : 0.0F);
-    col2im_add(g, col, first, count, y, chunks.work(buffers, part));
+  col2im_gemm_pack(g, xd.c, weight.value().data(), packed_wt);
+  chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {  // y = bias + col2im(Wᵀ X')
+    col2im_gemm(g, xd.c, packed_wt, x.value().data(), first, count, bias_data, false, y, chunks.col(buffers, part));
   });
   return tape.last();
 }
