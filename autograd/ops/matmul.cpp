@@ -104,10 +104,14 @@ static Shape linear_shape(Var x, Var weight) {
 static void linear_forward(Node& node, std::size_t batch, std::size_t out, std::size_t in, const float* x,
                            const float* w, const float* bias) {
   float* y = node.own_value.data();
-  if (batch < in && in * out >= 65536) {
+  if (in * out >= 65536) {
+    // Sized on either path: a batch that switches path (the last, shorter batch of an epoch)
+    // then finds the room that the first, full batches reserved, and a step never allocates.
     shape_as(node.scratch, {out, batch});
-    gemm_linear_transposed(batch, out, in, x, w, bias, node.scratch.data(), y);
-    return;
+    if (batch < in) {
+      gemm_linear_transposed(batch, out, in, x, w, bias, node.scratch.data(), y);
+      return;
+    }
   }
   if (bias)  // row by row through copy_n (a memmove): as one loop, g++ could not prove y and b
     for (std::size_t i = 0; i < batch; ++i) std::copy_n(bias, out, y + i * out);  // apart (1.5% of an epoch)
