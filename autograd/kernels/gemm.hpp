@@ -19,6 +19,15 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc);
 
+// Y[m, n] = bias + X Wᵀ for X [m, k] and W [n, k] (row-major, rows packed; bias one value per
+// column of Y, or null for none): a linear layer's forward. Computed as Yᵀ = W Xᵀ into `yt`
+// (room for n x m floats), then transposed into y: the kernel reads W in place, so W is never
+// transposed into gemm's panels, only X and Y are. The bits are those of filling y's rows with
+// the bias and adding gemm(false, true, m, n, k, x, k, w, k, 1, y, n): the same sums in the
+// same order. It pays when Y holds fewer elements than W (m < k).
+void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
+                            const float* bias, float* yt, float* y);
+
 // Which implementation gemm is: "built-in" or "OpenBLAS".
 const char* gemm_name();
 

@@ -29,6 +29,14 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
               beta, c, i(ldc));
 }
 
+// OpenBLAS packs W itself: the plain product into y (yt unused).
+void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
+                            const float* bias, float* /*yt*/, float* y) {
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j) y[i * n + j] = bias ? bias[j] : 0.0F;
+  gemm(false, true, m, n, k, x, k, w, k, 1.0F, y, n);
+}
+
 // OpenBLAS packs inside each call: the "packed" op(A) is a plain row-major copy [m, k].
 std::size_t gemm_packed_a_floats(std::size_t m, std::size_t k) { return m * k; }
 
