@@ -241,9 +241,12 @@ class Run {
     if (stop)
       fmt::print("stopped early: no lower {} loss for {} epochs since epoch {} ({:.3f})\n", data_.eval_name,
                  o_.patience, best_.epoch(), best_.loss());
-    if (keeps_best())
-      fmt::print("best: epoch {}, {} loss {:.3f}, in {}\n", best_.epoch(), data_.eval_name, best_.loss(),
-                 (o_.out / "best.safetensors").string());
+    if (keeps_best()) {
+      const fs::path best = o_.out / "best.safetensors";
+      std::error_code ec;  // (a run resumed with --keep-best whose best epoch came before it has none)
+      fmt::print("best: epoch {}, {} loss {:.3f}, {}\n", best_.epoch(), data_.eval_name, best_.loss(),
+                 fs::exists(best, ec) ? "in " + best.string() : "trained before --keep-best, so not kept");
+    }
     finish_run();
   }
 
