@@ -24,20 +24,46 @@ static const VaeConfig& checked(const VaeConfig& c, std::size_t num_classes) {
   return c;
 }
 
+namespace {
+
+// The networks of a Vae of this config, each with the classes' one-hot inputs added.
+nn::Sequential& make_encoder(nn::Module& cvae, const VaeConfig& c, std::size_t classes, ag::Rng& rng) {
+  if (c.arch == Arch::conv)
+    return make_conv_encoder(cvae, "encoder", {c.image.channels + classes, c.image.height, c.image.width}, rng);
+  return make_mlp(cvae, "encoder", c.input_dim + classes, c.hidden, rng);
+}
+
+std::size_t encoder_width(const VaeConfig& c, std::size_t classes) {
+  return c.arch == Arch::conv ? kConvHidden : last_width(c.hidden, c.input_dim + classes);
+}
+
+nn::Sequential& make_decoder(nn::Module& cvae, const VaeConfig& c, std::size_t classes, ag::Rng& rng) {
+  if (c.arch == Arch::conv) return make_conv_decoder(cvae, "decoder", c.latent + classes, c.image, rng);
+  return make_mlp(cvae, "decoder", c.latent + classes, reversed(c.hidden), rng);
+}
+
+nn::Module& make_head(nn::Module& cvae, const VaeConfig& c, std::size_t classes, ag::Rng& rng) {
+  if (c.arch == Arch::conv) return make_conv_head(cvae, "out", c.image, rng);
+  return cvae.register_module<nn::Linear>("out", c.hidden.empty() ? c.latent + classes : c.hidden.front(),
+                                          c.input_dim, rng);
+}
+
+}  // namespace
+
 ConditionalVae::ConditionalVae(const VaeConfig& config, std::size_t num_classes, ag::Rng& rng)
     : config_(checked(config, num_classes)),
       num_classes_(num_classes),
-      encoder_(make_mlp(*this, "encoder", config.input_dim + num_classes, config.hidden, rng)),
-      mu_(register_module<nn::Linear>("mu", last_width(config.hidden, config.input_dim + num_classes),
-                                      config.latent, rng)),
-      logvar_(register_module<nn::Linear>("logvar", last_width(config.hidden, config.input_dim + num_classes),
-                                          config.latent, rng)),
-      decoder_(make_mlp(*this, "decoder", config.latent + num_classes, reversed(config.hidden), rng)),
-      out_(register_module<nn::Linear>(
-          "out", config.hidden.empty() ? config.latent + num_classes : config.hidden.front(), config.input_dim,
-          rng)) {}
+      encoder_(make_encoder(*this, config, num_classes, rng)),
+      mu_(register_module<nn::Linear>("mu", encoder_width(config, num_classes), config.latent, rng)),
+      logvar_(register_module<nn::Linear>("logvar", encoder_width(config, num_classes), config.latent, rng)),
+      decoder_(make_decoder(*this, config, num_classes, rng)),
+      out_(make_head(*this, config, num_classes, rng)) {}
 
 std::string ConditionalVae::describe() const {
+  if (config_.arch == Arch::conv)
+    return fmt::format("ConditionalVae(arch=conv, image={}x{}x{}, classes={}, latent={}, decoder={})",
+                       config_.image.channels, config_.image.height, config_.image.width, num_classes_,
+                       config_.latent, models::to_string(config_.decoder));
   return fmt::format("ConditionalVae(input={}, classes={}, hidden=[{}], latent={}, decoder={})", config_.input_dim,
                      num_classes_, fmt::join(config_.hidden, ", "), config_.latent, models::to_string(config_.decoder));
 }
@@ -46,19 +72,24 @@ ag::Var ConditionalVae::with_class(ag::Var x, ag::Var labels) {
   if (labels.dim() != 1 || labels.numel() != x.rows())
     throw ag::ShapeError(fmt::format("ConditionalVae: labels {} must be [B] for the batch {}",
                                      ag::to_string(labels.shape()), ag::to_string(x.shape())));
-  return ag::concat(x, ag::one_hot(labels, num_classes_));
+  ag::Var classes = ag::one_hot(labels, num_classes_);  // [B, K]
+  if (x.dim() == 2) return ag::concat(x, classes);
+  const ag::Shape& s = x.shape();  // images [B, C, H, W]: K planes, each 0 or 1 everywhere
+  ag::Var planes = ag::broadcast_to(ag::reshape(classes, {s[0], num_classes_, 1, 1}), {s[0], num_classes_, s[2], s[3]});
+  return ag::concat({x, planes}, 1);
 }
 
 Vae::Posterior ConditionalVae::encode(ag::Var x, ag::Var labels) {
   if (x.dim() != 2 || x.cols() != config_.input_dim)
     throw ag::ShapeError(fmt::format("ConditionalVae::encode: input {} must be [B, {}]", ag::to_string(x.shape()),
                                      config_.input_dim));
-  ag::Var h = encoder_(with_class(x, labels));
+  ag::Var h = encoder_(with_class(config_.arch == Arch::conv ? rows_to_images(x, config_.image) : x, labels));
   return {mu_(h), logvar_(h)};
 }
 
 Vae::Likelihood ConditionalVae::decode(ag::Var z, ag::Var labels) {
-  return {out_(decoder_(with_class(z, labels))), {}};
+  ag::Var out = out_(decoder_(with_class(z, labels)));
+  return {config_.arch == Arch::conv ? images_to_rows(out, config_.image) : out, {}};
 }
 
 ag::Var ConditionalVae::reconstruction_loss(const Vae::Likelihood& p, ag::Var x, ag::Reduction reduction) {

@@ -3,12 +3,16 @@
 //
 //   encoder  [x, onehot(y)] [B, D + C] -> h -> mu [B, Z], logvar [B, Z]
 //   decoder  [z, onehot(y)] [B, Z + C] -> h' -> logits or mean [B, D]
+//
+// With the convolutional networks (VaeConfig::arch conv, models/conv_nets.hpp) the encoder
+// sees the one-hot vector as C more image channels, each constant over the image (the image's
+// own channels first), and the decoder's first linear layer takes [z, onehot(y)] as above.
 //   loss     per example: reconstruction + beta * KL(q(z|x,y) || N(0, I)), averaged over the batch
 //
 // The class enters as a one-hot vector concatenated to each network's input (rather than a
 // learned embedding): with ten classes it costs ten input columns, has no parameters of its
-// own, and keeps the model's parameters those of a plain MLP, named as the Vae's are
-// ("encoder.0.weight", "mu.weight", ..., "out.weight"). Decoders: bernoulli and gaussian.
+// own, and keeps the model's parameters those of the plain Vae's networks, named as the Vae's
+// are ("encoder.0.weight", "mu.weight", ..., "out.weight"). Decoders: bernoulli and gaussian.
 //
 //   models::ConditionalVae cvae(config, 10, rng);
 //   ag::Array labels;  models::class_indices(loader.labels(), labels);
@@ -62,6 +66,7 @@ class ConditionalVae : public nn::Module {
                                                 std::size_t k, ag::Rng& rng);
 
  private:
+  // [x, onehot(labels)]: columns for rows [B, n], channels for images [B, C, H, W].
   ag::Var with_class(ag::Var x, ag::Var labels);
   // The loss once z (drawn from q) is on the tape.
   VaeLoss loss_at(ag::Var x, ag::Var labels, const Vae::Posterior& q, ag::Var z, float beta);
@@ -72,7 +77,7 @@ class ConditionalVae : public nn::Module {
   nn::Linear& mu_;
   nn::Linear& logvar_;
   nn::Sequential& decoder_;
-  nn::Linear& out_;
+  nn::Module& out_;
 };
 
 }  // namespace models

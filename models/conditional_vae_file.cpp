@@ -4,17 +4,17 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "models/vae_file.hpp"
 #include "nn/checkpoint.hpp"
 
 namespace models {
 
-// The plain VAE's count plus the class's one-hot columns: C more inputs to the encoder's
+// The plain VAE's count plus the class's one-hot columns (conv: see conv_parameter_count): C more inputs to the encoder's
 // first layer (width hidden.front()) and to the decoder's first layer (which mirrors the
 // encoder: width hidden.back()); without hidden layers, to the two heads and the output layer.
 std::size_t parameter_count(const VaeConfig& c, std::size_t num_classes) {
+  if (c.arch == Arch::conv) return conv_parameter_count(c.image, c.latent, 1, num_classes);
   const std::size_t plain = parameter_count(c);
   constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
   const bool deep = !c.hidden.empty();
@@ -41,16 +41,9 @@ nn::Metadata conditional_metadata(const ConditionalVae& cvae) {
 }
 
 void check_parameter_count(const VaeConfig& config, std::size_t num_classes, const nn::SafetensorsFile& file) {
-  std::size_t stored = 0;
-  for (const std::string& name : file.names())
-    if (name.rfind("optimizer.", 0) != 0) stored += file.get(name).count();
-  const std::size_t needed = parameter_count(config, num_classes);
-  if (needed != stored)
-    throw nn::SafetensorsError(fmt::format(
-        "{}: the conditional model in its metadata (input {}, {} classes, hidden [{}], latent {}) needs {} "
-        "parameters, but the file holds {} model values",
-        file.source(), config.input_dim, num_classes, fmt::join(config.hidden, ","), config.latent,
-        needed == 0 ? std::string("more than 2^64") : std::to_string(needed), stored));
+  check_stored_count(file, parameter_count(config, num_classes),
+                     fmt::format("the conditional model in its metadata ({}, {} classes)", describe_sizes(config),
+                                 num_classes));
 }
 
 std::unique_ptr<ConditionalVae> load_conditional_vae(const nn::SafetensorsFile& file) {

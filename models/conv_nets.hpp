@@ -27,6 +27,11 @@ struct ImageSize {
   std::size_t channels = 1, height = 0, width = 0;
 };
 
+/// Examples [B, C H W] (pixels with channels interleaved) as images [B, C, H, W], and back.
+/// Gray images need only a reshape; colour ones, stored [H, W, C], a permutation too.
+ag::Var rows_to_images(ag::Var rows, const ImageSize& image);
+ag::Var images_to_rows(ag::Var images, const ImageSize& image);
+
 /// The width of the encoder's last layer and of the decoder's first.
 inline constexpr std::size_t kConvHidden = 256;
 
@@ -37,7 +42,9 @@ nn::Sequential& make_conv_decoder(nn::Module& parent, const char* name, std::siz
 nn::ConvTranspose2d& make_conv_head(nn::Module& parent, const char* name, const ImageSize& image, ag::Rng& rng);
 
 /// The number of parameters of encoder, two heads of width `latent`, decoder and `heads`
-/// output heads; 0 if the count overflows.
-std::size_t conv_parameter_count(const ImageSize& image, std::size_t latent, std::size_t heads);
+/// output heads, with `classes` one-hot inputs added to the encoder's image channels and to the
+/// decoder's latent code (the conditional VAE); 0 if the count overflows.
+std::size_t conv_parameter_count(const ImageSize& image, std::size_t latent, std::size_t heads,
+                                 std::size_t classes = 0);
 
 }  // namespace models

@@ -176,33 +176,19 @@ std::string Vae::describe() const {
                      fmt::join(config_.hidden, ", "), config_.latent, models::to_string(config_.decoder));
 }
 
-// Gray images need only a reshape; colour ones, stored [H, W, C], a permutation too.
-ag::Var Vae::to_images(ag::Var x) const {
-  const ImageSize& i = config_.image;
-  const std::size_t b = x.rows();
-  if (i.channels == 1) return ag::reshape(x, {b, 1, i.height, i.width});
-  return ag::permute(ag::reshape(x, {b, i.height, i.width, i.channels}), {0, 3, 1, 2});
-}
-
-ag::Var Vae::from_images(ag::Var y) const {
-  const std::size_t b = y.rows();
-  if (config_.image.channels == 1) return ag::reshape(y, {b, config_.input_dim});
-  return ag::reshape(ag::permute(y, {0, 2, 3, 1}), {b, config_.input_dim});
-}
-
 // ---- the model ----
 
 Vae::Posterior Vae::encode(ag::Var x) {
   if (x.cols() != config_.input_dim)
     throw ag::ShapeError(fmt::format("Vae::encode: input {} has {} features, the model expects {}",
                                      ag::to_string(x.shape()), x.cols(), config_.input_dim));
-  ag::Var h = encoder_(config_.arch == Arch::conv ? to_images(x) : x);
+  ag::Var h = encoder_(config_.arch == Arch::conv ? rows_to_images(x, config_.image) : x);
   return {mu_(h), logvar_(h)};
 }
 
 Vae::Likelihood Vae::decode(ag::Var z) {
   ag::Var h = decoder_(z);
-  auto head = [&](nn::Module& m) { return config_.arch == Arch::conv ? from_images(m(h)) : m(h); };
+  auto head = [&](nn::Module& m) { return config_.arch == Arch::conv ? images_to_rows(m(h), config_.image) : m(h); };
   Likelihood p{head(out_), {}};
   if (out_logvar_ != nullptr)
     p.logvar = ag::softplus(ag::add_scalar(head(*out_logvar_), -kMinLogVariance)) + kMinLogVariance;

@@ -136,9 +136,6 @@ class Vae : public nn::Module {
  private:
   // The loss once z (drawn from q) is on the tape.
   VaeLoss loss_at(ag::Var x, const Posterior& q, ag::Var z, float beta);
-  // conv: examples [B, D] (pixels with channels interleaved) as images [B, C, H, W], and back.
-  ag::Var to_images(ag::Var x) const;
-  ag::Var from_images(ag::Var y) const;
 
   VaeConfig config_;
   nn::Sequential& encoder_;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "nn/checkpoint.hpp"
 
@@ -45,17 +46,27 @@ std::size_t parameter_count(const VaeConfig& c) {
   return total.overflow ? 0 : total.value;
 }
 
-void check_parameter_count(const VaeConfig& config, const nn::SafetensorsFile& file) {
+std::string describe_sizes(const VaeConfig& c) {
+  const std::string sizes =
+      c.arch == Arch::conv ? fmt::format("conv, image {}x{}x{}", c.image.channels, c.image.height, c.image.width)
+                           : fmt::format("input {}, hidden [{}]", c.input_dim, fmt::join(c.hidden, ","));
+  return fmt::format("{}, latent {}, decoder {}", sizes, c.latent, to_string(c.decoder));
+}
+
+void check_stored_count(const nn::SafetensorsFile& file, std::size_t needed, const std::string& model) {
   std::size_t stored = 0;
   for (const std::string& name : file.names())
     if (name.rfind("optimizer.", 0) != 0) stored += file.get(name).count();
-  const std::size_t needed = parameter_count(config);
   if (needed != stored)
-    throw nn::SafetensorsError(fmt::format(
-        "{}: the configuration in its metadata (input {}, hidden [{}], latent {}, decoder {}) needs {} "
-        "parameters, but the file holds {} model values",
-        file.source(), config.input_dim, fmt::join(config.hidden, ","), config.latent, to_string(config.decoder),
-        needed == 0 ? std::string("more than 2^64") : std::to_string(needed), stored));
+    throw nn::SafetensorsError(fmt::format("{}: {} needs {} parameters, but the file holds {} model values",
+                                           file.source(), model,
+                                           needed == 0 ? std::string("more than 2^64") : std::to_string(needed),
+                                           stored));
+}
+
+void check_parameter_count(const VaeConfig& config, const nn::SafetensorsFile& file) {
+  check_stored_count(file, parameter_count(config),
+                     fmt::format("the configuration in its metadata ({})", describe_sizes(config)));
 }
 
 VaeConfig config_from_file(const nn::SafetensorsFile& file) {

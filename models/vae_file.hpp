@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "models/vae.hpp"
 #include "nn/safetensors.hpp"
@@ -26,6 +27,14 @@ VaeConfig config_from_file(const nn::SafetensorsFile& file);
 /// Throws nn::SafetensorsError unless `config`'s parameter count equals the model values
 /// stored in `file` (checked before a model of that size is built).
 void check_parameter_count(const VaeConfig& config, const nn::SafetensorsFile& file);
+
+/// The sizes a configuration names, for messages: "input 784, hidden [400], latent 20, decoder
+/// bernoulli", or "conv, image 1x28x28, latent 20, decoder bernoulli".
+std::string describe_sizes(const VaeConfig& config);
+
+/// Throws nn::SafetensorsError unless `needed` (0: more than 2^64) equals the number of model
+/// values stored in `file`; `model` says what the metadata claims, for the message.
+void check_stored_count(const nn::SafetensorsFile& file, std::size_t needed, const std::string& model);
 
 /// A model built from config_from_file(file) with the file's weights loaded (strictly: every
 /// tensor present with its shape).

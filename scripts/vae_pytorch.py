@@ -52,33 +52,37 @@ class VAE(nn.Module):
 
     arch "mlp": Linear + ReLU layers of the hidden widths. arch "conv": the convolutional
     networks of models/conv_nets.hpp for images of image = (channels, height, width), whose
-    examples arrive flat with the channels interleaved ([H, W, C] per example)."""
+    examples arrive flat with the channels interleaved ([H, W, C] per example).
+    classes > 0: the conditional VAE (models/conditional_vae.hpp), whose networks also take the
+    class as a one-hot vector: appended to the input columns (conv: as constant image channels
+    after the image's own) and to z."""
 
-    def __init__(self, input_dim=784, hidden=(400,), latent=20, decoder="bernoulli", arch="mlp", image=None):
+    def __init__(self, input_dim=784, hidden=(400,), latent=20, decoder="bernoulli", arch="mlp", image=None,
+                 classes=0):
         super().__init__()
-        self.decoder_kind, self.arch, self.image = decoder, arch, image
+        self.decoder_kind, self.arch, self.image, self.classes = decoder, arch, image, classes
         if arch == "conv":
             c, h, w = image
             flat = 64 * (h // 4) * (w // 4)
             self.encoder = nn.Sequential(
-                nn.Conv2d(c, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
+                nn.Conv2d(c + classes, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
                 nn.Flatten(), nn.Linear(flat, 256), nn.ReLU())
             self.mu, self.logvar = nn.Linear(256, latent), nn.Linear(256, latent)
             self.decoder = nn.Sequential(
-                nn.Linear(latent, 256), nn.ReLU(), nn.Linear(256, flat), nn.ReLU(),
+                nn.Linear(latent + classes, 256), nn.ReLU(), nn.Linear(256, flat), nn.ReLU(),
                 nn.Unflatten(1, (64, h // 4, w // 4)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU())
             self.out = nn.ConvTranspose2d(32, c, 4, 2, 1)
             if decoder == "gaussian-learned":
                 self.out_logvar = nn.ConvTranspose2d(32, c, 4, 2, 1)
             return
-        layers, width = [], input_dim
+        layers, width = [], input_dim + classes
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
         self.encoder = nn.Sequential(*layers)
         self.mu = nn.Linear(width, latent)
         self.logvar = nn.Linear(width, latent)
-        layers, width = [], latent
+        layers, width = [], latent + classes
         for h in reversed(hidden):
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
@@ -91,21 +95,39 @@ class VAE(nn.Module):
         c, h, w = self.image
         return x.reshape(len(x), h, w, c).permute(0, 3, 1, 2)
 
+    def with_class(self, x, labels):
+        """x with the labels' one-hot vectors: more columns, or more channels for images."""
+        if not self.classes:
+            return x
+        onehot = F.one_hot(labels, self.classes).to(x.dtype)
+        if x.dim() == 2:
+            return torch.cat([x, onehot], 1)
+        planes = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return torch.cat([x, planes], 1)
+
     def head(self, layer, d):
         """The decoder's last layer, its output flat as the examples are."""
         y = layer(d)
         return y.permute(0, 2, 3, 1).reshape(len(y), -1) if self.arch == "conv" else y
 
-    def forward(self, x):
-        h = self.encoder(self.to_images(x) if self.arch == "conv" else x)
-        mu, logvar = self.mu(h), self.logvar(h)
+    def encode(self, x, labels=None):
+        h = self.encoder(self.with_class(self.to_images(x) if self.arch == "conv" else x, labels))
+        return self.mu(h), self.logvar(h)
+
+    def forward(self, x, labels=None):
+        mu, logvar = self.encode(x, labels)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        d = self.decoder(z)
+        d = self.decoder(self.with_class(z, labels))
         return self.head(self.out, d), mu, logvar, d
 
-    def loss(self, x):
+    def reconstruct(self, x, labels=None):
+        """The expected data decoded from the posterior mean, as `vae reconstruct` gives it."""
+        mean = self.head(self.out, self.decoder(self.with_class(self.encode(x, labels)[0], labels)))
+        return torch.sigmoid(mean) if self.decoder_kind == "bernoulli" else mean
+
+    def loss(self, x, labels=None):
         """Per-batch sums of reconstruction and KL, as the C++ model defines them."""
-        mean, mu, logvar, d = self(x)
+        mean, mu, logvar, d = self(x, labels)
         if self.decoder_kind == "bernoulli":
             recon = F.binary_cross_entropy_with_logits(mean, x, reduction="sum")
         elif self.decoder_kind == "gaussian":
@@ -121,7 +143,9 @@ def model_from_checkpoint(path):
     tensors, meta = load_safetensors(path)
     hidden = [int(h) for h in meta["hidden"].split(",") if h] if meta.get("hidden") else []
     image = tuple(int(v) for v in meta["image"].split(",")) if meta.get("arch") == "conv" else None
-    model = VAE(int(meta["input_dim"]), hidden, int(meta["latent"]), meta["decoder"], meta.get("arch", "mlp"), image)
+    classes = int(meta["classes"]) if meta.get("model") == "conditional-vae" else 0
+    model = VAE(int(meta["input_dim"]), hidden, int(meta["latent"]), meta["decoder"], meta.get("arch", "mlp"), image,
+                classes)
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
     return model
 
@@ -138,22 +162,31 @@ def read_idx(path):
     return np.frombuffer(raw[4 + 4 * rank :], dtype=dtype).reshape(dims)
 
 
-def load_split(folder, split):
-    for name in (f"{split}-images-idx3-ubyte", f"{split}-images-idx3-ubyte.gz"):
+def find_idx(folder, split, kind):
+    for name in (f"{split}-{kind}-idx{1 if kind == 'labels' else 3}-ubyte",
+                 f"{split}-{kind}-idx{1 if kind == 'labels' else 3}-ubyte.gz"):
         path = os.path.join(folder, name)
         if os.path.exists(path):
-            images = read_idx(path)
-            x = images.reshape(len(images), -1).astype(np.float32)
-            return torch.from_numpy(x / 255.0 if images.dtype == np.uint8 else x)
-    raise SystemExit(f"vae_pytorch: no {split}-images-idx3-ubyte[.gz] in {folder}")
+            return read_idx(path)
+    raise SystemExit(f"vae_pytorch: no {split} {kind} IDX file in {folder}")
+
+
+def load_split(folder, split):
+    images = find_idx(folder, split, "images")
+    x = images.reshape(len(images), -1).astype(np.float32)
+    return torch.from_numpy(x / 255.0 if images.dtype == np.uint8 else x)
+
+
+def load_labels(folder, split):
+    return torch.from_numpy(find_idx(folder, split, "labels").astype(np.int64))
 
 
 @torch.no_grad()
-def test_loss(model, x, batch=500, seed=0):
+def test_loss(model, x, labels=None, batch=500, seed=0):
     torch.manual_seed(seed)
     recon = kl = 0.0
     for i in range(0, len(x), batch):
-        r, k = model.loss(x[i : i + batch])
+        r, k = model.loss(x[i : i + batch], None if labels is None else labels[i : i + batch])
         recon, kl = recon + r.item(), kl + k.item()
     return (recon + kl) / len(x), recon / len(x), kl / len(x)
 
@@ -162,7 +195,8 @@ def test_loss(model, x, batch=500, seed=0):
 
 def evaluate(args):
     model = model_from_checkpoint(args.checkpoint)
-    loss, recon, kl = test_loss(model, load_split(args.data, "t10k"))
+    labels = load_labels(args.data, "t10k") if model.classes else None
+    loss, recon, kl = test_loss(model, load_split(args.data, "t10k"), labels)
     print(json.dumps({"test_loss": loss, "test_recon": recon, "test_kl": kl}))
 
 

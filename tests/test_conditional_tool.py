@@ -4,7 +4,8 @@
 Run by `meson test` as: test_conditional_tool.py PATH/TO/vae. Needs numpy (Debian's
 python3-numpy); the data is generated (four noisy 8x8 patterns, labelled), so no download.
 The model's forward pass is recomputed here in numpy from the weights in model.safetensors,
-so the checks do not trust the C++ code they test.
+so the checks do not trust the C++ code they test; where python3-torch is installed,
+scripts/vae_pytorch.py loads the checkpoints (MLP and conv) and must reconstruct the same.
 """
 import json
 import os
@@ -18,6 +19,14 @@ import test_vae_tool  # its run() and patterns(); exits 77 (skipped) without num
 from test_vae_tool import patterns, run
 
 import numpy as np
+
+try:  # PyTorch loads the checkpoints in scripts/vae_pytorch.py; the other checks need only numpy
+    import torch
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    import vae_pytorch
+except ImportError:
+    torch = None
 
 CLASSES = 4  # patterns() draws four classes
 
@@ -159,7 +168,10 @@ class Conditional(unittest.TestCase):
         args = list(self.small(out, "--epochs", "1"))
         args[args.index("--latent") + 1] = "2"
         r = run(*args)
-        pictures = [open(os.path.join(out, f"manifold-{k}.png"), "rb").read() for k in range(CLASSES)]
+        pictures = []
+        for k in range(CLASSES):
+            with open(os.path.join(out, f"manifold-{k}.png"), "rb") as f:
+                pictures.append(f.read())
         self.assertTrue(all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in pictures))
         self.assertEqual(len(set(pictures)), CLASSES)  # each class decodes its own plane
         self.assertFalse(os.path.exists(os.path.join(out, "manifold.png")))
@@ -244,9 +256,74 @@ class Conditional(unittest.TestCase):
         r = run("evaluate", self.model, "--data", unlabelled, expect=1)
         self.assertIn("no labels", r.stderr)
         run("evaluate", self.model, "--data", unlabelled, "--label", "2")
-        r = run("train", "--conditional", "--arch", "conv", "--data", self.data, "--out", self.path("m_c"), expect=2)
-        self.assertIn("--conditional works with --arch mlp only", r.stderr)
-        self.assertFalse(os.path.exists(self.path("m_c")))
+
+    @unittest.skipUnless(torch, "python3-torch is not installed")
+    def test_pytorch_loads_the_checkpoint_and_reconstructs_the_same(self):
+        model = vae_pytorch.model_from_checkpoint(self.model)
+        recon = self.path("recon_torch.npy")
+        run("reconstruct", self.model, "--data", self.data, "--limit", "100", "--out", recon)
+        with torch.no_grad():
+            expected = model.reconstruct(torch.from_numpy(self.images[:100]).float(),
+                                         torch.from_numpy(self.labels[:100])).numpy()
+        self.assertTrue(np.allclose(np.load(recon).reshape(100, -1), expected, atol=1e-5))
+
+
+class ConvConditional(unittest.TestCase):
+    """--conditional --arch conv on colour images: the class enters the encoder as constant channels."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="vae_conditional_conv_")
+        images, labels = patterns(160)
+        rgb = np.stack([images, 255 - images, images // 2], axis=1)  # channels first: [N, 3, 8, 8]
+        cls.data = os.path.join(cls.tmp, "rgb.npy")
+        np.save(cls.data, rgb)
+        np.save(os.path.join(cls.tmp, "rgb-labels.npy"), labels)
+        cls.rgb, cls.labels = rgb, labels
+        cls.out = os.path.join(cls.tmp, "m")
+        run(*cls.args(cls.out, "--epochs", "2"))
+        cls.model = os.path.join(cls.out, "model.safetensors")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def args(cls, out, *extra):
+        return ("train", "--no-progress", "--conditional", "--arch", "conv", "--data", cls.data, "--batch", "32",
+                "--latent", "3", "--val-split", "0.25", "--out", out, *extra)
+
+    def test_the_class_adds_input_channels_and_decoder_inputs(self):
+        meta, weights = read_safetensors(self.model)
+        self.assertEqual(meta["model"], "conditional-vae")
+        self.assertEqual(meta["arch"], "conv")
+        self.assertEqual(weights["encoder.0.weight"].shape, (32, 3 + CLASSES, 4, 4))
+        self.assertEqual(weights["decoder.0.weight"].shape, (256, 3 + CLASSES))
+        self.assertEqual(weights["out.weight"].shape, (32, 3, 4, 4))
+        samples = os.path.join(self.tmp, "s.npy")
+        run("sample", self.model, "--label", "2", "-n", "4", "--out", samples)
+        self.assertEqual(np.load(samples).shape, (4, 3, 8, 8))
+
+    def test_resuming_gives_the_run_trained_in_one_go(self):
+        out = os.path.join(self.tmp, "resumed")
+        run(*self.args(out, "--epochs", "1"))
+        run("train", "--resume", os.path.join(out, "checkpoint.safetensors"), "--data", self.data, "--epochs", "2",
+            "--out", out, "--no-progress")
+        with open(self.model, "rb") as a, open(os.path.join(out, "model.safetensors"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+
+    @unittest.skipUnless(torch, "python3-torch is not installed")
+    def test_pytorch_loads_the_checkpoint_and_reconstructs_the_same(self):
+        model = vae_pytorch.model_from_checkpoint(self.model)
+        for label in (None, "1"):
+            recon = os.path.join(self.tmp, f"recon{label}.npy")
+            run("reconstruct", self.model, "--data", self.data, "--out", recon, *(("--label", label) if label else ()))
+            labels = self.labels if label is None else np.full(len(self.labels), int(label))
+            rows = torch.from_numpy(self.rgb.transpose(0, 2, 3, 1).reshape(len(self.rgb), -1) / 255).float()
+            with torch.no_grad():
+                expected = model.reconstruct(rows, torch.from_numpy(labels)).numpy()
+            expected = expected.reshape(-1, 8, 8, 3).transpose(0, 3, 1, 2)  # back to the data's layout
+            self.assertTrue(np.allclose(np.load(recon), expected, atol=1e-5), label)
 
 
 if __name__ == "__main__":

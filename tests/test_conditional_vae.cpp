@@ -37,6 +37,31 @@ TEST_CASE("the class enters the encoder and the decoder as one-hot columns") {
                   std::invalid_argument);
 }
 
+TEST_CASE("with the conv networks the class enters as image channels after the image's own") {
+  ag::Rng rng(4);
+  const models::ImageSize image{2, 4, 8};
+  models::ConditionalVae cvae({.input_dim = 64, .latent = 3, .arch = models::Arch::conv, .image = image}, 3, rng);
+  const auto state = cvae.state_dict();
+  CHECK(state[0].name == "encoder.0.weight");
+  CHECK(state[0].shape == nn::TensorShape{32, 5, 4, 4});  // 2 image channels + 3 classes
+  CHECK(state[10].name == "decoder.0.weight");
+  CHECK(state[10].shape == nn::TensorShape{256, 6});  // 3 latent + 3 classes
+  // The encoder's weights on the class channels are what tells the classes apart: with
+  // those of classes 0 and 2 made equal, examples of class 0 and 2 encode the same.
+  float* w = cvae.parameters()[0]->value.data();  // [32, 5, 4, 4] in row-major order
+  for (std::size_t o = 0; o < 32; ++o)
+    for (std::size_t i = 0; i < 16; ++i) w[(o * 5 + 4) * 16 + i] = w[(o * 5 + 2) * 16 + i];
+  ag::Tape tape;
+  Array x({2, 64});
+  rng.fill_uniform(x, 0.0F, 1.0F);
+  for (std::size_t j = 0; j < 64; ++j) x(1, j) = x(0, j);  // the same image twice
+  const Array mu = cvae.encode(tape.constant(x), tape.constant(Array{0.0F, 2.0F})).mu.value();
+  const Array mu1 = cvae.encode(tape.constant(x), tape.constant(Array{0.0F, 1.0F})).mu.value();
+  CHECK(mu(0, 0) == mu(1, 0));
+  CHECK(mu1(0, 0) != mu1(1, 0));
+  CHECK(cvae.sample(tape, Array{0.0F, 2.0F}, rng).shape() == ag::Shape{2, 64});
+}
+
 TEST_CASE("a conditional VAE learns labelled blobs") {
   const datasets::Dataset data = datasets::binary_blobs(400, 32, 4, 0.05, 1);
   REQUIRE(data.has_labels());
@@ -85,6 +110,13 @@ TEST_CASE("the loss with given draws equals the loss drawing them; parameter cou
     ag::Rng r(1);
     const models::VaeConfig c{.input_dim = 6, .hidden = hidden, .latent = 2};
     CHECK(models::parameter_count(c, 3) == models::ConditionalVae(c, 3, r).num_parameters());
+  }
+  for (const models::ImageSize& image : {models::ImageSize{1, 8, 8}, models::ImageSize{3, 4, 12}}) {
+    ag::Rng r(1);
+    const models::VaeConfig c{.input_dim = image.channels * image.height * image.width, .latent = 2,
+                              .arch = models::Arch::conv, .image = image};
+    for (std::size_t classes : {1, 5})
+      CHECK(models::parameter_count(c, classes) == models::ConditionalVae(c, classes, r).num_parameters());
   }
 
   TempDir dir("cvae");

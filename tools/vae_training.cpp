@@ -110,9 +110,6 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
 // evaluation) and every class it names. Refused for data without labels.
 std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
   if (!o.conditional) return 0;
-  if (o.arch != models::Arch::mlp)
-    throw FlagError(fmt::format("--conditional works with --arch mlp only: the conditional model has no "
-                                "convolutional networks yet (got --arch {})", models::to_string(o.arch)));
   if (!data.train.has_labels())
     throw FlagError(fmt::format("--conditional: the examples of {} have no labels, and a conditional model "
                                 "learns from each example's class; give labelled data (IDX with its labels file, "
