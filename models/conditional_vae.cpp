@@ -18,8 +18,6 @@ void class_indices(std::span<const std::int32_t> labels, ag::Array& out) {
 
 static const VaeConfig& checked(const VaeConfig& c, std::size_t num_classes) {
   c.validate();
-  if (c.decoder == Decoder::gaussian_learned)
-    throw std::invalid_argument("ConditionalVae: the decoder must be bernoulli or gaussian");
   if (num_classes == 0) throw std::invalid_argument("ConditionalVae: there must be at least one class");
   return c;
 }
@@ -42,9 +40,9 @@ nn::Sequential& make_decoder(nn::Module& cvae, const VaeConfig& c, std::size_t c
   return make_mlp(cvae, "decoder", c.latent + classes, reversed(c.hidden), rng);
 }
 
-nn::Module& make_head(nn::Module& cvae, const VaeConfig& c, std::size_t classes, ag::Rng& rng) {
-  if (c.arch == Arch::conv) return make_conv_head(cvae, "out", c.image, rng);
-  return cvae.register_module<nn::Linear>("out", c.hidden.empty() ? c.latent + classes : c.hidden.front(),
+nn::Module& make_head(nn::Module& cvae, const char* name, const VaeConfig& c, std::size_t classes, ag::Rng& rng) {
+  if (c.arch == Arch::conv) return make_conv_head(cvae, name, c.image, rng);
+  return cvae.register_module<nn::Linear>(name, c.hidden.empty() ? c.latent + classes : c.hidden.front(),
                                           c.input_dim, rng);
 }
 
@@ -57,7 +55,9 @@ ConditionalVae::ConditionalVae(const VaeConfig& config, std::size_t num_classes,
       mu_(register_module<nn::Linear>("mu", encoder_width(config, num_classes), config.latent, rng)),
       logvar_(register_module<nn::Linear>("logvar", encoder_width(config, num_classes), config.latent, rng)),
       decoder_(make_decoder(*this, config, num_classes, rng)),
-      out_(make_head(*this, config, num_classes, rng)) {}
+      out_(make_head(*this, "out", config, num_classes, rng)) {
+  if (config.decoder == Decoder::gaussian_learned) out_logvar_ = &make_head(*this, "out_logvar", config, num_classes, rng);
+}
 
 std::string ConditionalVae::describe() const {
   if (config_.arch == Arch::conv)
@@ -88,19 +88,18 @@ Vae::Posterior ConditionalVae::encode(ag::Var x, ag::Var labels) {
 }
 
 Vae::Likelihood ConditionalVae::decode(ag::Var z, ag::Var labels) {
-  ag::Var out = out_(decoder_(with_class(z, labels)));
-  return {config_.arch == Arch::conv ? images_to_rows(out, config_.image) : out, {}};
+  ag::Var h = decoder_(with_class(z, labels));
+  auto head = [&](nn::Module& m) { return config_.arch == Arch::conv ? images_to_rows(m(h), config_.image) : m(h); };
+  Vae::Likelihood p{head(out_), {}};
+  if (out_logvar_ != nullptr) p.logvar = floored_logvar(head(*out_logvar_));
+  return p;
 }
 
 ag::Var ConditionalVae::reconstruction_loss(const Vae::Likelihood& p, ag::Var x, ag::Reduction reduction) {
-  ag::Var loss = config_.decoder == Decoder::bernoulli ? ag::bce_with_logits(p.mean, x, reduction)
-                                                        : ag::mse_loss(p.mean, x, reduction);
-  return reduction == ag::Reduction::none ? ag::sum(loss, 1, /*keepdim=*/true) : loss;
+  return models::reconstruction_loss(config_.decoder, p, x, reduction);
 }
 
-ag::Var ConditionalVae::expected_x(const Vae::Likelihood& p) {
-  return config_.decoder == Decoder::bernoulli ? ag::sigmoid(p.mean) : p.mean;
-}
+ag::Var ConditionalVae::expected_x(const Vae::Likelihood& p) { return models::expected_x(config_.decoder, p); }
 
 VaeLoss ConditionalVae::loss_at(ag::Var x, ag::Var labels, const Vae::Posterior& q, ag::Var z, float beta) {
   ag::Var reconstruction = reconstruction_loss(decode(z, labels), x, ag::Reduction::batch_mean);

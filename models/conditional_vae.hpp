@@ -12,7 +12,7 @@
 // The class enters as a one-hot vector concatenated to each network's input (rather than a
 // learned embedding): with ten classes it costs ten input columns, has no parameters of its
 // own, and keeps the model's parameters those of the plain Vae's networks, named as the Vae's
-// are ("encoder.0.weight", "mu.weight", ..., "out.weight"). Decoders: bernoulli and gaussian.
+// are ("encoder.0.weight", "mu.weight", ..., "out.weight"). Every decoder of the Vae.
 //
 //   models::ConditionalVae cvae(config, 10, rng);
 //   ag::Array labels;  models::class_indices(loader.labels(), labels);
@@ -37,7 +37,7 @@ void class_indices(std::span<const std::int32_t> labels, ag::Array& out);
 
 class ConditionalVae : public nn::Module {
  public:
-  /// config.decoder must be bernoulli or gaussian; num_classes >= 1.
+  /// num_classes >= 1.
   ConditionalVae(const VaeConfig& config, std::size_t num_classes, ag::Rng& rng);
   const VaeConfig& config() const { return config_; }
   std::size_t num_classes() const { return num_classes_; }
@@ -78,6 +78,7 @@ class ConditionalVae : public nn::Module {
   nn::Linear& logvar_;
   nn::Sequential& decoder_;
   nn::Module& out_;
+  nn::Module* out_logvar_ = nullptr;  // gaussian-learned only
 };
 
 }  // namespace models

@@ -10,16 +10,18 @@
 
 namespace models {
 
-// The plain VAE's count plus the class's one-hot columns (conv: see conv_parameter_count): C more inputs to the encoder's
+// The plain VAE's count plus the class's one-hot columns: C more inputs to the encoder's
 // first layer (width hidden.front()) and to the decoder's first layer (which mirrors the
-// encoder: width hidden.back()); without hidden layers, to the two heads and the output layer.
+// encoder: width hidden.back()); without hidden layers, to the two heads and the output
+// layers. The conv networks: see conv_parameter_count.
 std::size_t parameter_count(const VaeConfig& c, std::size_t num_classes) {
-  if (c.arch == Arch::conv) return conv_parameter_count(c.image, c.latent, 1, num_classes);
+  const std::size_t heads = c.decoder == Decoder::gaussian_learned ? 2 : 1;  // out (and out_logvar)
+  if (c.arch == Arch::conv) return conv_parameter_count(c.image, c.latent, heads, num_classes);
   const std::size_t plain = parameter_count(c);
   constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
   const bool deep = !c.hidden.empty();
   const std::size_t encoder_out = deep ? c.hidden.front() : 2 * c.latent;  // mu and logvar
-  const std::size_t decoder_out = deep ? c.hidden.back() : c.input_dim;
+  const std::size_t decoder_out = deep ? c.hidden.back() : heads * c.input_dim;
   if (plain == 0 || encoder_out > kMax / 2 || decoder_out > kMax - encoder_out) return 0;
   const std::size_t per_class = encoder_out + decoder_out;
   if (num_classes != 0 && per_class > kMax / num_classes) return 0;
@@ -54,8 +56,6 @@ std::unique_ptr<ConditionalVae> load_conditional_vae(const nn::SafetensorsFile& 
     const auto it = file.metadata().find("classes");
     if (it == file.metadata().end()) throw std::invalid_argument("checkpoint metadata lacks 'classes'");
     classes = parse_count(it->second, "metadata 'classes'");
-    if (config.decoder == Decoder::gaussian_learned)
-      throw std::invalid_argument("a conditional model's decoder is bernoulli or gaussian");
   } catch (const std::invalid_argument& e) {
     throw nn::SafetensorsError(fmt::format("{}: {}", file.source(), e.what()));
   }

@@ -191,14 +191,14 @@ Vae::Likelihood Vae::decode(ag::Var z) {
   auto head = [&](nn::Module& m) { return config_.arch == Arch::conv ? images_to_rows(m(h), config_.image) : m(h); };
   Likelihood p{head(out_), {}};
   if (out_logvar_ != nullptr)
-    p.logvar = ag::softplus(ag::add_scalar(head(*out_logvar_), -kMinLogVariance)) + kMinLogVariance;
+    p.logvar = floored_logvar(head(*out_logvar_));
   return p;
 }
 
-ag::Var Vae::reconstruction_loss(const Likelihood& p, ag::Var x, ag::Reduction reduction) {
+ag::Var reconstruction_loss(Decoder decoder, const Vae::Likelihood& p, ag::Var x, ag::Reduction reduction) {
   // With Reduction::none the elementwise loss is summed over features: one value per example.
   ag::Var loss;
-  switch (config_.decoder) {
+  switch (decoder) {
     case Decoder::bernoulli: loss = ag::bce_with_logits(p.mean, x, reduction); break;
     case Decoder::gaussian: loss = ag::mse_loss(p.mean, x, reduction); break;
     case Decoder::gaussian_learned: loss = ag::gaussian_nll(x, p.mean, p.logvar, reduction); break;
@@ -206,9 +206,17 @@ ag::Var Vae::reconstruction_loss(const Likelihood& p, ag::Var x, ag::Reduction r
   return reduction == ag::Reduction::none ? ag::sum(loss, 1, /*keepdim=*/true) : loss;
 }
 
-ag::Var Vae::expected_x(const Likelihood& p) {
-  return config_.decoder == Decoder::bernoulli ? ag::sigmoid(p.mean) : p.mean;
+ag::Var expected_x(Decoder decoder, const Vae::Likelihood& p) {
+  return decoder == Decoder::bernoulli ? ag::sigmoid(p.mean) : p.mean;
 }
+
+ag::Var floored_logvar(ag::Var raw) { return ag::softplus(ag::add_scalar(raw, -kMinLogVariance)) + kMinLogVariance; }
+
+ag::Var Vae::reconstruction_loss(const Likelihood& p, ag::Var x, ag::Reduction reduction) {
+  return models::reconstruction_loss(config_.decoder, p, x, reduction);
+}
+
+ag::Var Vae::expected_x(const Likelihood& p) { return models::expected_x(config_.decoder, p); }
 
 VaeLoss Vae::loss_at(ag::Var x, const Posterior& q, ag::Var z, float beta) {
   ag::Var reconstruction = reconstruction_loss(decode(z), x, ag::Reduction::batch_mean);

@@ -146,4 +146,12 @@ class Vae : public nn::Module {
   nn::Module* out_logvar_ = nullptr;
 };
 
+/// The decoder's terms shared by the Vae and the ConditionalVae, for config.decoder:
+/// -log p(x | z) per example, [B, 1] (with `reduction` none) or folded as asked ...
+ag::Var reconstruction_loss(Decoder decoder, const Vae::Likelihood& p, ag::Var x, ag::Reduction reduction);
+/// ... the expected data (sigmoid of the logits for Bernoulli, the mean for Gaussian decoders) ...
+ag::Var expected_x(Decoder decoder, const Vae::Likelihood& p);
+/// ... and the learned log-variance from its head's raw output, kept softly above a floor.
+ag::Var floored_logvar(ag::Var raw);
+
 }  // namespace models

@@ -312,12 +312,29 @@ class ConvConditional(unittest.TestCase):
         with open(self.model, "rb") as a, open(os.path.join(out, "model.safetensors"), "rb") as b:
             self.assertEqual(a.read(), b.read())
 
+    def test_the_learned_variance_decoder_trains_and_resumes(self):
+        out, resumed = os.path.join(self.tmp, "learned"), os.path.join(self.tmp, "learned_resumed")
+        run(*self.args(out, "--epochs", "2", "--decoder", "gaussian-learned"))
+        _, weights = read_safetensors(os.path.join(out, "model.safetensors"))
+        self.assertEqual(weights["out_logvar.weight"].shape, (32, 3, 4, 4))
+        run(*self.args(resumed, "--epochs", "1", "--decoder", "gaussian-learned"))
+        run("train", "--resume", os.path.join(resumed, "checkpoint.safetensors"), "--data", self.data, "--epochs", "2",
+            "--out", resumed, "--no-progress")
+        with open(os.path.join(out, "model.safetensors"), "rb") as a, \
+                open(os.path.join(resumed, "model.safetensors"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        if torch:
+            self.check_pytorch_reconstructs_the_same(os.path.join(out, "model.safetensors"))
+
     @unittest.skipUnless(torch, "python3-torch is not installed")
     def test_pytorch_loads_the_checkpoint_and_reconstructs_the_same(self):
-        model = vae_pytorch.model_from_checkpoint(self.model)
+        self.check_pytorch_reconstructs_the_same(self.model)
+
+    def check_pytorch_reconstructs_the_same(self, path):
+        model = vae_pytorch.model_from_checkpoint(path)
         for label in (None, "1"):
             recon = os.path.join(self.tmp, f"recon{label}.npy")
-            run("reconstruct", self.model, "--data", self.data, "--out", recon, *(("--label", label) if label else ()))
+            run("reconstruct", path, "--data", self.data, "--out", recon, "--force", *(("--label", label) if label else ()))
             labels = self.labels if label is None else np.full(len(self.labels), int(label))
             rows = torch.from_numpy(self.rgb.transpose(0, 2, 3, 1).reshape(len(self.rgb), -1) / 255).float()
             with torch.no_grad():

@@ -1,6 +1,8 @@
 // The conditional VAE: shapes and names, the class reaching both networks, and training.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "datasets/loader.hpp"
 #include "datasets/synthetic.hpp"
 #include "models/conditional_vae.hpp"
@@ -33,8 +35,7 @@ TEST_CASE("the class enters the encoder and the decoder as one-hot columns") {
   CHECK(cvae.sample(tape, Array{0.0F, 1.0F, 2.0F}, rng).shape() == ag::Shape{3, 6});
   CHECK_THROWS_AS(cvae.encode(tape.constant(x), tape.constant(Array{3.0F, 0.0F})), ag::ShapeError);
   CHECK_THROWS_AS(cvae.encode(tape.constant(x), tape.constant(Array{1.0F})), ag::ShapeError);
-  CHECK_THROWS_AS(models::ConditionalVae({.decoder = models::Decoder::gaussian_learned}, 10, rng),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(models::ConditionalVae({.input_dim = 6}, 0, rng), std::invalid_argument);
 }
 
 TEST_CASE("with the conv networks the class enters as image channels after the image's own") {
@@ -60,6 +61,26 @@ TEST_CASE("with the conv networks the class enters as image channels after the i
   CHECK(mu(0, 0) == mu(1, 0));
   CHECK(mu1(0, 0) != mu1(1, 0));
   CHECK(cvae.sample(tape, Array{0.0F, 2.0F}, rng).shape() == ag::Shape{2, 64});
+}
+
+TEST_CASE("the learned-variance decoder: the Gaussian NLL with the log-variance head's floor") {
+  ag::Rng rng(5);
+  models::ConditionalVae cvae({.input_dim = 4, .hidden = {3}, .latent = 2, .decoder = models::Decoder::gaussian_learned},
+                              2, rng);
+  CHECK(cvae.state_dict().back().name == "out_logvar.bias");
+  ag::Tape tape;
+  Array x({1, 4}), z({1, 2}), label{1.0F};
+  rng.fill_uniform(x, 0.0F, 1.0F);
+  rng.fill_normal(z);
+  const models::Vae::Likelihood p = cvae.decode(tape.constant(z), tape.constant(label));
+  double expected = 0.0;  // sum over features of (log 2 pi + logvar + (x - mean)^2 / var) / 2
+  for (std::size_t j = 0; j < 4; ++j) {
+    const double lv = p.logvar.value()(0, j), d = x(0, j) - p.mean.value()(0, j);
+    CHECK(lv > -6.0);
+    expected += 0.5 * (std::log(2 * M_PI) + lv + d * d / std::exp(lv));
+  }
+  CHECK(cvae.reconstruction_loss(p, tape.constant(x), ag::Reduction::none).value()(0, 0) ==
+        doctest::Approx(expected).epsilon(1e-5));
 }
 
 TEST_CASE("a conditional VAE learns labelled blobs") {
@@ -106,17 +127,20 @@ TEST_CASE("the loss with given draws equals the loss drawing them; parameter cou
   b.fill_normal(eps);
   CHECK(cvae.loss(tape.constant(x), tape.constant(labels), eps, 1.0F).loss.item() == drawn);
 
-  for (const auto& hidden : std::vector<std::vector<std::size_t>>{{5}, {7, 4}, {}}) {
-    ag::Rng r(1);
-    const models::VaeConfig c{.input_dim = 6, .hidden = hidden, .latent = 2};
-    CHECK(models::parameter_count(c, 3) == models::ConditionalVae(c, 3, r).num_parameters());
-  }
-  for (const models::ImageSize& image : {models::ImageSize{1, 8, 8}, models::ImageSize{3, 4, 12}}) {
-    ag::Rng r(1);
-    const models::VaeConfig c{.input_dim = image.channels * image.height * image.width, .latent = 2,
-                              .arch = models::Arch::conv, .image = image};
-    for (std::size_t classes : {1, 5})
-      CHECK(models::parameter_count(c, classes) == models::ConditionalVae(c, classes, r).num_parameters());
+  using models::Decoder;
+  for (Decoder decoder : {Decoder::bernoulli, Decoder::gaussian_learned}) {
+    for (const auto& hidden : std::vector<std::vector<std::size_t>>{{5}, {7, 4}, {}}) {
+      ag::Rng r(1);
+      const models::VaeConfig c{.input_dim = 6, .hidden = hidden, .latent = 2, .decoder = decoder};
+      CHECK(models::parameter_count(c, 3) == models::ConditionalVae(c, 3, r).num_parameters());
+    }
+    for (const models::ImageSize& image : {models::ImageSize{1, 8, 8}, models::ImageSize{3, 4, 12}}) {
+      ag::Rng r(1);
+      const models::VaeConfig c{.input_dim = image.channels * image.height * image.width, .latent = 2,
+                                .decoder = decoder, .arch = models::Arch::conv, .image = image};
+      for (std::size_t classes : {1, 5})
+        CHECK(models::parameter_count(c, classes) == models::ConditionalVae(c, classes, r).num_parameters());
+    }
   }
 
   TempDir dir("cvae");
