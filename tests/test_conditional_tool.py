@@ -307,8 +307,16 @@ class ConvConditional(unittest.TestCase):
     def test_resuming_gives_the_run_trained_in_one_go(self):
         out = os.path.join(self.tmp, "resumed")
         run(*self.args(out, "--epochs", "1"))
-        run("train", "--resume", os.path.join(out, "checkpoint.safetensors"), "--data", self.data, "--epochs", "2",
-            "--out", out, "--no-progress")
+        checkpoint = os.path.join(out, "checkpoint.safetensors")
+        # Without --data the run reads the checkpoint's data; gone, it is named.
+        moved = self.data + ".moved"
+        os.rename(self.data, moved)
+        try:
+            r = run("train", "--resume", checkpoint, "--epochs", "2", "--out", out, "--no-progress", expect=1)
+        finally:
+            os.rename(moved, self.data)
+        self.assertIn(f"was trained on {self.data}, which is not there any more", r.stderr)
+        run("train", "--resume", checkpoint, "--epochs", "2", "--out", out, "--no-progress")
         with open(self.model, "rb") as a, open(os.path.join(out, "model.safetensors"), "rb") as b:
             self.assertEqual(a.read(), b.read())
 

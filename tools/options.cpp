@@ -94,7 +94,8 @@ std::vector<OptionRow> make_table() {
   };
   auto allreduce_get = [](const TrainOptions& o) { return std::string(o.overlap_allreduce ? "overlapped" : "blocking"); };
   return {
-      data_path("data", "an IDX folder or file, a .npy file, a .csv file or a folder of PNG/JPEG images",
+      data_path("data", "an IDX folder or file, a .npy file, a .csv file or a folder of PNG/JPEG images "
+                        "(vae train --resume: by default the checkpoint's)",
                 &DataOptions::data),
       data_count("limit", "use only the first N examples (of the training split, for vae train; 0: all)", &DataOptions::limit, 0, kBillion,
                  true),

@@ -128,6 +128,19 @@ std::size_t classes_of(const nn::SafetensorsFile& file, const TrainOptions& o) {
   return models::parse_count(file.metadata_value("classes"), file.source() + " metadata 'classes'");
 }
 
+// A resumed run without --data reads the data the checkpoint was trained on, where it was then.
+void resume_on_the_checkpoints_data(const nn::SafetensorsFile& file, TrainOptions& o) {
+  if (std::find(o.given.begin(), o.given.end(), "data") != o.given.end()) return;
+  const auto it = file.metadata().find("data_path");
+  if (it == file.metadata().end()) return;  // checkpoints before data_path: the default, as then
+  std::error_code ec;
+  if (!fs::exists(it->second, ec))
+    throw std::invalid_argument(fmt::format("--resume: {} was trained on {}, which is not there any more; give "
+                                            "--data with the same examples",
+                                            file.source(), it->second));
+  o.data.data = it->second;
+}
+
 void check_same_data(const nn::SafetensorsFile& file, const TrainingData& data, const TrainOptions& o) {
   const std::string& saved = file.metadata_value("data_fingerprint");
   if (saved == data.fingerprint) return;
@@ -416,6 +429,9 @@ class Run {
     nn::Metadata m = model_metadata();
     m["format"] = kCheckpointFormat;
     m["data_fingerprint"] = data_.fingerprint;
+    std::error_code ec;  // absolute, so that a run resumed from another folder finds it
+    const fs::path data = fs::absolute(o_.data.data, ec);
+    m["data_path"] = (ec ? o_.data.data : data.lexically_normal()).string();
     for (const OptionRow& row : train_option_table())
       if (row.pinned) m["option." + row.name] = row.get(o_);
     last_checkpoint_ = (o_.out / "checkpoint.safetensors").string();
@@ -513,6 +529,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
   refuse_to_overwrite(o);
   resolve_resume(file, o);
+  resume_on_the_checkpoints_data(file, o);
   settle_schedule(o);
   TrainingData data = load_training_data(o);
   classes_of(data, o);  // (labelled data for a conditional model)
