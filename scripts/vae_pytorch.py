@@ -13,6 +13,7 @@ PATH may lack them). Exits 77 when torch is missing, which meson counts as a ski
 import argparse
 import gzip
 import json
+import math
 import os
 import struct
 import sys
@@ -200,6 +201,21 @@ def evaluate(args):
     print(json.dumps({"test_loss": loss, "test_recon": recon, "test_kl": kl}))
 
 
+def learning_rate(args, steps_per_epoch):
+    """The learning rate of step t (from 0) as `vae train` sets it (tools/optimization.cpp):
+    --lr, or half a cosine from --lr to 0 over --cosine-epochs, after a linear --lr-warmup."""
+    epochs = args.cosine_epochs or args.epochs if args.lr_schedule == "cosine" else args.epochs
+    total = max(1, epochs * steps_per_epoch)
+    warmup = min(total - 1, math.floor(args.lr_warmup * steps_per_epoch + 0.5))
+
+    def after_warmup(t):
+        if args.lr_schedule == "constant":
+            return args.lr
+        return 0.0 if t >= total - warmup else args.lr * (1 + math.cos(math.pi * t / (total - warmup))) / 2
+
+    return lambda t: after_warmup(t - warmup) if t >= warmup else after_warmup(0) * (t + 1) / warmup
+
+
 def train(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -207,8 +223,13 @@ def train(args):
     if args.limit:
         x_train = x_train[: args.limit]
     model = VAE(arch=args.arch, image=(1, 28, 28))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    times = []
+    if args.weight_decay > 0:
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = (len(x_train) + args.batch - 1) // args.batch
+    lr_at = learning_rate(args, steps_per_epoch)
+    times, step = [], 0
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         for idx in torch.randperm(len(x_train)).split(args.batch):
@@ -216,7 +237,12 @@ def train(args):
             loss = (recon + kl) / len(idx)
             opt.zero_grad()
             loss.backward()
+            if args.clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step)
             opt.step()
+            step += 1
         times.append(time.perf_counter() - start)
         loss, recon, kl = test_loss(model, x_test)
         print(json.dumps({"epoch": epoch, "seconds": times[-1], "test_loss": loss}), flush=True)
@@ -235,6 +261,13 @@ def main():
     t.add_argument("--batch", type=int, default=128)
     t.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
     t.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
+    # The optimization flags of `vae train`, with the same meaning:
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant")
+    t.add_argument("--cosine-epochs", type=int, default=0, help="the cosine's length (0: --epochs)")
+    t.add_argument("--lr-warmup", type=float, default=0.0, help="epochs of linear warm-up")
+    t.add_argument("--weight-decay", type=float, default=0.0, help="> 0: AdamW")
+    t.add_argument("--clip-grad", type=float, default=0.0, help="> 0: clip the gradients' global norm")
     t.add_argument("--data", default=FASHION)
     args = parser.parse_args()
     {"evaluate": evaluate, "train": train}[args.command](args)
