@@ -268,6 +268,13 @@ class Subcommands(unittest.TestCase):
             self.assertIn(flag, r.stderr, args)
             self.assertLess(len(r.stderr), 300, r.stderr)  # readable bounds, not a 300-digit number
             self.assertEqual(os.listdir(out), [], args)
+        a_file = os.path.join(out, "notes.txt")
+        with open(a_file, "w") as f:
+            f.write("mine")
+        r = run("train", "--out", a_file, "--force", expect=2)
+        self.assertIn("that is a file, not a folder", r.stderr)
+        with open(a_file) as f:
+            self.assertEqual(f.read(), "mine")
 
     def test_hostile_checkpoints_exit_1_before_allocating(self):
         huge = self.path("huge.safetensors")

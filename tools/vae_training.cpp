@@ -155,6 +155,9 @@ void check_same_data(const nn::SafetensorsFile& file, const TrainingData& data, 
 // A finished run is somebody's result: never overwritten without being asked.
 void refuse_to_overwrite(const TrainOptions& o) {
   std::error_code ec;
+  if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec))
+    throw FlagError(fmt::format("--out {}: that is a file, not a folder; vae train writes a folder of results",
+                                o.out.string()));
   if (o.force) return;
   if (!o.resume.empty() && fs::equivalent(o.resume.parent_path().empty() ? "." : o.resume.parent_path(), o.out, ec))
     return;
