@@ -97,6 +97,9 @@ struct Size2 {
 };
 struct Conv2dOptions {
   Size2 stride = 1, padding = 0, dilation = 1;
+  /// max(y, 0) on the output, with its mask in the backward: conv2d then relu in one op, with
+  /// their bits, without the ReLU's two passes over the activations (nn::Sequential fuses them).
+  bool relu = false;
 };
 /// x [B, C, H, W], weight [O, C, kh, kw], bias [O] -> [B, O, Ho, Wo] with
 /// Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1 (rounded down), likewise Wo.
@@ -104,6 +107,7 @@ Var conv2d(Var x, Var weight, Var bias, const Conv2dOptions& options = {});
 Var conv2d(Var x, Var weight, const Conv2dOptions& options = {});
 struct ConvTranspose2dOptions {
   Size2 stride = 1, padding = 0, output_padding = 0, dilation = 1;
+  bool relu = false;  ///< as Conv2dOptions::relu
 };
 /// The adjoint of conv2d in x (its gradient as an op): x [B, C, H, W], weight [C, O, kh, kw]
 /// (PyTorch's layout), bias [O] -> [B, O, Ho, Wo] with

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <typeinfo>
 
 #include <fmt/format.h>
 
+#include "nn/activation.hpp"
 #include "nn/init.hpp"
 
 namespace nn {
@@ -37,6 +39,9 @@ ag::Var apply(ag::Var x, ag::Parameter& weight, ag::Parameter* bias, const Op& o
   return op(x, w, &b);
 }
 
+/// Whether `next` is a plain ReLU (not a subclass, whose forward may differ).
+bool is_relu(const Module& next) { return typeid(next) == typeid(ReLU); }
+
 std::string pair(ag::Size2 s) { return fmt::format("({}, {})", s.h, s.w); }
 
 /// PyTorch's repr: the options that differ from their defaults, in its order.
@@ -66,6 +71,15 @@ ag::Var Conv2d::forward(ag::Var x) {
   });
 }
 
+ag::Var Conv2d::forward_fused(ag::Var x, const Module& next) {
+  if (!is_relu(next)) return {};
+  ag::Conv2dOptions o = options;
+  o.relu = true;
+  return apply(x, weight, bias, [&](ag::Var in, ag::Var w, const ag::Var* b) {
+    return b ? ag::conv2d(in, w, *b, o) : ag::conv2d(in, w, o);
+  });
+}
+
 std::string Conv2d::describe() const {
   return conv_repr("Conv2d", weight, false, options.stride, options.padding, 0, options.dilation, bias != nullptr);
 }
@@ -80,6 +94,15 @@ ConvTranspose2d::ConvTranspose2d(std::size_t in, std::size_t out, ag::Size2 k, a
 ag::Var ConvTranspose2d::forward(ag::Var x) {
   return apply(x, weight, bias, [this](ag::Var in, ag::Var w, const ag::Var* b) {
     return b ? ag::conv_transpose2d(in, w, *b, options) : ag::conv_transpose2d(in, w, options);
+  });
+}
+
+ag::Var ConvTranspose2d::forward_fused(ag::Var x, const Module& next) {
+  if (!is_relu(next)) return {};
+  ag::ConvTranspose2dOptions o = options;
+  o.relu = true;
+  return apply(x, weight, bias, [&](ag::Var in, ag::Var w, const ag::Var* b) {
+    return b ? ag::conv_transpose2d(in, w, *b, o) : ag::conv_transpose2d(in, w, o);
   });
 }
 

@@ -27,6 +27,8 @@ class Conv2d : public Module {
 
   /// [B, in, H, W] -> [B, out, Ho, Wo], one node on x's tape.
   ag::Var forward(ag::Var x) override;
+  /// With `next` a ReLU: both as one node (Conv2dOptions::relu).
+  ag::Var forward_fused(ag::Var x, const Module& next) override;
   std::string describe() const override;
 
   ag::Parameter& weight;  // [out, in, kh, kw]
@@ -41,6 +43,8 @@ class ConvTranspose2d : public Module {
 
   /// [B, in, H, W] -> [B, out, Ho, Wo], one node on x's tape.
   ag::Var forward(ag::Var x) override;
+  /// With `next` a ReLU: both as one node (ConvTranspose2dOptions::relu).
+  ag::Var forward_fused(ag::Var x, const Module& next) override;
   std::string describe() const override;
 
   ag::Parameter& weight;  // [in, out, kh, kw]

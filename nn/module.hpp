@@ -55,6 +55,10 @@ class Module {
   /// calling this one throws std::logic_error, as PyTorch's Module.forward raises.
   virtual ag::Var forward(ag::Var x);
   ag::Var operator()(ag::Var x) { return forward(x); }
+  /// This module and `next` (the one after it in a Sequential) applied as one op, with the bits
+  /// of the two, if this module can (a convolution and a ReLU); an invalid Var if not, the
+  /// default. Sequential asks each child before calling forward.
+  virtual ag::Var forward_fused(ag::Var /*x*/, const Module& /*next*/) { return {}; }
 
   /// One line naming the module and its configuration, as PyTorch prints it:
   /// "Linear(in_features=784, out_features=400, bias=true)".

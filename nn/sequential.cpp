@@ -8,7 +8,17 @@
 namespace nn {
 
 ag::Var Sequential::forward(ag::Var x) {
-  for (const Child& child : children()) x = child.module->forward(x);
+  const auto& list = children();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i + 1 < list.size()) {
+      if (ag::Var both = list[i].module->forward_fused(x, *list[i + 1].module); both.valid()) {
+        x = both;
+        ++i;
+        continue;
+      }
+    }
+    x = list[i].module->forward(x);
+  }
   return x;
 }
 

@@ -40,7 +40,8 @@ class Sequential : public Module {
     return register_module(std::to_string(size()), std::move(module));
   }
 
-  /// Each child's forward, in order.
+  /// Each child's forward, in order; a child and the next run as one op where the child can
+  /// fuse them (Module::forward_fused).
   ag::Var forward(ag::Var x) override;
   std::string describe() const override { return "Sequential"; }
 

@@ -289,6 +289,89 @@ TEST_CASE("conv_transpose2d of the VAE's last layer: a chunk's columns added int
   check_close(y.value(), want);
 }
 
+TEST_CASE("conv ops with a fused ReLU (the relu option): the bits of the op followed by relu, values and gradients") {
+  // The VAE's 32 -> 64 and 64 -> 32 layers over several chunks (their gradients before the ReLU
+  // taken chunk by chunk), small odd shapes, no bias; the op's output also used by a second op,
+  // so its gradient comes from two places before the ReLU's mask.
+  struct Case {
+    const char* name;
+    bool transposed, bias;
+    Shape x, w;
+    ag::Size2 stride, padding, output_padding;
+  };
+  const Case cases[] = {
+      {"conv2d, the VAE's encoder.2, 20 images", false, true, {20, 32, 14, 14}, {64, 32, 4, 4}, 2, 1, 0},
+      {"conv_transpose2d, the VAE's decoder.5, 20 images", true, true, {20, 64, 7, 7}, {64, 32, 4, 4}, 2, 1, 0},
+      {"conv2d, planes smaller than a vector, no bias", false, false, {24, 2, 4, 4}, {3, 2, 4, 4}, 2, 1, 0},
+      {"conv2d, stride 1, non-square", false, true, {3, 2, 5, 7}, {3, 2, 3, 2}, 1, {1, 0}, 0},
+      {"conv_transpose2d, output_padding, no bias", true, false, {2, 2, 3, 5}, {2, 3, 3, 2}, 2, {1, 0}, 1},
+  };
+  for (const Case& c : cases) {
+    INFO(std::string(c.name));
+    const Array x = sample(c.x, 41), w = sample(c.w, 42), b = sample(Shape{c.transposed ? c.w[1] : c.w[0]}, 43);
+    auto op = [&c](ag::Var xv, ag::Var wv, const ag::Var* bv, bool relu) {
+      if (c.transposed) {
+        const ag::ConvTranspose2dOptions o{
+            .stride = c.stride, .padding = c.padding, .output_padding = c.output_padding, .relu = relu};
+        return bv ? ag::conv_transpose2d(xv, wv, *bv, o) : ag::conv_transpose2d(xv, wv, o);
+      }
+      const ag::Conv2dOptions o{.stride = c.stride, .padding = c.padding, .relu = relu};
+      return bv ? ag::conv2d(xv, wv, *bv, o) : ag::conv2d(xv, wv, o);
+    };
+    auto run = [&](bool fused) {
+      ag::Tape tape;
+      ag::Var xv = tape.variable(x), wv = tape.variable(w), bv = tape.variable(b);
+      const ag::Var* bias = c.bias ? &bv : nullptr;
+      ag::Var y = fused ? op(xv, wv, bias, true) : ag::relu(op(xv, wv, bias, false));
+      ag::Var loss = ag::sum(y * tape.constant(sample(y.shape(), 44))) + ag::sum(ag::sigmoid(y));
+      tape.backward(loss);
+      std::vector<Array> out{y.value(), xv.grad(), wv.grad()};
+      if (bias) out.push_back(bv.grad());
+      return out;
+    };
+    const auto plain = run(false), fused = run(true);
+    CHECK(fused[0] == plain[0]);
+    CHECK(fused[1] == plain[1]);
+    CHECK(fused[2] == plain[2]);
+    if (c.bias) CHECK(fused[3] == plain[3]);
+    CHECK(fused.size() == plain.size());
+    std::size_t zeros = 0;  // the ReLU does cut: some outputs are 0
+    for (float v : fused[0]) zeros += v == 0.0F;
+    CHECK(zeros > 0);
+    CHECK(zeros < fused[0].size());
+  }
+  // Against finite differences: small layers whose outputs before the ReLU all lie at least
+  // 0.05 from its kink (the first seeds that give that), of both signs.
+  const auto away_from_kink = [](const Array& y) {
+    bool negative = false, positive = false;
+    for (float v : y) {
+      if (std::abs(v) < 0.05F) return false;
+      (v < 0 ? negative : positive) = true;
+    }
+    return negative && positive;
+  };
+  for (const bool transposed : {false, true}) {
+    CAPTURE(transposed);
+    const Shape xs = transposed ? Shape{2, 2, 2, 3} : Shape{2, 2, 4, 3}, ws{2, 2, 3, 3};
+    const ag::Conv2dOptions co{.padding = 1, .relu = true};
+    const ag::ConvTranspose2dOptions to{.stride = 2, .padding = 1, .relu = true};
+    auto op = [&](ag::Var xv, ag::Var wv, ag::Var bv, bool relu) {
+      ag::Conv2dOptions c = co;
+      ag::ConvTranspose2dOptions t = to;
+      c.relu = t.relu = relu;
+      return transposed ? ag::conv_transpose2d(xv, wv, bv, t) : ag::conv2d(xv, wv, bv, c);
+    };
+    for (std::uint64_t seed = 50;; seed += 3) {
+      REQUIRE(seed < 5000);
+      const Array x = sample(xs, seed), w = sample(ws, seed + 1), b = sample(Shape{2}, seed + 2);
+      ag::Tape tape;
+      if (!away_from_kink(op(tape.constant(x), tape.constant(w), tape.constant(b), false).value())) continue;
+      check("fused relu", [&](ag::Tape&, Inputs v) { return op(v[0], v[1], v[2], true); }, {x, w, b});
+      break;
+    }
+  }
+}
+
 TEST_CASE("conv ops refuse shapes that do not fit, naming the op and the shapes") {
   ag::Tape tape;
   ag::Var x = tape.constant(Array({1, 2, 5, 5}));

@@ -49,6 +49,39 @@ TEST_CASE("ConvTranspose2d: weight [in, out, kh, kw], fan_in from weight.size(1)
   CHECK(names[1].name == "bias");
 }
 
+TEST_CASE("Sequential fuses a convolution and the ReLU after it into one op, with the bits of the two") {
+  ag::Rng rng(3);
+  nn::Sequential net;
+  net.add<nn::Conv2d>(2, 8, 4, rng, ag::Conv2dOptions{.stride = 2, .padding = 1});
+  net.add<nn::ReLU>();
+  net.add<nn::ConvTranspose2d>(8, 4, 4, rng, ag::ConvTranspose2dOptions{.stride = 2, .padding = 1});
+  net.add<nn::ReLU>();
+  net.add<nn::Conv2d>(4, 3, 3, rng);
+  net.add<nn::LeakyReLU>(0.1F);  // not a ReLU: not fused
+  ag::Array x({5, 2, 12, 10});
+  rng.fill_uniform(x, -1.0F, 1.0F);
+  auto run = [&](bool whole) {
+    ag::Tape tape;
+    ag::Var h = tape.constant(x);
+    if (whole) {
+      h = net(h);
+    } else {
+      for (std::size_t i = 0; i < net.size(); ++i) h = net[i](h);
+    }
+    const std::size_t nodes = tape.size();
+    for (ag::Parameter* p : net.parameters()) p->zero_grad();
+    tape.backward(ag::sum(h * h));
+    std::vector<ag::Array> out{h.value()};
+    for (ag::Parameter* p : net.parameters()) out.push_back(p->grad);
+    return std::pair{out, nodes};
+  };
+  const auto [fused, fused_nodes] = run(true);
+  const auto [layer_by_layer, nodes] = run(false);
+  CHECK(fused_nodes == nodes - 2);  // the two ReLUs, not the LeakyReLU
+  REQUIRE(fused.size() == layer_by_layer.size());
+  for (std::size_t i = 0; i < fused.size(); ++i) CHECK(fused[i] == layer_by_layer[i]);
+}
+
 TEST_CASE("pooling and upsampling layers") {
   ag::Tape tape;
   ag::Var x = tape.constant(ag::Array({2, 3, 8, 6}));

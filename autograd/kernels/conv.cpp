@@ -157,18 +157,17 @@ struct Col2imWork {
   float* phases(float* work) const { return strip(work) + strip_floats; }
 };
 
-// panels = X' [m, n = count P] in NR-column panels (zero past column n), X' being images
-// [first, first + count) of src [B, m, P]: panel j holds columns [j NR, (j + 1) NR) for every
+// panels = X' [m, n = count P] in NR-column panels (zero past column n), X' being the images
+// of src [count, m, P]: panel j holds columns [j NR, (j + 1) NR) for every
 // step, dst[j NR m + p NR + l]. A panel within one image copies whole vectors; one across
 // images gathers each lane from its image.
-void pack_channel_major(const float* src, std::size_t m, std::size_t positions, std::size_t first,
-                        std::size_t count, float* panels) {
+void pack_channel_major(const float* src, std::size_t m, std::size_t positions, std::size_t count, float* panels) {
   using Index = xsimd::batch<std::int32_t>;
   const std::size_t n = count * positions, stride = m * positions;
   for (std::size_t j0 = 0; j0 < n; j0 += kNR) {
     float* dst = panels + j0 * m;
     const std::size_t b = j0 / positions, q = j0 % positions, live = std::min(kNR, n - j0);
-    const float* base = src + (first + b) * stride;  // image b, which holds column j0
+    const float* base = src + b * stride;  // image b, which holds column j0
     if (q + kNR <= positions) {
       for (std::size_t p = 0; p < m; ++p)
         for (std::size_t v = 0; v < kNR; v += kW) Vec::load_unaligned(base + q + p * positions + v).store_aligned(dst + p * kNR + v);
@@ -201,8 +200,8 @@ std::size_t group_images(const ConvGeometry& g, std::size_t m, std::size_t count
 
 // col2im_gemm on images [first, first + count), all at once.
 void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src,
-                       std::size_t first, std::size_t count, const float* bias, bool accumulate, float* image,
-                       float* work);
+                       std::size_t first, std::size_t count, const float* bias, bool accumulate, bool relu,
+                       float* image, float* work);
 
 }  // namespace
 
@@ -220,17 +219,18 @@ void col2im_gemm_pack(const ConvGeometry& g, std::size_t m, const float* w, floa
 }
 
 void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src, std::size_t first,
-                 std::size_t count, const float* bias, bool accumulate, float* image, float* work) {
+                 std::size_t count, const float* bias, bool accumulate, bool relu, float* image, float* work) {
   const std::size_t group = group_images(g, m, count);
   for (std::size_t f = 0; f < count; f += group)
-    col2im_gemm_group(g, m, packed_wt, src, first + f, std::min(group, count - f), bias, accumulate, image, work);
+    col2im_gemm_group(g, m, packed_wt, src + f * m * g.positions(), first + f, std::min(group, count - f), bias,
+                      accumulate, relu, image, work);
 }
 
 namespace {
 
 void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src,
-                       std::size_t first, std::size_t count, const float* bias, bool accumulate, float* image,
-                       float* work) {
+                       std::size_t first, std::size_t count, const float* bias, bool accumulate, bool relu,
+                       float* image, float* work) {
   const Phases ph(g);
   const Col2imWork layout(g, m, count);
   const std::size_t positions = g.positions(), n = count * positions, k = g.col_rows();
@@ -239,7 +239,7 @@ void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed
   float* panels = layout.panels(work);
   float* phases = layout.phases(work);
   float* strip = layout.strip(work);
-  pack_channel_major(src, m, positions, first, count, panels);
+  pack_channel_major(src, m, positions, count, panels);
   // The pixels in the phases: rows [0, h_end) and columns [0, w_end) of the image (those past
   // them, as an output_padding's last rows or columns, no tap reaches). Where the phases hold
   // padding nothing is read back, so it is left as it is.
@@ -319,21 +319,28 @@ void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed
       for (std::size_t ih = 0; ih < h_end; ++ih)
         conv_detail::row_from_phases(phase_row(phases + (b * g.channels + c) * plane_phases, ih), w_end, g.pad_w,
                                      g.stride_w, ph.size(), pixels + ih * g.width);
+      if (relu)  // the plane is still in L1: a ReLU after the op costs no pass of its own
+        for (std::size_t i = 0; i < plane; ++i) pixels[i] = std::max(pixels[i], 0.0F);
     }
 }
 
 }  // namespace
 
-void gather_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,
-                          std::size_t count, float* dst) {
+void gather_channel_major(const float* src, const float* relu_out, std::size_t channels, std::size_t positions,
+                          std::size_t first, std::size_t count, float* dst) {
   for (std::size_t b = 0; b < count; ++b)
-    for (std::size_t c = 0; c < channels; ++c)
-      std::memcpy(dst + (c * count + b) * positions, src + ((first + b) * channels + c) * positions,
-                  positions * sizeof(float));
+    for (std::size_t c = 0; c < channels; ++c) {
+      const std::size_t from = ((first + b) * channels + c) * positions;
+      float* to = dst + (c * count + b) * positions;
+      if (relu_out)
+        relu_grad(src + from, relu_out + from, positions, 0, 1, to);
+      else
+        std::memcpy(to, src + from, positions * sizeof(float));
+    }
 }
 
 void scatter_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,
-                           std::size_t count, const float* bias, bool accumulate, float* dst) {
+                           std::size_t count, const float* bias, bool accumulate, bool relu, float* dst) {
   for (std::size_t b = 0; b < count; ++b)
     for (std::size_t c = 0; c < channels; ++c) {
       const float* in = src + (c * count + b) * positions;
@@ -341,10 +348,23 @@ void scatter_channel_major(const float* src, std::size_t channels, std::size_t p
       const float add = bias ? bias[c] : 0.0F;
       if (accumulate) {
         for (std::size_t p = 0; p < positions; ++p) out[p] += in[p] + add;
+      } else if (relu) {  // as relu's forward: std::max(v, 0)
+        for (std::size_t p = 0; p < positions; ++p) out[p] = std::max(in[p] + add, 0.0F);
       } else {
         for (std::size_t p = 0; p < positions; ++p) out[p] = in[p] + add;
       }
     }
+}
+
+void relu_grad(const float* grad, const float* y, std::size_t n, std::size_t first, std::size_t count, float* dst) {
+  const float* g = grad + first * n;
+  const float* out = y + first * n;
+  const std::size_t total = count * n, whole = total / kW * kW;
+  std::size_t i = 0;
+  for (; i < whole; i += kW)
+    xsimd::select(Vec::load_unaligned(out + i) > Vec(0.0F), Vec(0.0F) + Vec::load_unaligned(g + i), Vec(0.0F))
+        .store_unaligned(dst + i);
+  for (; i < total; ++i) dst[i] = out[i] > 0.0F ? 0.0F + g[i] : 0.0F;
 }
 
 }  // namespace ag

@@ -44,14 +44,15 @@ void im2col(const ConvGeometry& g, const float* image, std::size_t first, std::s
             float* work);
 /// The transposed direction fused with its GEMM: images [first, first + count) of image
 /// [B, C, H, W] = their values (accumulate) or bias[c] (0 if bias is null), plus
-/// col2im(Wᵀ X'), where X' [m, count P] are those images of src [B, m, P] (P = g.positions())
+/// col2im(Wᵀ X'), then max(that, 0) with `relu`, where X' [m, count P] are the count images
+/// src points at (src [count, m, P], P = g.positions())
 /// and Wᵀ [C kh kw, m] was packed by col2im_gemm_pack. The columns Wᵀ X' are never written out:
 /// each tile the GEMM's micro-kernel computes is added straight into the pixels it belongs to
 /// (conv2d's input gradient, conv_transpose2d's output). The sums are those of gemm followed
 /// by col2im one column at a time, so are the bits: every product over m in one block, each pixel getting its
 /// taps in tap order.
 void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src, std::size_t first,
-                 std::size_t count, const float* bias, bool accumulate, float* image, float* work);
+                 std::size_t count, const float* bias, bool accumulate, bool relu, float* image, float* work);
 /// Floats of working memory (`work`) col2im_gemm needs for a chunk of `count` images.
 std::size_t col2im_gemm_work_floats(const ConvGeometry& g, std::size_t m, std::size_t count);
 /// Floats col2im_gemm_pack writes for geometry g and m.
@@ -59,12 +60,19 @@ std::size_t col2im_gemm_weight_floats(const ConvGeometry& g, std::size_t m);
 /// packed = Wᵀ for W [m, C kh kw], in the micro-kernel's row panels.
 void col2im_gemm_pack(const ConvGeometry& g, std::size_t m, const float* w, float* packed);
 
-/// dst [C, count*P] = images [first, first + count) of src [B, C, P], channel-major.
-void gather_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,
-                          std::size_t count, float* dst);
+/// dst [C, count*P] = images [first, first + count) of src [B, C, P], channel-major; with
+/// relu_out (not null: the output of a ReLU, [B, C, P]) the gradient before that ReLU, as
+/// relu_grad computes it.
+void gather_channel_major(const float* src, const float* relu_out, std::size_t channels, std::size_t positions,
+                          std::size_t first, std::size_t count, float* dst);
 /// images [first, first + count) of dst [B, C, P] = src [C, count*P] (+ bias[c] if bias is not
-/// null), or += with accumulate.
+/// null), or += with accumulate; with relu (not with accumulate), max(that, 0).
 void scatter_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,
-                           std::size_t count, const float* bias, bool accumulate, float* dst);
+                           std::size_t count, const float* bias, bool accumulate, bool relu, float* dst);
+
+/// dst [count, n] = the gradient before a ReLU of images [first, first + count) of grad
+/// [B, n], given the ReLU's output y [B, n]: y > 0 ? 0 + grad : 0, as relu's backward computes
+/// it (so a convolution with a fused ReLU gets the bits of the two ops).
+void relu_grad(const float* grad, const float* y, std::size_t n, std::size_t first, std::size_t count, float* dst);
 
 }  // namespace ag

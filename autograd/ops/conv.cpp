@@ -9,6 +9,10 @@
 // GEMM gathers each panel from the chunk's images (an implicit GEMM, conv_panels.hpp), with
 // the same values and so the same sums.
 // The bias gradient is the sum of G over the batch and the positions, in double.
+// With the `relu` option the op is the convolution followed by relu: the output is max(y, 0),
+// written as the op writes y, and the backward takes G = the ReLU's backward (relu_grad) of
+// the node's gradient, chunk by chunk into the part's scratch, so the ReLU costs no pass over
+// the batch's activations of its own. The bits are those of the two ops.
 //
 // Chunks: the batch is cut into a fixed number of parts (kParts, fewer for a small batch),
 // which the threads share out; each part runs its images a chunk at a time, the chunk sized so
@@ -26,6 +30,7 @@
 // 1/O of the GEMM) instead of trusting the forward's leftovers, so a second backward over the
 // same record is still right.
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 
 #include <fmt/format.h>
@@ -74,24 +79,34 @@ void check_bias(const char* op, Var bias, std::size_t out_channels) {
 }
 
 /// db[c] += the sum of grad [B, C, P] over the batch and the positions, in double, image by
-/// image and position by position. The channels are shared out between the threads, and each
-/// thread sums kGroup channels side by side: one channel's sum is a chain of dependent adds,
-/// which alone would wait out each add's latency.
-void add_bias_grad(const float* grad, std::size_t batch, std::size_t channels, std::size_t positions, float* db) {
+/// image and position by position; with relu_out (the output of a fused ReLU), the sum of the
+/// gradient before the ReLU, y > 0 ? 0 + g : 0 as relu's backward computes it, the select as a
+/// bit mask (as a branch it mispredicted; a version on vectors, transposing kW channels'
+/// positions into lanes, ran slower still). The channels are shared out between the threads,
+/// and each thread sums kGroup channels side by side: one channel's sum is a chain of dependent
+/// adds, which alone would wait out each add's latency.
+template <bool Masked>
+void add_bias_grad(const float* grad, const float* relu_out, std::size_t batch, std::size_t channels,
+                   std::size_t positions, float* db) {
   constexpr std::size_t kGroup = 8;
+  const auto value = [&](std::size_t i) {
+    if constexpr (!Masked) return grad[i];
+    const std::uint32_t keep = relu_out[i] > 0.0F ? 0xFFFFFFFFU : 0U;
+    return 0.0F + std::bit_cast<float>(std::bit_cast<std::uint32_t>(grad[i]) & keep);
+  };
   parallel_for(channels, 16, [&](std::size_t begin, std::size_t end) {
     for (std::size_t c0 = begin; c0 < end; c0 += kGroup) {
       const std::size_t n = std::min(kGroup, end - c0);
       double total[kGroup] = {};
       for (std::size_t b = 0; b < batch; ++b) {
-        const float* g = grad + (b * channels + c0) * positions;
+        const std::size_t at = (b * channels + c0) * positions;
         if (n == kGroup) {
           for (std::size_t p = 0; p < positions; ++p)
 #pragma GCC unroll 8
-            for (std::size_t q = 0; q < kGroup; ++q) total[q] += g[q * positions + p];
+            for (std::size_t q = 0; q < kGroup; ++q) total[q] += value(at + q * positions + p);
         } else {
           for (std::size_t q = 0; q < n; ++q)
-            for (std::size_t p = 0; p < positions; ++p) total[q] += g[q * positions + p];
+            for (std::size_t p = 0; p < positions; ++p) total[q] += value(at + q * positions + p);
         }
       }
       for (std::size_t q = 0; q < n; ++q) db[c0 + q] += static_cast<float>(total[q]);
@@ -111,14 +126,18 @@ constexpr std::size_t kChunkFloats = 128 * 1024;
 /// How a conv op cuts its batch, and where each part's buffers sit in the node's scratch:
 /// part p owns `col` [K, chunk P], `mat` [M, chunk P] (M = the GEMM's other side: output
 /// channels of a conv2d, input channels of a transposed one), `dw` [M, K], `work` (im2col's
-/// and col2im's, conv_work_floats) and `padded` (the chunk's images in their zero border, which
-/// the implicit GEMMs gather their columns from: conv_panels.hpp); after the parts
+/// and col2im's, conv_work_floats), `padded` (the chunk's images in their zero border, which
+/// the implicit GEMMs gather their columns from: conv_panels.hpp) and, for an op with a fused
+/// ReLU, `grad` (the chunk's gradient before the ReLU: `out_floats` per image); after the parts
 /// comes the weight, packed once for all chunks as the GEMM's op(A) ([M, K] or [K, M]: room for
 /// either).
 struct Chunks {
-  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, work_floats, padded_floats, weight_floats;
+  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, work_floats, padded_floats, grad_floats,
+      weight_floats;
 
-  Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions, const ConvGeometry& g)
+  // out_floats: the floats of one image of the op's output if it has a fused ReLU, else 0
+  Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions, const ConvGeometry& g,
+         std::size_t out_floats)
       : batch(batch_), parts(std::min(batch_, kParts)), work_floats(conv_work_floats(g)) {
     chunk = std::max<std::size_t>(1, kChunkFloats / ((k + m) * positions));
     // the columns, or col2im_gemm's working memory where the op has no columns to hold
@@ -126,12 +145,15 @@ struct Chunks {
     mat_floats = m * chunk * positions;
     dw_floats = m * k;
     padded_floats = conv_padded_floats(g, chunk);
+    grad_floats = out_floats * chunk;
     if (padded_floats > std::size_t{INT32_MAX})  // the gathers' offsets are 32-bit
       throw ShapeError(fmt::format("conv: an image of {} x {} x {} is too large (over 2^31 floats padded)",
                                    g.channels, g.height, g.width));
     weight_floats = std::max({gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m), col2im_gemm_weight_floats(g, m)});
   }
-  std::size_t part_floats() const { return col_floats + mat_floats + dw_floats + work_floats + padded_floats; }
+  std::size_t part_floats() const {
+    return col_floats + mat_floats + dw_floats + work_floats + padded_floats + grad_floats;
+  }
   // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
   // then shrinks, keeping its capacity, and grows back without allocating.
   std::size_t scratch_floats() const { return parts * part_floats() + weight_floats; }
@@ -140,6 +162,7 @@ struct Chunks {
   float* dw(float* scratch, std::size_t part) const { return mat(scratch, part) + mat_floats; }
   float* work(float* scratch, std::size_t part) const { return dw(scratch, part) + dw_floats; }
   float* padded(float* scratch, std::size_t part) const { return work(scratch, part) + work_floats; }
+  float* grad(float* scratch, std::size_t part) const { return padded(scratch, part) + padded_floats; }
   float* weight(float* scratch) const { return scratch + parts * part_floats(); }
 
   /// Runs body(part, first, count) for every chunk, the parts on the threads, each part's
@@ -176,13 +199,27 @@ void mark_writes_fresh(Node& node, Var x, Var weight, const Var* bias) {
 }
 
 /// The bias gradient (input 2, if any) of a conv node: db += the sum of grad over the batch and
-/// the positions, or = with a fresh gradient.
-void bias_grad(Tape& t, const Node& n, const float* grad, std::size_t batch, std::size_t channels,
-               std::size_t positions) {
+/// the positions (before the ReLU if relu_out, the output of a fused one, is not null), or =
+/// with a fresh gradient.
+void bias_grad(Tape& t, const Node& n, const float* grad, const float* relu_out, std::size_t batch,
+               std::size_t channels, std::size_t positions) {
   if (n.arity != 3 || !input(t, n, 2).requires_grad) return;
   float* db = input(t, n, 2).grad().data();
   if (detail::fresh(n, 2)) std::fill_n(db, channels, 0.0F);
-  add_bias_grad(grad, batch, channels, positions, db);
+  if (relu_out)
+    add_bias_grad<true>(grad, relu_out, batch, channels, positions, db);
+  else
+    add_bias_grad<false>(grad, nullptr, batch, channels, positions, db);
+}
+
+/// The gradient of images [first, first + count) of a conv node's output, [count, out_floats]:
+/// the node's own, or with a fused ReLU the one before it, written into `masked`.
+const float* chunk_grad(const Node& n, bool relu, std::size_t out_floats, std::size_t first, std::size_t count,
+                        float* masked) {
+  const float* grad = n.grad().data();
+  if (!relu) return grad + first * out_floats;
+  relu_grad(grad, n.value().data(), out_floats, first, count, masked);
+  return masked;
 }
 
 /// The node's scratch buffer for these chunks (its capacity stays from step to step).
@@ -209,10 +246,10 @@ static void conv2d_backward(Tape& t, const Node& n) {
   const auto o = n.attrs<Conv2dOptions>();
   const ConvGeometry g = conv2d_geometry(x.value().shape(), w.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), out_c = w.value().shape()[0];
-  const Chunks chunks(g.batch, k, out_c, positions, g);
+  const std::size_t out_floats = out_c * positions;
+  const Chunks chunks(g.batch, k, out_c, positions, g, o.relu && x.requires_grad ? out_floats : 0);
   float* buffers = n.scratch.data();  // sized by the forward
-  const float* grad = n.grad().data();
-  bias_grad(t, n, grad, g.batch, out_c, positions);
+  bias_grad(t, n, n.grad().data(), o.relu ? n.value().data() : nullptr, g.batch, out_c, positions);
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [K, O], for dcol
   if (x.requires_grad) col2im_gemm_pack(g, out_c, w.value().data(), packed_wt);
@@ -221,7 +258,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
     if (w.requires_grad) {  // dW[O, K] (+)= G' colᵀ, the part's first chunk overwriting
       float* gt = chunks.mat(buffers, part);
       const std::size_t cols = count * positions;
-      gather_channel_major(grad, out_c, positions, first, count, gt);
+      gather_channel_major(n.grad().data(), o.relu ? n.value().data() : nullptr, out_c, positions, first, count, gt);
       float* padded = chunks.padded(buffers, part);
       pad_images(g, x.value().data(), first, count, true, padded);
       const ColumnPanels col_t{&g, padded, count, true};
@@ -229,8 +266,11 @@ static void conv2d_backward(Tape& t, const Node& n) {
       gemm_panels_b(false, out_c, k, cols, gt, cols, col_t.source(), first_chunk ? 0.0F : 1.0F,
                     chunks.dw(buffers, part), k, col);
     }
-    if (x.requires_grad)  // dx += col2im(dcol), dcol = Wᵀ G' added into the pixels as it is computed
-      col2im_gemm(g, out_c, packed_wt, grad, first, count, nullptr, !detail::fresh(n, 0), x.grad().data(), col);
+    if (x.requires_grad) {  // dx += col2im(dcol), dcol = Wᵀ G' added into the pixels as it is computed
+      const float* grad = chunk_grad(n, o.relu, out_floats, first, count, chunks.grad(buffers, part));
+      col2im_gemm(g, out_c, packed_wt, grad, first, count, nullptr, !detail::fresh(n, 0), false, x.grad().data(),
+                  col);
+    }
   });
   if (w.requires_grad) chunks.add_weight_grad(buffers, detail::fresh(n, 1), w.grad().data());
 }
@@ -256,7 +296,8 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   out.set_attrs(o);
   mark_writes_fresh(out, x, weight, bias);
   const std::size_t k = g.col_rows(), positions = g.positions();
-  const Chunks chunks(g.batch, k, wd.b, positions, g);
+  // (the gradient before the ReLU is held chunk by chunk for the input's gradient only)
+  const Chunks chunks(g.batch, k, wd.b, positions, g, o.relu && x.requires_grad() ? wd.b * positions : 0);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* packed_w = chunks.weight(buffers);  // W [O, K]
@@ -274,7 +315,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
       im2col(g, x.value().data(), first, count, col, chunks.work(buffers, part));
       gemm_prepacked_a(wd.b, cols, k, packed_w, false, col, cols, 0.0F, yt, cols);
     }
-    scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, out.own_value.data());
+    scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, o.relu, out.own_value.data());
   });
   return tape.last();
 }
@@ -298,22 +339,23 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
   const auto o = n.attrs<ConvTranspose2dOptions>();
   const ConvGeometry g = conv_transpose2d_geometry(x.value().shape(), w.value().shape(), n.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), in_c = x.value().shape()[1];
-  const Chunks chunks(g.batch, k, in_c, positions, g);
+  const std::size_t out_floats = g.channels * g.height * g.width;
+  const Chunks chunks(g.batch, k, in_c, positions, g, o.relu ? out_floats : 0);
   float* buffers = n.scratch.data();  // sized by the forward
-  const float* grad = n.grad().data();
-  bias_grad(t, n, grad, g.batch, g.channels, g.height * g.width);
+  bias_grad(t, n, n.grad().data(), o.relu ? n.value().data() : nullptr, g.batch, g.channels, g.height * g.width);
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_w = chunks.weight(buffers);  // W [C, O kh kw], for dX'
   if (x.requires_grad) gemm_pack_a(false, in_c, k, w.value().data(), k, packed_w);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
+    const float* grad = chunk_grad(n, o.relu, out_floats, first, count, chunks.grad(buffers, part));
     float* xt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
     // dcol = im2col(G) [O kh kw, count H W], gathered from the padded images as gemm packs it
     float* padded = chunks.padded(buffers, part);
     if (w.requires_grad) {  // dW[C, O kh kw] (+)= X' dcolᵀ, the part's first chunk overwriting
-      pad_images(g, grad, first, count, true, padded);
-      gather_channel_major(x.value().data(), in_c, positions, first, count, xt);
+      pad_images(g, grad, 0, count, true, padded);
+      gather_channel_major(x.value().data(), nullptr, in_c, positions, first, count, xt);
       const ColumnPanels dcol_t{&g, padded, count, true};
       const bool first_chunk = first == g.batch * part / chunks.parts;
       gemm_panels_b(false, in_c, k, cols, xt, cols, dcol_t.source(), first_chunk ? 0.0F : 1.0F,
@@ -321,14 +363,14 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
     }
     if (x.requires_grad) {  // dX' [C, count H W] = W dcol
       if (gemm_packs_b(in_c, cols)) {
-        pad_images(g, grad, first, count, false, padded);  // (laid out for dcol, not dcolᵀ)
+        pad_images(g, grad, 0, count, false, padded);  // (laid out for dcol, not dcolᵀ)
         const ColumnPanels dcol{&g, padded, count, false};
         gemm_prepacked_a_panels_b(in_c, cols, k, packed_w, dcol.source(), 0.0F, xt, cols, col);
       } else {  // gemm reads dcol in place
-        im2col(g, grad, first, count, col, chunks.work(buffers, part));
+        im2col(g, grad, 0, count, col, chunks.work(buffers, part));
         gemm_prepacked_a(in_c, cols, k, packed_w, false, col, cols, 0.0F, xt, cols);
       }
-      scatter_channel_major(xt, in_c, positions, first, count, nullptr, !detail::fresh(n, 0), x.grad().data());
+      scatter_channel_major(xt, in_c, positions, first, count, nullptr, !detail::fresh(n, 0), false, x.grad().data());
     }
   });
   if (w.requires_grad) chunks.add_weight_grad(buffers, detail::fresh(n, 1), w.grad().data());
@@ -368,14 +410,16 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
   mark_writes_fresh(out, x, weight, bias);
   const ConvGeometry g = conv_transpose2d_geometry(x.shape(), weight.shape(), out_shape, o);
   const std::size_t k = g.col_rows(), positions = g.positions();
-  const Chunks chunks(g.batch, k, xd.c, positions, g);
+  const Chunks chunks(g.batch, k, xd.c, positions, g, o.relu ? wd.c * oh * ow : 0);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* y = out.own_value.data();
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [O kh kw, C]
   col2im_gemm_pack(g, xd.c, weight.value().data(), packed_wt);
+  const float* x_data = x.value().data();
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {  // y = bias + col2im(Wᵀ X')
-    col2im_gemm(g, xd.c, packed_wt, x.value().data(), first, count, bias_data, false, y, chunks.col(buffers, part));
+    col2im_gemm(g, xd.c, packed_wt, x_data + first * xd.c * positions, first, count, bias_data, false, o.relu, y,
+                chunks.col(buffers, part));
   });
   return tape.last();
 }
