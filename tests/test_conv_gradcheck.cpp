@@ -203,17 +203,20 @@ TEST_CASE("conv2d gives the same bits with 1 and 2 threads, and twice the gradie
   for (std::size_t i = 1; i < again.size(); ++i) CHECK(again[i] == two[i]);
 }
 
+// The built-in GEMM sums each output in one order whatever the batch, so an image's values and
+// input gradient are the same bits alone or in a batch; OpenBLAS (-Dblas=openblas) blocks by
+// size and promises only closeness.
+static bool same(float batched, float alone) {
+  static const bool exact = std::string(ag::gemm_name()) == "built-in";
+  return exact ? batched == alone : batched == doctest::Approx(alone).epsilon(1e-4).scale(1);
+}
+
 TEST_CASE("conv ops over a batch of many chunks: values and gradients equal those of one image at a time") {
   // 200 images: 8 parts of 25, each run as chunks of a few images (512 x 64 columns per image:
   // 33 K floats with the channel-major block, so 3 or 4 images a chunk), the weight gradient
   // summed chunk after chunk, then part after part; against the same op on each image alone.
   // The wide layers (64 channels) take the implicit GEMM's path for every product.
   const std::size_t batch = 200;
-  // The built-in GEMM sums each output in one order whatever the batch, so an image's values and
-  // input gradient are the same bits alone or in a batch; OpenBLAS (-Dblas=openblas) blocks by
-  // size and promises only closeness.
-  const bool exact = std::string(ag::gemm_name()) == "built-in";
-  const auto same = [exact](float a, float b) { return exact ? a == b : a == doctest::Approx(b).epsilon(1e-4).scale(1); };
   for (const auto& layer : {std::pair{false, false}, std::pair{true, false}, std::pair{false, true},
                             std::pair{true, true}}) {
     const bool transposed = layer.first, wide = layer.second;  // (lambdas capture no structured bindings)
@@ -263,7 +266,7 @@ TEST_CASE("conv ops over a batch of many chunks: values and gradients equal thos
 TEST_CASE("conv_transpose2d of the VAE's last layer: a chunk's columns added into the pixels a group of images at a time") {
   // 32 channels of 14 x 14 -> 1 of 28 x 28: a chunk of 13 images, which col2im_gemm takes 2 at a
   // time (the last group 1); the values and the input's gradient of the batch, against those
-  // of one image at a time, bit for bit
+  // of one image at a time, bit for bit (with the built-in GEMM; see same())
   const std::size_t batch = 27;
   const Array x = sample(Shape{batch, 32, 14, 14}, 31), w = sample(Shape{32, 1, 4, 4}, 32), b = sample(Shape{1}, 33);
   const ag::ConvTranspose2dOptions o{.stride = 2, .padding = 1};
@@ -281,8 +284,8 @@ TEST_CASE("conv_transpose2d of the VAE's last layer: a chunk's columns added int
     ag::Var xo = one.variable(xi);
     ag::Var yo = ag::conv_transpose2d(xo, one.constant(w), one.constant(b), o);
     one.backward(yo, si);
-    for (std::size_t j = 0; j < y_image; ++j) REQUIRE(y.value().data()[i * y_image + j] == yo.value().data()[j]);
-    for (std::size_t j = 0; j < x_image; ++j) REQUIRE(xv.grad().data()[i * x_image + j] == xo.grad().data()[j]);
+    for (std::size_t j = 0; j < y_image; ++j) REQUIRE(same(y.value().data()[i * y_image + j], yo.value().data()[j]));
+    for (std::size_t j = 0; j < x_image; ++j) REQUIRE(same(xv.grad().data()[i * x_image + j], xo.grad().data()[j]));
   }
   Array want = direct_conv_transpose2d(x, w, o);  // (without the bias)
   for (std::size_t j = 0; j < want.size(); ++j) want.data()[j] += b.data()[0];
