@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "autograd/kernels/parallel.hpp"
+
 namespace ag {
 
 std::string to_string(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
@@ -62,7 +64,12 @@ Var Tape::variable(const Array& value, bool requires_grad) {
   n.op = requires_grad ? "variable" : "constant";
   n.requires_grad = requires_grad && grad_enabled_;
   if (shape_of(n.own_value) != shape_of(value)) n.own_value.resize(value.shape());
-  std::copy(value.begin(), value.end(), n.own_value.begin());
+  // A training batch ([128, 784]) is copied by both cores, each the half its loader thread wrote.
+  const float* from = value.data();
+  float* to = n.own_value.data();
+  parallel_for(value.size(), 32768, [from, to](std::size_t begin, std::size_t end) {
+    std::copy(from + begin, from + end, to + begin);
+  });
   return last();
 }
 
