@@ -1,9 +1,13 @@
 #include "autograd/random.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <numbers>
 #include <sstream>
 #include <stdexcept>
+
+#include "autograd/kernels/parallel.hpp"
 
 namespace ag {
 
@@ -23,15 +27,28 @@ void Rng::fill_uniform(Array& a, float lo, float hi) {
   for (float& v : a) v = uniform(lo, hi);
 }
 
-// Box-Muller gives two independent normals per pair of uniforms; use both.
+// Box-Muller gives two independent normals per pair of uniforms; use both. The uniforms are
+// drawn in order, a chunk at a time; their transforms (a logarithm, a square root, a sine and a
+// cosine in double: about 40 ns a pair, 50 us for a VAE step's [128, 20] draws) then run on all
+// threads, each pair's alone, so the values are those of one thread.
 void Rng::fill_normal(Array& a) {
+  constexpr std::size_t kChunkPairs = 512;     // uniforms of a chunk wait on the stack (8 KB)
+  constexpr std::size_t kMinPairsPerThread = 128;
   float* p = a.data();
-  std::size_t n = a.size();
-  for (std::size_t i = 0; i < n; i += 2) {
-    double r = std::sqrt(-2.0 * std::log(1.0 - unit()));
-    double theta = 2.0 * std::numbers::pi * unit();
-    p[i] = static_cast<float>(r * std::cos(theta));
-    if (i + 1 < n) p[i + 1] = static_cast<float>(r * std::sin(theta));
+  const std::size_t n = a.size(), pairs = (n + 1) / 2;
+  std::array<double, 2 * kChunkPairs> u;
+  for (std::size_t first = 0; first < pairs; first += kChunkPairs) {
+    const std::size_t count = std::min(kChunkPairs, pairs - first);
+    for (std::size_t k = 0; k < 2 * count; ++k) u[k] = unit();  // r's, then theta's, pair by pair
+    parallel_for(count, kMinPairsPerThread, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t k = begin; k < end; ++k) {
+        const double r = std::sqrt(-2.0 * std::log(1.0 - u[2 * k]));
+        const double theta = 2.0 * std::numbers::pi * u[2 * k + 1];
+        const std::size_t i = 2 * (first + k);
+        p[i] = static_cast<float>(r * std::cos(theta));
+        if (i + 1 < n) p[i + 1] = static_cast<float>(r * std::sin(theta));
+      }
+    });
   }
 }
 

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "autograd/kernels/parallel.hpp"
+
 namespace ag {
 
 std::string to_string(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
@@ -62,7 +64,12 @@ Var Tape::variable(const Array& value, bool requires_grad) {
   n.op = requires_grad ? "variable" : "constant";
   n.requires_grad = requires_grad && grad_enabled_;
   if (shape_of(n.own_value) != shape_of(value)) n.own_value.resize(value.shape());
-  std::copy(value.begin(), value.end(), n.own_value.begin());
+  // A training batch ([128, 784]) is copied by both cores, each the half its loader thread wrote.
+  const float* from = value.data();
+  float* to = n.own_value.data();
+  parallel_for(value.size(), 32768, [from, to](std::size_t begin, std::size_t end) {
+    std::copy(from + begin, from + end, to + begin);
+  });
   return last();
 }
 
@@ -127,6 +134,7 @@ void Tape::backward(Var root) {
   begin_pass();
   if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(r.value()));
   r.grad_pass = backward_pass_;
+  if (r.parameter != nullptr) r.parameter->settle_grad();
   r.grad().data()[0] += 1.0F;
   sweep_backward(root.index_);
 }
@@ -145,6 +153,7 @@ void Tape::backward(Var root, const Array& seed) {
   begin_pass();
   if (r.parameter == nullptr) zero_as(r.own_grad, shape_of(seed));
   r.grad_pass = backward_pass_;
+  if (r.parameter != nullptr) r.parameter->settle_grad();
   float* g = r.grad().data();
   for (std::size_t i = 0; i < seed.size(); ++i) g[i] += seed.data()[i];
   sweep_backward(root.index_);
@@ -169,7 +178,11 @@ void Tape::begin_pass() {
 // Fresh gradients: an op whose node has writes_fresh set (the VAE's large ones: linear, relu,
 // bce_with_logits) is handed the inputs it reaches first unzeroed, each marked in
 // fresh_inputs, and its rule writes those gradients as 0 + its contribution instead of adding
-// to them: the same values, without a pass of zeros and a pass reading them back. An input
+// to them: the same values, without a pass of zeros and a pass reading them back. A parameter
+// is handed over fresh too while its zero_grad is deferred (Parameter::defer_zero_grad): the
+// training loop's zero_grad then costs nothing, and the weights' gradients are written once
+// instead of zeroed, read and written; a parameter that another op reaches first, or that no
+// gradient reaches, is settled (its zeros filled) as the sweep passes it. An input
 // that occurs twice among a node's inputs is marked at its first occurrence only, so a rule
 // must handle its inputs in order, input 0 first.
 // The inputs of a writes_fresh node that this pass reaches first: shaped, not zeroed, and
@@ -181,8 +194,12 @@ void Tape::begin_pass() {
     Node& in = nodes[n.inputs[k]];
     if (!in.requires_grad || in.grad_pass == pass) continue;
     in.grad_pass = pass;
-    if (in.parameter != nullptr) continue;
-    shape_as(in.own_grad, shape_of(in.own_value));
+    if (in.parameter != nullptr) {  // fresh only while its zero_grad is deferred (this rule writes it)
+      if (!in.parameter->grad_zero_pending) continue;
+      in.parameter->grad_zero_pending = false;
+    } else {
+      shape_as(in.own_grad, shape_of(in.own_value));
+    }
     fresh = static_cast<std::uint8_t>(fresh | (1U << k));
   }
   n.fresh_inputs = fresh;
@@ -192,7 +209,10 @@ void Tape::sweep_backward(std::uint32_t root) {
   const std::uint32_t pass = backward_pass_;
   for (std::uint32_t i = root + 1; i-- > 0;) {
     Node& n = nodes_[i];
-    if (n.parameter != nullptr && parameter_hook_ != nullptr) parameter_hook_(hook_context_, *n.parameter);
+    if (n.parameter != nullptr) [[unlikely]] {  // its gradient is final here (zero if nothing flowed into it)
+      n.parameter->settle_grad();
+      if (parameter_hook_ != nullptr) parameter_hook_(hook_context_, *n.parameter);
+    }
     if (n.grad_pass != pass || n.backward == nullptr) continue;
     if (n.writes_fresh) [[unlikely]] {
       mark_fresh_inputs(nodes_, n, pass);
@@ -202,6 +222,7 @@ void Tape::sweep_backward(std::uint32_t root) {
         if (!in.requires_grad || in.grad_pass == pass) continue;
         in.grad_pass = pass;
         if (in.parameter == nullptr) zero_as(in.own_grad, shape_of(in.own_value));
+        else in.parameter->settle_grad();
       }
     }
     n.backward(*this, n);

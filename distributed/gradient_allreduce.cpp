@@ -65,7 +65,8 @@ void GradientAllreduce::begin(float weight) {
 
 // weight * gradient into the flat buffer; a bucket whose every member is packed is summed.
 void GradientAllreduce::pack(std::size_t i) {
-  const ag::Parameter* p = params_[i];
+  ag::Parameter* p = params_[i];
+  p->settle_grad();  // zeros where defer_zero_grad left them owed
   if (p->grad.size() != p->numel())
     throw std::logic_error("GradientAllreduce: a parameter has no gradient of its shape (run backward first)");
   const float* g = p->grad.data();

@@ -23,7 +23,10 @@ static double sum_of_squares(const float* g, std::size_t n) {
 
 double grad_norm(const std::vector<ag::Parameter*>& params) {
   double total = 0.0;
-  for (const ag::Parameter* p : params) total += sum_of_squares(p->grad.data(), p->grad.size());
+  for (ag::Parameter* p : params) {
+    p->settle_grad();  // zeros where defer_zero_grad left them owed
+    total += sum_of_squares(p->grad.data(), p->grad.size());
+  }
   return std::sqrt(total);
 }
 

@@ -89,6 +89,7 @@ void Optimizer::check_shapes() const {
 
 void Optimizer::step() {
   check_shapes();
+  for (ag::Parameter* p : params_) p->settle_grad();  // zeros where defer_zero_grad left them owed
   ++steps_;
   for (std::size_t i = 0; i < params_.size(); ++i) update(i, *params_[i]);
 }
@@ -101,7 +102,12 @@ void Optimizer::zero_grad() {
     float* g = p->grad.data();
     ag::parallel_for(p->grad.size(), kMinElementsPerThread,
                      [g](std::size_t begin, std::size_t end) { std::fill(g + begin, g + end, 0.0F); });
+    p->grad_zero_pending = false;
   }
+}
+
+void Optimizer::defer_zero_grad() {
+  for (ag::Parameter* p : params_) p->defer_zero_grad();
 }
 
 static std::string array_name(std::size_t param, const std::string& buffer) {

@@ -6,7 +6,7 @@
 //
 //   optim::Adam opt(model.parameters(), {.lr = 1e-3});
 //   for (...) {
-//     opt.zero_grad();
+//     opt.zero_grad();              // (or defer_zero_grad(): the same, cheaper)
 //     tape.backward(loss);
 //     opt.step();
 //   }
@@ -69,6 +69,11 @@ class Optimizer {
   void step();
   /// Sets every parameter's gradient to zero.
   void zero_grad();
+  /// The same without a pass over the gradients (ag::Parameter::defer_zero_grad, as
+  /// PyTorch's zero_grad(set_to_none=True)): the next backward writes each gradient instead of
+  /// adding to it, and step() and clip_grad_norm see zeros wherever none flowed. For training
+  /// loops; code that writes gradients by hand calls zero_grad().
+  void defer_zero_grad();
 
   /// The optimizer's learning rate (what schedules set); lr(index) is a parameter's own.
   double lr() const { return lr_; }

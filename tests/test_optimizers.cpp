@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -152,6 +153,21 @@ TEST_CASE("AdamW's default weight decay is PyTorch's 0.01; Adam's is 0") {
   CHECK(a.value(0, 0) == 1.0F);
   CHECK(b.value(0, 0) == doctest::Approx(1.0 - 1e-3 * 1e-2).epsilon(1e-7));
   CHECK(b.value(0, 0) < 1.0F);
+}
+
+TEST_CASE("an optimizer step and clipping after a deferred zero_grad see zeros where no gradient flowed") {
+  ag::Parameter w(Array{{2.0F, -1.0F}});
+  w.grad.fill(std::numeric_limits<float>::quiet_NaN());
+  optim::SGD sgd({&w}, {.lr = 0.5});
+  sgd.defer_zero_grad();
+  CHECK(optim::grad_norm({&w}) == 0.0);  // settles w's gradient: it must not see the NaNs
+  w.grad.fill(std::numeric_limits<float>::quiet_NaN());
+  sgd.defer_zero_grad();
+  sgd.step();  // no backward: the gradient is zero, so w stays as it was
+  CHECK(w.value(0, 0) == 2.0F);
+  CHECK(w.value(0, 1) == -1.0F);
+  sgd.zero_grad();
+  CHECK_FALSE(w.grad_zero_pending);
 }
 
 TEST_CASE("the learning rate can be read and changed between steps") {

@@ -497,7 +497,7 @@ class Run {
 static float descend(ag::Tape& tape, optim::Optimizer& optimizer, ag::Var loss, double clip_norm) {
   const float value = loss.item();
   if (!std::isfinite(value)) return value;  // the caller reports it; the weights stay good
-  optimizer.zero_grad();
+  optimizer.defer_zero_grad();  // backward writes the gradients: no pass of zeros first
   tape.backward(loss);
   if (clip_norm > 0) optim::clip_grad_norm(optimizer.parameters(), clip_norm);
   optimizer.step();

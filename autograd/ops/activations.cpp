@@ -58,10 +58,16 @@ Var relu(Var x) {
 static void relu_backward(Tape& t, const Node& n) {
   Node& x = detail::input(t, n, 0);
   if (!x.requires_grad) return;
-  if (detail::fresh(n, 0))
-    relu_mask_add<true>(x.value().data(), n.grad().data(), x.grad().data(), n.value().size());
-  else
-    relu_mask_add<false>(x.value().data(), n.grad().data(), x.grad().data(), n.value().size());
+  const float* in = x.value().data();
+  const float* g = n.grad().data();
+  float* dx = x.grad().data();
+  const bool fresh = detail::fresh(n, 0);
+  detail::elementwise_for(n.value().size(), [=](std::size_t begin, std::size_t end) {
+    if (fresh)
+      relu_mask_add<true>(in + begin, g + begin, dx + begin, end - begin);
+    else
+      relu_mask_add<false>(in + begin, g + begin, dx + begin, end - begin);
+  });
 }
 
 // y = 1 / (1 + e^-x), dy/dx = y (1 - y)

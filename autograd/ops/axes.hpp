@@ -7,6 +7,7 @@
 // backward rule, is "for each output: fold the input over the reduced loop".
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "autograd/ops.hpp"
+#include "autograd/ops/elementwise.hpp"
 
 namespace ag::detail {
 
@@ -116,20 +118,25 @@ void for_each_output(const ReductionPlan& p, F&& fold) {
   for_each_offset(p.kept, [&](std::size_t base) { fold(o++, base); });
 }
 
-/// Adds into out[j] the sum of g[i, j] over rows i, each column accumulated in double
-/// (in row-major passes over blocks of columns, so the loads stay sequential).
-inline void add_column_sums(const float* g, std::size_t rows, std::size_t cols, float* out) {
-  constexpr std::size_t kBlock = 256;
-  std::array<double, kBlock> acc;
-  for (std::size_t j0 = 0; j0 < cols; j0 += kBlock) {
-    const std::size_t width = std::min(kBlock, cols - j0);
-    acc.fill(0.0);
-    for (std::size_t i = 0; i < rows; ++i) {
-      const float* row = g + i * cols + j0;
-      for (std::size_t j = 0; j < width; ++j) acc[j] += row[j];
+/// Adds into out[j] (or, with fresh, writes 0 + into it) the sum of g[i, j] over rows i, each
+/// column accumulated in double over the rows in order (in row-major passes over blocks of
+/// columns, so the loads stay sequential). Slices of columns run on all threads when g is large:
+/// every column's sum is the same whichever thread takes it.
+inline void add_column_sums(const float* g, std::size_t rows, std::size_t cols, float* out, bool fresh = false) {
+  const std::size_t min_columns = std::max<std::size_t>(16, kMinElementsPerThread / std::max<std::size_t>(rows, 1));
+  parallel_for(cols, min_columns, [=](std::size_t begin, std::size_t end) {
+    constexpr std::size_t kBlock = 256;
+    std::array<double, kBlock> acc;
+    for (std::size_t j0 = begin; j0 < end; j0 += kBlock) {
+      const std::size_t width = std::min(kBlock, end - j0);
+      std::fill_n(acc.begin(), width, 0.0);
+      for (std::size_t i = 0; i < rows; ++i) {
+        const float* row = g + i * cols + j0;
+        for (std::size_t j = 0; j < width; ++j) acc[j] += row[j];
+      }
+      for (std::size_t j = 0; j < width; ++j) out[j0 + j] = (fresh ? 0.0F : out[j0 + j]) + static_cast<float>(acc[j]);
     }
-    for (std::size_t j = 0; j < width; ++j) out[j0 + j] += static_cast<float>(acc[j]);
-  }
+  });
 }
 
 /// out[o] (+)= scale * sum of the reduced elements of `in` for output o, in double.

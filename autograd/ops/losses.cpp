@@ -27,6 +27,15 @@ static void gaussian_nll_backward(Tape& t, const Node& n);
 // reduced_loss: its forward is one vectorized pass (vector_math.cpp) and its backward loops
 // are written for the compiler to vectorize.
 
+// dl = (fresh ? 0 : dl) + scale (sig - y), in loops of restrict pointers the compiler vectorizes.
+static void bce_scaled_difference(bool fresh, float scale, const float* __restrict sig, const float* __restrict y,
+                                  float* __restrict dl, std::size_t n) {
+  if (fresh)
+    for (std::size_t i = 0; i < n; ++i) dl[i] = 0.0F + scale * (sig[i] - y[i]);
+  else
+    for (std::size_t i = 0; i < n; ++i) dl[i] += scale * (sig[i] - y[i]);
+}
+
 Var bce_with_logits(Var logits, Var targets, Reduction reduction) {
   require_same_shape("bce_with_logits", logits, targets);
   const Shape s = logits.shape();
@@ -61,10 +70,12 @@ static void bce_with_logits_backward(Tape& t, const Node& n) {
     if (elementwise) {
       if (detail::fresh(n, 0)) std::fill_n(dl, count, 0.0F);
       for (std::size_t i = 0; i < count; ++i) dl[i] += g[i] * (sig[i] - y[i]);
-    } else if (detail::fresh(n, 0))
-      for (std::size_t i = 0; i < count; ++i) dl[i] = 0.0F + scale * (sig[i] - y[i]);
-    else
-      for (std::size_t i = 0; i < count; ++i) dl[i] += scale * (sig[i] - y[i]);
+    } else {  // the VAE's case, [B, 784]: on all threads
+      const bool fresh = detail::fresh(n, 0);
+      detail::elementwise_for(count, [=](std::size_t begin, std::size_t end) {
+        bce_scaled_difference(fresh, scale, sig + begin, y + begin, dl + begin, end - begin);
+      });
+    }
   }
   if (targets.requires_grad) {
     float* dy = targets.grad().data();

@@ -155,8 +155,7 @@ static void linear_backward(Tape& t, const Node& n) {
     gemm(true, false, out, in, batch, g, out, x.value().data(), in, beta(1), w.grad().data(), in);
   if (n.arity == 3) {
     Node& b = input(t, n, 2);
-    if (detail::fresh(n, 2)) std::fill_n(b.grad().data(), out, 0.0F);
-    if (b.requires_grad) detail::add_column_sums(g, batch, out, b.grad().data());
+    if (b.requires_grad) detail::add_column_sums(g, batch, out, b.grad().data(), detail::fresh(n, 2));
   }
 }
 
