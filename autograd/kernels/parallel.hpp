@@ -43,6 +43,11 @@ void parallel_run(int parts, const Task& task) {
 /// of a float array. For elementwise loops, whose result cannot depend on the cut.
 template <class Range>
 void parallel_for(std::size_t n, std::size_t min_per_part, const Range& range) {
+  // Small ranges (a 1-element op) go straight to the caller: no division, no thread count.
+  if (n < 2 * min_per_part) {
+    range(std::size_t{0}, n);
+    return;
+  }
   const std::size_t by_size = n / std::max<std::size_t>(min_per_part, 1);
   const int parts = static_cast<int>(std::min<std::size_t>(by_size, static_cast<std::size_t>(num_threads())));
   if (parts <= 1) {

@@ -20,6 +20,7 @@ inline constexpr std::size_t kMinElementsPerThread = 16384;
 /// to the output might change a float it reads through a captured reference.
 template <class Loop>
 void elementwise_for(std::size_t n, const Loop& loop) {
+  if (n < 2 * kMinElementsPerThread) return loop(std::size_t{0}, n);  // (kept inline: a 1-element op pays nothing)
   parallel_for(n, kMinElementsPerThread, loop);
 }
 
