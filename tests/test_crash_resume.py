@@ -2,7 +2,8 @@
 """kill -9 of train_vae during checkpoint writes, several times: every file left behind is
 valid or absent, the next run leaves no temporary file, and resuming reproduces the
 uninterrupted run exactly. Ctrl-C (SIGINT) stops training after the step, exits 130 naming
-the checkpoint to resume from, and resuming from it reproduces the uninterrupted run too.
+the checkpoint to resume from, and resuming from it reproduces the uninterrupted run too. A
+reader of the standard output that goes away (`train_vae | head -1`) does not stop training.
 
 Run by `meson test` as: test_crash_resume.py PATH/TO/train_vae. Standard library only.
 """
@@ -147,6 +148,27 @@ class CrashDuringCheckpointWrite(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(out, "results.json")))  # it did not finish
         subprocess.run(self.args(out) + ["--resume", checkpoint], check=True, stdout=subprocess.DEVNULL,
                        stdin=subprocess.DEVNULL)
+        self.assert_same_run(self.straight, out)
+
+    def test_a_closed_output_pipe_does_not_stop_training(self):
+        out = os.path.join(self.tmp, "piped")
+        proc = subprocess.Popen(self.args(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+        try:
+            first = proc.stdout.readline()
+            proc.stdout.close()  # as `| head -1` does: the next write finds no reader
+            err = proc.stderr.read().decode()
+            proc.stderr.close()
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertTrue(first.startswith(b"vae train: "), first)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn("the standard output was closed", err)
+        self.assertIn(os.path.join(out, "metrics.csv"), err)
+        self.assertTrue(os.path.exists(os.path.join(out, "results.json")))  # it finished
         self.assert_same_run(self.straight, out)
 
     def test_kills_during_checkpoint_writes_then_resume_matches(self):

@@ -288,7 +288,7 @@ class Run {
                  o_.overlap_allreduce ? "overlapped" : "blocking", 1e3 * a.seconds() / static_cast<double>(a.calls()),
                  4e-6 * static_cast<double>(a.values()), a.messages());
     }
-    std::fflush(stdout);
+    flush_standard_output((o_.out / "metrics.csv").string());
     const bool better = best_.record(epoch, last_eval_.loss);
     save();
     if (better && keeps_best())
@@ -593,6 +593,7 @@ void train_vae(const std::function<TrainOptions()>& read_options) {
     let_rank_0_print();
     throw AlreadyReported{1};
   }
+  const BrokenPipeWatch pipe_watch;
   if (world->size() == 1) {
     const std::unique_ptr<Run> run = prepare(read_options(), *world);
     const InterruptWatch watch;  // (under mpirun, ranks could stop at different steps: not there)
