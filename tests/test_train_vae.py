@@ -189,6 +189,17 @@ class TrainVae(unittest.TestCase):
         self.assertIn("--epochs 4: the cosine schedule ends at epoch 3", r.stderr)
         run("--data", self.data, "--out", plain, "--epochs", "3", "--batch", "48", "--hidden", "32", "--lr", "0.003")
         self.assertNotEqual(a, read_safetensors(os.path.join(plain, "model.safetensors"))[1])
+        # metrics.csv's last column: the learning rate of each epoch's last step
+        def lr_column(folder):
+            with open(os.path.join(folder, "metrics.csv")) as f:
+                rows = [row.split(",") for row in f.read().splitlines()]
+            self.assertEqual(rows[0][-1], "lr")
+            return [float(row[-1]) for row in rows[1:]]
+        self.assertEqual(lr_column(plain), [0.003] * 3)
+        cosine = lr_column(straight)  # half an epoch of warm-up, then the cosine down to 0 at the end of epoch 3
+        self.assertEqual(len(cosine), 3)
+        self.assertTrue(0.003 > cosine[0] > cosine[1] > cosine[2] >= 0, cosine)
+        self.assertEqual(lr_column(split), cosine)
         r = run("--resume", os.path.join(split, "checkpoint.safetensors"), "--data", self.data, "--out", split,
                 "--epochs", "4", "--lr-schedule", "constant", expect=1)
         self.assertIn("--lr-schedule constant contradicts", r.stderr)

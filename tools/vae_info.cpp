@@ -33,7 +33,7 @@ Command add_info_command(CLI::App& vae) {
               const std::string& text = it->second;
               const auto end = text.find_last_not_of('\n');
               const auto start = text.rfind('\n', end);
-              fmt::print("last epoch (epoch,train_loss,test_loss,recon,kl,seconds,beta): {}\n",
+              fmt::print("last epoch (epoch,train_loss,test_loss,recon,kl,seconds,beta,lr): {}\n",
                          text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1));
             }
             std::size_t total = 0;

@@ -1,11 +1,13 @@
 #include "tools/vae_training.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <system_error>
 #include <thread>
 
@@ -42,7 +44,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kCsvHeader = "epoch,train_loss,test_loss,recon,kl,seconds,beta\n";
+constexpr const char* kCsvHeader = "epoch,train_loss,test_loss,recon,kl,seconds,beta,lr\n";
 
 struct EvalResult {
   double loss = 0, recon = 0, kl = 0;  // per example, nats
@@ -205,7 +207,7 @@ class Run {
     nn::TrainingState state = training_state();
     nn::restore_training_state(file, state);
     loader_.set_state(state.text.at("loader"));
-    metrics_ = state.text.at("metrics");
+    metrics_ = with_lr_column(state.text.at("metrics"));
     best_.restore(parse_metrics(metrics_));
     epochs_done_ = models::parse_count(file.metadata_value("epochs"), file.source() + " metadata 'epochs'");
     last_checkpoint_ = file.source();
@@ -225,7 +227,7 @@ class Run {
     nn::TrainingState state = training_state();
     distributed::broadcast(*world_, state, 0);
     loader_.set_state(state.text.at("loader"));
-    metrics_ = state.text.at("metrics");
+    metrics_ = with_lr_column(state.text.at("metrics"));
     best_.restore(parse_metrics(metrics_));  // (replaying epochs rank 0 has seen already changes nothing)
   }
 
@@ -276,8 +278,8 @@ class Run {
   // Rank 0 after each epoch: evaluates, prints, saves; returns whether --patience ran out.
   bool finish_epoch(std::size_t epoch, double train_loss, double beta, double seconds) {
     last_eval_ = evaluate(epoch);
-    metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g}\n", epoch, train_loss, last_eval_.loss,
-                            last_eval_.recon, last_eval_.kl, seconds, beta);
+    metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g},{:.6g}\n", epoch, train_loss,
+                            last_eval_.loss, last_eval_.recon, last_eval_.kl, seconds, beta, lr_after(epoch));
     // At most 80 columns: "epoch  10/10  train 244.123  test 244.343 (245.1 + 25.3)  20.1 s"
     fmt::print("epoch {:>3}/{}  train {:.3f}  {} {:.3f} ({:.1f} + {:.1f})  {:.1f} s\n", epoch, o_.epochs,
                train_loss, data_.eval_name == "test" ? "test" : "val", last_eval_.loss, last_eval_.recon,
@@ -362,6 +364,24 @@ class Run {
     }
     bar.finish();
     return {total / static_cast<double>(seen), beta};
+  }
+
+  // The learning rate of the last step of `epoch` (the schedule is a pure function of the step).
+  double lr_after(std::size_t epoch) const { return schedule_->lr(epoch * loader_.batches_per_epoch() - 1); }
+
+  // Rows of checkpoints from before the lr column get theirs, so that every row of
+  // metrics.csv has the header's columns.
+  std::string with_lr_column(const std::string& rows) const {
+    std::string out;
+    std::stringstream in(rows);
+    for (std::string line; std::getline(in, line);) {
+      out += line;
+      std::size_t epoch = 0;
+      if (std::count(line.begin(), line.end(), ',') == 6 && std::sscanf(line.c_str(), "%zu,", &epoch) == 1 && epoch > 0)
+        out += fmt::format(",{:.6g}", lr_after(epoch));
+      out += '\n';
+    }
+    return out;
   }
 
   // For a message about a run that stops early.
