@@ -71,11 +71,7 @@ void Loader::start_epoch() {
 // Dynamic binarization: one 64-bit draw covers two pixels. A pixel p is 1 when
 // r * 255 < p * 2^32 for r uniform in [0, 2^32), i.e. with probability p / 255 to within
 // 2^-32, and exactly 0 for p = 0 and exactly 1 for p = 255.
-void Loader::fill_row(std::size_t row, float* out) {
-  if (!options_.binarize) {
-    data_->row_to_floats(row, out);
-    return;
-  }
+void Loader::binarize_row(std::size_t row, float* out) {
   const std::size_t d = data_->features();
   const std::uint8_t* p = data_->bytes().data() + row * d;
   for (std::size_t j = 0; j < d; j += 2) {
@@ -85,7 +81,7 @@ void Loader::fill_row(std::size_t row, float* out) {
   }
 }
 
-// The draws fill_row would make, without writing: replays a resumed epoch.
+// The draws binarize_row would make, without writing: replays a resumed epoch.
 void Loader::skip_row() {
   if (!options_.binarize) return;
   for (std::size_t j = 0; j < data_->features(); j += 2) rng_.next_u64();
@@ -112,7 +108,7 @@ bool Loader::next() {
     const std::size_t i = k - shard_begin_;
     indices_[i] = row;
     if (labelled) labels_[i] = data_->labels()[row];
-    if (options_.binarize) fill_row(row, out.data() + i * d);  // draws in row order
+    if (options_.binarize) binarize_row(row, out.data() + i * d);  // draws in row order
   }
   if (!options_.binarize) {
     // Rows gathered from a dataset larger than the cache wait mostly on memory: both cores'

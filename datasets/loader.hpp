@@ -97,7 +97,8 @@ class Loader {
 
  private:
   void shuffle_order();
-  void fill_row(std::size_t row, float* out);
+  // Row `row` as 0/1 pixels, each 1 with probability byte / 255 (draws from the loader's stream).
+  void binarize_row(std::size_t row, float* out);
   void skip_row();
   // Rows [first, end) of a global batch of `rows` rows are this rank's.
   std::size_t shard_first(std::size_t rows) const { return rows * options_.rank / options_.ranks; }
