@@ -45,6 +45,28 @@ Image decode_png(std::string_view bytes, std::size_t channels, const std::string
   return image;
 }
 
+// One row of CMYK pixels to RGB or gray. Adobe's files (those with its marker, nearly all) store
+// the inks inverted, 255 meaning none; the others store the inks. Each channel is then the
+// light its ink and the black let through: R = (255 - C)(255 - K) / 255, and gray is that RGB's
+// luma, with libjpeg's weights for gray from color.
+void cmyk_to_rgb_or_gray(const JSAMPLE* cmyk, std::size_t width, std::size_t channels, bool inverted,
+                         JSAMPLE* out) {
+  const auto light = [inverted](JSAMPLE ink, JSAMPLE black) {
+    const unsigned through = inverted ? ink : 255U - ink, black_through = inverted ? black : 255U - black;
+    return (through * black_through + 127U) / 255U;
+  };
+  for (std::size_t x = 0; x < width; ++x, cmyk += 4) {
+    const unsigned r = light(cmyk[0], cmyk[3]), g = light(cmyk[1], cmyk[3]), b = light(cmyk[2], cmyk[3]);
+    if (channels == 1) {
+      *out++ = static_cast<JSAMPLE>((19595U * r + 38470U * g + 7471U * b + 32768U) >> 16);
+    } else {
+      *out++ = static_cast<JSAMPLE>(r);
+      *out++ = static_cast<JSAMPLE>(g);
+      *out++ = static_cast<JSAMPLE>(b);
+    }
+  }
+}
+
 // libjpeg reports errors by calling error_exit, which must not return: it jumps back to the
 // setjmp in read_jpeg with the message formatted.
 struct JpegErrors {
@@ -86,15 +108,26 @@ bool read_jpeg(std::string_view bytes, std::size_t channels, std::size_t memory_
     jpeg_destroy_decompress(&jpeg);
     return false;
   }
-  jpeg.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  // libjpeg converts YCbCr and gray to either; CMYK and YCCK (print files) only come out as
+  // CMYK, converted here.
+  const bool cmyk = jpeg.jpeg_color_space == JCS_CMYK || jpeg.jpeg_color_space == JCS_YCCK;
+  jpeg.out_color_space = cmyk ? JCS_CMYK : channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&jpeg);
   out->height = jpeg.output_height;
   out->width = jpeg.output_width;
   out->channels = channels;
   out->pixels.resize(out->height * out->width * channels);
+  JSAMPARRAY cmyk_row =  // freed by jpeg_destroy_decompress, also after an error
+      cmyk ? (*jpeg.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&jpeg), JPOOL_IMAGE, jpeg.output_width * 4, 1)
+           : nullptr;
   while (jpeg.output_scanline < jpeg.output_height) {
     JSAMPROW row = out->pixels.data() + std::size_t{jpeg.output_scanline} * out->width * channels;
-    jpeg_read_scanlines(&jpeg, &row, 1);
+    if (!cmyk) {
+      jpeg_read_scanlines(&jpeg, &row, 1);
+      continue;
+    }
+    jpeg_read_scanlines(&jpeg, cmyk_row, 1);
+    cmyk_to_rgb_or_gray(cmyk_row[0], out->width, channels, jpeg.saw_Adobe_marker, row);
   }
   jpeg_finish_decompress(&jpeg);
   jpeg_destroy_decompress(&jpeg);

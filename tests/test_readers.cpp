@@ -2,13 +2,18 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <cstdio>
+
+#include <jpeglib.h>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
 #include <zlib.h>
@@ -322,6 +327,63 @@ TEST_CASE("images: a JPEG Huffman table with more than 256 codes is refused") {
   jpeg += std::string("\xFF\xD9", 2);
   CHECK_THROWS_WITH_AS(datasets::decode_image(jpeg, 1, "dht.jpg"), doctest::Contains("dht.jpg: cannot decode the JPEG"),
                        DataError);
+}
+
+// A 16x16 JPEG of one CMYK color, written by libjpeg as `space` (CMYK or YCCK), with or
+// without Adobe's marker (which says the inks are stored inverted).
+std::string one_color_cmyk_jpeg(std::array<JSAMPLE, 4> stored, J_COLOR_SPACE space, bool adobe_marker) {
+  constexpr unsigned kSide = 16;
+  jpeg_compress_struct jpeg;
+  jpeg_error_mgr errors;
+  jpeg.err = jpeg_std_error(&errors);
+  jpeg_create_compress(&jpeg);
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&jpeg, &buffer, &size);
+  jpeg.image_width = jpeg.image_height = kSide;
+  jpeg.input_components = 4;
+  jpeg.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&jpeg);
+  jpeg_set_colorspace(&jpeg, space);
+  jpeg_set_quality(&jpeg, 100, TRUE);
+  jpeg.write_Adobe_marker = adobe_marker ? TRUE : FALSE;
+  jpeg_start_compress(&jpeg, TRUE);
+  std::vector<JSAMPLE> row(kSide * 4);
+  for (unsigned x = 0; x < kSide; ++x) std::copy(stored.begin(), stored.end(), row.begin() + 4 * x);
+  while (jpeg.next_scanline < kSide) {
+    JSAMPROW rows[1] = {row.data()};
+    jpeg_write_scanlines(&jpeg, rows, 1);
+  }
+  jpeg_finish_compress(&jpeg);
+  jpeg_destroy_compress(&jpeg);
+  std::string bytes(reinterpret_cast<const char*>(buffer), size);
+  std::free(buffer);
+  return bytes;
+}
+
+void check_every_pixel(const datasets::Image& image, std::vector<int> expected) {
+  REQUIRE(image.pixels.size() == 16 * 16 * expected.size());
+  for (std::size_t i = 0; i < image.pixels.size(); ++i)
+    CHECK(std::abs(int{image.pixels[i]} - expected[i % expected.size()]) <= 2);
+}
+
+TEST_CASE("images: CMYK and YCCK JPEGs (print files) decode to RGB and gray, Adobe's inverted inks or not") {
+  for (const J_COLOR_SPACE space : {JCS_CMYK, JCS_YCCK}) {
+    CAPTURE(space);
+    // Adobe: 255 is no ink. Magenta and yellow inks, no cyan, no black: red.
+    const std::string red = one_color_cmyk_jpeg({255, 0, 0, 255}, space, true);
+    check_every_pixel(datasets::decode_image(red, 3, "red.jpg"), {255, 0, 0});
+    check_every_pixel(datasets::decode_image(red, 1, "red.jpg"), {76});  // red's luma, 0.299 * 255
+    // Half black, no color ink: mid gray.
+    const std::string gray = one_color_cmyk_jpeg({255, 255, 255, 128}, space, true);
+    check_every_pixel(datasets::decode_image(gray, 3, "gray.jpg"), {128, 128, 128});
+    // Without the marker the inks are stored as they are: cyan ink alone is cyan. (YCCK needs
+    // the marker: it is what says the file is YCCK.)
+    if (space == JCS_YCCK) continue;
+    const std::string cyan = one_color_cmyk_jpeg({255, 0, 0, 0}, space, false);
+    check_every_pixel(datasets::decode_image(cyan, 3, "cyan.jpg"), {0, 255, 255});
+    check_every_pixel(datasets::decode_image(cyan, 1, "cyan.jpg"), {179});  // (0.587 + 0.114) * 255
+  }
 }
 
 TEST_CASE("images: bytes that are not an image are refused") {
