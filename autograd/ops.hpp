@@ -132,6 +132,14 @@ Var mean(Var x);  ///< all elements -> as sum(x)
 Var mean(Var x, Axes axes, bool keepdim = false);
 /// The largest element; its gradient goes to the first maximum, as torch.max(x, dim) does.
 Var max(Var x, Axes axes, bool keepdim = false);
+/// The smallest element; its gradient goes to the first minimum, as torch.min(x, dim) does.
+Var min(Var x, Axes axes, bool keepdim = false);
+/// The variance, sum((x - mean)^2) / (count - correction): correction 1 (Bessel's, PyTorch's
+/// default) or 0 (the population's). Built from mean, sub, square and sum, whose rules give
+/// its gradient.
+Var var(Var x, Axes axes, bool keepdim = false, int correction = 1);
+/// sqrt(var(x, axes, keepdim, correction)); its gradient is infinite where every element is equal.
+Var std(Var x, Axes axes, bool keepdim = false, int correction = 1);
 /// log(sum(exp(x))) over the axes, shifted by the maximum so it never overflows.
 Var logsumexp(Var x, Axes axes, bool keepdim = false);
 
@@ -175,9 +183,15 @@ Var gather(Var x, int axis, Var index);
 Var exp(Var x);
 /// Natural log. log(0) = -inf and log(x < 0) = nan, as IEEE 754 says; gradient 1/x.
 Var log(Var x);
+Var log1p(Var x);  ///< log(1 + x), without the rounding of 1 + x for small x
+Var expm1(Var x);  ///< e^x - 1, without the cancellation for small x
 Var square(Var x);
 /// sqrt(x < 0) = nan as IEEE 754 says; at 0 the gradient is +inf.
 Var sqrt(Var x);
+Var rsqrt(Var x);       ///< 1 / sqrt(x); gradient -1 / (2 x^1.5)
+Var reciprocal(Var x);  ///< 1 / x; gradient -1 / x^2
+Var sin(Var x);
+Var cos(Var x);
 /// x^p for a constant exponent; gradient p x^(p-1).
 Var pow(Var x, float p);
 /// |x|; gradient sign(x), 0 at 0.

@@ -144,21 +144,29 @@ def op_unary(g, i):
     smooth = {
         "neg": (torch.neg, {}), "square": (torch.square, {}), "sigmoid": (torch.sigmoid, {}),
         "tanh": (torch.tanh, {}), "softplus": (F.softplus, {}), "log_sigmoid": (F.logsigmoid, {}),
-        "gelu": (F.gelu, {}), "silu": (F.silu, {}),
+        "gelu": (F.gelu, {}), "silu": (F.silu, {}), "sin": (torch.sin, {}), "cos": (torch.cos, {}),
     }
     r = g.rng
-    choice = r.choice(list(smooth) + ["exp", "log", "sqrt", "pow", "elu", "leaky_relu", "add_scalar",
-                                      "mul_scalar", "rsub_scalar", "rdiv_scalar"])
+    choice = r.choice(list(smooth) + ["exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "reciprocal", "pow", "elu",
+                                      "leaky_relu", "add_scalar", "mul_scalar", "rsub_scalar", "rdiv_scalar"])
     if choice in smooth:
         return g.step(choice, [i], smooth[choice][0])
-    if choice == "exp":
+    if choice in ("exp", "expm1"):
         if x.max().item() > 6:
             raise Rejected
-        return g.step("exp", [i], torch.exp)
-    if choice in ("log", "sqrt"):
+        return g.step(choice, [i], getattr(torch, choice))
+    if choice in ("log", "sqrt", "rsqrt"):
         if values_min(g, i) < 0.05:
             raise Rejected
         return g.step(choice, [i], getattr(torch, choice))
+    if choice == "log1p":
+        if values_min(g, i) < -0.95:
+            raise Rejected
+        return g.step(choice, [i], torch.log1p)
+    if choice == "reciprocal":
+        if x.abs().min().item() < 0.2:
+            raise Rejected
+        return g.step(choice, [i], torch.reciprocal)
     if choice == "pow":
         p = r.choice([2.0, 3.0, -1.0, 0.5, 1.5])
         if p in (0.5, 1.5) and values_min(g, i) < 0.05:
@@ -298,7 +306,8 @@ def random_axes(r, rank):
 def op_reduce(g, i):
     r, shape = g.rng, shape_of(g, i)
     rank = len(shape)
-    choice = r.choice(["sum", "mean", "max", "logsumexp", "sum_all", "mean_all", "softmax", "log_softmax"])
+    choice = r.choice(["sum", "mean", "max", "min", "var", "std", "logsumexp", "sum_all", "mean_all", "softmax",
+                       "log_softmax"])
     if choice in ("sum_all", "mean_all"):
         fn = torch.sum if choice == "sum_all" else torch.mean
         return g.step(choice, [i], lambda t: fn(t).reshape([1] * rank))
@@ -308,10 +317,21 @@ def op_reduce(g, i):
     axes = random_axes(r, rank)
     keepdim = r.random() < 0.5 or len(axes) == rank  # a result of rank 0 is not ours
     dims = sorted(a % rank for a in axes)
-    if choice == "max":
-        if not top_two_apart(g.v64[i], dims):
+    if choice in ("max", "min"):
+        sign = 1 if choice == "max" else -1
+        if not top_two_apart(sign * g.v64[i], dims):
             raise Rejected
-        fn = lambda t: torch.amax(t, dim=dims, keepdim=keepdim)  # noqa: E731
+        extreme = torch.amax if choice == "max" else torch.amin
+        fn = lambda t: extreme(t, dim=dims, keepdim=keepdim)  # noqa: E731
+    elif choice in ("var", "std"):
+        correction = r.choice([0, 1])
+        if numel([shape[d] for d in dims]) <= correction:
+            raise Rejected
+        spread = torch.var(g.v64[i], dim=dims, unbiased=False)
+        if choice == "std" and bool((spread < (GAP * scale_of(g, i)) ** 2).any()):
+            raise Rejected  # std's gradient grows without bound as the spread goes to 0
+        fn = lambda t: getattr(torch, choice)(t, dim=dims, unbiased=bool(correction), keepdim=keepdim)  # noqa: E731
+        return g.step(choice, [i], fn, axes=axes, keepdim=keepdim, correction=correction)
     elif choice == "logsumexp":
         fn = lambda t: torch.logsumexp(t, dim=dims, keepdim=keepdim)  # noqa: E731
     else:

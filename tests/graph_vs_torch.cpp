@@ -87,7 +87,13 @@ std::map<std::string, Step> steps() {
   t["linear"] = [](Args x, const json&) { return x.size() == 3 ? linear(x[0], x[1], x[2]) : linear(x[0], x[1]); };
   // math and activations
   t["exp"] = [](Args x, const json&) { return exp(x[0]); };
+  t["expm1"] = [](Args x, const json&) { return expm1(x[0]); };
   t["log"] = [](Args x, const json&) { return log(x[0]); };
+  t["log1p"] = [](Args x, const json&) { return log1p(x[0]); };
+  t["rsqrt"] = [](Args x, const json&) { return rsqrt(x[0]); };
+  t["reciprocal"] = [](Args x, const json&) { return reciprocal(x[0]); };
+  t["sin"] = [](Args x, const json&) { return sin(x[0]); };
+  t["cos"] = [](Args x, const json&) { return cos(x[0]); };
   t["square"] = [](Args x, const json&) { return square(x[0]); };
   t["sqrt"] = [](Args x, const json&) { return sqrt(x[0]); };
   t["pow"] = [](Args x, const json& s) { return pow(x[0], s.at("p").get<float>()); };
@@ -110,6 +116,13 @@ std::map<std::string, Step> steps() {
   t["sum"] = [](Args x, const json& s) { return sum(x[0], axes(s), s.at("keepdim").get<bool>()); };
   t["mean"] = [](Args x, const json& s) { return mean(x[0], axes(s), s.at("keepdim").get<bool>()); };
   t["max"] = [](Args x, const json& s) { return max(x[0], axes(s), s.at("keepdim").get<bool>()); };
+  t["min"] = [](Args x, const json& s) { return min(x[0], axes(s), s.at("keepdim").get<bool>()); };
+  t["var"] = [](Args x, const json& s) {
+    return var(x[0], axes(s), s.at("keepdim").get<bool>(), s.at("correction").get<int>());
+  };
+  t["std"] = [](Args x, const json& s) {
+    return ag::std(x[0], axes(s), s.at("keepdim").get<bool>(), s.at("correction").get<int>());
+  };
   t["logsumexp"] = [](Args x, const json& s) { return logsumexp(x[0], axes(s), s.at("keepdim").get<bool>()); };
   // shape
   t["reshape"] = [](Args x, const json& s) { return reshape(x[0], shape(s.at("shape"))); };

@@ -65,6 +65,14 @@ std::map<std::string, Case> cases() {
   c["sum_02"] = {{"x3"}, [](Tape&, Inputs x) { return sum(x[0], {0, 2}); }};
   c["mean_1_keepdim"] = {{"x3"}, [](Tape&, Inputs x) { return mean(x[0], 1, true); }};
   c["max_2"] = {{"x3"}, [](Tape&, Inputs x) { return max(x[0], 2); }};
+  c["min_1_keepdim"] = {{"x3"}, [](Tape&, Inputs x) { return min(x[0], 1, true); }};
+  c["var_02"] = {{"x3"}, [](Tape&, Inputs x) { return var(x[0], {0, 2}); }};
+  c["std_1_population"] = {{"x3"}, [](Tape&, Inputs x) { return ag::std(x[0], 1, false, 0); }};
+  c["log1p"] = {{"x"}, [](Tape&, Inputs x) { return log1p(abs(x[0])); }};
+  c["expm1"] = {{"x"}, [](Tape&, Inputs x) { return expm1(x[0]); }};
+  c["rsqrt"] = {{"x"}, [](Tape&, Inputs x) { return rsqrt(abs(x[0]) + 0.5F); }};
+  c["reciprocal"] = {{"x"}, [](Tape&, Inputs x) { return reciprocal(x[0]); }};
+  c["sin_cos"] = {{"x"}, [](Tape&, Inputs x) { return sin(x[0]) * cos(x[0] * 3.0F); }};
   c["logsumexp_1"] = {{"x3"}, [](Tape&, Inputs x) { return logsumexp(x[0], 1); }};
   c["permute"] = {{"x3"}, [](Tape&, Inputs x) { return permute(x[0], {2, 0, 1}); }};
   c["broadcast_add"] = {{"x3", "col"}, [](Tape&, Inputs x) { return x[0] + x[1]; }};

@@ -87,6 +87,13 @@ TEST_CASE("unary math and activations") {
   check("log", [](ag::Tape&, Inputs x) { return ag::log(x[0]); }, {positive});
   check("square", [](ag::Tape&, Inputs x) { return ag::square(x[0]); }, {a});
   check("sqrt", [](ag::Tape&, Inputs x) { return ag::sqrt(x[0]); }, {positive});
+  check("rsqrt", [](ag::Tape&, Inputs x) { return ag::rsqrt(x[0]); }, {positive});
+  check("reciprocal", [](ag::Tape&, Inputs x) { return ag::reciprocal(x[0]); }, {positive});
+  check("reciprocal of negatives", [](ag::Tape&, Inputs x) { return ag::reciprocal(-x[0]); }, {positive});
+  check("log1p", [](ag::Tape&, Inputs x) { return ag::log1p(x[0]); }, {positive});
+  check("expm1", [](ag::Tape&, Inputs x) { return ag::expm1(x[0]); }, {a});
+  check("sin", [](ag::Tape&, Inputs x) { return ag::sin(x[0]); }, {a});
+  check("cos", [](ag::Tape&, Inputs x) { return ag::cos(x[0]); }, {a});
   check("relu", [](ag::Tape&, Inputs x) { return ag::relu(x[0]); }, {a});
   check("sigmoid", [](ag::Tape&, Inputs x) { return ag::sigmoid(x[0]); }, {a});
   check("tanh", [](ag::Tape&, Inputs x) { return ag::tanh(x[0]); }, {a});

@@ -52,7 +52,7 @@ TEST_CASE("binary ops broadcast across ranks, the gradient reduced to each input
   check("broadcast_to", [](ag::Tape&, Inputs x) { return ag::broadcast_to(x[0], {2, 3, 4}); }, {sample({3, 1}, 3)});
 }
 
-TEST_CASE("sum, mean, max and logsumexp over each axis, several axes, with and without keepdim") {
+TEST_CASE("sum, mean, max, min, var, std and logsumexp over each axis, several axes, with and without keepdim") {
   // Distinct values at least 0.13 apart, so that no finite-difference step crosses a tie of max.
   Array a({2, 3, 4});
   for (std::size_t k = 0; k < a.size(); ++k) a.data()[k] = static_cast<float>((k * 7) % 24) * 0.13F - 1.5F;
@@ -63,6 +63,10 @@ TEST_CASE("sum, mean, max and logsumexp over each axis, several axes, with and w
       check("sum", [&](ag::Tape&, Inputs x) { return ag::sum(x[0], axes, keepdim); }, {a});
       check("mean", [&](ag::Tape&, Inputs x) { return ag::mean(x[0], axes, keepdim); }, {a});
       check("max", [&](ag::Tape&, Inputs x) { return ag::max(x[0], axes, keepdim); }, {a});
+      check("min", [&](ag::Tape&, Inputs x) { return ag::min(x[0], axes, keepdim); }, {a});
+      check("var", [&](ag::Tape&, Inputs x) { return ag::var(x[0], axes, keepdim); }, {a});
+      check("var, correction 0", [&](ag::Tape&, Inputs x) { return ag::var(x[0], axes, keepdim, 0); }, {a});
+      check("std", [&](ag::Tape&, Inputs x) { return ag::std(x[0], axes, keepdim); }, {a});
       check("logsumexp", [&](ag::Tape&, Inputs x) { return ag::logsumexp(x[0], axes, keepdim); }, {a});
     }
   }
@@ -73,13 +77,20 @@ TEST_CASE("sum, mean, max and logsumexp over each axis, several axes, with and w
   CHECK(ag::sum(x, {0, 2}, true).shape() == Shape{1, 2, 1});
   CHECK(ag::mean(x, -1).value()(1, 0) == 5.5F);
   CHECK(ag::max(x, 0).value()(1, 1) == 8.0F);
+  CHECK(ag::min(x, 0).value()(1, 1) == 4.0F);
+  CHECK(ag::min(x, {1, 2}).value()(1) == 5.0F);
+  // over axis 0 every pair differs by 4: sample variance 8, population variance 4
+  CHECK(ag::var(x, 0).value()(0, 1) == doctest::Approx(8.0));
+  CHECK(ag::var(x, 0, false, 0).value()(0, 1) == doctest::Approx(4.0));
+  CHECK(ag::std(x, {0, 1, 2}).item() == doctest::Approx(std::sqrt(6.0)));  // 1..8: sum of squares 42, / 7
+  CHECK_THROWS_AS(ag::var(tape.constant(Array{{1.0F}}), 1), ag::ShapeError);  // one element, correction 1
   CHECK(ag::logsumexp(x, 2).value()(0, 0) == doctest::Approx(2.0 + std::log1p(std::exp(-1.0))));
   CHECK(ag::sum(x).shape() == Shape{1, 1, 1});
   CHECK_THROWS_AS(ag::sum(x, 3), ag::ShapeError);
   CHECK_THROWS_AS(ag::sum(x, {1, 1}), ag::ShapeError);
 }
 
-TEST_CASE("logsumexp does not overflow; max sends its gradient to one maximum") {
+TEST_CASE("logsumexp does not overflow; max and min send their gradient to one extreme") {
   ag::Tape tape;
   Var x = tape.variable(Array{{1000.0F, 1000.0F, -5.0F}});
   Var y = ag::logsumexp(x, 1);
@@ -88,6 +99,11 @@ TEST_CASE("logsumexp does not overflow; max sends its gradient to one maximum") 
   tape.backward(m);
   CHECK(x.grad()(0, 0) == 1.0F);
   CHECK(x.grad()(0, 1) == 0.0F);
+  ag::Tape tape2;
+  Var w = tape2.variable(Array{{-5.0F, 3.0F, -5.0F}});
+  tape2.backward(ag::min(w, 1));
+  CHECK(w.grad()(0, 0) == 1.0F);
+  CHECK(w.grad()(0, 2) == 0.0F);
 }
 
 TEST_CASE("reshape, view, flatten, unsqueeze, squeeze") {

@@ -1,4 +1,5 @@
-// exp, log, square, sqrt, pow, abs, clamp: each forward with its derivative dy/dx written from (x, y).
+// exp, log, log1p, expm1, square, sqrt, rsqrt, reciprocal, pow, abs, clamp, sin, cos: each forward
+// with its derivative dy/dx written from (x, y).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -20,6 +21,12 @@ static void sqrt_backward(Tape& t, const Node& n);
 static void pow_backward(Tape& t, const Node& n);
 static void abs_backward(Tape& t, const Node& n);
 static void clamp_backward(Tape& t, const Node& n);
+static void log1p_backward(Tape& t, const Node& n);
+static void expm1_backward(Tape& t, const Node& n);
+static void rsqrt_backward(Tape& t, const Node& n);
+static void reciprocal_backward(Tape& t, const Node& n);
+static void sin_backward(Tape& t, const Node& n);
+static void cos_backward(Tape& t, const Node& n);
 
 // y = e^x, dy/dx = y
 Var exp(Var x) {
@@ -37,6 +44,22 @@ static void log_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float x, float) { return 1.0F / x; });
 }
 
+// y = log(1 + x), exact for small x, dy/dx = 1 / (1 + x)
+Var log1p(Var x) {
+  return unary_forward("log1p", x, log1p_backward, [](float v) { return std::log1p(v); });
+}
+static void log1p_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return 1.0F / (1.0F + x); });
+}
+
+// y = e^x - 1, exact for small x, dy/dx = y + 1
+Var expm1(Var x) {
+  return unary_forward("expm1", x, expm1_backward, [](float v) { return std::expm1(v); });
+}
+static void expm1_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float, float y) { return y + 1.0F; });
+}
+
 // y = x^2, dy/dx = 2x
 Var square(Var x) {
   return unary_forward("square", x, square_backward, [](float v) { return v * v; });
@@ -51,6 +74,22 @@ Var sqrt(Var x) {
 }
 static void sqrt_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float, float y) { return 0.5F / y; });
+}
+
+// y = 1 / sqrt x, dy/dx = -y^3 / 2
+Var rsqrt(Var x) {
+  return unary_forward("rsqrt", x, rsqrt_backward, [](float v) { return 1.0F / std::sqrt(v); });
+}
+static void rsqrt_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float, float y) { return -0.5F * y * y * y; });
+}
+
+// y = 1 / x, dy/dx = -y^2
+Var reciprocal(Var x) {
+  return unary_forward("reciprocal", x, reciprocal_backward, [](float v) { return 1.0F / v; });
+}
+static void reciprocal_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float, float y) { return -y * y; });
 }
 
 // y = x^p, dy/dx = p x^(p - 1)
@@ -88,6 +127,22 @@ Var clamp(Var x, float lo, float hi) {
 static void clamp_backward(Tape& t, const Node& n) {
   const ClampAttrs a = n.attrs<ClampAttrs>();
   unary_backward(t, n, [a](float x, float) { return x >= a.lo && x <= a.hi ? 1.0F : 0.0F; });
+}
+
+// y = sin x, dy/dx = cos x
+Var sin(Var x) {
+  return unary_forward("sin", x, sin_backward, [](float v) { return std::sin(v); });
+}
+static void sin_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return std::cos(x); });
+}
+
+// y = cos x, dy/dx = -sin x
+Var cos(Var x) {
+  return unary_forward("cos", x, cos_backward, [](float v) { return std::cos(v); });
+}
+static void cos_backward(Tape& t, const Node& n) {
+  unary_backward(t, n, [](float x, float) { return -std::sin(x); });
 }
 
 }  // namespace ag

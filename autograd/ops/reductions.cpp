@@ -1,4 +1,4 @@
-// sum, mean, max and logsumexp over a list of axes. Each output element folds the input
+// sum, mean, max, min, var, std and logsumexp over a list of axes. Each output element folds the input
 // elements of its "reduced loop" (ops/axes.hpp); each backward rule walks the same loops to
 // send the gradient back to those elements.
 #include <cmath>
@@ -15,7 +15,7 @@ using detail::input;
 
 // The backward rules, each defined right after its forward.
 static void sum_backward(Tape& t, const Node& n);
-static void max_backward(Tape& t, const Node& n);
+static void extreme_backward(Tape& t, const Node& n);
 static void logsumexp_backward(Tape& t, const Node& n);
 
 struct ReduceAttrs {
@@ -86,28 +86,33 @@ static void sum_backward(Tape& t, const Node& n) {
   });
 }
 
-// ---- max: y[o] = the largest of o's elements;  dx = g[o] at the first one equal to y[o] ----
+// ---- max and min: y[o] = the largest (smallest) of o's elements;
+//      dx = g[o] at the first one equal to y[o] ----
 
-Var max(Var x, Axes axes, bool keepdim) {
-  const std::uint32_t mask = detail::axis_mask("max", axes, x.dim());
+static Var extreme(const char* name, Var x, Axes axes, bool keepdim, bool largest) {
+  const std::uint32_t mask = detail::axis_mask(name, axes, x.dim());
   const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), mask);
   if (p.reduced.count() == 0 || x.numel() == 0)
-    throw ShapeError(fmt::format("max: cannot take the maximum over an empty axis of {}", to_string(x.shape())));
-  Node& out = record_reduction("max", x, mask, keepdim, 1.0, max_backward);
+    throw ShapeError(fmt::format("{}: cannot take the {} over an empty axis of {}", name,
+                                 largest ? "maximum" : "minimum", to_string(x.shape())));
+  Node& out = record_reduction(name, x, mask, keepdim, 1.0, extreme_backward);
   const float* px = x.value().data();
   float* y = out.own_value.data();
+  const float start = largest ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
   detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
-    float m = -std::numeric_limits<float>::infinity();
+    float m = start;
     bool nan = false;
     detail::for_each_offset(p.reduced, [&](std::size_t r) {
       nan = nan || std::isnan(px[base + r]);
-      m = std::max(m, px[base + r]);
+      m = largest ? std::max(m, px[base + r]) : std::min(m, px[base + r]);
     });
     y[o] = nan ? std::numeric_limits<float>::quiet_NaN() : m;  // NaN propagates, as in PyTorch
   });
   return x.tape().last();
 }
-static void max_backward(Tape& t, const Node& n) {
+Var max(Var x, Axes axes, bool keepdim) { return extreme("max", x, axes, keepdim, true); }
+Var min(Var x, Axes axes, bool keepdim) { return extreme("min", x, axes, keepdim, false); }
+static void extreme_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   if (!x.requires_grad) return;
   const ReductionGrad r = reduction_grad(x, n);  // (no structured binding: clang 14 cannot capture one)
@@ -121,6 +126,19 @@ static void max_backward(Tape& t, const Node& n) {
     });
   });
 }
+
+// ---- var and std: composites of mean, sub, square and sum ----
+
+Var var(Var x, Axes axes, bool keepdim, int correction) {
+  const std::uint32_t mask = detail::axis_mask("var", axes, x.dim());
+  const std::size_t count = detail::plan_reduction(x.value().shape(), mask).reduced.count();
+  if (correction < 0 || count <= static_cast<std::size_t>(correction))
+    throw ShapeError(fmt::format("var: {} elements per result of {} cannot take correction {}", count,
+                                 to_string(x.shape()), correction));
+  const Var centered = x - mean(x, axes, true);
+  return mul_scalar(sum(square(centered), axes, keepdim), 1.0F / static_cast<float>(count - correction));
+}
+Var std(Var x, Axes axes, bool keepdim, int correction) { return sqrt(var(x, axes, keepdim, correction)); }
 
 // ---- logsumexp: y[o] = m + log sum exp(x - m), m the maximum;  dx = g[o] exp(x - y[o]) ----
 
