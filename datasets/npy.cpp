@@ -211,10 +211,13 @@ Dataset read_npy_dataset(const std::filesystem::path& path) {
   const std::filesystem::path labels_path = path.parent_path() / (path.stem().string() + "-labels.npy");
   std::error_code ec;
   if (!std::filesystem::is_regular_file(labels_path, ec)) return d;
-  std::vector<std::int32_t> labels = parse_npy_labels(read_file_bytes(labels_path), labels_path.string());
+  return with_labels(std::move(d), parse_npy_labels(read_file_bytes(labels_path), labels_path.string()),
+                     labels_path.string());
+}
+
+Dataset with_labels(Dataset d, std::vector<std::int32_t> labels, const std::string& labels_source) {
   if (labels.size() != d.size())
-    throw DataError(fmt::format("{}: {} labels for the {} examples of {}", labels_path.string(), labels.size(),
-                                d.size(), path.string()));
+    throw DataError(fmt::format("{}: {} labels for {} examples", labels_source, labels.size(), d.size()));
   const std::vector<std::size_t> shape = d.example_shape();
   if (d.holds_bytes())
     d = Dataset(std::vector<std::uint8_t>(d.bytes().begin(), d.bytes().end()), d.features(), std::move(labels));

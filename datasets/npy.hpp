@@ -38,6 +38,9 @@ Dataset parse_npy_dataset(std::string_view bytes, const std::string& source);
 /// Integer labels from the bytes of an .npy file of rank 1. Throws DataError.
 std::vector<std::int32_t> parse_npy_labels(std::string_view bytes, const std::string& source);
 
+/// `d` with `labels` (as many as its examples; else DataError naming `labels_source`).
+Dataset with_labels(Dataset d, std::vector<std::int32_t> labels, const std::string& labels_source);
+
 /// Reads `path` and, when it exists, `<stem>-labels.npy` beside it.
 Dataset read_npy_dataset(const std::filesystem::path& path);
 

@@ -9,6 +9,7 @@
 #include "datasets/error.hpp"
 #include "datasets/image_folder.hpp"
 #include "datasets/npy.hpp"
+#include "datasets/npz.hpp"
 
 namespace fs = std::filesystem;
 
@@ -40,7 +41,7 @@ std::string idx_split(const std::string& split) { return split == "test" ? "t10k
 
 bool has_split(const fs::path& path, const std::string& split) {
   std::error_code ec;
-  if (!fs::is_directory(path, ec)) return split == "train";
+  if (!fs::is_directory(path, ec)) return extension(path) == ".npz" ? npz_has_split(path, split) : split == "train";
   if (is_idx_folder(path)) {
     for (const auto& entry : fs::directory_iterator(path, ec))
       if (entry.path().filename().string().rfind(idx_split(split) + "-images-idx", 0) == 0) return true;
@@ -61,6 +62,8 @@ Dataset load_source(const fs::path& path, const std::string& split, const Source
     else d = read_image_folder(has_split_folders(path) ? path / split : path, options.channels);
   } else if (extension(path) == ".npy") {
     d = read_npy_dataset(path);
+  } else if (extension(path) == ".npz") {
+    d = read_npz_dataset(path, split);
   } else if (extension(path) == ".csv") {
     d = read_csv_dataset(path, options.label_column);
   } else {

@@ -12,7 +12,7 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm
   # libraries (cmake lets meson read doctest's CMake package)
   libxtensor-dev libxsimd-dev doctest-dev libfmt-dev zlib1g-dev
-  nlohmann-json3-dev libpng-dev libjpeg-dev libcli11-dev libopenblas-dev
+  nlohmann-json3-dev libpng-dev libjpeg-dev libzip-dev libcli11-dev libopenblas-dev
   libcairo2-dev fonts-dejavu-core
   # dot renders the tape's graph (Tape::to_dot; docs/autograd.md)
   graphviz

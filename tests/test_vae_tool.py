@@ -567,6 +567,59 @@ class OwnData(unittest.TestCase):
             self.assertNotIn("Traceback", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")), name)
 
+    def test_npz_archives_keras_layout_and_unnamed_arrays(self):
+        images, labels = patterns(200)
+        # np.savez's unnamed arrays (arr_0, arr_1), deflated or stored: the same model as the .npy pair
+        np.save(self.path("z.npy"), images)
+        np.save(self.path("z-labels.npy"), labels)
+        np.savez(self.path("unnamed.npz"), images, labels)
+        np.savez_compressed(self.path("named.npz"), x=images, y=labels.astype(np.int64))
+        run(*self.small(self.path("z.npy"), self.path("m_z")))
+        _, want = read_safetensors(self.path("m_z/model.safetensors"))
+        for name in ("unnamed", "named"):
+            r = run(*self.small(self.path(f"{name}.npz"), self.path(f"m_{name}")))
+            self.assertIn("180 training / 20 validation", r.stdout)
+            self.assertEqual(read_safetensors(self.path(f"m_{name}/model.safetensors"))[1], want, name)
+        # Keras's layout: x_train / y_train and x_test / y_test are the two splits
+        keras = self.path("keras.npz")
+        np.savez_compressed(keras, x_train=images[:150], y_train=labels[:150], x_test=images[150:],
+                            y_test=labels[150:])
+        r = run(*self.small(keras, self.path("m_keras")))
+        self.assertIn("150 training / 50 test", r.stdout)
+        codes = self.path("keras_codes.npy")
+        run("encode", self.path("m_keras/model.safetensors"), "--data", keras, "--out", codes)
+        self.assertTrue(np.array_equal(np.load(self.path("keras_codes-labels.npy")), labels[150:]))
+        # Bad archives: exit 1, naming the file (and member) and what is wrong
+        with open(keras, "rb") as f:
+            blob = f.read()
+        cases = []
+        with open(self.path("cut.npz"), "wb") as f:
+            f.write(blob[: len(blob) // 2])
+        cases.append(("cut.npz", "not a readable .npz archive"))
+        np.savez(self.path("other.npz"), weights=images)
+        cases.append(("other.npz", "holds weights.npy; name the examples x_train"))
+        flipped = bytearray(blob)
+        flipped[200] ^= 0xFF  # inside x_test's deflated bytes (the first member)
+        with open(self.path("flipped.npz"), "wb") as f:
+            f.write(bytes(flipped))
+        cases.append(("flipped.npz", "member x_train.npy: cannot be inflated"))
+        # a central directory claiming 2 GB for a member of a few kilobytes
+        bomb = bytearray(blob)
+        entry = bomb.index(b"PK\x01\x02")
+        bomb[entry + 24:entry + 28] = struct.pack("<I", 0x7FFFFFF0)
+        with open(self.path("bomb.npz"), "wb") as f:
+            f.write(bytes(bomb))
+        cases.append(("bomb.npz", "claims 2147483632 bytes, more than its"))
+        with open(self.path("labels.npz"), "wb") as f:
+            np.savez(f, x=images, y=labels[:10])
+        cases.append(("labels.npz", "y.npy: 10 labels for 200 examples"))
+        for name, message in cases:
+            out = self.path("out_" + name.replace(".", "_"))
+            r = run(*self.small(self.path(name), out), expect=1)
+            self.assertIn(message, r.stderr, name)
+            self.assertIn(name, r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")), name)
+
     def test_finished_runs_are_not_overwritten(self):
         images, labels = patterns(100)
         np.save(self.path("o.npy"), images)
