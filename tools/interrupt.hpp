@@ -31,20 +31,4 @@ class InterruptWatch {
   static std::string name(int signal_number);
 };
 
-/// While one exists, a reader of the standard output that goes away (`vae train | head -3`, a
-/// `tee` that was killed) does not end training: SIGPIPE is ignored, so writing to the closed
-/// pipe fails instead of killing the program, and `flush_standard_output` handles the failure.
-class BrokenPipeWatch {
- public:
-  BrokenPipeWatch();
-  ~BrokenPipeWatch();
-  BrokenPipeWatch(const BrokenPipeWatch&) = delete;
-  BrokenPipeWatch& operator=(const BrokenPipeWatch&) = delete;
-};
-
-/// Flushes the standard output. If that fails (its reader went away), says once on the standard
-/// error that training goes on and where its figures are (`where`), and sends the rest of the
-/// standard output to /dev/null, so that later prints neither fail nor throw.
-void flush_standard_output(const std::string& where);
-
 }  // namespace tools

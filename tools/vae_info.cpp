@@ -1,5 +1,6 @@
 // vae info CKPT: what a model file holds: its configuration, its tensors, how long it was
 // trained and its last figures.
+#include <algorithm>
 #include <memory>
 
 #include <fmt/format.h>
@@ -33,8 +34,11 @@ Command add_info_command(CLI::App& vae) {
               const std::string& text = it->second;
               const auto end = text.find_last_not_of('\n');
               const auto start = text.rfind('\n', end);
-              fmt::print("last epoch (epoch,train_loss,test_loss,recon,kl,seconds,beta,lr): {}\n",
-                         text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1));
+              const std::size_t first = start == std::string::npos ? 0 : start + 1;
+              const std::string row = text.substr(first, end - first + 1);
+              const bool has_lr = std::count(row.begin(), row.end(), ',') >= 7;  // (older checkpoints have none)
+              fmt::print("last epoch (epoch,train_loss,test_loss,recon,kl,seconds,beta{}): {}\n", has_lr ? ",lr" : "",
+                         row);
             }
             std::size_t total = 0;
             for (const nn::StateEntry& e : m.model->module().state_dict()) {

@@ -30,6 +30,7 @@
 #include "tools/model.hpp"
 #include "tools/optimization.hpp"
 #include "tools/best_epoch.hpp"
+#include "tools/broken_pipe.hpp"
 #include "tools/interrupt.hpp"
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
