@@ -1,6 +1,7 @@
 #include "datasets/npz.hpp"
 
 #include <array>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -22,6 +23,9 @@ constexpr zip_uint64_t kSlackBytes = 1 << 12;
 class ZipArchive {
  public:
   ZipArchive(const std::filesystem::path& path, const std::string& source) : source_(source) {
+    std::error_code ec;
+    archive_bytes_ = std::filesystem::file_size(path, ec);
+    if (ec) throw DataError(fmt::format("{}: cannot be read ({})", source_, ec.message()));
     int code = 0;
     archive_ = zip_open(path.c_str(), ZIP_RDONLY, &code);
     if (archive_ == nullptr) {
@@ -32,7 +36,7 @@ class ZipArchive {
       throw DataError(fmt::format("{}: not a readable .npz archive ({})", source_, reason));
     }
   }
-  ZipArchive(std::string_view bytes, const std::string& source) : source_(source) {
+  ZipArchive(std::string_view bytes, const std::string& source) : source_(source), archive_bytes_(bytes.size()) {
     zip_error_t error;
     zip_error_init(&error);
     zip_source_t* from = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
@@ -69,6 +73,9 @@ class ZipArchive {
     if (index < 0 || zip_stat_index(archive_, static_cast<zip_uint64_t>(index), 0, &stat) != 0 ||
         (stat.valid & ZIP_STAT_SIZE) == 0 || (stat.valid & ZIP_STAT_COMP_SIZE) == 0)
       throw DataError(fmt::format("{}: cannot be read ({})", where, zip_strerror(archive_)));
+    if (stat.comp_size > archive_bytes_)
+      throw DataError(fmt::format("{} claims {} compressed bytes, more than the archive's {}", where, stat.comp_size,
+                                  archive_bytes_));
     if (stat.size > stat.comp_size * kMaxInflation + kSlackBytes)
       throw DataError(fmt::format("{} claims {} bytes, more than its {} compressed bytes can hold", where,
                                   stat.size, stat.comp_size));
@@ -94,6 +101,7 @@ class ZipArchive {
  private:
   zip_t* archive_ = nullptr;
   std::string source_;
+  zip_uint64_t archive_bytes_ = 0;  // the whole file: no member's compressed bytes can be more
 };
 
 struct Members {
