@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 #include <typeinfo>
 
 #include <fmt/format.h>
@@ -28,15 +29,29 @@ ag::Parameter* make_bias(Module& m, std::size_t out, std::size_t fan_in, ag::Rng
   return &m.register_parameter("bias", uniform_fan_in({out}, fan_in, rng, layer));
 }
 
-/// op(x, weight, &bias or nullptr) with the parameters on x's tape, the weight recorded before
-/// the bias on every compiler (the order of a call's arguments is unspecified).
-template <class Op>
-ag::Var apply(ag::Var x, ag::Parameter& weight, ag::Parameter* bias, const Op& op) {
+/// The layer's op (conv2d for Conv2dOptions, conv_transpose2d for ConvTranspose2dOptions) on x
+/// with options o, its parameters on x's tape, the weight recorded before the bias on every
+/// compiler (the order of a call's arguments is unspecified).
+template <class Options>
+ag::Var convolve(ag::Var x, ag::Parameter& weight, ag::Parameter* bias, const Options& o) {
+  const auto op = [&o](ag::Var in, ag::Var w, const ag::Var* b) {
+    if constexpr (std::is_same_v<Options, ag::Conv2dOptions>)
+      return b ? ag::conv2d(in, w, *b, o) : ag::conv2d(in, w, o);
+    else
+      return b ? ag::conv_transpose2d(in, w, *b, o) : ag::conv_transpose2d(in, w, o);
+  };
   ag::Tape& tape = x.tape();
   ag::Var w = tape.parameter(weight);
   if (!bias) return op(x, w, nullptr);
   ag::Var b = tape.parameter(*bias);
   return op(x, w, &b);
+}
+
+/// The options with the ReLU that follows the op fused into it.
+template <class Options>
+Options with_relu(Options o) {
+  o.relu = true;
+  return o;
 }
 
 /// Whether `next` is a plain ReLU (not a subclass, whose forward may differ).
@@ -65,19 +80,11 @@ Conv2d::Conv2d(std::size_t in, std::size_t out, ag::Size2 k, ag::Rng& rng, const
       bias(make_bias(*this, out, in * k.h * k.w, rng, with_bias, "Conv2d")),
       options(o) {}
 
-ag::Var Conv2d::forward(ag::Var x) {
-  return apply(x, weight, bias, [this](ag::Var in, ag::Var w, const ag::Var* b) {
-    return b ? ag::conv2d(in, w, *b, options) : ag::conv2d(in, w, options);
-  });
-}
+ag::Var Conv2d::forward(ag::Var x) { return convolve(x, weight, bias, options); }
 
 ag::Var Conv2d::forward_fused(ag::Var x, const Module& next) {
   if (!is_relu(next)) return {};
-  ag::Conv2dOptions o = options;
-  o.relu = true;
-  return apply(x, weight, bias, [&](ag::Var in, ag::Var w, const ag::Var* b) {
-    return b ? ag::conv2d(in, w, *b, o) : ag::conv2d(in, w, o);
-  });
+  return convolve(x, weight, bias, with_relu(options));
 }
 
 std::string Conv2d::describe() const {
@@ -91,19 +98,11 @@ ConvTranspose2d::ConvTranspose2d(std::size_t in, std::size_t out, ag::Size2 k, a
       bias(make_bias(*this, out, out * k.h * k.w, rng, with_bias, "ConvTranspose2d")),
       options(o) {}
 
-ag::Var ConvTranspose2d::forward(ag::Var x) {
-  return apply(x, weight, bias, [this](ag::Var in, ag::Var w, const ag::Var* b) {
-    return b ? ag::conv_transpose2d(in, w, *b, options) : ag::conv_transpose2d(in, w, options);
-  });
-}
+ag::Var ConvTranspose2d::forward(ag::Var x) { return convolve(x, weight, bias, options); }
 
 ag::Var ConvTranspose2d::forward_fused(ag::Var x, const Module& next) {
   if (!is_relu(next)) return {};
-  ag::ConvTranspose2dOptions o = options;
-  o.relu = true;
-  return apply(x, weight, bias, [&](ag::Var in, ag::Var w, const ag::Var* b) {
-    return b ? ag::conv_transpose2d(in, w, *b, o) : ag::conv_transpose2d(in, w, o);
-  });
+  return convolve(x, weight, bias, with_relu(options));
 }
 
 std::string ConvTranspose2d::describe() const {

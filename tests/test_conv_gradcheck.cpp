@@ -375,6 +375,33 @@ TEST_CASE("conv ops with a fused ReLU (the relu option): the bits of the op foll
   }
 }
 
+TEST_CASE("a conv op's bias gradient is the sum over images then positions, in double, bit for bit") {
+  // 19 channels (two groups of 8 summed side by side, then 3 one at a time), 7 x 7 and 4 x 4
+  // positions (blocks of 8 with and without a remainder), with and without a fused ReLU.
+  for (const bool relu : {false, true})
+    for (const std::size_t side : {14, 8}) {
+      CAPTURE(relu);
+      CAPTURE(side);
+      const Array x = sample(Shape{5, 3, side, side}, 61), w = sample(Shape{19, 3, 4, 4}, 62), b = sample(Shape{19}, 63);
+      ag::Tape tape;
+      ag::Var xv = tape.constant(x), wv = tape.constant(w), bv = tape.variable(b);
+      ag::Var y = ag::conv2d(xv, wv, bv, {.stride = 2, .padding = 1, .relu = relu});
+      const Array g = sample(y.shape(), 64);
+      tape.backward(ag::sum(y * tape.constant(g)));
+      const Shape& s = y.shape();
+      const std::size_t positions = s[2] * s[3];
+      for (std::size_t c = 0; c < s[1]; ++c) {
+        double total = 0;
+        for (std::size_t n = 0; n < s[0]; ++n)
+          for (std::size_t p = 0; p < positions; ++p) {
+            const std::size_t i = (n * s[1] + c) * positions + p;
+            total += !relu ? g.data()[i] : y.value().data()[i] > 0.0F ? 0.0F + g.data()[i] : 0.0F;
+          }
+        CHECK(bv.grad().data()[c] == static_cast<float>(total));
+      }
+    }
+}
+
 TEST_CASE("conv ops refuse shapes that do not fit, naming the op and the shapes") {
   ag::Tape tape;
   ag::Var x = tape.constant(Array({1, 2, 5, 5}));
