@@ -379,8 +379,12 @@ bool scaled_only(std::size_t m, std::size_t n, std::size_t k, float beta, float*
 }
 
 // y[m, n] = the transpose of yt[n, m], rows [i0, i1) of y: W x W blocks in registers
-// (gemm_transpose.hpp), the edges element by element.
+// (gemm_transpose.hpp), the edges element by element. With Relu, max(value, 0) as std::max
+// gives it (v < 0 ? 0 : v: -0 and NaN stay), so a fused ReLU has the bits of relu's.
+template <bool Relu>
 void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t i0, std::size_t i1, float* y) {
+  const auto clamp = [](const Vec& v) { return Relu ? xsimd::select(v < Vec(0.0F), Vec(0.0F), v) : v; };
+  const auto clamp1 = [](float v) { return Relu ? std::max(v, 0.0F) : v; };
   const std::size_t n_blocks = n / kW * kW;
   std::size_t i = i0;
   for (; i + kW <= i1; i += kW) {
@@ -388,13 +392,13 @@ void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t i
       Vec v[kW];
       for (std::size_t r = 0; r < kW; ++r) v[r] = Vec::load_unaligned(yt + (j + r) * m + i);
       transpose_block<kW>(v);
-      for (std::size_t q = 0; q < kW; ++q) v[q].store_unaligned(y + (i + q) * n + j);
+      for (std::size_t q = 0; q < kW; ++q) clamp(v[q]).store_unaligned(y + (i + q) * n + j);
     }
     for (std::size_t q = i; q < i + kW; ++q)
-      for (std::size_t j = n_blocks; j < n; ++j) y[q * n + j] = yt[j * m + q];
+      for (std::size_t j = n_blocks; j < n; ++j) y[q * n + j] = clamp1(yt[j * m + q]);
   }
   for (; i < i1; ++i)
-    for (std::size_t j = 0; j < n; ++j) y[i * n + j] = yt[j * m + i];
+    for (std::size_t j = 0; j < n; ++j) y[i * n + j] = clamp1(yt[j * m + i]);
 }
 
 }  // namespace
@@ -405,7 +409,7 @@ const char* gemm_name() { return "built-in"; }
 // Yᵀ [n, m] = W Xᵀ: op(A) = W read in place (Direct::a), op(B) = Xᵀ packed from X's rows. The
 // threads cut Yᵀ by columns, whole NR panels each, so each packs only its own rows of X.
 void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
-                            const float* bias, float* yt, float* y) {
+                            const float* bias, float* yt, float* y, bool relu) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
   const float beta = bias ? 1.0F : 0.0F;
@@ -437,7 +441,7 @@ void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const f
   parallel_run(parts, [&](int part) {
     const std::size_t i0 = std::min(m, row_blocks * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kW);
     const std::size_t i1 = std::min(m, row_blocks * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kW);
-    transpose_into(yt, m, n, i0, i1, y);
+    (relu ? transpose_into<true> : transpose_into<false>)(yt, m, n, i0, i1, y);
   });
 }
 
