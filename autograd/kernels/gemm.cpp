@@ -412,36 +412,25 @@ void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const f
                             const float* bias, float* yt, float* y, bool relu) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
-  const float beta = bias ? 1.0F : 0.0F;
-  if (bias)  // Yᵀ starts from the bias, as y would: the bias is the first term of every sum
-    for (std::size_t j = 0; j < n; ++j) std::fill_n(yt + j * m, m, bias[j]);
-  if (k == 0) {
-    if (!bias) std::fill_n(yt, n * m, 0.0F);
-  } else {
-    const Operands op{false, true, w, k, x, k};
-    const Direct d{true, false};
-    const std::size_t panels = (m + kNR - 1) / kNR;
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    const int parts = num_threads() <= 1 || work < kMinParallelWork
-                          ? 1
-                          : static_cast<int>(std::min<std::size_t>(panels, static_cast<std::size_t>(num_threads())));
-    const auto part_columns = [&](int part) {
-      const std::size_t j0 = std::min(m, panels * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kNR);
-      const std::size_t j1 = std::min(m, panels * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kNR);
-      return std::pair{j0, j1};
-    };
-    parallel_run(parts, [&](int part) {
-      const auto [j0, j1] = part_columns(part);
-      if (j0 < j1) gemm_rect(op, d, 0, n, j0, j1, k, beta, yt, m);
-    });
-  }
-  // Then y = (Yᵀ)ᵀ, rows of y in W-row blocks shared out between the threads.
-  const std::size_t row_blocks = (m + kW - 1) / kW;
-  const int parts = n * m < kMinSharedB ? 1 : static_cast<int>(std::min<std::size_t>(row_blocks, static_cast<std::size_t>(num_threads())));
+  const Operands op{false, true, w, k, x, k};
+  const Direct d{true, false};
+  const std::size_t panels = (m + kNR - 1) / kNR;
+  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int parts = num_threads() <= 1 || work < kMinParallelWork
+                        ? 1
+                        : static_cast<int>(std::min<std::size_t>(panels, static_cast<std::size_t>(num_threads())));
+  // Each part does all three steps for its own columns of Yᵀ (whole NR panels, so whole W-row
+  // blocks of y): fills them with the bias (the first term of every sum, as in y), multiplies,
+  // then transposes them into its rows of y while they are still in its core's cache. One
+  // hand-off to the pool for the lot.
   parallel_run(parts, [&](int part) {
-    const std::size_t i0 = std::min(m, row_blocks * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kW);
-    const std::size_t i1 = std::min(m, row_blocks * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kW);
-    (relu ? transpose_into<true> : transpose_into<false>)(yt, m, n, i0, i1, y);
+    const std::size_t j0 = std::min(m, panels * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kNR);
+    const std::size_t j1 = std::min(m, panels * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kNR);
+    if (j0 == j1) return;
+    if (bias || k == 0)  // (k == 0: no product to overwrite Yᵀ, which is then the bias or 0)
+      for (std::size_t j = 0; j < n; ++j) std::fill_n(yt + j * m + j0, j1 - j0, bias ? bias[j] : 0.0F);
+    if (k > 0) gemm_rect(op, d, 0, n, j0, j1, k, bias ? 1.0F : 0.0F, yt, m);
+    (relu ? transpose_into<true> : transpose_into<false>)(yt, m, n, j0, j1, y);
   });
 }
 

@@ -123,7 +123,10 @@ static void linear_forward(Node& node, std::size_t batch, std::size_t out, std::
     return;
   }
   if (bias)  // row by row through copy_n (a memmove): as one loop, g++ could not prove y and b
-    for (std::size_t i = 0; i < batch; ++i) std::copy_n(bias, out, y + i * out);  // apart (1.5% of an epoch)
+    parallel_for(batch, std::max<std::size_t>(1, detail::kMinElementsPerThread / std::max<std::size_t>(out, 1)),
+                 [=](std::size_t r0, std::size_t r1) {  // apart (1.5% of an epoch)
+                   for (std::size_t i = r0; i < r1; ++i) std::copy_n(bias, out, y + i * out);
+                 });
   gemm(false, true, batch, out, in, x, in, w, in, bias ? 1.0F : 0.0F, y, out);
   if (relu)
     detail::elementwise_for(batch * out, [y](std::size_t begin, std::size_t end) {
