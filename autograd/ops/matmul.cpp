@@ -142,7 +142,7 @@ Var linear(Var x, Var weight, Var bias, const LinearOptions& options) {
     throw ShapeError(fmt::format("linear: bias {} must be [{}] or [1, {}] for weight {}",
                                  to_string(bias.shape()), out, out, to_string(weight.shape())));
   Tape& tape = x.tape();
-  Node& node = tape.record("linear", {x, weight, bias}, out_shape, linear_backward);
+  Node& node = tape.record(options.relu ? "linear+relu" : "linear", {x, weight, bias}, out_shape, linear_backward);
   node.writes_fresh = true;
   linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), bias.value().data(), options.relu);
   return tape.last();
@@ -152,7 +152,7 @@ Var linear(Var x, Var weight, const LinearOptions& options) {
   const Shape out_shape = linear_shape(x, weight);
   const std::size_t in = x.cols(), out = weight.rows(), batch = x.numel() / std::max<std::size_t>(in, 1);
   Tape& tape = x.tape();
-  Node& node = tape.record("linear", {x, weight}, out_shape, linear_backward);
+  Node& node = tape.record(options.relu ? "linear+relu" : "linear", {x, weight}, out_shape, linear_backward);
   node.writes_fresh = true;
   linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), nullptr, options.relu);
   return tape.last();
