@@ -80,11 +80,16 @@ Var operator/(float c, Var x);
 /// [M, K] x [K, N] -> [M, N]; batched: [B, M, K] x [B, K, N] -> [B, M, N] (a batch of 1 on
 /// either side broadcasts), and [B, M, K] x [K, N] -> [B, M, N].
 Var matmul(Var a, Var b);
+struct LinearOptions {
+  /// max(y, 0) on the output, with its mask in the backward: linear then relu in one op, with
+  /// their bits, without the ReLU's node and passes over the activations (nn::Sequential fuses them).
+  bool relu = false;
+};
 /// The fully connected layer in PyTorch's layout, fused into one node:
 /// x [..., in], weight [out, in], bias [out] or [1, out] -> x weightᵀ + bias, [..., out].
-Var linear(Var x, Var weight, Var bias);
+Var linear(Var x, Var weight, Var bias, const LinearOptions& options = {});
 /// Same without a bias.
-Var linear(Var x, Var weight);
+Var linear(Var x, Var weight, const LinearOptions& options = {});
 
 // ---- conv.cpp: convolutions on NCHW tensors, as torch.nn.functional's (groups = 1) ----
 /// A size per spatial dimension (height, width); one number means both: `.stride = 2`,

@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <typeinfo>
 
 #include <fmt/format.h>
 
 #include "autograd/ops.hpp"
+#include "nn/activation.hpp"
 #include "nn/init.hpp"
 
 namespace nn {
@@ -37,14 +39,23 @@ Linear::Linear(std::size_t in_features, std::size_t out_features, ag::Rng& rng, 
           "weight", uniform_array({out_features, in_features}, rng, default_bound(in_features)))),
       bias(make_bias(*this, in_features, out_features, rng, with_bias)) {}
 
-ag::Var Linear::forward(ag::Var x) {
+// The parameters are recorded weight first, then bias, on every compiler (the order of a call's
+// arguments is unspecified).
+static ag::Var apply(ag::Var x, ag::Parameter& weight, ag::Parameter* bias, const ag::LinearOptions& o) {
   ag::Tape& tape = x.tape();
-  ag::Var w = tape.parameter(weight);  // recorded before the bias on every compiler (the order
-  if (bias) {                           // of a call's arguments is unspecified)
+  ag::Var w = tape.parameter(weight);
+  if (bias) {
     ag::Var b = tape.parameter(*bias);
-    return ag::linear(x, w, b);
+    return ag::linear(x, w, b, o);
   }
-  return ag::linear(x, w);
+  return ag::linear(x, w, o);
+}
+
+ag::Var Linear::forward(ag::Var x) { return apply(x, weight, bias, {}); }
+
+ag::Var Linear::forward_fused(ag::Var x, const Module& next) {
+  if (typeid(next) != typeid(ReLU)) return {};
+  return apply(x, weight, bias, {.relu = true});
 }
 
 std::string Linear::describe() const {

@@ -22,6 +22,8 @@ class Linear : public Module {
 
   /// [B, in] -> [B, out], one fused node on x's tape.
   ag::Var forward(ag::Var x) override;
+  /// A ReLU after this layer runs inside its node (ag::LinearOptions::relu), with its bits.
+  ag::Var forward_fused(ag::Var x, const Module& next) override;
   std::string describe() const override;
 
   std::size_t in_features() const { return weight.value.shape()[1]; }

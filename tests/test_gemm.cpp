@@ -3,6 +3,7 @@
 // determinism (repeated calls, and different thread counts, give bit-identical results).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
@@ -267,26 +268,30 @@ TEST_CASE("gemm with op(B) packed by the caller, panel by panel: gemm's bits (bu
         }
 }
 
-TEST_CASE("gemm_linear_transposed: bias + X Wᵀ with gemm's bits (built-in), or close (OpenBLAS)") {
+TEST_CASE("gemm_linear_transposed: bias + X Wᵀ with gemm's bits (built-in), or close (OpenBLAS); with relu, max(that, 0)") {
   const bool built_in = std::string(ag::gemm_name()) == "built-in";
   // [batch, in] x [out, in]ᵀ: the VAE's two large layers at batches 32, 96 and 128, and edges
   // in every direction (batch and out not multiples of the tile, one batch row, k = 0).
   const Shape shapes[] = {{32, 400, 784}, {128, 784, 400}, {96, 400, 784}, {13, 45, 37}, {1, 9, 300}, {21, 70, 0}};
   for (const Shape s : shapes)
     for (const bool with_bias : {true, false})
-      for (const int threads : {1, 2}) {
-        ThreadCount count(threads);
-        const Problem p(false, true, s, 21);  // a = X [m, k], b = W [n, k]
-        std::vector<float> bias(s.n), want(s.m * s.n), got(s.m * s.n, -7.0F), yt(s.n * s.m);
-        for (std::size_t j = 0; j < s.n; ++j) bias[j] = 0.25F * static_cast<float>(j % 7) - 0.5F;
-        for (std::size_t i = 0; i < s.m; ++i)
-          for (std::size_t j = 0; j < s.n; ++j) want[i * s.n + j] = with_bias ? bias[j] : 0.0F;
-        ag::gemm(false, true, s.m, s.n, s.k, p.a.data(), s.k, p.b.data(), s.k, 1.0F, want.data(), s.n);
-        ag::gemm_linear_transposed(s.m, s.n, s.k, p.a.data(), p.b.data(), with_bias ? bias.data() : nullptr,
-                                   yt.data(), got.data());
-        if (built_in)
-          CHECK_MESSAGE(got == want, "m=", s.m, " n=", s.n, " k=", s.k, " bias=", with_bias, " threads=", threads);
-        else
-          check_close(p, got, want);
-      }
+      for (const bool relu : {false, true})
+        for (const int threads : {1, 2, 3}) {
+          ThreadCount count(threads);
+          const Problem p(false, true, s, 21);  // a = X [m, k], b = W [n, k]
+          std::vector<float> bias(s.n), want(s.m * s.n), got(s.m * s.n, -7.0F), yt(s.n * s.m);
+          for (std::size_t j = 0; j < s.n; ++j) bias[j] = 0.25F * static_cast<float>(j % 7) - 0.5F;
+          for (std::size_t i = 0; i < s.m; ++i)
+            for (std::size_t j = 0; j < s.n; ++j) want[i * s.n + j] = with_bias ? bias[j] : 0.0F;
+          ag::gemm(false, true, s.m, s.n, s.k, p.a.data(), s.k, p.b.data(), s.k, 1.0F, want.data(), s.n);
+          if (relu)
+            for (float& v : want) v = std::max(v, 0.0F);
+          ag::gemm_linear_transposed(s.m, s.n, s.k, p.a.data(), p.b.data(), with_bias ? bias.data() : nullptr,
+                                     yt.data(), got.data(), relu);
+          if (built_in)
+            CHECK_MESSAGE(got == want, "m=", s.m, " n=", s.n, " k=", s.k, " bias=", with_bias, " relu=", relu,
+                          " threads=", threads);
+          else
+            check_close(p, got, want);
+        }
 }

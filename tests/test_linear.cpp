@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "autograd/autograd.hpp"
 #include "nn/nn.hpp"
+#include "tests/gradcheck_helpers.hpp"
 
 using ag::Array;
 
@@ -154,4 +157,81 @@ TEST_CASE("initializers follow their stated formulas") {
     CHECK(std::abs(s.mean - 3.0) < 5 * 0.5 / std::sqrt(150000.0));  // 5 sd of the sample mean
     CHECK(relative_error(s.variance, 0.25) < 0.02);
   }
+}
+
+TEST_CASE("linear with a fused ReLU (LinearOptions::relu): the bits of linear then relu, values and gradients") {
+  // Both forward paths (Yᵀ = W Xᵀ with the ReLU applied as it is transposed, for a batch
+  // shorter than a large weight's rows; and the plain product), with and without a bias; the
+  // output also read by a second op, so its gradient comes from two places before the mask.
+  struct Case {
+    const char* name;
+    std::size_t batch, in, out;
+    bool bias;
+  };
+  const Case cases[] = {
+      {"transposed path (batch < in, in x out >= 65536)", 37, 300, 250, true},
+      {"transposed path, no bias", 20, 320, 210, false},
+      {"plain path, large", 300, 260, 256, true},
+      {"small, odd", 7, 5, 3, true},
+      {"small, no bias", 9, 4, 6, false},
+  };
+  for (const Case& c : cases) {
+    INFO(std::string(c.name));
+    const Array x = testing::sample(c.batch, c.in, 61), w = testing::sample(c.out, c.in, 62);
+    const Array b = testing::sample(1, c.out, 63), weights = testing::sample(c.batch, c.out, 64);
+    auto run = [&](bool fused) {
+      ag::Tape tape;
+      ag::Var xv = tape.variable(x), wv = tape.variable(w), bv = tape.variable(b);
+      ag::Var y;
+      if (c.bias)
+        y = fused ? ag::linear(xv, wv, bv, {.relu = true}) : ag::relu(ag::linear(xv, wv, bv));
+      else
+        y = fused ? ag::linear(xv, wv, {.relu = true}) : ag::relu(ag::linear(xv, wv));
+      ag::Var loss = ag::sum(y * tape.constant(weights)) + ag::sum(ag::sigmoid(y));
+      tape.backward(loss);
+      std::vector<Array> out{y.value(), xv.grad(), wv.grad()};
+      if (c.bias) out.push_back(bv.grad());
+      return out;
+    };
+    const auto plain = run(false), fused = run(true);
+    REQUIRE(fused.size() == plain.size());
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+      CAPTURE(i);
+      CHECK(fused[i] == plain[i]);
+    }
+    std::size_t zeros = 0;  // the ReLU does cut: some outputs are 0, not all
+    for (float v : fused[0]) zeros += v == 0.0F;
+    CHECK(zeros > 0);
+    CHECK(zeros < fused[0].size());
+  }
+  // Against finite differences, on a layer whose outputs before the ReLU all lie at least 0.05
+  // from its kink (the first seed that gives that), of both signs.
+  for (std::uint64_t seed = 70;; seed += 3) {
+    REQUIRE(seed < 5000);
+    const Array x = testing::sample(4, 3, seed), w = testing::sample(3, 3, seed + 1), b = testing::sample(1, 3, seed + 2);
+    ag::Tape tape;
+    const Array pre = ag::linear(tape.constant(x), tape.constant(w), tape.constant(b)).value();
+    const bool away = std::all_of(pre.begin(), pre.end(), [](float v) { return std::abs(v) >= 0.05F; });
+    const bool both = std::any_of(pre.begin(), pre.end(), [](float v) { return v < 0; }) &&
+                      std::any_of(pre.begin(), pre.end(), [](float v) { return v > 0; });
+    if (!away || !both) continue;
+    testing::check("linear + relu",
+                   [](ag::Tape&, testing::Inputs v) { return ag::linear(v[0], v[1], v[2], {.relu = true}); }, {x, w, b});
+    break;
+  }
+}
+
+TEST_CASE("Sequential runs Linear then ReLU as one fused node, with the bits of the two") {
+  ag::Rng rng(3);
+  nn::Sequential mlp;
+  mlp.add<nn::Linear>(6, 5, rng);
+  mlp.add<nn::ReLU>();
+  mlp.add<nn::Linear>(5, 4, rng);
+  const Array x = testing::sample(8, 6, 71);
+  ag::Tape tape;
+  ag::Var fused = mlp(tape.constant(x));
+  CHECK(tape.size() == 7);  // x, then per layer weight, bias and one linear node: no relu node
+  ag::Var h = mlp[0](tape.constant(x));
+  ag::Var plain = mlp[2](ag::relu(h));
+  CHECK(fused.value() == plain.value());
 }

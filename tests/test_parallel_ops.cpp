@@ -17,7 +17,8 @@ namespace {
 
 // Every value and gradient of a graph whose arrays are large enough to be split: x [128, 640]
 // -> linear (+ bias) -> relu -> tanh, times itself -> BCE from logits, plus relu(x) and a
-// softplus, so that relu's rule runs both fresh (first to write x's gradient) and adding.
+// softplus, so that relu's rule runs both fresh (first to write x's gradient) and adding; and
+// the same linear with its ReLU fused (its mask taken with the bias sums, in column slices).
 std::vector<ag::Array> results(int threads) {
   ag::set_num_threads(threads);
   ag::Rng rng(5);
@@ -36,12 +37,13 @@ std::vector<ag::Array> results(int threads) {
   ag::Var h = ag::relu(ag::linear(x, wv, bv));
   ag::Var t = ag::tanh(h);
   ag::Var m = t * h;
+  ag::Var fused = ag::linear(x, wv, bv, {.relu = true});
   ag::Var loss = ag::bce_with_logits(m, tape.constant(targets), ag::Reduction::batch_mean) +
-                 ag::sum(ag::relu(x)) + ag::sum(ag::softplus(x));
+                 ag::sum(ag::relu(x)) + ag::sum(ag::softplus(x)) + ag::sum(ag::tanh(fused));
   w.zero_grad();
   b.zero_grad();
   tape.backward(loss);
-  std::vector<ag::Array> out = {h.value(), t.value(), m.value(), loss.value(), x.grad(), w.grad, b.grad};
+  std::vector<ag::Array> out = {h.value(), t.value(), m.value(), loss.value(), x.grad(), w.grad, b.grad, fused.value()};
   ag::set_num_threads(0);
   return out;
 }

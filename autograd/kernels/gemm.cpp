@@ -379,8 +379,12 @@ bool scaled_only(std::size_t m, std::size_t n, std::size_t k, float beta, float*
 }
 
 // y[m, n] = the transpose of yt[n, m], rows [i0, i1) of y: W x W blocks in registers
-// (gemm_transpose.hpp), the edges element by element.
+// (gemm_transpose.hpp), the edges element by element. With Relu, max(value, 0) as std::max
+// gives it (v < 0 ? 0 : v: -0 and NaN stay), so a fused ReLU has the bits of relu's.
+template <bool Relu>
 void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t i0, std::size_t i1, float* y) {
+  const auto clamp = [](const Vec& v) { return Relu ? xsimd::select(v < Vec(0.0F), Vec(0.0F), v) : v; };
+  const auto clamp1 = [](float v) { return Relu ? std::max(v, 0.0F) : v; };
   const std::size_t n_blocks = n / kW * kW;
   std::size_t i = i0;
   for (; i + kW <= i1; i += kW) {
@@ -388,13 +392,13 @@ void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t i
       Vec v[kW];
       for (std::size_t r = 0; r < kW; ++r) v[r] = Vec::load_unaligned(yt + (j + r) * m + i);
       transpose_block<kW>(v);
-      for (std::size_t q = 0; q < kW; ++q) v[q].store_unaligned(y + (i + q) * n + j);
+      for (std::size_t q = 0; q < kW; ++q) clamp(v[q]).store_unaligned(y + (i + q) * n + j);
     }
     for (std::size_t q = i; q < i + kW; ++q)
-      for (std::size_t j = n_blocks; j < n; ++j) y[q * n + j] = yt[j * m + q];
+      for (std::size_t j = n_blocks; j < n; ++j) y[q * n + j] = clamp1(yt[j * m + q]);
   }
   for (; i < i1; ++i)
-    for (std::size_t j = 0; j < n; ++j) y[i * n + j] = yt[j * m + i];
+    for (std::size_t j = 0; j < n; ++j) y[i * n + j] = clamp1(yt[j * m + i]);
 }
 
 }  // namespace
@@ -405,39 +409,28 @@ const char* gemm_name() { return "built-in"; }
 // Yᵀ [n, m] = W Xᵀ: op(A) = W read in place (Direct::a), op(B) = Xᵀ packed from X's rows. The
 // threads cut Yᵀ by columns, whole NR panels each, so each packs only its own rows of X.
 void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
-                            const float* bias, float* yt, float* y) {
+                            const float* bias, float* yt, float* y, bool relu) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
-  const float beta = bias ? 1.0F : 0.0F;
-  if (bias)  // Yᵀ starts from the bias, as y would: the bias is the first term of every sum
-    for (std::size_t j = 0; j < n; ++j) std::fill_n(yt + j * m, m, bias[j]);
-  if (k == 0) {
-    if (!bias) std::fill_n(yt, n * m, 0.0F);
-  } else {
-    const Operands op{false, true, w, k, x, k};
-    const Direct d{true, false};
-    const std::size_t panels = (m + kNR - 1) / kNR;
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    const int parts = num_threads() <= 1 || work < kMinParallelWork
-                          ? 1
-                          : static_cast<int>(std::min<std::size_t>(panels, static_cast<std::size_t>(num_threads())));
-    const auto part_columns = [&](int part) {
-      const std::size_t j0 = std::min(m, panels * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kNR);
-      const std::size_t j1 = std::min(m, panels * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kNR);
-      return std::pair{j0, j1};
-    };
-    parallel_run(parts, [&](int part) {
-      const auto [j0, j1] = part_columns(part);
-      if (j0 < j1) gemm_rect(op, d, 0, n, j0, j1, k, beta, yt, m);
-    });
-  }
-  // Then y = (Yᵀ)ᵀ, rows of y in W-row blocks shared out between the threads.
-  const std::size_t row_blocks = (m + kW - 1) / kW;
-  const int parts = n * m < kMinSharedB ? 1 : static_cast<int>(std::min<std::size_t>(row_blocks, static_cast<std::size_t>(num_threads())));
+  const Operands op{false, true, w, k, x, k};
+  const Direct d{true, false};
+  const std::size_t panels = (m + kNR - 1) / kNR;
+  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int parts = num_threads() <= 1 || work < kMinParallelWork
+                        ? 1
+                        : static_cast<int>(std::min<std::size_t>(panels, static_cast<std::size_t>(num_threads())));
+  // Each part does all three steps for its own columns of Yᵀ (whole NR panels, so whole W-row
+  // blocks of y): fills them with the bias (the first term of every sum, as in y), multiplies,
+  // then transposes them into its rows of y while they are still in its core's cache. One
+  // hand-off to the pool for the lot.
   parallel_run(parts, [&](int part) {
-    const std::size_t i0 = std::min(m, row_blocks * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kW);
-    const std::size_t i1 = std::min(m, row_blocks * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kW);
-    transpose_into(yt, m, n, i0, i1, y);
+    const std::size_t j0 = std::min(m, panels * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kNR);
+    const std::size_t j1 = std::min(m, panels * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kNR);
+    if (j0 == j1) return;
+    if (bias || k == 0)  // (k == 0: no product to overwrite Yᵀ, which is then the bias or 0)
+      for (std::size_t j = 0; j < n; ++j) std::fill_n(yt + j * m + j0, j1 - j0, bias ? bias[j] : 0.0F);
+    if (k > 0) gemm_rect(op, d, 0, n, j0, j1, k, bias ? 1.0F : 0.0F, yt, m);
+    (relu ? transpose_into<true> : transpose_into<false>)(yt, m, n, j0, j1, y);
   });
 }
 

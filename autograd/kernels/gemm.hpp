@@ -24,9 +24,10 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 // (room for n x m floats), then transposed into y: the kernel reads W in place, so W is never
 // transposed into gemm's panels, only X and Y are. The bits are those of filling y's rows with
 // the bias and adding gemm(false, true, m, n, k, x, k, w, k, 1, y, n): the same sums in the
-// same order. It pays when Y holds fewer elements than W (m < k).
+// same order. It pays when Y holds fewer elements than W (m < k). With relu, y gets max(Y, 0)
+// (std::max's bits: -0 and NaN pass through), in the same pass.
 void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
-                            const float* bias, float* yt, float* y);
+                            const float* bias, float* yt, float* y, bool relu = false);
 
 // Which implementation gemm is: "built-in" or "OpenBLAS".
 const char* gemm_name();

@@ -3,6 +3,7 @@
 // follows ag::num_threads().
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstddef>
 
 #include "autograd/kernels/gemm.hpp"
@@ -31,10 +32,12 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 
 // OpenBLAS packs W itself: the plain product into y (yt unused).
 void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
-                            const float* bias, float* /*yt*/, float* y) {
+                            const float* bias, float* /*yt*/, float* y, bool relu) {
   for (std::size_t i = 0; i < m; ++i)
     for (std::size_t j = 0; j < n; ++j) y[i * n + j] = bias ? bias[j] : 0.0F;
   gemm(false, true, m, n, k, x, k, w, k, 1.0F, y, n);
+  if (relu)
+    for (std::size_t i = 0; i < m * n; ++i) y[i] = std::max(y[i], 0.0F);
 }
 
 // OpenBLAS packs inside each call: the "packed" op(A) is a plain row-major copy [m, k].

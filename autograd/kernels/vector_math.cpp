@@ -35,6 +35,19 @@ B sigmoid_from_exp(const B& x, const B& e) {
   return xsimd::select(x >= B(0.0F), one, e) / (one + e);
 }
 
+// log(1 + e) for e in [0, 1] (NaN stays NaN): e P(e), P of degree 9 fitted to log1p(e) / e on
+// [0, 1] (Chebyshev; 1.3e-8 relative before rounding). Within 2 ulp of the correctly rounded
+// log1p for every float in [0, 1] (checked exhaustively when it was written). xsimd::log1p,
+// for any argument, took more than half of the BCE forward with its two divisions; the loss
+// value is all it feeds (the gradient comes from the sigmoid), so training is unchanged.
+B log1p_unit(const B& e) {
+  B p(-0.00321351093F);
+  for (const float c : {0.0196467703F, -0.0564304191F, 0.105327422F, -0.152511455F, 0.196513747F, -0.249477822F,
+                        0.333290957F, -0.499998506F, 0.999999987F})
+    p = xsimd::fma(p, e, B(c));
+  return e * p;
+}
+
 // softplus(l) = max(l, 0) + log1p(e^-|l|) and sigmoid(l) = (l >= 0 ? 1 : e^-|l|) / (1 + e^-|l|)
 // share the one exponential. Vectors [v0, v1) of the input, in one block: returns its sum.
 float bce_block(const float* l, const float* y, float* loss, float* sigmoid, std::size_t v0, std::size_t v1) {
@@ -44,7 +57,7 @@ float bce_block(const float* l, const float* y, float* loss, float* sigmoid, std
     const B x = B::load_unaligned(l + i);
     const B t = B::load_unaligned(y + i);
     const B e = xsimd::exp(-xsimd::abs(x));
-    const B value = xsimd::max(x, zero) + xsimd::log1p(e) - x * t;
+    const B value = xsimd::max(x, zero) + log1p_unit(e) - x * t;
     sigmoid_from_exp(x, e).store_unaligned(sigmoid + i);
     if (loss != nullptr) value.store_unaligned(loss + i);
     block_sum += value;

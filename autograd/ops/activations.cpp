@@ -1,9 +1,7 @@
 // relu, sigmoid, tanh, softplus, log_sigmoid, leaky_relu, elu, gelu, silu: forward in a form that cannot overflow,
 // with dy/dx beside it.
 #include <algorithm>
-#include <bit>
 #include <cmath>
-#include <cstdint>
 #include <numbers>
 
 #include "autograd/kernels/vector_math.hpp"
@@ -26,26 +24,6 @@ static void elu_backward(Tape& t, const Node& n);
 static void gelu_backward(Tape& t, const Node& n);
 static void silu_backward(Tape& t, const Node& n);
 
-// dx[i] += x[i] > 0 ? g[i] : 0 (with Fresh: dx[i] = 0 + that, dx unread), in loops of
-// restrict pointers that the compiler vectorizes.
-template <bool Fresh>
-static void relu_mask_add(const float* __restrict x, const float* __restrict g, float* __restrict dx,
-                          std::size_t n) {
-  if constexpr (Fresh) {
-    // The select as a bit mask: g++ 12 vectorizes `dx[i] = x[i] > 0 ? g[i] : 0` in no form
-    // ("control flow in loop"), only the select added to a value loaded from dx.
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t keep = x[i] > 0.0F ? 0xFFFFFFFFU : 0U;
-      dx[i] = 0.0F + std::bit_cast<float>(std::bit_cast<std::uint32_t>(g[i]) & keep);
-    }
-  } else {
-    for (std::size_t i = 0; i < n; ++i) {
-      const float gi = g[i];  // read unconditionally, or g++ will not vectorize the select
-      dx[i] += x[i] > 0.0F ? gi : 0.0F;
-    }
-  }
-}
-
 // y = max(x, 0), dy/dx = [x > 0]
 Var relu(Var x) {
   Var y = unary_forward("relu", x, relu_backward, [](float v) { return std::max(v, 0.0F); });
@@ -64,9 +42,9 @@ static void relu_backward(Tape& t, const Node& n) {
   const bool fresh = detail::fresh(n, 0);
   detail::elementwise_for(n.value().size(), [=](std::size_t begin, std::size_t end) {
     if (fresh)
-      relu_mask_add<true>(in + begin, g + begin, dx + begin, end - begin);
+      detail::relu_mask_add<true>(in + begin, g + begin, dx + begin, end - begin);
     else
-      relu_mask_add<false>(in + begin, g + begin, dx + begin, end - begin);
+      detail::relu_mask_add<false>(in + begin, g + begin, dx + begin, end - begin);
   });
 }
 

@@ -121,8 +121,12 @@ void for_each_output(const ReductionPlan& p, F&& fold) {
 /// Adds into out[j] (or, with fresh, writes 0 + into it) the sum of g[i, j] over rows i, each
 /// column accumulated in double over the rows in order (in row-major passes over blocks of
 /// columns, so the loads stay sequential). Slices of columns run on all threads when g is large:
-/// every column's sum is the same whichever thread takes it.
-inline void add_column_sums(const float* g, std::size_t rows, std::size_t cols, float* out, bool fresh = false) {
+/// every column's sum is the same whichever thread takes it. With `relu_out` (the output of a
+/// fused ReLU, g's shape), g is first masked as relu's fresh rule does (relu_mask_add) and the
+/// masked rows are written to `masked` as well, in the same pass: the column sums are then those
+/// of `masked`.
+inline void add_column_sums(const float* g, std::size_t rows, std::size_t cols, float* out, bool fresh = false,
+                            const float* relu_out = nullptr, float* masked = nullptr) {
   const std::size_t min_columns = std::max<std::size_t>(16, kMinElementsPerThread / std::max<std::size_t>(rows, 1));
   parallel_for(cols, min_columns, [=](std::size_t begin, std::size_t end) {
     constexpr std::size_t kBlock = 256;
@@ -132,6 +136,10 @@ inline void add_column_sums(const float* g, std::size_t rows, std::size_t cols, 
       std::fill_n(acc.begin(), width, 0.0);
       for (std::size_t i = 0; i < rows; ++i) {
         const float* row = g + i * cols + j0;
+        if (relu_out != nullptr) {
+          relu_mask_add<true>(relu_out + i * cols + j0, row, masked + i * cols + j0, width);
+          row = masked + i * cols + j0;
+        }
         for (std::size_t j = 0; j < width; ++j) acc[j] += row[j];
       }
       for (std::size_t j = 0; j < width; ++j) out[j0 + j] = (fresh ? 0.0F : out[j0 + j]) + static_cast<float>(acc[j]);
