@@ -137,6 +137,34 @@ using gemm_detail::kNR;
 
 std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
 
+// Half a vector, for runs of at most kW / 2 values. A run's add reads and writes a whole
+// vector: with AVX-512 and the 7x7 layers' runs of 7 in phase rows 8 floats apart, a
+// 16-float vector overlapped the run of the next row, whose load then waited for the store
+// before it to reach the cache (a failed store forwarding on every run: col2im's adds took
+// twice as long as its GEMM). Half vectors of 8 touch one phase row each.
+#if XSIMD_WITH_AVX512F
+using Half = xsimd::batch<float, xsimd::avx2>;
+#else
+using Half = Vec;
+#endif
+constexpr std::size_t kHalfW = Half::size;
+
+// d[oh cols + b image_floats + q] += values[(b out_h + oh) out_w + q] for q < out_w (< V's
+// lanes), one read-modify-write of a V per run, the lanes past the run written back as read.
+template <class V>
+void add_short_runs(const float* values, std::size_t out_w, std::size_t out_h, std::size_t count,
+                    std::size_t cols, std::size_t image_floats, float* d) {
+  alignas(64) static constexpr float kLane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  static_assert(V::size <= 16);
+  const auto lanes = V::load_aligned(kLane) < V(static_cast<float>(out_w));
+  for (std::size_t b = 0; b < count; ++b)
+    for (std::size_t oh = 0; oh < out_h; ++oh, values += out_w) {
+      float* at = d + b * image_floats + oh * cols;
+      const V old = V::load_unaligned(at);
+      xsimd::select(lanes, old + V::load_unaligned(values), old).store_unaligned(at);
+    }
+}
+
 // Where the parts of col2im_gemm's working memory sit: the X' panels (aligned for the
 // micro-kernel's vector loads), the MR rows of the columns one row panel of A gives, then the
 // chunk's planes in their phases.
@@ -292,12 +320,11 @@ void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed
     for (std::size_t r = 0; r < rows; ++r) {
       const float* values = strip + r * layout.width;
       if (whole == 0) {  // runs shorter than a vector (the VAE's 7x7 layers): one masked add each
-        for (std::size_t b = 0; b < count; ++b)
-          for (std::size_t oh = 0; oh < g.out_h; ++oh, values += g.out_w) {
-            float* d = phases + row[r] + b * image_phases + oh * ph.cols;
-            const Vec old = Vec::load_unaligned(d);
-            xsimd::select(tail_lanes, old + Vec::load_unaligned(values), old).store_unaligned(d);
-          }
+        if (g.out_w <= kHalfW) {
+          add_short_runs<Half>(values, g.out_w, g.out_h, count, ph.cols, image_phases, phases + row[r]);
+          continue;
+        }
+        add_short_runs<Vec>(values, g.out_w, g.out_h, count, ph.cols, image_phases, phases + row[r]);
         continue;
       }
       for (std::size_t b = 0; b < count; ++b)

@@ -246,6 +246,15 @@ struct Chunks {
   }
 };
 
+/// Whether a conv op's GEMM with m rows, n columns and k steps gathers its op(B) panels from the
+/// padded images (an implicit GEMM) rather than reading im2col's columns in place. gemm reads
+/// the B of a product of few rows in place (gemm_packs_b), but a long K of columns read in
+/// place streams from L2, row by row, once per row panel: with AVX-512 (8-row panels, so 64 rows
+/// count as few) the VAE's 64-row products with k = 512 (encoder.2's forward, decoder.5's input
+/// gradient) spent about 1 ms each of a 1-thread step in im2col and the in-place GEMM more
+/// than with the gathered panels. A short K (the VAE's 1-channel layers, k = 16) stays in place.
+bool implicit_gemm(std::size_t m, std::size_t n, std::size_t k) { return gemm_packs_b(m, n) || k >= 128; }
+
 /// Marks a conv node writes_fresh (Tape::sweep_backward): its rule then writes the input's
 /// gradient, if the tape hands it over unzeroed, instead of adding to it (the same bits, without
 /// a pass of zeros and, for conv2d, col2im's reading them back), and zeroes a fresh weight or
@@ -363,7 +372,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
     float* col = chunks.col(buffers, part);
     float* yt = chunks.mat(buffers, part);
     const std::size_t cols = count * positions;
-    if (gemm_packs_b(wd.b, cols)) {  // Y' = W col, its columns gathered as gemm packs them
+    if (implicit_gemm(wd.b, cols, k)) {  // Y' = W col, its columns gathered as gemm packs them
       float* padded = chunks.padded(buffers, part);
       pad_images(g, x.value().data(), first, count, false, padded);
       const ColumnPanels columns{&g, padded, count, false};
@@ -419,7 +428,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
                     chunks.dw(buffers, part), k, col);
     }
     if (x.requires_grad) {  // dX' [C, count H W] = W dcol
-      if (gemm_packs_b(in_c, cols)) {
+      if (implicit_gemm(in_c, cols, k)) {
         pad_images(g, grad, 0, count, false, padded);  // (laid out for dcol, not dcolᵀ)
         const ColumnPanels dcol{&g, padded, count, false};
         gemm_prepacked_a_panels_b(in_c, cols, k, packed_w, dcol.source(), 0.0F, xt, cols, col);
