@@ -187,23 +187,43 @@ struct Col2imWork {
 
 // panels = X' [m, n = count P] in NR-column panels (zero past column n), X' being the images
 // of src [count, m, P]: panel j holds columns [j NR, (j + 1) NR) for every
-// step, dst[j NR m + p NR + l]. A panel within one image copies whole vectors; one across
-// images gathers each lane from its image.
+// step, dst[j NR m + p NR + l]. A vector of columns within one image is one load; one across
+// two images (P >= W) two loads and a blend, which on AVX-512 took the place of a gather (16
+// lanes from 2 runs of P = 49: the VAE's 7x7 layers, whose 48-column panels nearly all cross
+// an image). Only a vector of more runs, or the last one, reaching past column n, gathers.
 void pack_channel_major(const float* src, std::size_t m, std::size_t positions, std::size_t count, float* panels) {
   using Index = xsimd::batch<std::int32_t>;
+  constexpr std::size_t kNV = kNR / kW;
   const std::size_t n = count * positions, stride = m * positions;
   for (std::size_t j0 = 0; j0 < n; j0 += kNR) {
     float* dst = panels + j0 * m;
-    const std::size_t b = j0 / positions, q = j0 % positions, live = std::min(kNR, n - j0);
-    const float* base = src + b * stride;  // image b, which holds column j0
-    if (q + kNR <= positions) {
+    const std::size_t live = std::min(kNR, n - j0);
+    // per vector: lanes before split[v] read src + run_a[v] + l, the others src + run_b[v] + l
+    std::size_t run_a[kNV], run_b[kNV], split[kNV];
+    bool by_runs = true;
+    for (std::size_t v = 0; v < kNV && by_runs; ++v) {
+      const std::size_t j = j0 + v * kW, b = j / positions, q = j % positions;
+      run_a[v] = b * stride + q;
+      split[v] = std::min(kW, positions - q);
+      run_b[v] = run_a[v] + stride - positions;  // lane l >= split: image b + 1, position l - split
+      by_runs = j + kW <= n && (split[v] == kW || positions >= kW);
+    }
+    if (by_runs) {
+      xsimd::batch_bool<float> first[kNV];
+      for (std::size_t v = 0; v < kNV; ++v) first[v] = first_lanes(split[v]);
       for (std::size_t p = 0; p < m; ++p)
-        for (std::size_t v = 0; v < kNR; v += kW) Vec::load_unaligned(base + q + p * positions + v).store_aligned(dst + p * kNR + v);
+        for (std::size_t v = 0; v < kNV; ++v) {
+          const float* row = src + p * positions;
+          const Vec a = Vec::load_unaligned(row + run_a[v]);
+          (split[v] == kW ? a : xsimd::select(first[v], a, Vec::load_unaligned(row + run_b[v])))
+              .store_aligned(dst + p * kNR + v * kW);
+        }
       continue;
     }
+    const float* base = src;
     alignas(64) std::int32_t index[kNR];
     for (std::size_t l = 0; l < kNR; ++l) {  // lanes past n read column j0 again, then are cleared
-      const std::size_t at = q + (l < live ? l : 0);
+      const std::size_t at = j0 + (l < live ? l : 0);
       index[l] = static_cast<std::int32_t>(at / positions * stride + at % positions);
     }
     const auto live_lanes = [&](std::size_t v) { return first_lanes(live > v ? live - v : 0); };
