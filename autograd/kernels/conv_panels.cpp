@@ -31,13 +31,31 @@ struct Padded {
 // so a tap's values along a row of output positions, ow sw apart in the plane, are
 // neighbours in one phase: col's rows read runs of out_w floats, not every sw-th float.
 // (For stride 1 the one phase is the padded plane.)
+// Shifted: each phase is held once per column offset jq = j dw / sw a tap can have, cut to the
+// out_w columns the taps of that offset read,
+//   shifted (a, b, jq)[y, x] = phase (a, b)[y, x + jq],
+// so a tap's window is whole rows of out_w floats: a vector of col's lanes, the tap's values at
+// neighbouring output positions, reads one run of the plane within an image (two across
+// images) instead of one per row of out_w positions. With AVX-512 and the VAE's 7-wide rows a
+// 16-lane vector read 3 runs, which took a gather; these planes cost a copy of each phase row
+// per offset (2 for a 4-wide kernel at stride 2).
 struct Phased {
-  std::size_t rows, cols;  // of one phase
+  std::size_t rows, cols;  // of one phase (of one shifted copy)
+  std::size_t shifts;      // copies of each phase (1: not shifted, cols = the phase's width)
+  std::size_t phase_cols;  // the phase's own width
   std::size_t size() const { return rows * cols; }
-  std::size_t plane(const ConvGeometry& g) const { return g.stride_h * g.stride_w * size(); }
+  std::size_t plane(const ConvGeometry& g) const { return g.stride_h * g.stride_w * shifts * size(); }
+  bool shifted() const { return shifts > 1; }
+
+  // At most this many shifted copies of a phase; a wider kernel keeps the phases as they are.
+  static constexpr std::size_t kMaxShifts = 4;
 
   explicit Phased(const ConvGeometry& g, const Padded& pd)
-      : rows((pd.rows + g.stride_h - 1) / g.stride_h), cols((pd.cols + g.stride_w - 1) / g.stride_w) {}
+      : rows((pd.rows + g.stride_h - 1) / g.stride_h), phase_cols((pd.cols + g.stride_w - 1) / g.stride_w) {
+    const std::size_t offsets = (g.kernel_w - 1) * g.dilation_w / g.stride_w + 1;
+    shifts = offsets > 1 && offsets <= kMaxShifts ? offsets : 1;
+    cols = shifts > 1 ? g.out_w : phase_cols;
+  }
 };
 
 // Walks the offsets of rows (c, i, j) or of columns (b, oh, ow) of col, one after the other:
@@ -76,15 +94,20 @@ std::ptrdiff_t sgn(std::size_t v) { return static_cast<std::ptrdiff_t>(v); }
 struct PhasedRowWalker {
   std::size_t kh, kw, dh, dw, sh, sw;
   std::ptrdiff_t plane, phase, phase_cols;
+  std::size_t shifts;
+  bool shifted;
   std::size_t c = 0, i = 0, j = 0, iq = 0, ir = 0, jq = 0, jr = 0;
   std::ptrdiff_t offset = 0;
 
   PhasedRowWalker(const ConvGeometry& g, const Phased& ph)
       : kh(g.kernel_h), kw(g.kernel_w), dh(g.dilation_h), dw(g.dilation_w), sh(g.stride_h), sw(g.stride_w),
-        plane(sgn(ph.plane(g))), phase(sgn(ph.size())), phase_cols(sgn(ph.cols)) {}
+        plane(sgn(ph.plane(g))), phase(sgn(ph.size())), phase_cols(sgn(ph.cols)), shifts(ph.shifts),
+        shifted(ph.shifted()) {}
 
+  // (shifted: jq picks the phase's copy, else the column within the phase)
   void update() {
-    offset = sgn(c) * plane + sgn(ir * sw + jr) * phase + sgn(iq) * phase_cols + sgn(jq);
+    offset = sgn(c) * plane + sgn((ir * sw + jr) * shifts + (shifted ? jq : 0)) * phase + sgn(iq) * phase_cols +
+             (shifted ? 0 : sgn(jq));
   }
   void seek(std::size_t at) {
     j = at % kw;
@@ -144,7 +167,7 @@ struct TapRowWalker {
 Walker column_walker(const ConvGeometry& g, const Padded& pd) {
   return {g.out_w, g.out_h, sgn(g.stride_w), sgn(g.stride_h * pd.cols), sgn(g.channels * pd.plane())};
 }
-// the same in the phased planes: b C plane + oh phase cols + ow
+// the same in the phased planes: b C plane + oh phase cols + ow (shifted: b C plane + position)
 Walker phased_column_walker(const ConvGeometry& g, const Phased& ph) {
   return {g.out_w, g.out_h, 1, sgn(ph.cols), sgn(g.channels * ph.plane(g))};
 }
@@ -273,14 +296,17 @@ void pack_columns(const void* source, std::size_t p0, std::size_t kc, std::size_
 
 std::size_t conv_padded_floats(const ConvGeometry& g, std::size_t count) {
   const Padded pd(g);
-  return count * g.channels * std::max(pd.plane(), Phased(g, pd).plane(g)) + 2 * kW;
+  const Phased ph(g, pd);
+  // (shifted planes: then one channel's unshifted phases, which pad_images splits it into first)
+  const std::size_t staging = ph.shifted() ? g.stride_h * g.stride_w * ph.rows * ph.phase_cols + kW : 0;
+  return count * g.channels * std::max(pd.plane(), ph.plane(g)) + 2 * kW + staging;
 }
 
 void pad_images(const ConvGeometry& g, const float* image, std::size_t first, std::size_t count, bool transposed,
                 float* padded) {
   const Padded pd(g);
   const Phased ph(g, pd);
-  const bool phased = !transposed && (g.stride_h > 1 || g.stride_w > 1);
+  const bool phased = !transposed && (g.stride_h > 1 || g.stride_w > 1 || ph.shifted());
   const std::size_t plane = g.height * g.width, padded_plane = phased ? ph.plane(g) : pd.plane();
   // image columns [0, x_end) land at padded columns [left, left + x_end)
   const std::size_t left = std::min(g.pad_w, pd.cols);
@@ -288,7 +314,12 @@ void pad_images(const ConvGeometry& g, const float* image, std::size_t first, st
   const std::size_t y_end = pd.rows > g.pad_h ? std::min(g.height, pd.rows - g.pad_h) : 0;
   std::fill(padded, padded + kW, 0.0F);  // the slack the panels' loads may read into
   padded += kW;
-  std::fill(padded + count * g.channels * padded_plane, padded + count * g.channels * padded_plane + kW, 0.0F);
+  const std::size_t end = count * g.channels * padded_plane;
+  // The unshifted phases of one plane (shifted planes are copied from them): after the planes
+  // and their slack, with a vector of its own for the copies' overlapping loads.
+  const std::size_t phase_floats = ph.rows * ph.phase_cols;
+  float* staging = ph.shifted() && phased ? padded + end + kW : nullptr;
+  const std::size_t split_plane = staging ? g.stride_h * g.stride_w * phase_floats : padded_plane;
   // The rows are short (14 floats in 16 for the VAE's second layer): the plane is cleared with
   // vector stores, then each row is copied with whole vectors, the last one overlapping the one
   // before, rather than with a call to memcpy and two to memset per row (three times as long).
@@ -296,15 +327,16 @@ void pad_images(const ConvGeometry& g, const float* image, std::size_t first, st
     for (std::size_t c = 0; c < g.channels; ++c) {
       const float* src = image + ((first + b) * g.channels + c) * plane;
       float* dst = padded + (b * g.channels + c) * padded_plane;
+      float* split = staging ? staging : dst;
       std::size_t i = 0;
-      for (; i + kW <= padded_plane; i += kW) Vec(0.0F).store_unaligned(dst + i);
-      for (; i < padded_plane; ++i) dst[i] = 0.0F;
+      for (; i + kW <= split_plane; i += kW) Vec(0.0F).store_unaligned(split + i);
+      for (; i < split_plane; ++i) split[i] = 0.0F;
       for (std::size_t y = 0; y < y_end; ++y) {
         const float* row = src + y * g.width;
         if (phased) {  // padded (Y, X) to phase (Y % sh, X % sw) at (Y / sh, X / sw)
           const std::size_t yy = y + g.pad_h;
-          float* out = dst + (yy % g.stride_h) * g.stride_w * ph.size() + yy / g.stride_h * ph.cols;
-          conv_detail::row_to_phases(row, x_end, left, g.stride_w, ph.size(), out);
+          float* out = split + (yy % g.stride_h) * g.stride_w * phase_floats + yy / g.stride_h * ph.phase_cols;
+          conv_detail::row_to_phases(row, x_end, left, g.stride_w, phase_floats, out);
           continue;
         }
         float* out = dst + (y + g.pad_h) * pd.cols + left;
@@ -316,7 +348,18 @@ void pad_images(const ConvGeometry& g, const float* image, std::size_t first, st
         for (; x + kW <= x_end; x += kW) Vec::load_unaligned(row + x).store_unaligned(out + x);
         if (x < x_end) Vec::load_unaligned(row + x_end - kW).store_unaligned(out + x_end - kW);
       }
+      if (!staging) continue;
+      // shifted (a, b, jq) row y = phase (a, b) row y from column jq, out_w floats: whole
+      // vectors, the last one running into the rows written after it (or the slack)
+      float* out = dst;
+      for (std::size_t phase = 0; phase < g.stride_h * g.stride_w; ++phase)
+        for (std::size_t jq = 0; jq < ph.shifts; ++jq)
+          for (std::size_t y = 0; y < ph.rows; ++y, out += ph.cols) {
+            const float* in = staging + phase * phase_floats + y * ph.phase_cols + jq;
+            for (std::size_t x = 0; x < ph.cols; x += kW) Vec::load_unaligned(in + x).store_unaligned(out + x);
+          }
     }
+  std::fill(padded + end, padded + end + kW, 0.0F);  // (after the copies, which may run into it)
 }
 
 PanelSource ColumnPanels::source() const { return {&pack_columns, this}; }
