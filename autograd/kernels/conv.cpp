@@ -6,7 +6,6 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "autograd/kernels/conv_by_phases.hpp"
 #include "autograd/kernels/conv_phases.hpp"
 #include "autograd/kernels/gemm_kernel.hpp"
 #include "autograd/kernels/gemm_pack.hpp"
@@ -255,25 +254,20 @@ void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed
 }  // namespace
 
 std::size_t col2im_gemm_work_floats(const ConvGeometry& g, std::size_t m, std::size_t count) {
-  if (conv_by_phases::applies(g, m)) return conv_by_phases::work_floats(g, m, count);
   return Col2imWork(g, m, group_images(g, m, count)).floats();
 }
 
 std::size_t col2im_gemm_weight_floats(const ConvGeometry& g, std::size_t m) {
-  if (conv_by_phases::applies(g, m)) return conv_by_phases::weight_floats(g, m);
   return round_up(g.col_rows(), kMR) * m + gemm_detail::kPackSlack;
 }
 
 void col2im_gemm_pack(const ConvGeometry& g, std::size_t m, const float* w, float* packed) {
-  if (conv_by_phases::applies(g, m)) return conv_by_phases::pack(g, m, w, packed);
   const std::size_t k = g.col_rows();  // op(A) = Wᵀ [k, m]: row i is column i of W
   for (std::size_t i = 0; i < k; i += kMR) gemm_detail::copy_panel<kMR>(w + i, k, m, std::min(kMR, k - i), packed + i * m);
 }
 
 void col2im_gemm(const ConvGeometry& g, std::size_t m, const float* packed_wt, const float* src, std::size_t first,
                  std::size_t count, const float* bias, bool accumulate, bool relu, float* image, float* work) {
-  if (conv_by_phases::applies(g, m))
-    return conv_by_phases::run(g, m, packed_wt, src, first, count, bias, accumulate, relu, image, work);
   const std::size_t group = group_images(g, m, count);
   for (std::size_t f = 0; f < count; f += group)
     col2im_gemm_group(g, m, packed_wt, src + f * m * g.positions(), first + f, std::min(group, count - f), bias,

@@ -292,35 +292,7 @@ void pack_columns(const void* source, std::size_t p0, std::size_t kc, std::size_
   }
 }
 
-// rows p = (c, t) of a TapTableColumns: c plane + tap_offset[t]
-struct TableRowWalker {
-  const std::int32_t* tap_offset;
-  std::size_t taps;
-  std::ptrdiff_t plane;
-  std::size_t t = 0;
-  std::ptrdiff_t channel = 0, offset = 0;
-
-  void seek(std::size_t at) {
-    t = at % taps;
-    channel = sgn(at / taps) * plane;
-    offset = channel + tap_offset[t];
-  }
-  void next() {
-    if (++t == taps) t = 0, channel += plane;
-    offset = channel + tap_offset[t];
-  }
-};
-
-void pack_table_columns(const void* source, std::size_t p0, std::size_t kc, std::size_t j0, std::size_t w,
-                        std::size_t width, float* dst) {
-  const auto& tc = *static_cast<const TapTableColumns*>(source);
-  const Walker lanes{tc.positions, 1, 1, 0, sgn(tc.image)};  // (b, x): b image + x
-  gather_panel(tc.planes, TableRowWalker{tc.tap_offset, tc.taps, sgn(tc.plane)}, lanes, p0, kc, j0, w, width, dst);
-}
-
 }  // namespace
-
-PanelSource TapTableColumns::source() const { return {&pack_table_columns, this}; }
 
 std::size_t conv_padded_floats(const ConvGeometry& g, std::size_t count) {
   const Padded pd(g);

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 
 #include "autograd/kernels/conv.hpp"
 #include "autograd/kernels/gemm_panels.hpp"
@@ -37,19 +36,6 @@ struct ColumnPanels {
   const float* padded;
   std::size_t count;
   bool transposed;
-
-  PanelSource source() const;
-};
-
-/// Columns given by a table of taps, as gemm's op(B) [K = channels taps, n = count positions]:
-/// element (p, q) for p = (c, t), q = (b, x) is
-///   planes[b image + c plane + tap_offset[t] + x],
-/// so a run of positions of one image is a run of the planes (the stride phases of a transposed
-/// convolution, conv_by_phases.cpp). The planes need a vector of readable floats before and after.
-struct TapTableColumns {
-  const float* planes;
-  const std::int32_t* tap_offset;
-  std::size_t taps, plane, image, positions;
 
   PanelSource source() const;
 };
