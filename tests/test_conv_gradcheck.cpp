@@ -112,6 +112,10 @@ TEST_CASE("conv2d: values equal the definition, gradients the finite differences
       {"implicit GEMM: stride 2, rows of 11", {2, 2, 5, 11}, {50, 2, 3, 3}, {.stride = 2, .padding = 1}},
       // the last row and column are in no window: their gradient is 0, their phases unused
       {"stride 4: pixels no window reaches", {2, 2, 5, 5}, {3, 2, 2, 2}, {.stride = 4}},
+      // a full row panel of input channels (8 on AVX-512): the input's gradient through col2im
+      // with 2 x 2 taps per stride phase; then phases of 2 and 1 taps, uneven strides
+      {"9 input channels, stride 2, padding 1", {2, 9, 6, 6}, {5, 9, 4, 4}, {.stride = 2, .padding = 1}},
+      {"stride (3, 2), kernel 5x4, padding (2, 1)", {2, 8, 9, 6}, {3, 8, 5, 4}, {.stride = {3, 2}, .padding = {2, 1}}},
   };
   for (const ConvCase& c : cases) {
     INFO(c.name);
@@ -135,6 +139,9 @@ TEST_CASE("conv_transpose2d: values equal the definition, gradients the finite d
       {"planes smaller than a vector, several images a chunk", {24, 3, 2, 2}, {3, 2, 4, 4}, {.stride = 2, .padding = 1}},
       {"implicit GEMM: 50 input channels, output_padding (1, 0), kernel 4x3", {3, 50, 3, 2}, {50, 2, 4, 3},
        {.stride = 2, .padding = 1, .output_padding = {1, 0}}},
+      {"8 output channels, stride 2, padding 1", {2, 3, 3, 4}, {3, 8, 4, 4}, {.stride = 2, .padding = 1}},
+      {"stride (2, 3), kernel 3x4, output_padding (1, 2)", {2, 2, 3, 2}, {2, 9, 3, 4},
+       {.stride = {2, 3}, .padding = {1, 0}, .output_padding = {1, 2}}},
   };
   for (const TransposeCase& c : cases) {
     INFO(c.name);
