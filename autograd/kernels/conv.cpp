@@ -393,12 +393,24 @@ void scatter_channel_major(const float* src, std::size_t channels, std::size_t p
       const float* in = src + (c * count + b) * positions;
       float* out = dst + ((first + b) * channels + c) * positions;
       const float add = bias ? bias[c] : 0.0F;
+      // whole vectors, then the tail by value (the compiler's own vectorization of these loops
+      // left them at about 1 ns a value for the VAE's 49 positions)
+      const Vec vadd(add);
+      const std::size_t whole = positions / kW * kW;
+      std::size_t p = 0;
       if (accumulate) {
-        for (std::size_t p = 0; p < positions; ++p) out[p] += in[p] + add;
-      } else if (relu) {  // as relu's forward: std::max(v, 0)
-        for (std::size_t p = 0; p < positions; ++p) out[p] = std::max(in[p] + add, 0.0F);
+        for (; p < whole; p += kW)
+          (Vec::load_unaligned(out + p) + (Vec::load_unaligned(in + p) + vadd)).store_unaligned(out + p);
+        for (; p < positions; ++p) out[p] += in[p] + add;
+      } else if (relu) {  // as relu's forward: std::max(v, 0), that is v < 0 ? 0 : v
+        for (; p < whole; p += kW) {
+          const Vec v = Vec::load_unaligned(in + p) + vadd;
+          xsimd::select(v < Vec(0.0F), Vec(0.0F), v).store_unaligned(out + p);
+        }
+        for (; p < positions; ++p) out[p] = std::max(in[p] + add, 0.0F);
       } else {
-        for (std::size_t p = 0; p < positions; ++p) out[p] = in[p] + add;
+        for (; p < whole; p += kW) (Vec::load_unaligned(in + p) + vadd).store_unaligned(out + p);
+        for (; p < positions; ++p) out[p] = in[p] + add;
       }
     }
 }
