@@ -321,7 +321,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
   const ConvGeometry g = conv2d_geometry(x.value().shape(), w.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), out_c = w.value().shape()[0];
   const std::size_t out_floats = out_c * positions;
-  const Chunks chunks(g.batch, k, out_c, positions, g, o.relu ? out_floats : 0);
+  const Chunks chunks(g.batch, k, out_c, positions, g, o.relu && x.requires_grad ? out_floats : 0);
   float* buffers = n.scratch.data();  // sized by the forward
   bias_grad(t, n, n.grad().data(), o.relu ? n.value().data() : nullptr, g.batch, out_c, positions);
   if (!w.requires_grad && !x.requires_grad) return;
@@ -329,12 +329,19 @@ static void conv2d_backward(Tape& t, const Node& n) {
   if (x.requires_grad) col2im_gemm_pack(g, out_c, w.value().data(), packed_wt);
   chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
     float* col = chunks.col(buffers, part);
-    // the chunk's gradient (before the fused ReLU, taken once for both products)
-    const float* grad = chunk_grad(n, o.relu, out_floats, first, count, chunks.grad(buffers, part));
+    // The chunk's gradient before the fused ReLU, taken once for both products when the input
+    // needs its gradient; for the weight's alone (a first layer) the ReLU's mask is applied as
+    // the gradient is gathered, which saves a pass.
+    const float* grad =
+        x.requires_grad ? chunk_grad(n, o.relu, out_floats, first, count, chunks.grad(buffers, part)) : nullptr;
     if (w.requires_grad) {  // dW[O, K] (+)= G' colᵀ, the part's first chunk overwriting
       float* gt = chunks.mat(buffers, part);
       const std::size_t cols = count * positions;
-      gather_channel_major(grad, nullptr, out_c, positions, 0, count, gt);
+      if (grad)
+        gather_channel_major(grad, nullptr, out_c, positions, 0, count, gt);
+      else
+        gather_channel_major(n.grad().data(), o.relu ? n.value().data() : nullptr, out_c, positions, first, count,
+                             gt);
       float* padded = chunks.padded(buffers, part);
       pad_images(g, x.value().data(), first, count, true, padded);
       const ColumnPanels col_t{&g, padded, count, true};
@@ -371,8 +378,8 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   out.set_attrs(o);
   mark_writes_fresh(out, x, weight, bias);
   const std::size_t k = g.col_rows(), positions = g.positions();
-  // (with a ReLU, the gradient before it is held chunk by chunk)
-  const Chunks chunks(g.batch, k, wd.b, positions, g, o.relu ? wd.b * positions : 0);
+  // (the gradient before the ReLU is held chunk by chunk where the input needs its gradient)
+  const Chunks chunks(g.batch, k, wd.b, positions, g, o.relu && x.requires_grad() ? wd.b * positions : 0);
   float* buffers = scratch(out, chunks);
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* packed_w = chunks.weight(buffers);  // W [O, K]
