@@ -145,36 +145,28 @@ void add_bias_grad(const float* grad, const float* relu_out, std::size_t batch, 
     const std::uint32_t keep = relu_out[i] > 0.0F ? 0xFFFFFFFFU : 0U;
     return 0.0F + std::bit_cast<float>(std::bit_cast<std::uint32_t>(grad[i]) & keep);
   };
-  // Image by image, each image's channels in turn: the thread reads its channels of an image as
-  // one contiguous stretch, where walking the batch one channel group at a time read stretches
-  // of 8 P floats (1.5 KB for the VAE's 7x7 layers) an image apart, which the prefetchers did
-  // not follow (about 1 ms of a 1-thread step on AVX-512). Each channel's adds keep their order.
-  constexpr std::size_t kMaxChannels = 1024;  // sums held at once; more channels go in rounds
   parallel_for(channels, 16, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t r0 = begin; r0 < end; r0 += kMaxChannels) {
-      const std::size_t r1 = std::min(end, r0 + kMaxChannels);
-      double totals[kMaxChannels] = {};
-      for (std::size_t b = 0; b < batch; ++b)
-        for (std::size_t c0 = r0; c0 < r1; c0 += kGroup) {
-          const std::size_t n = std::min(kGroup, r1 - c0);
-          double* total = totals + (c0 - r0);
-          const std::size_t at = (b * channels + c0) * positions;
-          if (n == kGroup) {
-            std::size_t p = 0;
+    for (std::size_t c0 = begin; c0 < end; c0 += kGroup) {
+      const std::size_t n = std::min(kGroup, end - c0);
+      double total[kGroup] = {};
+      for (std::size_t b = 0; b < batch; ++b) {
+        const std::size_t at = (b * channels + c0) * positions;
+        if (n == kGroup) {
+          std::size_t p = 0;
 #if defined(__AVX2__)
-            static_assert(kGroup == 8);
-            p = positions / 8 * 8;
-            add_eight_channels<Masked>(grad + at, Masked ? relu_out + at : nullptr, positions, p, total);
+          static_assert(kGroup == 8);
+          p = positions / 8 * 8;
+          add_eight_channels<Masked>(grad + at, Masked ? relu_out + at : nullptr, positions, p, total);
 #endif
-            for (; p < positions; ++p)
+          for (; p < positions; ++p)
 #pragma GCC unroll 8
-              for (std::size_t q = 0; q < kGroup; ++q) total[q] += value(at + q * positions + p);
-            continue;
-          }
+            for (std::size_t q = 0; q < kGroup; ++q) total[q] += value(at + q * positions + p);
+        } else {
           for (std::size_t q = 0; q < n; ++q)
             for (std::size_t p = 0; p < positions; ++p) total[q] += value(at + q * positions + p);
         }
-      for (std::size_t c = r0; c < r1; ++c) db[c] += static_cast<float>(totals[c - r0]);
+      }
+      for (std::size_t q = 0; q < n; ++q) db[c0 + q] += static_cast<float>(total[q]);
     }
   });
 }
