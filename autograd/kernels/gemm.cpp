@@ -36,7 +36,7 @@ namespace {
 
 // Block sizes chosen on a Zen 5 core (48 KB L1d, 1 MB L2) with bench_gemm; they also fit the
 // AVX2 EPYC the benchmarks run on now (32 KB L1d, 1 MB L2), where they were not re-tuned.
-constexpr std::size_t kMaxKC = 384;               // A panel: 8 x 384 floats = 12 KB of L1 (6 x 384 = 9 KB on AVX2)
+constexpr std::size_t kMaxKC = 384;
 constexpr std::size_t kBBlockBytes = 512 * 1024;  // B block (kc x nc): half of L2
 constexpr std::size_t kMC = 64 * kMR;             // A block: mc x kc, reused for every B block
 
@@ -166,10 +166,10 @@ void tile(std::size_t mr, std::size_t nr, std::size_t kc, const float* a, const 
 // C block (+)= packed A block x packed B block, one micro-kernel call per tile.
 void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* ap, const float* bp,
                   float* c, std::size_t ldc, bool accumulate) {
-  for (std::size_t ir = 0; ir < mc; ir += kMR) {
-    const std::size_t mr = std::min(kMR, mc - ir);
-    for (std::size_t jr = 0; jr < nc; jr += kNR) {
-      const std::size_t nr = std::min(kNR, nc - jr);
+  for (std::size_t jr = 0; jr < nc; jr += kNR) {
+    const std::size_t nr = std::min(kNR, nc - jr);
+    for (std::size_t ir = 0; ir < mc; ir += kMR) {
+      const std::size_t mr = std::min(kMR, mc - ir);
       float* ct = c + ir * ldc + jr;
       if (mr == kMR && nr == kNR)
         micro_kernel<kNV, true>(kc, ap + ir * kc, bp + jr * kc, {}, ct, ldc, accumulate);
@@ -378,27 +378,26 @@ bool scaled_only(std::size_t m, std::size_t n, std::size_t k, float beta, float*
   return true;
 }
 
-// y[m, n] = the transpose of yt[n, m], rows [i0, i1) of y: W x W blocks in registers
-// (gemm_transpose.hpp), the edges element by element. With Relu, max(value, 0) as std::max
-// gives it (v < 0 ? 0 : v: -0 and NaN stay), so a fused ReLU has the bits of relu's.
+// y[m, n] = the transpose of yt[n, m], columns [j0, j1) of y (rows of yt): W x W blocks in
+// registers (gemm_transpose.hpp), the edges element by element. With Relu, max(value, 0) as
+// std::max gives it (v < 0 ? 0 : v: -0 and NaN stay), so a fused ReLU has the bits of relu's.
 template <bool Relu>
-void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t i0, std::size_t i1, float* y) {
+void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t j0, std::size_t j1, float* y) {
   const auto clamp = [](const Vec& v) { return Relu ? xsimd::select(v < Vec(0.0F), Vec(0.0F), v) : v; };
   const auto clamp1 = [](float v) { return Relu ? std::max(v, 0.0F) : v; };
-  const std::size_t n_blocks = n / kW * kW;
-  std::size_t i = i0;
-  for (; i + kW <= i1; i += kW) {
-    for (std::size_t j = 0; j < n_blocks; j += kW) {
+  const std::size_t m_blocks = m / kW * kW, j_blocks = j0 + (j1 - j0) / kW * kW;
+  for (std::size_t i = 0; i < m_blocks; i += kW) {
+    for (std::size_t j = j0; j < j_blocks; j += kW) {
       Vec v[kW];
       for (std::size_t r = 0; r < kW; ++r) v[r] = Vec::load_unaligned(yt + (j + r) * m + i);
       transpose_block<kW>(v);
       for (std::size_t q = 0; q < kW; ++q) clamp(v[q]).store_unaligned(y + (i + q) * n + j);
     }
     for (std::size_t q = i; q < i + kW; ++q)
-      for (std::size_t j = n_blocks; j < n; ++j) y[q * n + j] = clamp1(yt[j * m + q]);
+      for (std::size_t j = j_blocks; j < j1; ++j) y[q * n + j] = clamp1(yt[j * m + q]);
   }
-  for (; i < i1; ++i)
-    for (std::size_t j = 0; j < n; ++j) y[i * n + j] = clamp1(yt[j * m + i]);
+  for (std::size_t i = m_blocks; i < m; ++i)
+    for (std::size_t j = j0; j < j1; ++j) y[i * n + j] = clamp1(yt[j * m + i]);
 }
 
 }  // namespace
@@ -407,29 +406,33 @@ void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t i
 const char* gemm_name() { return "built-in"; }
 
 // Yᵀ [n, m] = W Xᵀ: op(A) = W read in place (Direct::a), op(B) = Xᵀ packed from X's rows. The
-// threads cut Yᵀ by columns, whole NR panels each, so each packs only its own rows of X.
+// threads cut Yᵀ by rows, whole vectors of them each (whole register tiles, and whole W x W
+// blocks of the transpose), so each reads only its own rows of W, and all threads get as much
+// work for any batch. Each packs all of X for itself: sharing that packing would cost a
+// hand-off to the pool per K block, and packing is a few percent of the product. (The cut by
+// columns before, whole NR panels each, gave batch 128's three 48-, 48- and 32-wide panels to
+// the threads as 48 and 80 columns, and all of a batch of 48 or fewer to one thread.)
 void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
                             const float* bias, float* yt, float* y, bool relu) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
   const Operands op{false, true, w, k, x, k};
   const Direct d{true, false};
-  const std::size_t panels = (m + kNR - 1) / kNR;
+  const std::size_t units = (n + kW - 1) / kW;
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   const int parts = num_threads() <= 1 || work < kMinParallelWork
                         ? 1
-                        : static_cast<int>(std::min<std::size_t>(panels, static_cast<std::size_t>(num_threads())));
-  // Each part does all three steps for its own columns of Yᵀ (whole NR panels, so whole W-row
-  // blocks of y): fills them with the bias (the first term of every sum, as in y), multiplies,
-  // then transposes them into its rows of y while they are still in its core's cache. One
-  // hand-off to the pool for the lot.
+                        : static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(num_threads())));
+  // Each part does all three steps for its own rows of Yᵀ: fills them with the bias (the first
+  // term of every sum, as in y), multiplies, then transposes them into its columns of y while
+  // they are still in its core's cache. One hand-off to the pool for the lot.
   parallel_run(parts, [&](int part) {
-    const std::size_t j0 = std::min(m, panels * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kNR);
-    const std::size_t j1 = std::min(m, panels * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kNR);
+    const auto p = static_cast<std::size_t>(part), q = static_cast<std::size_t>(parts);
+    const std::size_t j0 = std::min(n, units * p / q * kW), j1 = std::min(n, units * (p + 1) / q * kW);
     if (j0 == j1) return;
     if (bias || k == 0)  // (k == 0: no product to overwrite Yᵀ, which is then the bias or 0)
-      for (std::size_t j = 0; j < n; ++j) std::fill_n(yt + j * m + j0, j1 - j0, bias ? bias[j] : 0.0F);
-    if (k > 0) gemm_rect(op, d, 0, n, j0, j1, k, bias ? 1.0F : 0.0F, yt, m);
+      for (std::size_t j = j0; j < j1; ++j) std::fill_n(yt + j * m, m, bias ? bias[j] : 0.0F);
+    if (k > 0) gemm_rect(op, d, j0, j1, 0, m, k, bias ? 1.0F : 0.0F, yt, m);
     (relu ? transpose_into<true> : transpose_into<false>)(yt, m, n, j0, j1, y);
   });
 }

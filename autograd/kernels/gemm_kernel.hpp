@@ -50,6 +50,10 @@ template <std::size_t NV, bool Packed>
                                     std::size_t ldc, bool accumulate) {
   const std::size_t a_row = Packed ? 1 : s.a_row, a_step = Packed ? kMR : s.a_step;
   const std::size_t b_step = Packed ? kNR : s.b_step;
+#pragma GCC unroll 32
+  for (std::size_t i = 0; i < kMR; ++i)
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) __builtin_prefetch(c + i * ldc + v * kW, 1, 3);
   Vec acc[kMR][NV];
   for (std::size_t i = 0; i < kMR; ++i)
     for (std::size_t v = 0; v < NV; ++v) acc[i][v] = Vec(0.0F);
