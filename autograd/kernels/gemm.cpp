@@ -7,14 +7,16 @@
 //   2. K blocks  the sum over k is taken kc steps at a time, so the panels being multiplied
 //                stay in cache; the tile of C is read and written once per block.
 //   3. packing   a block of op(A) (mc x kc) and of op(B) (kc x nc) is copied into panels of
-//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread; with
-//                a cut by rows, each B block is packed once for all threads (gemm_shared_b).
+//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread; each
+//                thread packs what its rectangle needs of both operands (see plan_threads).
 //                A thin product reads the operand that would be reused least in place
 //                instead (direct_operands).
 //   4. macro     every MR-row panel of A meets every NR-column panel of B: one micro-kernel
 //                call (gemm_kernel.hpp) per MR x NR tile of C.
-// Cache roles (ir outer, jr inner): the A panel (MR x kc) stays in L1 while the B panels
-// stream from the B block, sized to stay in L2.
+// Cache roles (jr outer, ir inner, as in BLIS): the B panel (kc x NR) stays in L1 while the
+// A panels stream from the A block in L2; per step the kernel reads NR floats of B and only MR
+// of A, so the operand read most stays nearest (macro_kernel). A thin product that reads A in
+// place keeps the other order (macro_kernel_direct).
 #include "autograd/kernels/gemm.hpp"
 
 #include <algorithm>
@@ -86,15 +88,10 @@ class Workspace {
 thread_local Workspace t_packed_a(kMC * kMaxKC);
 thread_local Workspace t_packed_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
 
-// The B block that all threads of one product share (gemm_shared_b): owned by the calling
-// thread, so two user threads running products at once never share one.
-thread_local Workspace t_shared_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
-
 // Pool threads get their buffers as they start (the calling thread on its first product).
 void reserve_workspaces() {
   t_packed_a.get(1);
   t_packed_b.get(1);
-  t_shared_b.get(1);  // used if a task on this thread runs a product (then run serially)
 }
 [[maybe_unused]] const bool g_reserved_on_pool_threads = (detail::on_pool_thread_start(&reserve_workspaces), true);
 
@@ -298,7 +295,11 @@ struct Plan {
 
 // Picks the cut with the smallest estimated time of the slowest part: its multiply-adds
 // (padding included) plus its packing, where the operand along the uncut dimension is packed
-// whole by every part, plus kColumnCutCost for a cut by columns. The choice depends only on the
+// whole by every part, plus kColumnCutCost for a cut by columns. (Packing the shared operand
+// once, a share by each thread, then multiplying, took two hand-offs to the pool per block
+// and had each core read the other's half from its cache: on the Xeon, dX = G W of the
+// VAE's out layer took 280 us that way against 225 us with each thread packing all of W, and
+// dW = Gᵀ X of encoder.0 210 against 190.) The choice depends only on the
 // shape and thread count (and the result on neither: see the top of this file).
 Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
   const std::size_t row_units = (m + kMR - 1) / kMR, col_units = (n + kW - 1) / kW;
@@ -325,49 +326,6 @@ Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
     }
   }
   return best;
-}
-
-// Below this many elements of op(B), sharing its packing (gemm_shared_b) does not pay for the
-// two hand-offs per block it takes. The VAE's 400 x 784 weights are 313,600 elements; its
-// thin 20-wide heads under 64K.
-constexpr std::size_t kMinSharedB = 64 * 1024;
-
-// A cut by rows has every thread multiply its rows by all of op(B). Rather than each thread
-// packing all of B for itself (for the VAE's weights as many packed elements per thread as a
-// tenth of its multiply-adds), the threads pack a share of each B block each into one buffer,
-// then each multiplies its rows by the whole block. Every element of C gets the same sums in
-// the same order as in gemm_rect, so the result is too.
-void gemm_shared_b(const Operands& op, const Plan& plan, std::size_t m, std::size_t n, std::size_t k,
-                   float beta, float* c, std::size_t ldc) {
-  // Two threads pack neighbouring panels of one buffer: a packing that wrote past its panels
-  // (transpose_panel does for panels narrower than a vector) would overwrite the other's.
-  static_assert(kNR % kW == 0, "B panels must be whole vectors to be packed side by side by two threads");
-  const Blocks blocks(n, k);
-  float* bp = t_shared_b.get(blocks.max_nc * blocks.max_kc);
-  for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb) {
-    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
-    const bool accumulate = kb > 0 || beta != 0.0F;
-    for (std::size_t j0 = 0; j0 < n; j0 += blocks.max_nc) {
-      const std::size_t nc = std::min(blocks.max_nc, n - j0), panels = (nc + kNR - 1) / kNR;
-      const auto parts = static_cast<std::size_t>(plan.parts);
-      parallel_run(plan.parts, [&](int part) {  // part t packs panels [q0, q1) of the block
-        const std::size_t q0 = panels * static_cast<std::size_t>(part) / parts;
-        const std::size_t q1 = panels * static_cast<std::size_t>(part + 1) / parts;
-        if (q0 < q1) pack_b(op, j0 + q0 * kNR, std::min(nc, q1 * kNR) - q0 * kNR, p0, kc, bp + q0 * kNR * kc);
-      });
-      parallel_run(plan.parts, [&](int part) {  // then multiplies its rows by all of them
-        const auto [m0, m1] = plan.range(part, m);
-        if (m0 == m1) return;
-        const std::size_t max_mc = std::min(kMC, m1 - m0);
-        float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
-        for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
-          const std::size_t mc = std::min(max_mc, m1 - i0);
-          pack_a(op, i0, mc, p0, kc, ap);
-          macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
-        }
-      });
-    }
-  }
 }
 
 // A product with nothing to add (k == 0) leaves C = beta C, reading no A or B. Whether it was one.
@@ -494,10 +452,6 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
   const Direct d = direct_operands(trans_b, m, n);
   if (plan.parts == 1) {
     gemm_rect(op, d, 0, m, 0, n, k, beta, c, ldc);
-    return;
-  }
-  if (!d.a && !d.b && plan.by_rows && (beta == 0.0F || beta == 1.0F) && n * k >= kMinSharedB) {
-    gemm_shared_b(op, plan, m, n, k, beta, c, ldc);
     return;
   }
   parallel_run(plan.parts, [&](int part) {
