@@ -13,10 +13,12 @@
 //                instead (direct_operands).
 //   4. macro     every MR-row panel of A meets every NR-column panel of B: one micro-kernel
 //                call (gemm_kernel.hpp) per MR x NR tile of C.
-// Cache roles (jr outer, ir inner, as in BLIS): the B panel (kc x NR) stays in L1 while the
-// A panels stream from the A block in L2; per step the kernel reads NR floats of B and only MR
-// of A, so the operand read most stays nearest (macro_kernel). A thin product that reads A in
-// place keeps the other order (macro_kernel_direct).
+// Cache roles (jr outer, ir inner, as in BLIS): one B panel (kc x NR) meets every A panel of
+// the block in turn while the A panels stream from the A block in L2; per step the kernel
+// reads NR floats of B and only MR of A, so the operand read most stays nearest
+// (macro_kernel). The B panel fits L1 on AVX2 (16 x 384 floats, 24 KB); AVX-512's 48 x 384
+// (72 KB) does not fit a 48 KB L1 and comes from L2 (see kMaxKC for the smaller kc that did
+// not pay). A thin product that reads A in place keeps the other order (macro_kernel_direct).
 #include "autograd/kernels/gemm.hpp"
 
 #include <algorithm>
