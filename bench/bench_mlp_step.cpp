@@ -1,8 +1,8 @@
 // bench_mlp_step: where one training step of the default (MLP) VAE spends its time, op by op.
 //
-//   build/bench/bench_mlp_step [--steps N] [--threads 1,2] [--cpu-time]
+//   build/bench/bench_mlp_step [--steps N] [--threads 1,2] [--cpu-time] [--batch B]
 //
-// The step of `train_vae` at batch 128 (784-400-20, Bernoulli), written out op by op over the
+// The step of `train_vae` at batch 128 or B (784-400-20, Bernoulli), written out op by op over the
 // model's own parameters (bench/step_profile.hpp times it and checks it against the model's
 // loss). Prints, per op and thread count, the minimum over the steps of its wall time in
 // milliseconds, or with --cpu-time of the calling thread's CPU time.

@@ -117,7 +117,7 @@ class Step {
 using LossOps = std::function<ag::Var(Step&, ag::Var, const ag::Array&)>;
 
 // The whole tool: options, the bit-for-bit check, the timed steps, the table. `name` is the
-// tool's, `what` the step it times; batch 128 of random pixels (the time does not depend on them).
+// tool's, `what` the step it times; a batch (128 unless --batch) of random pixels (the time does not depend on them).
 inline int profile_step(int argc, char** argv, const char* name, const char* what, const models::VaeConfig& config,
                         const LossOps& loss_ops) {
   std::size_t steps = 10;
@@ -126,8 +126,9 @@ inline int profile_step(int argc, char** argv, const char* name, const char* wha
   app.add_option("--steps", steps, "steps per thread count (the minimum counts)")->capture_default_str();
   app.add_option("--threads", thread_counts, "thread counts, interleaved step by step")->delimiter(',');
   app.add_flag("--cpu-time", g_cpu_time, "time the calling thread's CPU time, not wall time (for 1 thread)");
+  std::size_t kBatch = 128;
+  app.add_option("--batch", kBatch, "examples per step")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  constexpr std::size_t kBatch = 128;
   ag::Rng rng(1);
   models::Vae vae(config, rng);
   optim::Adam adam(vae.parameters(), {.lr = 1e-3});

@@ -7,14 +7,18 @@
 //   2. K blocks  the sum over k is taken kc steps at a time, so the panels being multiplied
 //                stay in cache; the tile of C is read and written once per block.
 //   3. packing   a block of op(A) (mc x kc) and of op(B) (kc x nc) is copied into panels of
-//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread; with
-//                a cut by rows, each B block is packed once for all threads (gemm_shared_b).
+//                MR rows / NR columns (gemm_pack.hpp), reused buffers held per thread; each
+//                thread packs what its rectangle needs of both operands (see plan_threads).
 //                A thin product reads the operand that would be reused least in place
 //                instead (direct_operands).
 //   4. macro     every MR-row panel of A meets every NR-column panel of B: one micro-kernel
 //                call (gemm_kernel.hpp) per MR x NR tile of C.
-// Cache roles (ir outer, jr inner): the A panel (MR x kc) stays in L1 while the B panels
-// stream from the B block, sized to stay in L2.
+// Cache roles (jr outer, ir inner, as in BLIS): one B panel (kc x NR) meets every A panel of
+// the block in turn while the A panels stream from the A block in L2; per step the kernel
+// reads NR floats of B and only MR of A, so the operand read most stays nearest
+// (macro_kernel). The B panel fits L1 on AVX2 (16 x 384 floats, 24 KB); AVX-512's 48 x 384
+// (72 KB) does not fit a 48 KB L1 and comes from L2 (see kMaxKC for the smaller kc that did
+// not pay). A thin product that reads A in place keeps the other order (macro_kernel_direct).
 #include "autograd/kernels/gemm.hpp"
 
 #include <algorithm>
@@ -35,8 +39,11 @@ namespace gemm_detail {
 namespace {
 
 // Block sizes chosen on a Zen 5 core (48 KB L1d, 1 MB L2) with bench_gemm; they also fit the
-// AVX2 EPYC the benchmarks run on now (32 KB L1d, 1 MB L2), where they were not re-tuned.
-constexpr std::size_t kMaxKC = 384;               // A panel: 8 x 384 floats = 12 KB of L1 (6 x 384 = 9 KB on AVX2)
+// AVX2 EPYC (32 KB L1d, 512 KB L2), where they were not re-tuned. On the AVX-512 Xeon (48 KB
+// L1d, 2 MB L2) a kc of 128 or 192, so that a 48-wide B panel stays in L1, made dX = G W about
+// 3% faster at one thread but Linear's forward (which reads W in place) 5 to 8% slower: the
+// VAE's five large products took 2.04 ms at 384, 2.10 at 128, 2.09 at 192.
+constexpr std::size_t kMaxKC = 384;
 constexpr std::size_t kBBlockBytes = 512 * 1024;  // B block (kc x nc): half of L2
 constexpr std::size_t kMC = 64 * kMR;             // A block: mc x kc, reused for every B block
 
@@ -86,15 +93,10 @@ class Workspace {
 thread_local Workspace t_packed_a(kMC * kMaxKC);
 thread_local Workspace t_packed_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
 
-// The B block that all threads of one product share (gemm_shared_b): owned by the calling
-// thread, so two user threads running products at once never share one.
-thread_local Workspace t_shared_b(std::max(kBBlockBytes / sizeof(float), kNR * kMaxKC));
-
 // Pool threads get their buffers as they start (the calling thread on its first product).
 void reserve_workspaces() {
   t_packed_a.get(1);
   t_packed_b.get(1);
-  t_shared_b.get(1);  // used if a task on this thread runs a product (then run serially)
 }
 [[maybe_unused]] const bool g_reserved_on_pool_threads = (detail::on_pool_thread_start(&reserve_workspaces), true);
 
@@ -166,10 +168,10 @@ void tile(std::size_t mr, std::size_t nr, std::size_t kc, const float* a, const 
 // C block (+)= packed A block x packed B block, one micro-kernel call per tile.
 void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* ap, const float* bp,
                   float* c, std::size_t ldc, bool accumulate) {
-  for (std::size_t ir = 0; ir < mc; ir += kMR) {
-    const std::size_t mr = std::min(kMR, mc - ir);
-    for (std::size_t jr = 0; jr < nc; jr += kNR) {
-      const std::size_t nr = std::min(kNR, nc - jr);
+  for (std::size_t jr = 0; jr < nc; jr += kNR) {
+    const std::size_t nr = std::min(kNR, nc - jr);
+    for (std::size_t ir = 0; ir < mc; ir += kMR) {
+      const std::size_t mr = std::min(kMR, mc - ir);
       float* ct = c + ir * ldc + jr;
       if (mr == kMR && nr == kNR)
         micro_kernel<kNV, true>(kc, ap + ir * kc, bp + jr * kc, {}, ct, ldc, accumulate);
@@ -298,7 +300,11 @@ struct Plan {
 
 // Picks the cut with the smallest estimated time of the slowest part: its multiply-adds
 // (padding included) plus its packing, where the operand along the uncut dimension is packed
-// whole by every part, plus kColumnCutCost for a cut by columns. The choice depends only on the
+// whole by every part, plus kColumnCutCost for a cut by columns. (Packing the shared operand
+// once, a share by each thread, then multiplying, took two hand-offs to the pool per block
+// and had each core read the other's half from its cache: on the Xeon, dX = G W of the
+// VAE's out layer took 280 us that way against 225 us with each thread packing all of W, and
+// dW = Gᵀ X of encoder.0 210 against 190.) The choice depends only on the
 // shape and thread count (and the result on neither: see the top of this file).
 Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
   const std::size_t row_units = (m + kMR - 1) / kMR, col_units = (n + kW - 1) / kW;
@@ -327,49 +333,6 @@ Plan plan_threads(std::size_t m, std::size_t n, std::size_t k, int threads) {
   return best;
 }
 
-// Below this many elements of op(B), sharing its packing (gemm_shared_b) does not pay for the
-// two hand-offs per block it takes. The VAE's 400 x 784 weights are 313,600 elements; its
-// thin 20-wide heads under 64K.
-constexpr std::size_t kMinSharedB = 64 * 1024;
-
-// A cut by rows has every thread multiply its rows by all of op(B). Rather than each thread
-// packing all of B for itself (for the VAE's weights as many packed elements per thread as a
-// tenth of its multiply-adds), the threads pack a share of each B block each into one buffer,
-// then each multiplies its rows by the whole block. Every element of C gets the same sums in
-// the same order as in gemm_rect, so the result is too.
-void gemm_shared_b(const Operands& op, const Plan& plan, std::size_t m, std::size_t n, std::size_t k,
-                   float beta, float* c, std::size_t ldc) {
-  // Two threads pack neighbouring panels of one buffer: a packing that wrote past its panels
-  // (transpose_panel does for panels narrower than a vector) would overwrite the other's.
-  static_assert(kNR % kW == 0, "B panels must be whole vectors to be packed side by side by two threads");
-  const Blocks blocks(n, k);
-  float* bp = t_shared_b.get(blocks.max_nc * blocks.max_kc);
-  for (std::size_t kb = 0; kb < blocks.k_blocks; ++kb) {
-    const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
-    const bool accumulate = kb > 0 || beta != 0.0F;
-    for (std::size_t j0 = 0; j0 < n; j0 += blocks.max_nc) {
-      const std::size_t nc = std::min(blocks.max_nc, n - j0), panels = (nc + kNR - 1) / kNR;
-      const auto parts = static_cast<std::size_t>(plan.parts);
-      parallel_run(plan.parts, [&](int part) {  // part t packs panels [q0, q1) of the block
-        const std::size_t q0 = panels * static_cast<std::size_t>(part) / parts;
-        const std::size_t q1 = panels * static_cast<std::size_t>(part + 1) / parts;
-        if (q0 < q1) pack_b(op, j0 + q0 * kNR, std::min(nc, q1 * kNR) - q0 * kNR, p0, kc, bp + q0 * kNR * kc);
-      });
-      parallel_run(plan.parts, [&](int part) {  // then multiplies its rows by all of them
-        const auto [m0, m1] = plan.range(part, m);
-        if (m0 == m1) return;
-        const std::size_t max_mc = std::min(kMC, m1 - m0);
-        float* ap = t_packed_a.get(round_up(max_mc, kMR) * blocks.max_kc);
-        for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
-          const std::size_t mc = std::min(max_mc, m1 - i0);
-          pack_a(op, i0, mc, p0, kc, ap);
-          macro_kernel(mc, nc, kc, ap, bp, c + i0 * ldc + j0, ldc, accumulate);
-        }
-      });
-    }
-  }
-}
-
 // A product with nothing to add (k == 0) leaves C = beta C, reading no A or B. Whether it was one.
 bool scaled_only(std::size_t m, std::size_t n, std::size_t k, float beta, float* c, std::size_t ldc) {
   if (k != 0) return false;
@@ -378,27 +341,26 @@ bool scaled_only(std::size_t m, std::size_t n, std::size_t k, float beta, float*
   return true;
 }
 
-// y[m, n] = the transpose of yt[n, m], rows [i0, i1) of y: W x W blocks in registers
-// (gemm_transpose.hpp), the edges element by element. With Relu, max(value, 0) as std::max
-// gives it (v < 0 ? 0 : v: -0 and NaN stay), so a fused ReLU has the bits of relu's.
+// y[m, n] = the transpose of yt[n, m], columns [j0, j1) of y (rows of yt): W x W blocks in
+// registers (gemm_transpose.hpp), the edges element by element. With Relu, max(value, 0) as
+// std::max gives it (v < 0 ? 0 : v: -0 and NaN stay), so a fused ReLU has the bits of relu's.
 template <bool Relu>
-void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t i0, std::size_t i1, float* y) {
+void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t j0, std::size_t j1, float* y) {
   const auto clamp = [](const Vec& v) { return Relu ? xsimd::select(v < Vec(0.0F), Vec(0.0F), v) : v; };
   const auto clamp1 = [](float v) { return Relu ? std::max(v, 0.0F) : v; };
-  const std::size_t n_blocks = n / kW * kW;
-  std::size_t i = i0;
-  for (; i + kW <= i1; i += kW) {
-    for (std::size_t j = 0; j < n_blocks; j += kW) {
+  const std::size_t m_blocks = m / kW * kW, j_blocks = j0 + (j1 - j0) / kW * kW;
+  for (std::size_t i = 0; i < m_blocks; i += kW) {
+    for (std::size_t j = j0; j < j_blocks; j += kW) {
       Vec v[kW];
       for (std::size_t r = 0; r < kW; ++r) v[r] = Vec::load_unaligned(yt + (j + r) * m + i);
       transpose_block<kW>(v);
       for (std::size_t q = 0; q < kW; ++q) clamp(v[q]).store_unaligned(y + (i + q) * n + j);
     }
     for (std::size_t q = i; q < i + kW; ++q)
-      for (std::size_t j = n_blocks; j < n; ++j) y[q * n + j] = clamp1(yt[j * m + q]);
+      for (std::size_t j = j_blocks; j < j1; ++j) y[q * n + j] = clamp1(yt[j * m + q]);
   }
-  for (; i < i1; ++i)
-    for (std::size_t j = 0; j < n; ++j) y[i * n + j] = clamp1(yt[j * m + i]);
+  for (std::size_t i = m_blocks; i < m; ++i)
+    for (std::size_t j = j0; j < j1; ++j) y[i * n + j] = clamp1(yt[j * m + i]);
 }
 
 }  // namespace
@@ -407,29 +369,33 @@ void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t i
 const char* gemm_name() { return "built-in"; }
 
 // Yᵀ [n, m] = W Xᵀ: op(A) = W read in place (Direct::a), op(B) = Xᵀ packed from X's rows. The
-// threads cut Yᵀ by columns, whole NR panels each, so each packs only its own rows of X.
+// threads cut Yᵀ by rows, whole vectors of them each (whole register tiles, and whole W x W
+// blocks of the transpose), so each reads only its own rows of W, and all threads get as much
+// work for any batch. Each packs all of X for itself: sharing that packing would cost a
+// hand-off to the pool per K block, and packing is a few percent of the product. (The cut by
+// columns before, whole NR panels each, gave batch 128's three 48-, 48- and 32-wide panels to
+// the threads as 48 and 80 columns, and all of a batch of 48 or fewer to one thread.)
 void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
                             const float* bias, float* yt, float* y, bool relu) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
   const Operands op{false, true, w, k, x, k};
   const Direct d{true, false};
-  const std::size_t panels = (m + kNR - 1) / kNR;
+  const std::size_t units = (n + kW - 1) / kW;
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   const int parts = num_threads() <= 1 || work < kMinParallelWork
                         ? 1
-                        : static_cast<int>(std::min<std::size_t>(panels, static_cast<std::size_t>(num_threads())));
-  // Each part does all three steps for its own columns of Yᵀ (whole NR panels, so whole W-row
-  // blocks of y): fills them with the bias (the first term of every sum, as in y), multiplies,
-  // then transposes them into its rows of y while they are still in its core's cache. One
-  // hand-off to the pool for the lot.
+                        : static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(num_threads())));
+  // Each part does all three steps for its own rows of Yᵀ: fills them with the bias (the first
+  // term of every sum, as in y), multiplies, then transposes them into its columns of y while
+  // they are still in its core's cache. One hand-off to the pool for the lot.
   parallel_run(parts, [&](int part) {
-    const std::size_t j0 = std::min(m, panels * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) * kNR);
-    const std::size_t j1 = std::min(m, panels * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts) * kNR);
+    const auto p = static_cast<std::size_t>(part), q = static_cast<std::size_t>(parts);
+    const std::size_t j0 = std::min(n, units * p / q * kW), j1 = std::min(n, units * (p + 1) / q * kW);
     if (j0 == j1) return;
     if (bias || k == 0)  // (k == 0: no product to overwrite Yᵀ, which is then the bias or 0)
-      for (std::size_t j = 0; j < n; ++j) std::fill_n(yt + j * m + j0, j1 - j0, bias ? bias[j] : 0.0F);
-    if (k > 0) gemm_rect(op, d, 0, n, j0, j1, k, bias ? 1.0F : 0.0F, yt, m);
+      for (std::size_t j = j0; j < j1; ++j) std::fill_n(yt + j * m, m, bias ? bias[j] : 0.0F);
+    if (k > 0) gemm_rect(op, d, j0, j1, 0, m, k, bias ? 1.0F : 0.0F, yt, m);
     (relu ? transpose_into<true> : transpose_into<false>)(yt, m, n, j0, j1, y);
   });
 }
@@ -491,10 +457,6 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
   const Direct d = direct_operands(trans_b, m, n);
   if (plan.parts == 1) {
     gemm_rect(op, d, 0, m, 0, n, k, beta, c, ldc);
-    return;
-  }
-  if (!d.a && !d.b && plan.by_rows && (beta == 0.0F || beta == 1.0F) && n * k >= kMinSharedB) {
-    gemm_shared_b(op, plan, m, n, k, beta, c, ldc);
     return;
   }
   parallel_run(plan.parts, [&](int part) {

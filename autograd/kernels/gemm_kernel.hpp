@@ -50,6 +50,15 @@ template <std::size_t NV, bool Packed>
                                     std::size_t ldc, bool accumulate) {
   const std::size_t a_row = Packed ? 1 : s.a_row, a_step = Packed ? kMR : s.a_step;
   const std::size_t b_step = Packed ? kNR : s.b_step;
+  // The tile of C is touched only after the kc steps: ask for its lines now, so that they
+  // arrive while the loop runs instead of stalling the stores at the end (with the tiles taken
+  // down a column panel, consecutive tiles' rows are far apart and no hardware prefetcher
+  // guesses them). Measured on the Xeon with the macro-kernel's loop order: about 7% on the
+  // VAE's dW products at one thread, for both changes together.
+#pragma GCC unroll 32
+  for (std::size_t i = 0; i < kMR; ++i)
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) __builtin_prefetch(c + i * ldc + v * kW, 1, 3);
   Vec acc[kMR][NV];
   for (std::size_t i = 0; i < kMR; ++i)
     for (std::size_t v = 0; v < NV; ++v) acc[i][v] = Vec(0.0F);
