@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 #include <system_error>
@@ -116,6 +117,10 @@ Dataset Dataset::from_idx(IdxArray examples, std::optional<IdxArray> labels, con
   Dataset d = examples.type() == IdxType::U8   ? Dataset(examples.take<std::uint8_t>(), features, std::move(label_values))
               : examples.type() == IdxType::F32 ? Dataset(examples.take<float>(), features, std::move(label_values))
                                                 : Dataset(examples.to_floats(), features, std::move(label_values));
+  // A NaN would only surface later as a diverging loss, blamed on the learning rate.
+  for (std::size_t i = 0; i < d.floats_.size(); ++i)
+    if (!std::isfinite(d.floats_[i]))
+      throw DataError(fmt::format("{}: example {} holds a non-finite value ({})", source, i / features, d.floats_[i]));
   d.example_shape_ = std::move(shape);
   return d;
 }

@@ -256,6 +256,16 @@ class Conditional(unittest.TestCase):
         r = run("evaluate", self.model, "--data", unlabelled, expect=1)
         self.assertIn("no labels", r.stderr)
         run("evaluate", self.model, "--data", unlabelled, "--label", "2")
+        # decode's label column (encode's last): a label past int32 was cast as it came
+        # (undefined behaviour, the sanitizers' report), a fraction was truncated.
+        z = np.zeros((2, 7), np.float32)
+        for bad, text in ((1e10, "10000000000"), (1.5, "1.5"), (-1, "-1")):
+            z[1, 6] = bad
+            codes = self.path("bad-codes.npy")
+            np.save(codes, z)
+            r = run("decode", self.model, codes, "--out", out, expect=1)
+            self.assertIn(f"bad-codes.npy: row 2: label {text} (the last column) is not one of the model's", r.stderr)
+            self.assertFalse(os.path.exists(out))
 
     @unittest.skipUnless(torch, "python3-torch is not installed")
     def test_pytorch_loads_the_checkpoint_and_reconstructs_the_same(self):

@@ -77,6 +77,33 @@ class HostileInputs(unittest.TestCase):
                                   "inflates to at most")
         self.assertEqual(snapshot(self.results), before)
 
+    def test_float_idx_holding_nan_is_refused_as_data_not_as_divergence(self):
+        # Read as it was, the NaN made the first step's loss NaN: exit 3, "try a smaller --lr".
+        data = os.path.join(self.tmp, "nan_idx")
+        os.makedirs(data)
+        values = [0.5] * (40 * 16)
+        values[5 * 16 + 3] = float("nan")
+        path = os.path.join(data, "train-images-idx2-float")
+        write_idx(path, [40, 16], struct.pack(">640f", *values), type_code=0x0D, compress=False)
+        r = run("--data", data, "--out", os.path.join(self.tmp, "nan_out"), "--decoder", "gaussian",
+                "--epochs", "1")
+        self.assert_clean_failure(r, path, "example 5 holds a non-finite value (nan)")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "nan_out", "model.safetensors")))
+
+    def test_a_stray_huge_label_does_not_make_a_conditional_model_of_that_many_classes(self):
+        # Label 2^31 - 1 asked for 2^31 one-hot inputs per layer (a label of 10^8 took 21 GB
+        # before the kernel killed the run).
+        data = os.path.join(self.tmp, "huge_label")
+        make_images(data, n_train=64, n_test=16)
+        labels = [i % 4 for i in range(64)]
+        labels[7] = 2**31 - 1
+        write_idx(os.path.join(data, "train-labels-idx1-ubyte.gz"), [64], struct.pack(">64i", *labels),
+                  type_code=0x0C)
+        r = run("--data", data, "--out", os.path.join(self.tmp, "huge_label_out"), "--conditional",
+                "--epochs", "1", "--hidden", "8")
+        self.assert_clean_failure(r, "label 2147483647 would make a model of 2147483648 classes",
+                                  "at most 10000")
+
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,
         # past the 2^26 a picture may hold.

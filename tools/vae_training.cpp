@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/kernels/parallel.hpp"
+#include "datasets/error.hpp"
 #include "datasets/loader.hpp"
 #include "distributed/agree_on_failure.hpp"
 #include "distributed/broadcast.hpp"
@@ -109,8 +110,14 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
   }
 }
 
+// Each class adds a one-hot input to the encoder and the decoder (a whole input plane to a
+// conv encoder), so a stray label of 10^8 would ask for gigabytes: labels number the classes
+// from 0, and more than this many is taken for a mistake.
+constexpr std::size_t kMaxClasses = 10'000;
+
 // The classes a conditional model is trained on: every label the data uses (training and
-// evaluation) and every class it names. Refused for data without labels.
+// evaluation) and every class it names. Refused for data without labels, or for more than
+// kMaxClasses classes.
 std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
   if (!o.conditional) return 0;
   if (!data.train.has_labels())
@@ -118,11 +125,18 @@ std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
                                 "learns from each example's class; give labelled data (IDX with its labels file, "
                                 "a CSV with --label-column, an image folder with one subfolder per class)",
                                 o.data.data.string()));
-  std::size_t classes = data.train.label_names().size();
+  const std::size_t named = data.train.label_names().size();
+  std::size_t labelled = 0;  // the largest label + 1
   for (const datasets::Dataset* d : {&data.train, &data.eval})
     for (std::int32_t label : d->labels())
-      if (label >= 0) classes = std::max(classes, static_cast<std::size_t>(label) + 1);
-  return classes;
+      if (label >= 0) labelled = std::max(labelled, static_cast<std::size_t>(label) + 1);
+  if (std::max(named, labelled) > kMaxClasses)
+    throw datasets::DataError(fmt::format(
+        "--conditional: {}: {} would make a model of {} classes, and a conditional model takes at most {} "
+        "(labels number the classes from 0)",
+        o.data.data.string(), labelled > named ? fmt::format("label {}", labelled - 1) : fmt::format("{} label names", named),
+        std::max(named, labelled), kMaxClasses));
+  return std::max(named, labelled);
 }
 
 // A resumed conditional run keeps the checkpoint's classes.
