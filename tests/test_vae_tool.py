@@ -228,6 +228,14 @@ class Subcommands(unittest.TestCase):
             with open(self.path(name), "rb") as f:
                 self.assertEqual(f.read(), b"mine")
 
+    def test_a_png_too_large_to_draw_is_an_error_not_a_skipped_file(self):
+        # 9,000 samples of 28 x 28 in 8 columns: 1,125 rows, 33,752 pixels tall. The warning
+        # a run's extra pictures get used to end this command with exit 0 and no file.
+        out = self.path("too_large.png")
+        r = run("sample", self.model, "-n", "9000", "--out", out, expect=1)
+        self.assertIn(f"{out}: not written, the picture would be too large", r.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_denoising_prints_consistent_figures(self):
         out = self.path("denoised.npy")
         r = run("reconstruct", self.model, "--limit", "100", "--noise", "gaussian:0.2", "--out", out)

@@ -318,7 +318,9 @@ void write_array(const fs::path& path, const ag::Array& values, const ExampleLay
     if (!shape)
       throw FlagError(fmt::format("{}: examples of shape [{}] are not images; write .npy or .csv instead",
                                   path.string(), shape_text(example.shape)));
-    write_image_grid(path, values, *shape, cols);
+    if (!write_image_grid(path, values, *shape, cols))  // the output asked for, not a run's extra picture
+      throw std::runtime_error(fmt::format("{}: not written, the picture would be too large; write .npy, .idx or "
+                                           ".csv instead", path.string()));
   } else if (ext == ".idx" || ext == ".gz") {
     const xt::xarray<float> out = file_array(values, example);
     datasets::IdxArray array(std::vector<std::size_t>(out.shape().begin(), out.shape().end()),

@@ -103,8 +103,9 @@ Command add_reconstruct_command(CLI::App& vae) {
               if (rows == 3) xt::view(grid, n + i, xt::all()) = xt::view(noisy, i, xt::all());
               xt::view(grid, (rows - 1) * n + i, xt::all()) = xt::view(recon, i, xt::all());
             }
-            write_image_grid(picture, grid, *shape, n);
-            fmt::print("reconstruct: {} examples in {}, picture {}\n", d.size(), f->out, picture.string());
+            const bool drawn = write_image_grid(picture, grid, *shape, n);  // (else a warning says why not)
+            fmt::print("reconstruct: {} examples in {}{}\n", d.size(), f->out,
+                       drawn ? ", picture " + picture.string() : "");
           }};
 }
 
