@@ -236,6 +236,26 @@ class Subcommands(unittest.TestCase):
         self.assertIn(f"{out}: not written, the picture would be too large", r.stderr)
         self.assertFalse(os.path.exists(out))
 
+    def test_data_the_model_cannot_read_is_refused_naming_it(self):
+        # --threshold-from was read without the check --data gets: the encoder's own message
+        # ("Vae::encode: input [20, 64] has 64 features"), not naming the file.
+        small = self.path("eight_by_eight.npy")
+        np.save(small, patterns(20)[0])
+        out = self.path("never_scores.csv")
+        r = run("score", self.model, "--limit", "20", "--threshold-from", small, "--out", out, expect=1)
+        self.assertIn(f"{small} (train split): examples of shape [8,8] (64 values), but the model reads [28,28]",
+                      r.stderr)
+        self.assertFalse(os.path.exists(out))
+        # Values past [0, 1] are no probabilities: a Bernoulli model's loss of them used to be
+        # printed as a figure (vae train refuses such data).
+        bright = self.path("bright.npy")
+        np.save(bright, np.full((20, 28, 28), 2.0, np.float32))
+        for args in (["evaluate", "--data", bright], ["score", "--threshold-from", bright, "--out", out]):
+            r = run(args[0], self.model, "--limit", "20", *args[1:], expect=1)
+            self.assertIn(f"{bright}: the train split has values in [2, 2], outside the [0, 1] a Bernoulli decoder",
+                          r.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_denoising_prints_consistent_figures(self):
         out = self.path("denoised.npy")
         r = run("reconstruct", self.model, "--limit", "100", "--noise", "gaussian:0.2", "--out", out)

@@ -157,15 +157,39 @@ DataOptions DataFlags::options() const {
   return o.data;
 }
 
-datasets::Dataset DataFlags::load(const LoadedModel& model) const {
-  datasets::Dataset d = load_data_split(options());
+namespace {
+
+// `d` (described by `source`) is what `model` reads: as many features, the same example shape
+// where both have one, values in [0, 1] for a Bernoulli decoder.
+void check_model_reads(const datasets::Dataset& d, const LoadedModel& model, const fs::path& data,
+                       const std::string& split) {
+  const std::string source = fmt::format("{} ({} split)", data.string(), split);
   const std::vector<std::size_t>& want = model.example.shape;
   const std::size_t features = model.model->config().input_dim;
   const bool flat = d.example_shape().size() == 1;
   if (d.features() != features || (!flat && want.size() > 1 && d.example_shape() != want))
-    throw datasets::DataError(fmt::format("{}: examples of shape {}, but the model reads {}", describe(),
+    throw datasets::DataError(fmt::format("{}: examples of shape {}, but the model reads {}", source,
                                           layout_text({d.example_shape(), d.channels_first()}, d.features()),
                                           layout_text(model.example, features)));
+  check_bernoulli_range(d, model.model->config().decoder, data.string(), split,
+                        "this model's is one, so its figures would mean nothing");
+}
+
+}  // namespace
+
+datasets::Dataset DataFlags::load(const LoadedModel& model) const {
+  datasets::Dataset d = load_data_split(options());
+  check_model_reads(d, model, options().data, options().split);
+  return d;
+}
+
+datasets::Dataset DataFlags::load_other(const fs::path& data, const LoadedModel& model) const {
+  DataOptions o = options();
+  o.data = data;
+  o.limit = 0;
+  if (!datasets::has_split(data, o.split)) o.split = "train";
+  datasets::Dataset d = load_data_split(o);
+  check_model_reads(d, model, data, o.split);
   return d;
 }
 

@@ -105,6 +105,9 @@ struct DataFlags {
   /// and the same example shape where both have one (flat rows of the right length pass).
   /// Throws FlagError / datasets::DataError.
   datasets::Dataset load(const LoadedModel& model) const;
+  /// Other data read with the same flags (its --split if it has that split, else train; no
+  /// --limit), checked the same way.
+  datasets::Dataset load_other(const std::filesystem::path& data, const LoadedModel& model) const;
   std::string describe() const;
 
   TableFlags table;

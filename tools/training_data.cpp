@@ -43,17 +43,6 @@ datasets::Dataset load(const DataOptions& o, const std::string& split, std::size
   return d;
 }
 
-// Bernoulli likelihoods need targets in [0, 1]: bytes are scaled there, floats must be.
-void check_range(const TrainOptions& o, const datasets::Dataset& d, const std::string& split) {
-  if (o.decoder != models::Decoder::bernoulli || d.holds_bytes()) return;
-  const auto [lo, hi] = std::minmax_element(d.floats().begin(), d.floats().end());
-  if (*lo < 0.0F || *hi > 1.0F)
-    throw datasets::DataError(fmt::format(
-        "{}: the {} split has values in [{}, {}], outside the [0, 1] a Bernoulli decoder "
-        "models; use --decoder gaussian or gaussian-learned",
-        o.data.data.string(), split, *lo, *hi));
-}
-
 datasets::Dataset without_classes(const datasets::Dataset& d, const std::vector<std::size_t>& classes,
                                   const std::string& source) {
   if (!d.has_labels())
@@ -91,10 +80,22 @@ TrainingData load_training_data(const TrainOptions& o) {
   if (t.eval.features() != t.train.features())
     throw datasets::DataError(fmt::format("{}: test examples have {} features, training examples {}",
                                           o.data.data.string(), t.eval.features(), t.train.features()));
-  check_range(o, t.train, "train");
-  check_range(o, t.eval, t.eval_name);
+  const std::string remedy = "use --decoder gaussian or gaussian-learned";
+  check_bernoulli_range(t.train, o.decoder, o.data.data.string(), "train", remedy);
+  check_bernoulli_range(t.eval, o.decoder, o.data.data.string(), t.eval_name, remedy);
   t.fingerprint = fingerprint(t.train);
   return t;
+}
+
+// Bernoulli likelihoods need targets in [0, 1]: bytes are scaled there, floats must be.
+void check_bernoulli_range(const datasets::Dataset& d, models::Decoder decoder, const std::string& source,
+                           const std::string& split, const std::string& remedy) {
+  if (decoder != models::Decoder::bernoulli || d.holds_bytes()) return;
+  const auto [lo, hi] = std::minmax_element(d.floats().begin(), d.floats().end());
+  if (*lo < 0.0F || *hi > 1.0F)
+    throw datasets::DataError(fmt::format("{}: the {} split has values in [{}, {}], outside the [0, 1] a Bernoulli "
+                                          "decoder models; {}",
+                                          source, split, *lo, *hi, remedy));
 }
 
 datasets::Dataset load_data_split(const DataOptions& o) {

@@ -66,11 +66,7 @@ Command add_score_command(CLI::App& vae) {
             const double per_bit = static_cast<double>(d.features()) * std::numbers::ln2;
             std::optional<double> threshold;
             if (!f->heldout.empty()) {
-              DataOptions heldout;
-              heldout.data = f->heldout;
-              heldout.split = datasets::has_split(f->heldout, data->options().split) ? data->options().split : "train";
-              heldout.channels = 1;
-              std::vector<double> normal = scores_of(*m.model, *label, load_data_split(heldout), iwae, seed);
+              std::vector<double> normal = scores_of(*m.model, *label, data->load_other(f->heldout, m), iwae, seed);
               std::sort(normal.begin(), normal.end());
               const auto at = static_cast<std::size_t>(std::llround(percentile / 100 * static_cast<double>(normal.size() - 1)));
               threshold = normal[at];
