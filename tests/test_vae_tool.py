@@ -322,6 +322,16 @@ class Subcommands(unittest.TestCase):
         r = run("train", "--resume", negative, "--epochs", "2", "--out", out, expect=1)
         self.assertIn("--kl-warmup", r.stderr)
         self.assertFalse(os.path.exists(out))
+        # An example shape whose product wraps around 2^64 to the 784 inputs was believed: the
+        # .npy written claimed [N, 2^62 + 196, 4].
+        lying = self.path("lying_shape.safetensors")
+        rewrite_metadata(self.model, lying, example_shape=f"{2**62 + 196},4")
+        written = self.path("lying_shape.npy")
+        run("sample", lying, "-n", "2", "--out", written)
+        self.assertEqual(np.load(written).shape, (2, 784))
+        rewrite_metadata(self.model, lying, example_shape="28,x")
+        r = run("info", lying, expect=1)
+        self.assertIn("lying_shape.safetensors: metadata example_shape: 'x' is not a whole number", r.stderr)
 
 
 class OwnData(unittest.TestCase):

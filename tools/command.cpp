@@ -1,6 +1,7 @@
 #include "tools/command.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 #include <system_error>
 #include <unistd.h>
@@ -224,9 +225,16 @@ LoadedModel load_model(const fs::path& path) {
   const std::size_t input_dim = m.model->config().input_dim;
   m.example.shape = {input_dim};
   if (auto it = m.metadata.find("example_shape"); it != m.metadata.end()) {
-    std::vector<std::size_t> shape = parse_shape_text(it->second);
+    std::vector<std::size_t> shape;
+    try {
+      shape = parse_shape_text(it->second);
+    } catch (const std::invalid_argument& e) {
+      throw nn::SafetensorsError(fmt::format("{}: metadata {}", path.string(), e.what()));
+    }
+    // Multiplied with an overflow check: [2^63 + 32, 2] must not pass for 64 values.
     std::size_t product = 1;
-    for (std::size_t d : shape) product *= d;
+    for (std::size_t d : shape)
+      product = d != 0 && product > std::numeric_limits<std::size_t>::max() / d ? 0 : product * d;
     if (!shape.empty() && product == input_dim) m.example.shape = shape;
   }
   if (auto it = m.metadata.find("channels_first"); it != m.metadata.end())
