@@ -227,6 +227,11 @@ class Subcommands(unittest.TestCase):
         for name in ("kept_recon.png", "kept_codes-labels.npy"):
             with open(self.path(name), "rb") as f:
                 self.assertEqual(f.read(), b"mine")
+        # --picture naming --out's file: the reconstructions were written, then replaced by the PNG.
+        same = self.path("same.npy")
+        r = run("reconstruct", self.model, "--limit", "10", "--out", same, "--picture", same, expect=2)
+        self.assertIn("--picture: ", r.stderr)
+        self.assertFalse(os.path.exists(same))
 
     def test_a_png_too_large_to_draw_is_an_error_not_a_skipped_file(self):
         # 9,000 samples of 28 x 28 in 8 columns: 1,125 rows, 33,752 pixels tall. The warning

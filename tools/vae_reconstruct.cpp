@@ -66,6 +66,7 @@ Command add_reconstruct_command(CLI::App& vae) {
   add_config_flag(*app);
   return {app, [f, data, label, overwrite] {
             check_extension("--out", f->out, {".npy", ".idx", ".gz", ".csv"});
+            if (!f->picture.empty()) check_extension("--picture", f->picture, {".png"});  // (never --out's name)
             const Noise noise = parse_noise(f->noise);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             LoadedModel m = load_model(f->model);
