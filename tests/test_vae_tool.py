@@ -494,6 +494,14 @@ class OwnData(unittest.TestCase):
         r = run("evaluate", model, "--data", folder, "--split", "train", "--channels", "3", "--iwae", "4")
         self.assertIn("64 examples", r.stdout)
         self.assertIn("Vae(arch=conv, image=3x8x8", run("info", model).stdout)
+        # An image size of as many parameters (4 x 16 also leaves 64 x 1 x 4 after two halvings)
+        # used to pass: the 8 x 8 images were reconstructed as 4 x 16 ones.
+        lying = self.path("conv_lying.safetensors")
+        rewrite_metadata(model, lying, image="3,4,16")
+        r = run("reconstruct", lying, "--data", folder, "--split", "train", "--channels", "3", "--out",
+                self.path("conv_lying.npy"), expect=1)
+        self.assertIn("conv_lying.safetensors: metadata example_shape [8,8,3] is not the conv model's image 3x4x16",
+                      r.stderr)
         # images whose sides do not divide by 4 cannot go through two stride-2 layers
         odd, _ = patterns(20, side=6)
         np.save(self.path("odd.npy"), odd)

@@ -237,6 +237,18 @@ LoadedModel load_model(const fs::path& path) {
       product = d != 0 && product > std::numeric_limits<std::size_t>::max() / d ? 0 : product * d;
     if (!shape.empty() && product == input_dim) m.example.shape = shape;
   }
+  if (const models::VaeConfig& c = m.model->config(); c.arch == models::Arch::conv) {
+    // A conv model computes on its own image size; data of another shape with as many values
+    // would be read as wrong images.
+    const std::optional<ImageShape> said = image_shape(m.example.shape);
+    if (said && (said->channels != c.image.channels || said->height != c.image.height || said->width != c.image.width))
+      throw nn::SafetensorsError(fmt::format("{}: metadata example_shape [{}] is not the conv model's image {}x{}x{}",
+                                             path.string(), shape_text(m.example.shape), c.image.channels,
+                                             c.image.height, c.image.width));
+    if (!said)
+      m.example.shape = c.image.channels == 1 ? std::vector<std::size_t>{c.image.height, c.image.width}
+                                              : std::vector<std::size_t>{c.image.height, c.image.width, c.image.channels};
+  }
   if (auto it = m.metadata.find("channels_first"); it != m.metadata.end())
     m.example.channels_first = it->second == "true" && image_shape(m.example.shape).has_value();
   if (auto it = m.metadata.find("label_names"); it != m.metadata.end() && !it->second.empty()) {
