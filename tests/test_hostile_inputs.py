@@ -104,6 +104,16 @@ class HostileInputs(unittest.TestCase):
         self.assert_clean_failure(r, "label 2147483647 would make a model of 2147483648 classes",
                                   "at most 10000")
 
+    def test_test_images_of_another_shape_with_as_many_pixels_are_refused(self):
+        # 4 x 16 test images beside 8 x 8 training ones were evaluated (and drawn) as 8 x 8.
+        data = os.path.join(self.tmp, "other_test_shape")
+        make_images(data, n_train=64, n_test=16)
+        write_idx(os.path.join(data, "t10k-images-idx3-ubyte.gz"), [16, 4, 16], bytes(16 * 64))
+        out = os.path.join(self.tmp, "other_test_shape_out")
+        r = run("--data", data, "--out", out, "--epochs", "1", "--hidden", "8")
+        self.assert_clean_failure(r, f"{data}: test examples of shape [4,16], training examples [8,8]")
+        self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")))
+
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,
         # past the 2^26 a picture may hold.

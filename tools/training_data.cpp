@@ -6,6 +6,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "datasets/error.hpp"
 #include "datasets/source.hpp"
@@ -80,6 +81,14 @@ TrainingData load_training_data(const TrainOptions& o) {
   if (t.eval.features() != t.train.features())
     throw datasets::DataError(fmt::format("{}: test examples have {} features, training examples {}",
                                           o.data.data.string(), t.eval.features(), t.train.features()));
+  // As many values in another shape (4x16 test images for 8x8 training ones) would be
+  // evaluated, and drawn, as wrong images; a flat side (rows of values) fits either.
+  const std::vector<std::size_t>& train_shape = t.train.example_shape();
+  const std::vector<std::size_t>& eval_shape = t.eval.example_shape();
+  if (train_shape.size() > 1 && eval_shape.size() > 1 && train_shape != eval_shape)
+    throw datasets::DataError(fmt::format("{}: test examples of shape [{}], training examples [{}]",
+                                          o.data.data.string(), fmt::join(eval_shape, ","),
+                                          fmt::join(train_shape, ",")));
   const std::string remedy = "use --decoder gaussian or gaussian-learned";
   check_bernoulli_range(t.train, o.decoder, o.data.data.string(), "train", remedy);
   check_bernoulli_range(t.eval, o.decoder, o.data.data.string(), t.eval_name, remedy);
