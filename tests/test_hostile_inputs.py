@@ -5,6 +5,7 @@ to draw is skipped with a warning while the run succeeds.
 
 Run by `meson test` as: test_hostile_inputs.py PATH/TO/train_vae. Standard library only.
 """
+import gzip
 import os
 import shutil
 import struct
@@ -113,6 +114,37 @@ class HostileInputs(unittest.TestCase):
         r = run("--data", data, "--out", out, "--epochs", "1", "--hidden", "8")
         self.assert_clean_failure(r, f"{data}: test examples of shape [4,16], training examples [8,8]")
         self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")))
+
+    def test_resuming_on_examples_of_another_shape_or_past_the_classes_is_refused(self):
+        # The same bytes as 4 x 16 images have the same fingerprint: a conv model went on as one
+        # of 4 x 16 images (as many parameters), even without --force.
+        conv = os.path.join(self.tmp, "resume_conv")
+        r = run("--data", self.data, "--out", conv, "--epochs", "1", "--arch", "conv", "--latent", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        reshaped = os.path.join(self.tmp, "reshaped")
+        os.makedirs(reshaped)
+        for split, n in (("train", 64), ("t10k", 16)):
+            with gzip.open(os.path.join(self.data, f"{split}-images-idx3-ubyte.gz")) as f:
+                pixels = f.read()[16:]
+            write_idx(os.path.join(reshaped, f"{split}-images-idx3-ubyte.gz"), [n, 4, 16], pixels)
+        checkpoint = os.path.join(conv, "checkpoint.safetensors")
+        before = snapshot(conv)
+        r = run("--resume", checkpoint, "--data", reshaped, "--out", conv, "--epochs", "2", "--force")
+        self.assert_clean_failure(r, f"{checkpoint} was trained on examples of shape [8,8], but those of "
+                                  f"{reshaped} are [4,16]")
+        self.assertEqual(snapshot(conv), before)
+        # Other data with --force: a label past the conditional model's classes failed at the
+        # first step, naming neither the data nor the checkpoint.
+        conditional = os.path.join(self.tmp, "resume_conditional")
+        r = run("--data", self.data, "--out", conditional, "--epochs", "1", "--conditional", "--hidden", "8")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        more = os.path.join(self.tmp, "more_classes")
+        make_images(more, n_train=64, n_test=16)
+        write_idx(os.path.join(more, "train-labels-idx1-ubyte.gz"), [64], bytes(i % 6 for i in range(64)))
+        checkpoint = os.path.join(conditional, "checkpoint.safetensors")
+        r = run("--resume", checkpoint, "--data", more, "--out", conditional, "--epochs", "2", "--force")
+        self.assert_clean_failure(r, f"--resume: {more} holds label 4, but the conditional model of {checkpoint} "
+                                  "has 4 classes")
 
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,

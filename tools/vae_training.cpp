@@ -145,6 +145,18 @@ std::size_t classes_of(const nn::SafetensorsFile& file, const TrainOptions& o) {
   return models::parse_count(file.metadata_value("classes"), file.source() + " metadata 'classes'");
 }
 
+// Data a resumed conditional run goes on with (other data, with --force) may not use a class
+// past the checkpoint's.
+void check_labels_fit(const TrainingData& data, const TrainOptions& o, std::size_t classes,
+                      const nn::SafetensorsFile& file) {
+  for (const datasets::Dataset* d : {&data.train, &data.eval})
+    for (std::int32_t label : d->labels())
+      if (label >= 0 && static_cast<std::size_t>(label) >= classes)
+        throw datasets::DataError(fmt::format("--resume: {} holds label {}, but the conditional model of {} has {} "
+                                              "classes (0 to {})",
+                                              o.data.data.string(), label, file.source(), classes, classes - 1));
+}
+
 // A resumed run without --data reads the data the checkpoint was trained on, where it was then.
 void resume_on_the_checkpoints_data(const nn::SafetensorsFile& file, TrainOptions& o) {
   if (std::find(o.given.begin(), o.given.end(), "data") != o.given.end()) return;
@@ -159,6 +171,17 @@ void resume_on_the_checkpoints_data(const nn::SafetensorsFile& file, TrainOption
 }
 
 void check_same_data(const nn::SafetensorsFile& file, const TrainingData& data, const TrainOptions& o) {
+  // Not even with --force (nor with the same values, which the fingerprint does not tell
+  // apart): a conv model would go on as one of another image size (as many parameters: 4x16
+  // for 8x8), an MLP would draw its pictures in the new shape.
+  const std::vector<std::size_t>& shape = data.train.example_shape();
+  if (auto it = file.metadata().find("example_shape"); it != file.metadata().end() && shape.size() > 1) {
+    const std::vector<std::size_t> trained = parse_shape_text(it->second);
+    if (trained.size() > 1 && trained != shape)
+      throw std::invalid_argument(fmt::format("--resume: {} was trained on examples of shape [{}], but those of {} are "
+                                              "[{}]",
+                                              file.source(), it->second, o.data.data.string(), shape_text(shape)));
+  }
   const std::string& saved = file.metadata_value("data_fingerprint");
   if (saved == data.fingerprint) return;
   if (!o.force)
@@ -574,6 +597,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   check_same_data(file, data, o);
   // Sizes from the checkpoint are checked against its tensors before a model is built.
   const std::size_t classes = classes_of(file, o);
+  if (o.conditional) check_labels_fit(data, o, classes, file);
   if (o.conditional) models::check_parameter_count(model_config(o, data.train), classes, file);
   else models::check_parameter_count(model_config(o, data.train), file);
   auto run = std::make_unique<Run>(std::move(o), std::move(data), classes, world);
