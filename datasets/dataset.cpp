@@ -107,6 +107,9 @@ Dataset Dataset::from_idx(IdxArray examples, std::optional<IdxArray> labels, con
     if (labels->type() == IdxType::F32 || labels->type() == IdxType::F64)
       throw DataError(fmt::format("{}: labels must be integers, found {}", source, type_name(labels->type())));
     std::vector<std::int64_t> wide = labels->to_integers();
+    for (std::size_t i = 0; i < wide.size(); ++i)  // as .npy labels: class numbers, from 0
+      if (wide[i] < 0)
+        throw DataError(fmt::format("{}: label {} (entry {}) is out of range (0 to 2^31-1)", source, wide[i], i));
     label_values.emplace(wide.begin(), wide.end());  // every IDX integer type fits in int32
   }
 
