@@ -771,7 +771,10 @@ class Configs(unittest.TestCase):
         self.assertEqual(ckpt["option.latent"], "3")
         self.assertEqual(ckpt["option.binarize"], "1")
         self.assertEqual(float.fromhex(ckpt["option.beta"]), 2.0)
-        for text, flag in (("beta = nan\n", "--beta"), ("latent = -2\n", "--latent"), ("bogus = 1\n", "bogus")):
+        # An empty value took the next entry for its own: data = "--epochs=1".
+        for text, flag in (("beta = nan\n", "--beta"), ("latent = -2\n", "--latent"), ("bogus = 1\n", "bogus"),
+                           ('data = ""\nepochs = 1\n', "mine.toml: 'data' is empty"),
+                           ("hidden = []\nepochs = 1\n", "mine.toml: 'hidden' is empty")):
             with open(path, "w") as f:
                 f.write(text)
             r = run("train", "--config", path, "--out", os.path.join(self.tmp, "bad"), expect=2)

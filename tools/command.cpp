@@ -142,7 +142,11 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
   for (const CLI::ConfigItem& item : items) {
     if (!(item.parents.empty() || (item.parents.size() == 1 && item.parents[0] == section))) continue;
     if (item.name == "++" || item.name == "--" || given(item.name)) continue;  // section markers; overridden
-    out.push_back(fmt::format("--{}={}", item.name, fmt::join(item.inputs, ",")));
+    const std::string value = fmt::format("{}", fmt::join(item.inputs, ","));
+    // "--data=" would take the next entry ("--epochs=1") for its value.
+    if (value.empty())
+      throw FlagError(fmt::format("--config: {}: '{}' is empty; leave it out for its default", file, item.name));
+    out.push_back(fmt::format("--{}={}", item.name, value));
   }
   return out;
 }
