@@ -306,6 +306,8 @@ class Subcommands(unittest.TestCase):
             f.write("mine")
         r = run("train", "--out", a_file, "--force", expect=2)
         self.assertIn("that is a file, not a folder", r.stderr)
+        r = run("train", "--out", "", expect=2)  # was exit 1, "filesystem error: cannot create directories"
+        self.assertIn("--out: the path is empty", r.stderr)
         with open(a_file) as f:
             self.assertEqual(f.read(), "mine")
 
