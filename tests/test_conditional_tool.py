@@ -246,6 +246,9 @@ class Conditional(unittest.TestCase):
         self.assertIn("without --conditional", r.stderr)
         r = run("sample", self.model, "--label", "4", "--out", out, expect=2)
         self.assertIn("--label: 4 is out of range", r.stderr)
+        # -n is per class without --label: its bound of a million draws was multiplied by the classes.
+        r = run("sample", self.model, "-n", "300000", "--out", out, expect=2)
+        self.assertIn("-n: 300000 for each of 4 classes is more than 1000000 draws", r.stderr)
         self.assertFalse(os.path.exists(out))
         unlabelled = self.path("u.npy")
         np.save(unlabelled, patterns(64)[0])
