@@ -308,6 +308,10 @@ class Subcommands(unittest.TestCase):
         self.assertIn("that is a file, not a folder", r.stderr)
         r = run("train", "--out", "", expect=2)  # was exit 1, "filesystem error: cannot create directories"
         self.assertIn("--out: the path is empty", r.stderr)
+        # A dimension may repeat: 1,001 rows of 1,000 steps were decoded at once (3 GB here).
+        r = run("traverse", self.model, "--dims", ",".join(["0"] * 1001), "--steps", "1000", "--out",
+                os.path.join(out, "t.npy"), expect=2)
+        self.assertIn("--dims: 1001 dimensions of 1000 steps each are more than 1000000", r.stderr)
         with open(a_file) as f:
             self.assertEqual(f.read(), "mine")
 
