@@ -146,6 +146,15 @@ class HostileInputs(unittest.TestCase):
         self.assert_clean_failure(r, f"--resume: {more} holds label 4, but the conditional model of {checkpoint} "
                                   "has 4 classes")
 
+    def test_a_device_named_like_data_is_refused_not_read_forever(self):
+        # /dev/zero as an .npy or a .csv was read to its end, which never comes, filling memory.
+        for name in ("zero.npy", "zero.csv"):
+            link = os.path.join(self.tmp, name)
+            os.symlink("/dev/zero", link)
+            r = subprocess.run([TRAIN_VAE, "--no-progress", "--data", link, "--out", os.path.join(self.tmp, "zero")],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+            self.assert_clean_failure(r, f"{link}: not a file (a device or a folder)")
+
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,
         # past the 2^26 a picture may hold.
