@@ -154,6 +154,12 @@ class HostileInputs(unittest.TestCase):
             r = subprocess.run([TRAIN_VAE, "--no-progress", "--data", link, "--out", os.path.join(self.tmp, "zero")],
                                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
             self.assert_clean_failure(r, f"{link}: not a file (a device or a folder)")
+        # --label-names /dev/zero: one endless line; a folder was read as no names at all.
+        for names in ("/dev/zero", self.tmp):
+            r = subprocess.run([TRAIN_VAE, "--no-progress", "--data", self.data, "--label-names", names, "--out",
+                                os.path.join(self.tmp, "zero")],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+            self.assert_clean_failure(r, f"{names}: not a file (a device or a folder)")
 
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,
