@@ -312,6 +312,11 @@ class Subcommands(unittest.TestCase):
         r = run("traverse", self.model, "--dims", ",".join(["0"] * 1001), "--steps", "1000", "--out",
                 os.path.join(out, "t.npy"), expect=2)
         self.assertIn("--dims: 1001 dimensions of 1000 steps each are more than 1000000", r.stderr)
+        # Classes no example has: the scores were written, then "AUROC needs examples of both kinds", exit 1.
+        scores = os.path.join(out, "scores.csv")
+        r = run("score", self.model, "--limit", "20", "--anomaly-classes", "99", "--out", scores, expect=2)
+        self.assertIn("--anomaly-classes: none of the 20 examples", r.stderr)
+        self.assertFalse(os.path.exists(scores))
         with open(a_file) as f:
             self.assertEqual(f.read(), "mine")
 
