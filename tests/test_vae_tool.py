@@ -618,6 +618,13 @@ class OwnData(unittest.TestCase):
         write_png(self.path("sizes/a.png"), np.zeros((8, 8), np.uint8))
         write_png(self.path("sizes/b.png"), np.zeros((8, 9), np.uint8))
         cases.append(("sizes", "every image must have one size"))
+        # A stray picture beside class folders: only it was read (or, alone, "too few examples").
+        for folder in ("stray/shirts", "stray/shoes"):
+            os.makedirs(self.path(folder))
+            for i in range(10):
+                write_png(self.path(f"{folder}/{i}.png"), np.zeros((8, 8), np.uint8))
+        write_png(self.path("stray/preview.png"), np.zeros((8, 8), np.uint8))
+        cases.append(("stray", "images (1, e.g. preview.png) beside class subfolders of images (shirts, ...)"))
         os.makedirs(self.path("notimage"))
         with open(self.path("notimage/x.png"), "wb") as f:
             f.write(b"not a png at all")
