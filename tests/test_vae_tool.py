@@ -636,6 +636,20 @@ class OwnData(unittest.TestCase):
             self.assertNotIn("Traceback", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")), name)
 
+    def test_noise_is_refused_for_data_outside_pixel_range(self):
+        # The noisy copies are clipped to [0, 1]: values up to 3 became at most 1, and the MSE
+        # and PSNR printed measured the clipping, not the noise.
+        vectors = np.random.default_rng(1).uniform(0, 3, (40, 6)).astype(np.float32)
+        np.save(self.path("wide.npy"), vectors)
+        model = self.path("wide_model")
+        run(*self.small(self.path("wide.npy"), model, "--decoder", "gaussian"))
+        out = self.path("wide_denoised.npy")
+        r = run("reconstruct", os.path.join(model, "model.safetensors"), "--data", self.path("wide.npy"), "--noise",
+                "gaussian:0.1", "--out", out, expect=2)
+        self.assertIn("--noise: made for pixels in [0, 1], but the examples of", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        run("reconstruct", os.path.join(model, "model.safetensors"), "--data", self.path("wide.npy"), "--out", out)
+
     def test_npz_archives_keras_layout_and_unnamed_arrays(self):
         images, labels = patterns(200)
         # np.savez's unnamed arrays (arr_0, arr_1), deflated or stored: the same model as the .npy pair

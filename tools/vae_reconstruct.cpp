@@ -1,6 +1,7 @@
 // vae reconstruct CKPT --data D --out F [--noise KIND:LEVEL]: reconstructions through the
 // posterior mean; with --noise the examples are corrupted first (the denoising use), and
 // the MSE and PSNR of noisy vs clean and reconstructed vs clean are printed.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -78,6 +79,11 @@ Command add_reconstruct_command(CLI::App& vae) {
             const datasets::Dataset d = data->load(m);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const ag::Array clean = rows_of(d, 0, d.size());
+            const auto [lo, hi] = std::minmax_element(clean.begin(), clean.end());
+            if (!noise.kind.empty() && (*lo < 0.0F || *hi > 1.0F))  // corrupt() keeps values in [0, 1]
+              throw FlagError(fmt::format("--noise: made for pixels in [0, 1], but the examples of {} lie in [{}, {}]: "
+                                          "the noisy copies would be clipped to [0, 1]",
+                                          data->describe(), *lo, *hi));
             ag::Array noisy = clean;
             ag::Rng rng(stream_seed(seed, kCommand));
             corrupt(noisy, noise, rng);
