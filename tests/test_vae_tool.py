@@ -438,6 +438,10 @@ class OwnData(unittest.TestCase):
         self.assertIn("80 training / 20 validation examples", r.stdout)
         r = run(*self.small(root, self.path("m_none"), "--exclude-classes", "0,1,2,3"), expect=2)
         self.assertIn("--exclude-classes", r.stderr)
+        # A class no example has (a typo) trained on every class, as if one had been left out.
+        r = run(*self.small(root, self.path("m_typo"), "--exclude-classes", "1,9"), expect=2)
+        self.assertIn("--exclude-classes: no training example of", r.stderr)
+        self.assertIn("is of class 9", r.stderr)
         images, _ = patterns(50)
         np.save(self.path("nolabels.npy"), images)
         r = run(*self.small(self.path("nolabels.npy"), self.path("m_nl"), "--exclude-classes", "1"), expect=2)

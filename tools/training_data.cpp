@@ -49,9 +49,14 @@ datasets::Dataset without_classes(const datasets::Dataset& d, const std::vector<
   if (!d.has_labels())
     throw FlagError(fmt::format("--exclude-classes: {} has no labels", source));
   const std::set<std::int64_t> excluded(classes.begin(), classes.end());
+  std::set<std::int64_t> seen;
   std::vector<std::size_t> keep;
   for (std::size_t i = 0; i < d.size(); ++i)
     if (!excluded.count(d.label(i))) keep.push_back(i);
+    else seen.insert(d.label(i));
+  for (std::int64_t k : excluded)  // a typo would train on every class while claiming to leave one out
+    if (!seen.count(k))
+      throw FlagError(fmt::format("--exclude-classes: no training example of {} is of class {}", source, k));
   if (keep.empty()) throw FlagError("--exclude-classes: no training examples are left");
   return d.subset(keep);
 }
