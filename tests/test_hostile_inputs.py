@@ -161,6 +161,21 @@ class HostileInputs(unittest.TestCase):
                                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
             self.assert_clean_failure(r, f"{names}: not a file (a device or a folder)")
 
+    def test_a_model_larger_than_the_memory_is_refused_before_it_is_built(self):
+        # Within every flag's bounds: 10^6 inputs and 16 layers of 16,384 make 2.1e10
+        # parameters (344 GB with gradients and Adam's moments), which the kernel killed as
+        # they were initialised.
+        data = os.path.join(self.tmp, "wide")
+        os.makedirs(data)
+        for split, n in (("train", 4), ("t10k", 2)):
+            write_idx(os.path.join(data, f"{split}-images-idx2-ubyte.gz"), [n, 1000000], bytes(n * 1000000))
+        out = os.path.join(self.tmp, "wide_out")
+        r = run("--data", data, "--out", out, "--epochs", "1", "--hidden", ",".join(["16384"] * 16))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("parameters, which need", r.stderr)
+        self.assertIn("more than this machine's", r.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,
         # past the 2^26 a picture may hold.

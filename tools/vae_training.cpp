@@ -5,11 +5,14 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <system_error>
 #include <thread>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -108,6 +111,23 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
           row.name, row.show(o), file.source(), row.name, row.show(saved)));
     row.set(o, saved_text);
   }
+}
+
+// The weights, their gradients and Adam's two moments take four floats a parameter before any
+// activation; a model past the machine's memory (16 layers of 16,384: 4.3 billion parameters)
+// would be killed by the kernel as it is initialised, so it is refused first.
+void check_model_fits_in_memory(const models::VaeConfig& config, std::size_t classes) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return;
+  const std::size_t count = classes ? models::parameter_count(config, classes) : models::parameter_count(config);
+  const double memory = static_cast<double>(pages) * static_cast<double>(page);
+  const double needed = count == 0 ? std::numeric_limits<double>::infinity()  // (0: more than 2^64)
+                                   : static_cast<double>(count) * 4 * sizeof(float);
+  if (needed > memory)
+    throw FlagError(fmt::format("the model ({}) has {} parameters, which need {:.1f} GB for weights, gradients and "
+                                "Adam's moments, more than this machine's {:.1f} GB; choose a smaller --hidden or --latent",
+                                models::describe_sizes(config), count == 0 ? "more than 2^64" : std::to_string(count),
+                                needed / 1e9, memory / 1e9));
 }
 
 // Each class adds a one-hot input to the encoder and the decoder (a whole input plane to a
@@ -585,6 +605,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
     refuse_to_overwrite(o);
     TrainingData data = load_training_data(o);
     const std::size_t classes = classes_of(data, o);
+    check_model_fits_in_memory(model_config(o, data.train), classes);
     return std::make_unique<Run>(std::move(o), std::move(data), classes, world);
   }
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
