@@ -348,6 +348,13 @@ class Subcommands(unittest.TestCase):
         rewrite_metadata(self.model, lying, example_shape="28,x")
         r = run("info", lying, expect=1)
         self.assertIn("lying_shape.safetensors: metadata example_shape: 'x' is not a whole number", r.stderr)
+        # No latent vectors: an empty .npy was written, a .png failed with write_grid's own words.
+        empty = self.path("no_codes.npy")
+        np.save(empty, np.zeros((0, 4), np.float32))
+        for out in (self.path("no_codes_decoded.npy"), self.path("no_codes_decoded.png")):
+            r = run("decode", self.model, empty, "--out", out, expect=1)
+            self.assertIn(f"{empty}: holds no rows", r.stderr)
+            self.assertFalse(os.path.exists(out))
 
 
 class OwnData(unittest.TestCase):

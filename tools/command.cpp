@@ -394,6 +394,7 @@ ag::Array read_matrix(const fs::path& path) {
   if (ext == ".npy") d = datasets::read_npy_dataset(path);
   else if (ext == ".csv") d = datasets::read_csv_dataset(path);
   else throw FlagError(fmt::format("LATENTS: '{}' should be a .npy or .csv file", path.string()));
+  if (d.size() == 0) throw datasets::DataError(fmt::format("{}: holds no rows", path.string()));
   return rows_of(d, 0, d.size());
 }
 
