@@ -348,6 +348,22 @@ class Subcommands(unittest.TestCase):
         rewrite_metadata(self.model, lying, example_shape="28,x")
         r = run("info", lying, expect=1)
         self.assertIn("lying_shape.safetensors: metadata example_shape: 'x' is not a whole number", r.stderr)
+        # A NaN weight: sample wrote NaN examples (exit 0); a resumed run "diverged", blaming --lr.
+        for src, name in ((self.model, "nan_weight.safetensors"), (self.ckpt, "nan_weight_ckpt.safetensors")):
+            with open(src, "rb") as f:
+                blob = bytearray(f.read())
+            (n,) = struct.unpack("<Q", blob[:8])
+            at = 8 + n + json.loads(blob[8:8 + n])["decoder.0.weight"]["data_offsets"][0] + 4 * 5
+            blob[at:at + 4] = struct.pack("<f", float("nan"))
+            with open(self.path(name), "wb") as f:
+                f.write(blob)
+        samples = self.path("nan_samples.npy")
+        r = run("sample", self.path("nan_weight.safetensors"), "-n", "2", "--out", samples, expect=1)
+        self.assertIn('nan_weight.safetensors: tensor "decoder.0.weight" holds a non-finite value (nan) at index 5',
+                      r.stderr)
+        self.assertFalse(os.path.exists(samples))
+        r = run("train", "--resume", self.path("nan_weight_ckpt.safetensors"), "--epochs", "2", "--out", out, expect=1)
+        self.assertIn('tensor "decoder.0.weight" holds a non-finite value (nan)', r.stderr)
         # No latent vectors: an empty .npy was written, a .png failed with write_grid's own words.
         empty = self.path("no_codes.npy")
         np.save(empty, np.zeros((0, 4), np.float32))
