@@ -158,6 +158,11 @@ class Subcommands(unittest.TestCase):
         self.assertFalse(np.allclose(slerp[2], path[2], atol=1e-6))
         r = run("interpolate", self.model, "--limit", "10", "--from", "3", "--to", "10", "--out", strip, expect=2)
         self.assertIn("--to", r.stderr)
+        # --out STRIP.PNG: the strip was written as STRIP.png, and nothing under the name asked for.
+        upper = self.path("STRIP.PNG")
+        run("interpolate", self.model, "--limit", "10", "--steps", "3", "--out", upper)
+        self.assertTrue(os.path.isfile(upper))
+        self.assertTrue(os.path.isfile(self.path("STRIP.npy")))
 
     def test_traverse_rows_meet_at_the_prior_mean(self):
         out = self.path("traverse.npy")
