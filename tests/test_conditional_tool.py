@@ -206,6 +206,12 @@ class Conditional(unittest.TestCase):
         run("decode", self.model, codes, "--out", decoded)
         run("reconstruct", self.model, "--data", self.data, "--limit", "50", "--out", recon)
         self.assertTrue(np.allclose(np.load(decoded), np.load(recon), atol=1e-5))
+        # CODES.CSV (upper case) lost its label column to a CODES-labels.npy, which decode does not read.
+        upper = self.path("CODES.CSV")
+        run("encode", self.model, "--data", self.data, "--limit", "50", "--out", upper)
+        run("decode", self.model, upper, "--out", decoded, "--force")
+        self.assertTrue(np.allclose(np.load(decoded), np.load(recon), atol=1e-5))
+        self.assertFalse(os.path.exists(self.path("CODES-labels.npy")))
         npy = self.path("codes.npy")
         run("encode", self.model, "--data", self.data, "--limit", "50", "--out", npy)
         r = run("decode", self.model, npy, "--out", decoded, expect=2)  # no label column: which class?

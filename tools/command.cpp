@@ -310,7 +310,7 @@ void write_text(const fs::path& path, const std::string& text) {
   nn::write_file_atomically(path, [&](const nn::ByteSink& write) { write(text.data(), text.size()); });
 }
 
-static std::string extension_of(const fs::path& path) {
+std::string extension_of(const fs::path& path) {
   std::string name = path.filename().string();
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (const char* ext : {".npy", ".csv", ".png", ".idx", ".gz"})

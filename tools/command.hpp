@@ -192,6 +192,10 @@ ag::Array rows_of(const datasets::Dataset& d, std::size_t begin, std::size_t end
 /// Text written atomically.
 void write_text(const std::filesystem::path& path, const std::string& text);
 
+/// The format a file name says, lower case: ".npy", ".csv", ".png", ".idx" (also for names
+/// ending in -ubyte or -float), ".gz"; else the name's own extension.
+std::string extension_of(const std::filesystem::path& path);
+
 /// Requires an output extension from `allowed` (".npy", ...); throws FlagError naming `flag`.
 void check_extension(const std::string& flag, const std::filesystem::path& path,
                      const std::vector<std::string>& allowed);

@@ -1,6 +1,5 @@
 // vae interpolate CKPT --data D --from I --to J: decodes the path between two examples'
 // latent means (straight, or spherical with --slerp).
-#include <cctype>
 #include <cmath>
 #include <memory>
 
@@ -34,8 +33,7 @@ Command add_interpolate_command(CLI::App& vae) {
             LoadedModel m = load_model(f->model);
             // --out as given (strip.PNG stays strip.PNG), its twin beside it.
             const std::filesystem::path out = f->out;
-            std::string extension = out.extension().string();
-            for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            const std::string extension = extension_of(out);
             const std::filesystem::path npy = extension == ".npy" ? out : std::filesystem::path(out).replace_extension(".npy");
             const std::filesystem::path png = extension == ".png" ? out : std::filesystem::path(out).replace_extension(".png");
             const bool images = image_shape(m.example.shape).has_value();
