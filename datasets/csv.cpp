@@ -2,11 +2,10 @@
 
 #include <charconv>
 #include <cmath>
-#include <sstream>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
-#include <xtensor/xcsv.hpp>
 
 #include "datasets/error.hpp"
 #include "datasets/npy.hpp"
@@ -47,16 +46,34 @@ char delimiter_of(std::string_view first_row) {
   return ',';
 }
 
-bool is_number(std::string_view cell) {
+// The cell's number as a float32: none if it is not one, or too large for one (1e40, inf,
+// nan). A value too small for one (1e-50, from float64 data) becomes its nearest float, 0 or
+// a denormal.
+std::optional<float> number_value(std::string_view cell) {
+  if (cell.empty()) return std::nullopt;
+  const char* last = cell.data() + cell.size();
   float v = 0;
+  const auto [end, error] = std::from_chars(cell.data(), last, v);
+  if (end == last && error == std::errc() && std::isfinite(v)) return v;
+  double wide = 0;
+  const auto [wide_end, wide_error] = std::from_chars(cell.data(), last, wide);
+  if (wide_end == last && wide_error == std::errc() && std::abs(wide) < 1) return static_cast<float>(wide);
+  return std::nullopt;
+}
+
+// Written as a number, though maybe not one a float holds ("1e40", "nan", "inf"): such a
+// first row is data with a bad cell, not a header to skip.
+bool looks_like_a_number(std::string_view cell) {
+  double v = 0;
   const auto [end, error] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
-  return !cell.empty() && error == std::errc() && end == cell.data() + cell.size() && std::isfinite(v);
+  return !cell.empty() && (error == std::errc() || error == std::errc::result_out_of_range) &&
+         end == cell.data() + cell.size();
 }
 
 }  // namespace
 
 Dataset parse_csv_dataset(std::string_view text, const std::string& source, std::size_t label_column) {
-  std::string clean;  // the checked rows, for xt::load_csv
+  std::vector<float> table;  // the rows' values, columns * rows
   std::size_t columns = 0, rows = 0, line_number = 0;
   bool header = false;
   char delimiter = 0;
@@ -73,7 +90,7 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
     if (columns == 0) {
       columns = row.size();
       bool numeric = true;
-      for (std::string_view c : row) numeric = numeric && is_number(c);
+      for (std::string_view c : row) numeric = numeric && looks_like_a_number(c);
       if (!numeric) {
         header = true;
         continue;
@@ -81,12 +98,12 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
     }
     if (row.size() != columns)
       throw DataError(fmt::format("{}:{}: {} cells, but the first row has {}", source, line_number, row.size(), columns));
-    for (std::size_t c = 0; c < row.size(); ++c)
-      if (!is_number(row[c]))
-        throw DataError(fmt::format("{}:{}: column {}: '{}' is not a number", source, line_number, c + 1, row[c]));
     for (std::size_t c = 0; c < row.size(); ++c) {
-      clean.append(row[c]);
-      clean += c + 1 < row.size() ? ',' : '\n';
+      const std::optional<float> v = number_value(row[c]);
+      if (!v)
+        throw DataError(fmt::format("{}:{}: column {}: '{}' is not a {}number", source, line_number, c + 1, row[c],
+                                    looks_like_a_number(row[c]) ? "finite float32 " : ""));
+      table.push_back(*v);
     }
     ++rows;
   }
@@ -95,14 +112,12 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
     throw DataError(fmt::format("{}: --label-column {} but the rows have {} columns", source, label_column, columns));
   if (label_column != 0 && columns == 1)
     throw DataError(fmt::format("{}: the only column is the label column", source));
-  std::istringstream stream(clean);
-  const auto table = xt::load_csv<float>(stream);
   std::vector<float> values;
   std::vector<std::int32_t> labels;
   values.reserve(rows * (columns - (label_column ? 1 : 0)));
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t c = 0; c < columns; ++c) {
-      const float v = table(r, c);
+      const float v = table[r * columns + c];
       if (c + 1 != label_column) {
         values.push_back(v);
       } else if (v < 0 || v != std::floor(v) || v > 1e9F) {

@@ -1,8 +1,9 @@
-// Examples from a CSV file of numeric rows (xtensor's xcsv.hpp does the conversion after
-// every cell has been checked, so a bad cell is reported by line and column):
+// Examples from a CSV file of numeric rows (each cell converted as it is checked, so a bad
+// cell is reported by line and column):
 //   - cells are separated by commas (or by semicolons or tabs when the first row has no comma);
-//     a number may be written "+0.5" or in double quotes
-//   - a first row holding anything that is not a number is a header (its names kept)
+//     a number may be written "+0.5" or in double quotes; a float32 must hold it (values too
+//     small for one become 0 or a denormal; too large, inf and nan are refused)
+//   - a first row holding anything that is not written as a number is a header
 //   - every row has the same number of cells; empty lines and lines starting with # are skipped
 //   - with label_column = k (1-based), column k holds whole-number labels, the rest features
 //

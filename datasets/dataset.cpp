@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 #include <system_error>
@@ -106,6 +107,9 @@ Dataset Dataset::from_idx(IdxArray examples, std::optional<IdxArray> labels, con
     if (labels->type() == IdxType::F32 || labels->type() == IdxType::F64)
       throw DataError(fmt::format("{}: labels must be integers, found {}", source, type_name(labels->type())));
     std::vector<std::int64_t> wide = labels->to_integers();
+    for (std::size_t i = 0; i < wide.size(); ++i)  // as .npy labels: class numbers, from 0
+      if (wide[i] < 0)
+        throw DataError(fmt::format("{}: label {} (entry {}) is out of range (0 to 2^31-1)", source, wide[i], i));
     label_values.emplace(wide.begin(), wide.end());  // every IDX integer type fits in int32
   }
 
@@ -116,6 +120,10 @@ Dataset Dataset::from_idx(IdxArray examples, std::optional<IdxArray> labels, con
   Dataset d = examples.type() == IdxType::U8   ? Dataset(examples.take<std::uint8_t>(), features, std::move(label_values))
               : examples.type() == IdxType::F32 ? Dataset(examples.take<float>(), features, std::move(label_values))
                                                 : Dataset(examples.to_floats(), features, std::move(label_values));
+  // A NaN would only surface later as a diverging loss, blamed on the learning rate.
+  for (std::size_t i = 0; i < d.floats_.size(); ++i)
+    if (!std::isfinite(d.floats_[i]))
+      throw DataError(fmt::format("{}: example {} holds a non-finite value ({})", source, i / features, d.floats_[i]));
   d.example_shape_ = std::move(shape);
   return d;
 }

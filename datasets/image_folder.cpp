@@ -39,6 +39,14 @@ Dataset read_image_folder(const fs::path& dir, std::size_t channels) {
   std::vector<fs::path> files = sorted_entries(dir, false);
   std::vector<std::int32_t> labels;
   std::vector<std::string> names;
+  // Images beside class subfolders (a stray preview.png): reading either alone would train on
+  // part of the data without a word.
+  for (const fs::path& sub : files.empty() ? std::vector<fs::path>{} : sorted_entries(dir, true))
+    if (!sorted_entries(sub, false).empty())
+      throw DataError(fmt::format("{}: images ({}, e.g. {}) beside class subfolders of images ({}, ...); move them "
+                                  "into a class subfolder, or point --data at one folder of images",
+                                  dir.string(), files.size(), files.front().filename().string(),
+                                  sub.filename().string()));
   if (files.empty()) {
     for (const fs::path& sub : sorted_entries(dir, true)) {
       std::vector<fs::path> in_class = sorted_entries(sub, false);

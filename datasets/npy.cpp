@@ -198,6 +198,11 @@ std::vector<std::int32_t> parse_npy_labels(std::string_view bytes, const std::st
 }
 
 std::string read_file_bytes(const std::filesystem::path& path) {
+  // A device never ends (/dev/zero, /dev/urandom): read to its end, it would fill the memory.
+  std::error_code ec;
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (!ec && !std::filesystem::is_regular_file(status) && !std::filesystem::is_fifo(status))
+    throw DataError(fmt::format("{}: not a file (a device or a folder)", path.string()));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(fmt::format("{}: cannot open the file", path.string()));
   std::ostringstream content;

@@ -1,6 +1,6 @@
 #include "datasets/source.hpp"
 
-#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -78,11 +78,13 @@ Dataset load_source(const fs::path& path, const std::string& split, const Source
 }
 
 std::vector<std::string> read_label_names(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw DataError(fmt::format("{}: cannot read the label names", path.string()));
+  // Through read_file_bytes: a folder or a device (/dev/zero: one endless line) is refused.
+  std::istringstream in(read_file_bytes(path));
   std::vector<std::string> names;
-  for (std::string line; std::getline(in, line);)
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // written on Windows
     if (!line.empty()) names.push_back(line);
+  }
   return names;
 }
 

@@ -206,6 +206,12 @@ class Conditional(unittest.TestCase):
         run("decode", self.model, codes, "--out", decoded)
         run("reconstruct", self.model, "--data", self.data, "--limit", "50", "--out", recon)
         self.assertTrue(np.allclose(np.load(decoded), np.load(recon), atol=1e-5))
+        # CODES.CSV (upper case) lost its label column to a CODES-labels.npy, which decode does not read.
+        upper = self.path("CODES.CSV")
+        run("encode", self.model, "--data", self.data, "--limit", "50", "--out", upper)
+        run("decode", self.model, upper, "--out", decoded, "--force")
+        self.assertTrue(np.allclose(np.load(decoded), np.load(recon), atol=1e-5))
+        self.assertFalse(os.path.exists(self.path("CODES-labels.npy")))
         npy = self.path("codes.npy")
         run("encode", self.model, "--data", self.data, "--limit", "50", "--out", npy)
         r = run("decode", self.model, npy, "--out", decoded, expect=2)  # no label column: which class?
@@ -246,6 +252,9 @@ class Conditional(unittest.TestCase):
         self.assertIn("without --conditional", r.stderr)
         r = run("sample", self.model, "--label", "4", "--out", out, expect=2)
         self.assertIn("--label: 4 is out of range", r.stderr)
+        # -n is per class without --label: its bound of a million draws was multiplied by the classes.
+        r = run("sample", self.model, "-n", "300000", "--out", out, expect=2)
+        self.assertIn("-n: 300000 for each of 4 classes is more than 1000000 draws", r.stderr)
         self.assertFalse(os.path.exists(out))
         unlabelled = self.path("u.npy")
         np.save(unlabelled, patterns(64)[0])
@@ -256,6 +265,16 @@ class Conditional(unittest.TestCase):
         r = run("evaluate", self.model, "--data", unlabelled, expect=1)
         self.assertIn("no labels", r.stderr)
         run("evaluate", self.model, "--data", unlabelled, "--label", "2")
+        # decode's label column (encode's last): a label past int32 was cast as it came
+        # (undefined behaviour, the sanitizers' report), a fraction was truncated.
+        z = np.zeros((2, 7), np.float32)
+        for bad, text in ((1e10, "10000000000"), (1.5, "1.5"), (-1, "-1")):
+            z[1, 6] = bad
+            codes = self.path("bad-codes.npy")
+            np.save(codes, z)
+            r = run("decode", self.model, codes, "--out", out, expect=1)
+            self.assertIn(f"bad-codes.npy: row 2: label {text} (the last column) is not one of the model's", r.stderr)
+            self.assertFalse(os.path.exists(out))
 
     @unittest.skipUnless(torch, "python3-torch is not installed")
     def test_pytorch_loads_the_checkpoint_and_reconstructs_the_same(self):

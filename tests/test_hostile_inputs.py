@@ -5,6 +5,7 @@ to draw is skipped with a warning while the run succeeds.
 
 Run by `meson test` as: test_hostile_inputs.py PATH/TO/train_vae. Standard library only.
 """
+import gzip
 import os
 import shutil
 import struct
@@ -76,6 +77,104 @@ class HostileInputs(unittest.TestCase):
         self.assert_clean_failure(r, lying, "dims [60000, 28, 28] of u8 need 47040000 bytes",
                                   "inflates to at most")
         self.assertEqual(snapshot(self.results), before)
+
+    def test_float_idx_holding_nan_is_refused_as_data_not_as_divergence(self):
+        # Read as it was, the NaN made the first step's loss NaN: exit 3, "try a smaller --lr".
+        data = os.path.join(self.tmp, "nan_idx")
+        os.makedirs(data)
+        values = [0.5] * (40 * 16)
+        values[5 * 16 + 3] = float("nan")
+        path = os.path.join(data, "train-images-idx2-float")
+        write_idx(path, [40, 16], struct.pack(">640f", *values), type_code=0x0D, compress=False)
+        r = run("--data", data, "--out", os.path.join(self.tmp, "nan_out"), "--decoder", "gaussian",
+                "--epochs", "1")
+        self.assert_clean_failure(r, path, "example 5 holds a non-finite value (nan)")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "nan_out", "model.safetensors")))
+
+    def test_a_stray_huge_label_does_not_make_a_conditional_model_of_that_many_classes(self):
+        # Label 2^31 - 1 asked for 2^31 one-hot inputs per layer (a label of 10^8 took 21 GB
+        # before the kernel killed the run).
+        data = os.path.join(self.tmp, "huge_label")
+        make_images(data, n_train=64, n_test=16)
+        labels = [i % 4 for i in range(64)]
+        labels[7] = 2**31 - 1
+        write_idx(os.path.join(data, "train-labels-idx1-ubyte.gz"), [64], struct.pack(">64i", *labels),
+                  type_code=0x0C)
+        r = run("--data", data, "--out", os.path.join(self.tmp, "huge_label_out"), "--conditional",
+                "--epochs", "1", "--hidden", "8")
+        self.assert_clean_failure(r, "label 2147483647 would make a model of 2147483648 classes",
+                                  "at most 10000")
+
+    def test_test_images_of_another_shape_with_as_many_pixels_are_refused(self):
+        # 4 x 16 test images beside 8 x 8 training ones were evaluated (and drawn) as 8 x 8.
+        data = os.path.join(self.tmp, "other_test_shape")
+        make_images(data, n_train=64, n_test=16)
+        write_idx(os.path.join(data, "t10k-images-idx3-ubyte.gz"), [16, 4, 16], bytes(16 * 64))
+        out = os.path.join(self.tmp, "other_test_shape_out")
+        r = run("--data", data, "--out", out, "--epochs", "1", "--hidden", "8")
+        self.assert_clean_failure(r, f"{data}: test examples of shape [4,16], training examples [8,8]")
+        self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")))
+
+    def test_resuming_on_examples_of_another_shape_or_past_the_classes_is_refused(self):
+        # The same bytes as 4 x 16 images have the same fingerprint: a conv model went on as one
+        # of 4 x 16 images (as many parameters), even without --force.
+        conv = os.path.join(self.tmp, "resume_conv")
+        r = run("--data", self.data, "--out", conv, "--epochs", "1", "--arch", "conv", "--latent", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        reshaped = os.path.join(self.tmp, "reshaped")
+        os.makedirs(reshaped)
+        for split, n in (("train", 64), ("t10k", 16)):
+            with gzip.open(os.path.join(self.data, f"{split}-images-idx3-ubyte.gz")) as f:
+                pixels = f.read()[16:]
+            write_idx(os.path.join(reshaped, f"{split}-images-idx3-ubyte.gz"), [n, 4, 16], pixels)
+        checkpoint = os.path.join(conv, "checkpoint.safetensors")
+        before = snapshot(conv)
+        r = run("--resume", checkpoint, "--data", reshaped, "--out", conv, "--epochs", "2", "--force")
+        self.assert_clean_failure(r, f"{checkpoint} was trained on examples of shape [8,8], but those of "
+                                  f"{reshaped} are [4,16]")
+        self.assertEqual(snapshot(conv), before)
+        # Other data with --force: a label past the conditional model's classes failed at the
+        # first step, naming neither the data nor the checkpoint.
+        conditional = os.path.join(self.tmp, "resume_conditional")
+        r = run("--data", self.data, "--out", conditional, "--epochs", "1", "--conditional", "--hidden", "8")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        more = os.path.join(self.tmp, "more_classes")
+        make_images(more, n_train=64, n_test=16)
+        write_idx(os.path.join(more, "train-labels-idx1-ubyte.gz"), [64], bytes(i % 6 for i in range(64)))
+        checkpoint = os.path.join(conditional, "checkpoint.safetensors")
+        r = run("--resume", checkpoint, "--data", more, "--out", conditional, "--epochs", "2", "--force")
+        self.assert_clean_failure(r, f"--resume: {more} holds label 4, but the conditional model of {checkpoint} "
+                                  "has 4 classes")
+
+    def test_a_device_named_like_data_is_refused_not_read_forever(self):
+        # /dev/zero as an .npy or a .csv was read to its end, which never comes, filling memory.
+        for name in ("zero.npy", "zero.csv"):
+            link = os.path.join(self.tmp, name)
+            os.symlink("/dev/zero", link)
+            r = subprocess.run([TRAIN_VAE, "--no-progress", "--data", link, "--out", os.path.join(self.tmp, "zero")],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+            self.assert_clean_failure(r, f"{link}: not a file (a device or a folder)")
+        # --label-names /dev/zero: one endless line; a folder was read as no names at all.
+        for names in ("/dev/zero", self.tmp):
+            r = subprocess.run([TRAIN_VAE, "--no-progress", "--data", self.data, "--label-names", names, "--out",
+                                os.path.join(self.tmp, "zero")],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+            self.assert_clean_failure(r, f"{names}: not a file (a device or a folder)")
+
+    def test_a_model_larger_than_the_memory_is_refused_before_it_is_built(self):
+        # Within every flag's bounds: 10^6 inputs and 16 layers of 16,384 make 2.1e10
+        # parameters (344 GB with gradients and Adam's moments), which the kernel killed as
+        # they were initialised.
+        data = os.path.join(self.tmp, "wide")
+        os.makedirs(data)
+        for split, n in (("train", 4), ("t10k", 2)):
+            write_idx(os.path.join(data, f"{split}-images-idx2-ubyte.gz"), [n, 1000000], bytes(n * 1000000))
+        out = os.path.join(self.tmp, "wide_out")
+        r = run("--data", data, "--out", out, "--epochs", "1", "--hidden", ",".join(["16384"] * 16))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("parameters, which need", r.stderr)
+        self.assertIn("more than this machine's", r.stderr)
+        self.assertFalse(os.path.exists(out))
 
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,

@@ -4,7 +4,9 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -301,6 +303,17 @@ TEST_CASE("load_idx_dataset errors: no files, count mismatch, bad labels, ambigu
   datasets::write_idx(dir.path / "train-labels-idx1-ubyte", IdxArray({5, 1}, Bytes(5)));
   msg = error_of([&] { datasets::load_idx_dataset(dir.path, "train"); });
   CHECK(msg.find("labels must have rank 1") != std::string::npos);
+
+  // Class numbers count from 0, as in .npy files (a conditional model failed on -1 mid-run).
+  datasets::write_idx(dir.path / "train-labels-idx1-ubyte", IdxArray({5}, std::vector<std::int32_t>{0, 1, 2, -1, 3}));
+  msg = error_of([&] { datasets::load_idx_dataset(dir.path, "train"); });
+  CHECK(msg.find("label -1 (entry 3) is out of range") != std::string::npos);
+
+  // A NaN among float examples is the data's fault (it surfaced as a diverging loss).
+  std::filesystem::remove(dir.path / "train-labels-idx1-ubyte");
+  datasets::write_idx(dir.path / "train-images-idx3-ubyte", IdxArray({2, 1, 2}, std::vector<double>{0, 1, 0.5, NAN}));
+  msg = error_of([&] { datasets::load_idx_dataset(dir.path, "train"); });
+  CHECK(msg.find("train-images-idx3-ubyte: example 1 holds a non-finite value (nan)") != std::string::npos);
 
   datasets::write_idx(dir.path / "val-images-idx2-a", IdxArray({1, 1}, Bytes(1)));
   datasets::write_idx(dir.path / "val-images-idx2-b", IdxArray({1, 1}, Bytes(1)));

@@ -233,7 +233,18 @@ TEST_CASE("csv: header, label column and the cell that is wrong") {
                        doctest::Contains("s.csv:2: column 2: 'five' is not a number"), DataError);
   CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("1,2,3\n4,5\n", "r.csv"), doctest::Contains("r.csv:2: 2 cells"),
                        DataError);
-  CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("1,2\n3,nan\n", "n.csv"), doctest::Contains("n.csv:2: column 2: 'nan' is not a number"), DataError);
+  CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("1,2\n3,nan\n", "n.csv"),
+                       doctest::Contains("n.csv:2: column 2: 'nan' is not a finite float32 number"), DataError);
+  // A first row written as numbers a float cannot hold was taken for a header and dropped.
+  CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("1e40,2\n3,4\n", "o.csv"),
+                       doctest::Contains("o.csv:1: column 1: '1e40' is not a finite float32 number"), DataError);
+  CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("nan,2\n3,4\n", "o.csv"), doctest::Contains("o.csv:1: column 1"),
+                       DataError);
+  // Too small for a float (float64 data): 0, not a refusal (nor a header, in the first row).
+  const datasets::Dataset tiny = datasets::parse_csv_dataset("1e-50,2\n3,-1e-300\n", "t.csv");
+  CHECK(tiny.size() == 2);
+  CHECK(tiny.floats()[0] == 0.0F);
+  CHECK(tiny.floats()[3] == 0.0F);
   CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("a,b\n", "h.csv"), doctest::Contains("no rows"), DataError);
   CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("0.5,1\n", "l.csv", 1), doctest::Contains("label"), DataError);
   CHECK_THROWS_AS(datasets::parse_csv_dataset("1,2\n", "c.csv", 3), DataError);

@@ -158,6 +158,11 @@ class Subcommands(unittest.TestCase):
         self.assertFalse(np.allclose(slerp[2], path[2], atol=1e-6))
         r = run("interpolate", self.model, "--limit", "10", "--from", "3", "--to", "10", "--out", strip, expect=2)
         self.assertIn("--to", r.stderr)
+        # --out STRIP.PNG: the strip was written as STRIP.png, and nothing under the name asked for.
+        upper = self.path("STRIP.PNG")
+        run("interpolate", self.model, "--limit", "10", "--steps", "3", "--out", upper)
+        self.assertTrue(os.path.isfile(upper))
+        self.assertTrue(os.path.isfile(self.path("STRIP.npy")))
 
     def test_traverse_rows_meet_at_the_prior_mean(self):
         out = self.path("traverse.npy")
@@ -227,6 +232,39 @@ class Subcommands(unittest.TestCase):
         for name in ("kept_recon.png", "kept_codes-labels.npy"):
             with open(self.path(name), "rb") as f:
                 self.assertEqual(f.read(), b"mine")
+        # --picture naming --out's file: the reconstructions were written, then replaced by the PNG.
+        same = self.path("same.npy")
+        r = run("reconstruct", self.model, "--limit", "10", "--out", same, "--picture", same, expect=2)
+        self.assertIn("--picture: ", r.stderr)
+        self.assertFalse(os.path.exists(same))
+
+    def test_a_png_too_large_to_draw_is_an_error_not_a_skipped_file(self):
+        # 9,000 samples of 28 x 28 in 8 columns: 1,125 rows, 33,752 pixels tall. The warning
+        # a run's extra pictures get used to end this command with exit 0 and no file.
+        out = self.path("too_large.png")
+        r = run("sample", self.model, "-n", "9000", "--out", out, expect=1)
+        self.assertIn(f"{out}: not written, the picture would be too large", r.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_data_the_model_cannot_read_is_refused_naming_it(self):
+        # --threshold-from was read without the check --data gets: the encoder's own message
+        # ("Vae::encode: input [20, 64] has 64 features"), not naming the file.
+        small = self.path("eight_by_eight.npy")
+        np.save(small, patterns(20)[0])
+        out = self.path("never_scores.csv")
+        r = run("score", self.model, "--limit", "20", "--threshold-from", small, "--out", out, expect=1)
+        self.assertIn(f"{small} (train split): examples of shape [8,8] (64 values), but the model reads [28,28]",
+                      r.stderr)
+        self.assertFalse(os.path.exists(out))
+        # Values past [0, 1] are no probabilities: a Bernoulli model's loss of them used to be
+        # printed as a figure (vae train refuses such data).
+        bright = self.path("bright.npy")
+        np.save(bright, np.full((20, 28, 28), 2.0, np.float32))
+        for args in (["evaluate", "--data", bright], ["score", "--threshold-from", bright, "--out", out]):
+            r = run(args[0], self.model, "--limit", "20", *args[1:], expect=1)
+            self.assertIn(f"{bright}: the train split has values in [2, 2], outside the [0, 1] a Bernoulli decoder",
+                          r.stderr)
+        self.assertFalse(os.path.exists(out))
 
     def test_denoising_prints_consistent_figures(self):
         out = self.path("denoised.npy")
@@ -273,6 +311,17 @@ class Subcommands(unittest.TestCase):
             f.write("mine")
         r = run("train", "--out", a_file, "--force", expect=2)
         self.assertIn("that is a file, not a folder", r.stderr)
+        r = run("train", "--out", "", expect=2)  # was exit 1, "filesystem error: cannot create directories"
+        self.assertIn("--out: the path is empty", r.stderr)
+        # A dimension may repeat: 1,001 rows of 1,000 steps were decoded at once (3 GB here).
+        r = run("traverse", self.model, "--dims", ",".join(["0"] * 1001), "--steps", "1000", "--out",
+                os.path.join(out, "t.npy"), expect=2)
+        self.assertIn("--dims: 1001 dimensions of 1000 steps each are more than 1000000", r.stderr)
+        # Classes no example has: the scores were written, then "AUROC needs examples of both kinds", exit 1.
+        scores = os.path.join(out, "scores.csv")
+        r = run("score", self.model, "--limit", "20", "--anomaly-classes", "99", "--out", scores, expect=2)
+        self.assertIn("--anomaly-classes: none of the 20 examples", r.stderr)
+        self.assertFalse(os.path.exists(scores))
         with open(a_file) as f:
             self.assertEqual(f.read(), "mine")
 
@@ -294,6 +343,39 @@ class Subcommands(unittest.TestCase):
         r = run("train", "--resume", negative, "--epochs", "2", "--out", out, expect=1)
         self.assertIn("--kl-warmup", r.stderr)
         self.assertFalse(os.path.exists(out))
+        # An example shape whose product wraps around 2^64 to the 784 inputs was believed: the
+        # .npy written claimed [N, 2^62 + 196, 4].
+        lying = self.path("lying_shape.safetensors")
+        rewrite_metadata(self.model, lying, example_shape=f"{2**62 + 196},4")
+        written = self.path("lying_shape.npy")
+        run("sample", lying, "-n", "2", "--out", written)
+        self.assertEqual(np.load(written).shape, (2, 784))
+        rewrite_metadata(self.model, lying, example_shape="28,x")
+        r = run("info", lying, expect=1)
+        self.assertIn("lying_shape.safetensors: metadata example_shape: 'x' is not a whole number", r.stderr)
+        # A NaN weight: sample wrote NaN examples (exit 0); a resumed run "diverged", blaming --lr.
+        for src, name in ((self.model, "nan_weight.safetensors"), (self.ckpt, "nan_weight_ckpt.safetensors")):
+            with open(src, "rb") as f:
+                blob = bytearray(f.read())
+            (n,) = struct.unpack("<Q", blob[:8])
+            at = 8 + n + json.loads(blob[8:8 + n])["decoder.0.weight"]["data_offsets"][0] + 4 * 5
+            blob[at:at + 4] = struct.pack("<f", float("nan"))
+            with open(self.path(name), "wb") as f:
+                f.write(blob)
+        samples = self.path("nan_samples.npy")
+        r = run("sample", self.path("nan_weight.safetensors"), "-n", "2", "--out", samples, expect=1)
+        self.assertIn('nan_weight.safetensors: tensor "decoder.0.weight" holds a non-finite value (nan) at index 5',
+                      r.stderr)
+        self.assertFalse(os.path.exists(samples))
+        r = run("train", "--resume", self.path("nan_weight_ckpt.safetensors"), "--epochs", "2", "--out", out, expect=1)
+        self.assertIn('tensor "decoder.0.weight" holds a non-finite value (nan)', r.stderr)
+        # No latent vectors: an empty .npy was written, a .png failed with write_grid's own words.
+        empty = self.path("no_codes.npy")
+        np.save(empty, np.zeros((0, 4), np.float32))
+        for out in (self.path("no_codes_decoded.npy"), self.path("no_codes_decoded.png")):
+            r = run("decode", self.model, empty, "--out", out, expect=1)
+            self.assertIn(f"{empty}: holds no rows", r.stderr)
+            self.assertFalse(os.path.exists(out))
 
 
 class OwnData(unittest.TestCase):
@@ -384,6 +466,10 @@ class OwnData(unittest.TestCase):
         self.assertIn("80 training / 20 validation examples", r.stdout)
         r = run(*self.small(root, self.path("m_none"), "--exclude-classes", "0,1,2,3"), expect=2)
         self.assertIn("--exclude-classes", r.stderr)
+        # A class no example has (a typo) trained on every class, as if one had been left out.
+        r = run(*self.small(root, self.path("m_typo"), "--exclude-classes", "1,9"), expect=2)
+        self.assertIn("--exclude-classes: no training example of", r.stderr)
+        self.assertIn("is of class 9", r.stderr)
         images, _ = patterns(50)
         np.save(self.path("nolabels.npy"), images)
         r = run(*self.small(self.path("nolabels.npy"), self.path("m_nl"), "--exclude-classes", "1"), expect=2)
@@ -451,6 +537,14 @@ class OwnData(unittest.TestCase):
         r = run("evaluate", model, "--data", folder, "--split", "train", "--channels", "3", "--iwae", "4")
         self.assertIn("64 examples", r.stdout)
         self.assertIn("Vae(arch=conv, image=3x8x8", run("info", model).stdout)
+        # An image size of as many parameters (4 x 16 also leaves 64 x 1 x 4 after two halvings)
+        # used to pass: the 8 x 8 images were reconstructed as 4 x 16 ones.
+        lying = self.path("conv_lying.safetensors")
+        rewrite_metadata(model, lying, image="3,4,16")
+        r = run("reconstruct", lying, "--data", folder, "--split", "train", "--channels", "3", "--out",
+                self.path("conv_lying.npy"), expect=1)
+        self.assertIn("conv_lying.safetensors: metadata example_shape [8,8,3] is not the conv model's image 3x4x16",
+                      r.stderr)
         # images whose sides do not divide by 4 cannot go through two stride-2 layers
         odd, _ = patterns(20, side=6)
         np.save(self.path("odd.npy"), odd)
@@ -556,6 +650,13 @@ class OwnData(unittest.TestCase):
         write_png(self.path("sizes/a.png"), np.zeros((8, 8), np.uint8))
         write_png(self.path("sizes/b.png"), np.zeros((8, 9), np.uint8))
         cases.append(("sizes", "every image must have one size"))
+        # A stray picture beside class folders: only it was read (or, alone, "too few examples").
+        for folder in ("stray/shirts", "stray/shoes"):
+            os.makedirs(self.path(folder))
+            for i in range(10):
+                write_png(self.path(f"{folder}/{i}.png"), np.zeros((8, 8), np.uint8))
+        write_png(self.path("stray/preview.png"), np.zeros((8, 8), np.uint8))
+        cases.append(("stray", "images (1, e.g. preview.png) beside class subfolders of images (shirts, ...)"))
         os.makedirs(self.path("notimage"))
         with open(self.path("notimage/x.png"), "wb") as f:
             f.write(b"not a png at all")
@@ -566,6 +667,20 @@ class OwnData(unittest.TestCase):
             self.assertIn(message, r.stderr, name)
             self.assertNotIn("Traceback", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")), name)
+
+    def test_noise_is_refused_for_data_outside_pixel_range(self):
+        # The noisy copies are clipped to [0, 1]: values up to 3 became at most 1, and the MSE
+        # and PSNR printed measured the clipping, not the noise.
+        vectors = np.random.default_rng(1).uniform(0, 3, (40, 6)).astype(np.float32)
+        np.save(self.path("wide.npy"), vectors)
+        model = self.path("wide_model")
+        run(*self.small(self.path("wide.npy"), model, "--decoder", "gaussian"))
+        out = self.path("wide_denoised.npy")
+        r = run("reconstruct", os.path.join(model, "model.safetensors"), "--data", self.path("wide.npy"), "--noise",
+                "gaussian:0.1", "--out", out, expect=2)
+        self.assertIn("--noise: made for pixels in [0, 1], but the examples of", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        run("reconstruct", os.path.join(model, "model.safetensors"), "--data", self.path("wide.npy"), "--out", out)
 
     def test_npz_archives_keras_layout_and_unnamed_arrays(self):
         images, labels = patterns(200)
@@ -720,7 +835,10 @@ class Configs(unittest.TestCase):
         self.assertEqual(ckpt["option.latent"], "3")
         self.assertEqual(ckpt["option.binarize"], "1")
         self.assertEqual(float.fromhex(ckpt["option.beta"]), 2.0)
-        for text, flag in (("beta = nan\n", "--beta"), ("latent = -2\n", "--latent"), ("bogus = 1\n", "bogus")):
+        # An empty value took the next entry for its own: data = "--epochs=1".
+        for text, flag in (("beta = nan\n", "--beta"), ("latent = -2\n", "--latent"), ("bogus = 1\n", "bogus"),
+                           ('data = ""\nepochs = 1\n', "mine.toml: 'data' is empty"),
+                           ("hidden = []\nepochs = 1\n", "mine.toml: 'hidden' is empty")):
             with open(path, "w") as f:
                 f.write(text)
             r = run("train", "--config", path, "--out", os.path.join(self.tmp, "bad"), expect=2)

@@ -1,6 +1,7 @@
 #include "tools/command.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 #include <system_error>
 #include <unistd.h>
@@ -141,7 +142,11 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
   for (const CLI::ConfigItem& item : items) {
     if (!(item.parents.empty() || (item.parents.size() == 1 && item.parents[0] == section))) continue;
     if (item.name == "++" || item.name == "--" || given(item.name)) continue;  // section markers; overridden
-    out.push_back(fmt::format("--{}={}", item.name, fmt::join(item.inputs, ",")));
+    const std::string value = fmt::format("{}", fmt::join(item.inputs, ","));
+    // "--data=" would take the next entry ("--epochs=1") for its value.
+    if (value.empty())
+      throw FlagError(fmt::format("--config: {}: '{}' is empty; leave it out for its default", file, item.name));
+    out.push_back(fmt::format("--{}={}", item.name, value));
   }
   return out;
 }
@@ -157,15 +162,39 @@ DataOptions DataFlags::options() const {
   return o.data;
 }
 
-datasets::Dataset DataFlags::load(const LoadedModel& model) const {
-  datasets::Dataset d = load_data_split(options());
+namespace {
+
+// `d` (described by `source`) is what `model` reads: as many features, the same example shape
+// where both have one, values in [0, 1] for a Bernoulli decoder.
+void check_model_reads(const datasets::Dataset& d, const LoadedModel& model, const fs::path& data,
+                       const std::string& split) {
+  const std::string source = fmt::format("{} ({} split)", data.string(), split);
   const std::vector<std::size_t>& want = model.example.shape;
   const std::size_t features = model.model->config().input_dim;
   const bool flat = d.example_shape().size() == 1;
   if (d.features() != features || (!flat && want.size() > 1 && d.example_shape() != want))
-    throw datasets::DataError(fmt::format("{}: examples of shape {}, but the model reads {}", describe(),
+    throw datasets::DataError(fmt::format("{}: examples of shape {}, but the model reads {}", source,
                                           layout_text({d.example_shape(), d.channels_first()}, d.features()),
                                           layout_text(model.example, features)));
+  check_bernoulli_range(d, model.model->config().decoder, data.string(), split,
+                        "this model's is one, so its figures would mean nothing");
+}
+
+}  // namespace
+
+datasets::Dataset DataFlags::load(const LoadedModel& model) const {
+  datasets::Dataset d = load_data_split(options());
+  check_model_reads(d, model, options().data, options().split);
+  return d;
+}
+
+datasets::Dataset DataFlags::load_other(const fs::path& data, const LoadedModel& model) const {
+  DataOptions o = options();
+  o.data = data;
+  o.limit = 0;
+  if (!datasets::has_split(data, o.split)) o.split = "train";
+  datasets::Dataset d = load_data_split(o);
+  check_model_reads(d, model, data, o.split);
   return d;
 }
 
@@ -200,10 +229,29 @@ LoadedModel load_model(const fs::path& path) {
   const std::size_t input_dim = m.model->config().input_dim;
   m.example.shape = {input_dim};
   if (auto it = m.metadata.find("example_shape"); it != m.metadata.end()) {
-    std::vector<std::size_t> shape = parse_shape_text(it->second);
+    std::vector<std::size_t> shape;
+    try {
+      shape = parse_shape_text(it->second);
+    } catch (const std::invalid_argument& e) {
+      throw nn::SafetensorsError(fmt::format("{}: metadata {}", path.string(), e.what()));
+    }
+    // Multiplied with an overflow check: [2^63 + 32, 2] must not pass for 64 values.
     std::size_t product = 1;
-    for (std::size_t d : shape) product *= d;
+    for (std::size_t d : shape)
+      product = d != 0 && product > std::numeric_limits<std::size_t>::max() / d ? 0 : product * d;
     if (!shape.empty() && product == input_dim) m.example.shape = shape;
+  }
+  if (const models::VaeConfig& c = m.model->config(); c.arch == models::Arch::conv) {
+    // A conv model computes on its own image size; data of another shape with as many values
+    // would be read as wrong images.
+    const std::optional<ImageShape> said = image_shape(m.example.shape);
+    if (said && (said->channels != c.image.channels || said->height != c.image.height || said->width != c.image.width))
+      throw nn::SafetensorsError(fmt::format("{}: metadata example_shape [{}] is not the conv model's image {}x{}x{}",
+                                             path.string(), shape_text(m.example.shape), c.image.channels,
+                                             c.image.height, c.image.width));
+    if (!said)
+      m.example.shape = c.image.channels == 1 ? std::vector<std::size_t>{c.image.height, c.image.width}
+                                              : std::vector<std::size_t>{c.image.height, c.image.width, c.image.channels};
   }
   if (auto it = m.metadata.find("channels_first"); it != m.metadata.end())
     m.example.channels_first = it->second == "true" && image_shape(m.example.shape).has_value();
@@ -262,7 +310,7 @@ void write_text(const fs::path& path, const std::string& text) {
   nn::write_file_atomically(path, [&](const nn::ByteSink& write) { write(text.data(), text.size()); });
 }
 
-static std::string extension_of(const fs::path& path) {
+std::string extension_of(const fs::path& path) {
   std::string name = path.filename().string();
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (const char* ext : {".npy", ".csv", ".png", ".idx", ".gz"})
@@ -318,7 +366,9 @@ void write_array(const fs::path& path, const ag::Array& values, const ExampleLay
     if (!shape)
       throw FlagError(fmt::format("{}: examples of shape [{}] are not images; write .npy or .csv instead",
                                   path.string(), shape_text(example.shape)));
-    write_image_grid(path, values, *shape, cols);
+    if (!write_image_grid(path, values, *shape, cols))  // the output asked for, not a run's extra picture
+      throw std::runtime_error(fmt::format("{}: not written, the picture would be too large; write .npy, .idx or "
+                                           ".csv instead", path.string()));
   } else if (ext == ".idx" || ext == ".gz") {
     const xt::xarray<float> out = file_array(values, example);
     datasets::IdxArray array(std::vector<std::size_t>(out.shape().begin(), out.shape().end()),
@@ -344,6 +394,7 @@ ag::Array read_matrix(const fs::path& path) {
   if (ext == ".npy") d = datasets::read_npy_dataset(path);
   else if (ext == ".csv") d = datasets::read_csv_dataset(path);
   else throw FlagError(fmt::format("LATENTS: '{}' should be a .npy or .csv file", path.string()));
+  if (d.size() == 0) throw datasets::DataError(fmt::format("{}: holds no rows", path.string()));
   return rows_of(d, 0, d.size());
 }
 

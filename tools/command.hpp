@@ -105,6 +105,9 @@ struct DataFlags {
   /// and the same example shape where both have one (flat rows of the right length pass).
   /// Throws FlagError / datasets::DataError.
   datasets::Dataset load(const LoadedModel& model) const;
+  /// Other data read with the same flags (its --split if it has that split, else train; no
+  /// --limit), checked the same way.
+  datasets::Dataset load_other(const std::filesystem::path& data, const LoadedModel& model) const;
   std::string describe() const;
 
   TableFlags table;
@@ -188,6 +191,10 @@ ag::Array rows_of(const datasets::Dataset& d, std::size_t begin, std::size_t end
 
 /// Text written atomically.
 void write_text(const std::filesystem::path& path, const std::string& text);
+
+/// The format a file name says, lower case: ".npy", ".csv", ".png", ".idx" (also for names
+/// ending in -ubyte or -float), ".gz"; else the name's own extension.
+std::string extension_of(const std::filesystem::path& path);
 
 /// Requires an output extension from `allowed` (".npy", ...); throws FlagError naming `flag`.
 void check_extension(const std::string& flag, const std::filesystem::path& path,

@@ -65,7 +65,12 @@ OptionRow absent_means(std::string value, OptionRow row) {
 template <typename Field>
 OptionRow text(std::string name, std::string help, Field member) {
   auto get = [member](const TrainOptions& o) { return std::string(o.*member); };
-  return {name, std::move(help), false, false, [member](TrainOptions& o, const std::string& t) { o.*member = t; },
+  const std::string flag = "--" + name;
+  return {name, std::move(help), false, false,
+          [member, flag](TrainOptions& o, const std::string& t) {
+            if (t.empty()) throw FlagError(fmt::format("{}: the path is empty", flag));  // (not a folder to write)
+            o.*member = t;
+          },
           get, get, "PATH"};
 }
 

@@ -33,9 +33,9 @@ std::vector<std::size_t> parse_shape_text(const std::string& text) {
   return shape;
 }
 
-void write_image_grid(const fs::path& path, const ag::Array& images, ImageShape shape, std::size_t cols, int scale) {
+bool write_image_grid(const fs::path& path, const ag::Array& images, ImageShape shape, std::size_t cols, int scale) {
   cols = std::max<std::size_t>(1, cols);
-  pictures::write_grid(path.string(), images, shape.height, shape.width, cols, scale, shape.channels);
+  return pictures::write_grid(path.string(), images, shape.height, shape.width, cols, scale, shape.channels);
 }
 
 void write_reconstruction_rows(const fs::path& path, Model& model, const ag::Array& originals,

@@ -27,8 +27,9 @@ std::optional<ImageShape> image_shape(const std::vector<std::size_t>& example_sh
 std::string shape_text(const std::vector<std::size_t>& shape);
 std::vector<std::size_t> parse_shape_text(const std::string& text);
 
-/// `images` ([N, H*W*C], values in [0, 1]) tiled `cols` to a row into a PNG.
-void write_image_grid(const std::filesystem::path& path, const ag::Array& images, ImageShape shape,
+/// `images` ([N, H*W*C], values in [0, 1]) tiled `cols` to a row into a PNG; false (after a
+/// warning) when the picture is too large to draw, and nothing is written.
+bool write_image_grid(const std::filesystem::path& path, const ag::Array& images, ImageShape shape,
                       std::size_t cols, int scale = 2);
 
 /// Pairs of rows: up to 16 originals above their reconstructions (through the posterior mean;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "datasets/error.hpp"
 #include "datasets/source.hpp"
@@ -43,25 +44,19 @@ datasets::Dataset load(const DataOptions& o, const std::string& split, std::size
   return d;
 }
 
-// Bernoulli likelihoods need targets in [0, 1]: bytes are scaled there, floats must be.
-void check_range(const TrainOptions& o, const datasets::Dataset& d, const std::string& split) {
-  if (o.decoder != models::Decoder::bernoulli || d.holds_bytes()) return;
-  const auto [lo, hi] = std::minmax_element(d.floats().begin(), d.floats().end());
-  if (*lo < 0.0F || *hi > 1.0F)
-    throw datasets::DataError(fmt::format(
-        "{}: the {} split has values in [{}, {}], outside the [0, 1] a Bernoulli decoder "
-        "models; use --decoder gaussian or gaussian-learned",
-        o.data.data.string(), split, *lo, *hi));
-}
-
 datasets::Dataset without_classes(const datasets::Dataset& d, const std::vector<std::size_t>& classes,
                                   const std::string& source) {
   if (!d.has_labels())
     throw FlagError(fmt::format("--exclude-classes: {} has no labels", source));
   const std::set<std::int64_t> excluded(classes.begin(), classes.end());
+  std::set<std::int64_t> seen;
   std::vector<std::size_t> keep;
   for (std::size_t i = 0; i < d.size(); ++i)
     if (!excluded.count(d.label(i))) keep.push_back(i);
+    else seen.insert(d.label(i));
+  for (std::int64_t k : excluded)  // a typo would train on every class while claiming to leave one out
+    if (!seen.count(k))
+      throw FlagError(fmt::format("--exclude-classes: no training example of {} is of class {}", source, k));
   if (keep.empty()) throw FlagError("--exclude-classes: no training examples are left");
   return d.subset(keep);
 }
@@ -91,10 +86,30 @@ TrainingData load_training_data(const TrainOptions& o) {
   if (t.eval.features() != t.train.features())
     throw datasets::DataError(fmt::format("{}: test examples have {} features, training examples {}",
                                           o.data.data.string(), t.eval.features(), t.train.features()));
-  check_range(o, t.train, "train");
-  check_range(o, t.eval, t.eval_name);
+  // As many values in another shape (4x16 test images for 8x8 training ones) would be
+  // evaluated, and drawn, as wrong images; a flat side (rows of values) fits either.
+  const std::vector<std::size_t>& train_shape = t.train.example_shape();
+  const std::vector<std::size_t>& eval_shape = t.eval.example_shape();
+  if (train_shape.size() > 1 && eval_shape.size() > 1 && train_shape != eval_shape)
+    throw datasets::DataError(fmt::format("{}: test examples of shape [{}], training examples [{}]",
+                                          o.data.data.string(), fmt::join(eval_shape, ","),
+                                          fmt::join(train_shape, ",")));
+  const std::string remedy = "use --decoder gaussian or gaussian-learned";
+  check_bernoulli_range(t.train, o.decoder, o.data.data.string(), "train", remedy);
+  check_bernoulli_range(t.eval, o.decoder, o.data.data.string(), t.eval_name, remedy);
   t.fingerprint = fingerprint(t.train);
   return t;
+}
+
+// Bernoulli likelihoods need targets in [0, 1]: bytes are scaled there, floats must be.
+void check_bernoulli_range(const datasets::Dataset& d, models::Decoder decoder, const std::string& source,
+                           const std::string& split, const std::string& remedy) {
+  if (decoder != models::Decoder::bernoulli || d.holds_bytes()) return;
+  const auto [lo, hi] = std::minmax_element(d.floats().begin(), d.floats().end());
+  if (*lo < 0.0F || *hi > 1.0F)
+    throw datasets::DataError(fmt::format("{}: the {} split has values in [{}, {}], outside the [0, 1] a Bernoulli "
+                                          "decoder models; {}",
+                                          source, split, *lo, *hi, remedy));
 }
 
 datasets::Dataset load_data_split(const DataOptions& o) {

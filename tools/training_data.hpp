@@ -21,6 +21,12 @@ struct TrainingData {
 /// satisfy (e.g. --exclude-classes on unlabelled data).
 TrainingData load_training_data(const TrainOptions& o);
 
+/// Throws datasets::DataError naming `source` and `split`, ending with `remedy`, if a
+/// Bernoulli decoder would read values outside [0, 1] (no probabilities: its loss would mean
+/// nothing).
+void check_bernoulli_range(const datasets::Dataset& d, models::Decoder decoder, const std::string& source,
+                           const std::string& split, const std::string& remedy);
+
 /// A subcommand's split (--split train|test) of --data, with --limit.
 datasets::Dataset load_data_split(const DataOptions& o);
 

@@ -1,4 +1,5 @@
 // vae decode CKPT LATENTS --out F: decodes latent vectors (rows of a .npy or .csv file).
+#include <cmath>
 #include <memory>
 
 #include <fmt/format.h>
@@ -34,7 +35,16 @@ Command add_decode_command(CLI::App& vae) {
             ag::Array means = xt::view(codes, xt::all(), xt::range(0, z));
             std::vector<std::int32_t> labels;
             if (m.model->conditional() && cols == 2 * z + 1 && !label->get(*m.model))
-              for (std::size_t i = 0; i < codes.shape()[0]; ++i) labels.push_back(static_cast<std::int32_t>(codes(i, 2 * z)));
+              for (std::size_t i = 0; i < codes.shape()[0]; ++i) {
+                // Checked before the cast: a float past int32's range converts to undefined behaviour.
+                const float k = codes(i, 2 * z);
+                if (!(k >= 0 && k == std::floor(k) && k < static_cast<float>(m.model->num_classes())))
+                  throw datasets::DataError(fmt::format("{}: row {}: label {} (the last column) is not one of the "
+                                                        "model's {} classes (0 to {})",
+                                                        f->latents, i + 1, k, m.model->num_classes(),
+                                                        m.model->num_classes() - 1));
+                labels.push_back(static_cast<std::int32_t>(k));
+              }
             else
               labels = label->required(*m.model, codes.shape()[0], "decode");
             overwrite->claim(f->out);

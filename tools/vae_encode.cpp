@@ -29,7 +29,7 @@ Command add_encode_command(CLI::App& vae) {
             overwrite->claim(out);
             LoadedModel m = load_model(f->model);
             const datasets::Dataset d = data->load(m);
-            if (d.has_labels() && out.extension() != ".csv") overwrite->claim(labels_out);
+            if (d.has_labels() && extension_of(out) != ".csv") overwrite->claim(labels_out);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const std::size_t z = m.model->config().latent;
             ag::Array codes({d.size(), 2 * z + (d.has_labels() ? 1 : 0)});
@@ -49,7 +49,7 @@ Command add_encode_command(CLI::App& vae) {
             std::vector<std::string> columns;
             for (std::size_t j = 0; j < z; ++j) columns.push_back(fmt::format("mu{}", j));
             for (std::size_t j = 0; j < z; ++j) columns.push_back(fmt::format("logvar{}", j));
-            if (d.has_labels() && out.extension() == ".csv") {
+            if (d.has_labels() && extension_of(out) == ".csv") {
               columns.emplace_back("label");
               for (std::size_t i = 0; i < d.size(); ++i) codes(i, 2 * z) = static_cast<float>(d.label(i));
               write_array(out, codes, {.shape = {codes.shape()[1]}}, 8, columns);

@@ -31,8 +31,11 @@ Command add_interpolate_command(CLI::App& vae) {
             check_extension("--out", f->out, {".png", ".npy"});
             const std::size_t steps = parse_count_flag("--steps", f->steps, 2, 1000);
             LoadedModel m = load_model(f->model);
-            const std::filesystem::path npy = std::filesystem::path(f->out).replace_extension(".npy");
-            const std::filesystem::path png = std::filesystem::path(f->out).replace_extension(".png");
+            // --out as given (strip.PNG stays strip.PNG), its twin beside it.
+            const std::filesystem::path out = f->out;
+            const std::string extension = extension_of(out);
+            const std::filesystem::path npy = extension == ".npy" ? out : std::filesystem::path(out).replace_extension(".npy");
+            const std::filesystem::path png = extension == ".png" ? out : std::filesystem::path(out).replace_extension(".png");
             const bool images = image_shape(m.example.shape).has_value();
             const datasets::Dataset d = data->load(m);
             const std::size_t from = parse_count_flag("--from", f->from, 0, d.size() - 1);

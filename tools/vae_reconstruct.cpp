@@ -1,6 +1,7 @@
 // vae reconstruct CKPT --data D --out F [--noise KIND:LEVEL]: reconstructions through the
 // posterior mean; with --noise the examples are corrupted first (the denoising use), and
 // the MSE and PSNR of noisy vs clean and reconstructed vs clean are printed.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -66,6 +67,7 @@ Command add_reconstruct_command(CLI::App& vae) {
   add_config_flag(*app);
   return {app, [f, data, label, overwrite] {
             check_extension("--out", f->out, {".npy", ".idx", ".gz", ".csv"});
+            if (!f->picture.empty()) check_extension("--picture", f->picture, {".png"});  // (never --out's name)
             const Noise noise = parse_noise(f->noise);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
             LoadedModel m = load_model(f->model);
@@ -77,6 +79,11 @@ Command add_reconstruct_command(CLI::App& vae) {
             const datasets::Dataset d = data->load(m);
             const std::vector<std::int32_t> labels = label->of(*m.model, d);
             const ag::Array clean = rows_of(d, 0, d.size());
+            const auto [lo, hi] = std::minmax_element(clean.begin(), clean.end());
+            if (!noise.kind.empty() && (*lo < 0.0F || *hi > 1.0F))  // corrupt() keeps values in [0, 1]
+              throw FlagError(fmt::format("--noise: made for pixels in [0, 1], but the examples of {} lie in [{}, {}]: "
+                                          "the noisy copies would be clipped to [0, 1]",
+                                          data->describe(), *lo, *hi));
             ag::Array noisy = clean;
             ag::Rng rng(stream_seed(seed, kCommand));
             corrupt(noisy, noise, rng);
@@ -103,8 +110,9 @@ Command add_reconstruct_command(CLI::App& vae) {
               if (rows == 3) xt::view(grid, n + i, xt::all()) = xt::view(noisy, i, xt::all());
               xt::view(grid, (rows - 1) * n + i, xt::all()) = xt::view(recon, i, xt::all());
             }
-            write_image_grid(picture, grid, *shape, n);
-            fmt::print("reconstruct: {} examples in {}, picture {}\n", d.size(), f->out, picture.string());
+            const bool drawn = write_image_grid(picture, grid, *shape, n);  // (else a warning says why not)
+            fmt::print("reconstruct: {} examples in {}{}\n", d.size(), f->out,
+                       drawn ? ", picture " + picture.string() : "");
           }};
 }
 

@@ -33,7 +33,12 @@ Command add_sample_command(CLI::App& vae) {
             LoadedModel m = load_model(f->model);
             const std::optional<std::int32_t> k = label->get(*m.model);
             const bool grid = m.model->conditional() && !k;  // one row per class
-            const std::size_t n = parse_count_flag("-n", f->n.empty() ? (grid ? "8" : "64") : f->n, 1, 1'000'000);
+            constexpr std::size_t kMaxDraws = 1'000'000;
+            const std::size_t n = parse_count_flag("-n", f->n.empty() ? (grid ? "8" : "64") : f->n, 1, kMaxDraws);
+            if (grid && n > kMaxDraws / m.model->num_classes())  // (as many for every class)
+              throw FlagError(fmt::format("-n: {} for each of {} classes is more than {} draws; pass --label K for "
+                                          "one class, or a smaller -n",
+                                          n, m.model->num_classes(), kMaxDraws));
             const std::vector<std::int32_t> labels =
                 grid ? class_rows(m.model->num_classes(), n) : std::vector<std::int32_t>(k ? n : 0, k.value_or(0));
             const std::size_t draws = grid ? labels.size() : n;

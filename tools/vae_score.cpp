@@ -62,15 +62,20 @@ Command add_score_command(CLI::App& vae) {
             const datasets::Dataset d = data->load(m);
             if (!classes.empty() && !d.has_labels())
               throw FlagError(fmt::format("--anomaly-classes: {} has no labels", data->describe()));
+            const std::set<std::int64_t> positive_set(classes.begin(), classes.end());
+            std::vector<bool> positive(classes.empty() ? 0 : d.size());
+            for (std::size_t i = 0; i < positive.size(); ++i) positive[i] = positive_set.count(d.label(i)) > 0;
+            const auto anomalies = static_cast<std::size_t>(std::count(positive.begin(), positive.end(), true));
+            if (!classes.empty() && (anomalies == 0 || anomalies == d.size()))  // before the scores are computed
+              throw FlagError(fmt::format("--anomaly-classes: {} of the {} examples of {} are of classes {}; the AUROC "
+                                          "needs anomalies and normal examples both",
+                                          anomalies == 0 ? "none" : "all", d.size(), data->describe(),
+                                          fmt::join(classes, ",")));
             const std::vector<double> scores = scores_of(*m.model, *label, d, iwae, seed);
             const double per_bit = static_cast<double>(d.features()) * std::numbers::ln2;
             std::optional<double> threshold;
             if (!f->heldout.empty()) {
-              DataOptions heldout;
-              heldout.data = f->heldout;
-              heldout.split = datasets::has_split(f->heldout, data->options().split) ? data->options().split : "train";
-              heldout.channels = 1;
-              std::vector<double> normal = scores_of(*m.model, *label, load_data_split(heldout), iwae, seed);
+              std::vector<double> normal = scores_of(*m.model, *label, data->load_other(f->heldout, m), iwae, seed);
               std::sort(normal.begin(), normal.end());
               const auto at = static_cast<std::size_t>(std::llround(percentile / 100 * static_cast<double>(normal.size() - 1)));
               threshold = normal[at];
@@ -95,13 +100,9 @@ Command add_score_command(CLI::App& vae) {
             fmt::print("score: {} examples, mean {:.4f} nats ({:.4f} bits/dim){} in {}\n", scores.size(), mean,
                        mean / per_bit, iwae ? fmt::format(", IWAE K={}", iwae) : "", f->out);
             if (threshold) fmt::print("anomalous: {} of {}\n", flagged, scores.size());
-            if (!classes.empty()) {
-              const std::set<std::int64_t> positive_set(classes.begin(), classes.end());
-              std::vector<bool> positive(d.size());
-              for (std::size_t i = 0; i < d.size(); ++i) positive[i] = positive_set.count(d.label(i)) > 0;
+            if (!classes.empty())
               fmt::print("AUROC {:.4f} for classes {} against the rest\n", auroc(scores, positive),
                          fmt::join(classes, ","));
-            }
           }};
 }
 

@@ -5,16 +5,20 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <system_error>
 #include <thread>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "autograd/kernels/parallel.hpp"
+#include "datasets/error.hpp"
 #include "datasets/loader.hpp"
 #include "distributed/agree_on_failure.hpp"
 #include "distributed/broadcast.hpp"
@@ -109,8 +113,31 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
   }
 }
 
+// The weights, their gradients and Adam's two moments take four floats a parameter before any
+// activation; a model past the machine's memory (16 layers of 16,384: 4.3 billion parameters)
+// would be killed by the kernel as it is initialised, so it is refused first.
+void check_model_fits_in_memory(const models::VaeConfig& config, std::size_t classes) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return;
+  const std::size_t count = classes ? models::parameter_count(config, classes) : models::parameter_count(config);
+  const double memory = static_cast<double>(pages) * static_cast<double>(page);
+  const double needed = count == 0 ? std::numeric_limits<double>::infinity()  // (0: more than 2^64)
+                                   : static_cast<double>(count) * 4 * sizeof(float);
+  if (needed > memory)
+    throw FlagError(fmt::format("the model ({}) has {} parameters, which need {:.1f} GB for weights, gradients and "
+                                "Adam's moments, more than this machine's {:.1f} GB; choose a smaller --hidden or --latent",
+                                models::describe_sizes(config), count == 0 ? "more than 2^64" : std::to_string(count),
+                                needed / 1e9, memory / 1e9));
+}
+
+// Each class adds a one-hot input to the encoder and the decoder (a whole input plane to a
+// conv encoder), so a stray label of 10^8 would ask for gigabytes: labels number the classes
+// from 0, and more than this many is taken for a mistake.
+constexpr std::size_t kMaxClasses = 10'000;
+
 // The classes a conditional model is trained on: every label the data uses (training and
-// evaluation) and every class it names. Refused for data without labels.
+// evaluation) and every class it names. Refused for data without labels, or for more than
+// kMaxClasses classes.
 std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
   if (!o.conditional) return 0;
   if (!data.train.has_labels())
@@ -118,17 +145,36 @@ std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
                                 "learns from each example's class; give labelled data (IDX with its labels file, "
                                 "a CSV with --label-column, an image folder with one subfolder per class)",
                                 o.data.data.string()));
-  std::size_t classes = data.train.label_names().size();
+  const std::size_t named = data.train.label_names().size();
+  std::size_t labelled = 0;  // the largest label + 1
   for (const datasets::Dataset* d : {&data.train, &data.eval})
     for (std::int32_t label : d->labels())
-      if (label >= 0) classes = std::max(classes, static_cast<std::size_t>(label) + 1);
-  return classes;
+      if (label >= 0) labelled = std::max(labelled, static_cast<std::size_t>(label) + 1);
+  if (std::max(named, labelled) > kMaxClasses)
+    throw datasets::DataError(fmt::format(
+        "--conditional: {}: {} would make a model of {} classes, and a conditional model takes at most {} "
+        "(labels number the classes from 0)",
+        o.data.data.string(), labelled > named ? fmt::format("label {}", labelled - 1) : fmt::format("{} label names", named),
+        std::max(named, labelled), kMaxClasses));
+  return std::max(named, labelled);
 }
 
 // A resumed conditional run keeps the checkpoint's classes.
 std::size_t classes_of(const nn::SafetensorsFile& file, const TrainOptions& o) {
   if (!o.conditional) return 0;
   return models::parse_count(file.metadata_value("classes"), file.source() + " metadata 'classes'");
+}
+
+// Data a resumed conditional run goes on with (other data, with --force) may not use a class
+// past the checkpoint's.
+void check_labels_fit(const TrainingData& data, const TrainOptions& o, std::size_t classes,
+                      const nn::SafetensorsFile& file) {
+  for (const datasets::Dataset* d : {&data.train, &data.eval})
+    for (std::int32_t label : d->labels())
+      if (label >= 0 && static_cast<std::size_t>(label) >= classes)
+        throw datasets::DataError(fmt::format("--resume: {} holds label {}, but the conditional model of {} has {} "
+                                              "classes (0 to {})",
+                                              o.data.data.string(), label, file.source(), classes, classes - 1));
 }
 
 // A resumed run without --data reads the data the checkpoint was trained on, where it was then.
@@ -145,6 +191,17 @@ void resume_on_the_checkpoints_data(const nn::SafetensorsFile& file, TrainOption
 }
 
 void check_same_data(const nn::SafetensorsFile& file, const TrainingData& data, const TrainOptions& o) {
+  // Not even with --force (nor with the same values, which the fingerprint does not tell
+  // apart): a conv model would go on as one of another image size (as many parameters: 4x16
+  // for 8x8), an MLP would draw its pictures in the new shape.
+  const std::vector<std::size_t>& shape = data.train.example_shape();
+  if (auto it = file.metadata().find("example_shape"); it != file.metadata().end() && shape.size() > 1) {
+    const std::vector<std::size_t> trained = parse_shape_text(it->second);
+    if (trained.size() > 1 && trained != shape)
+      throw std::invalid_argument(fmt::format("--resume: {} was trained on examples of shape [{}], but those of {} are "
+                                              "[{}]",
+                                              file.source(), it->second, o.data.data.string(), shape_text(shape)));
+  }
   const std::string& saved = file.metadata_value("data_fingerprint");
   if (saved == data.fingerprint) return;
   if (!o.force)
@@ -548,6 +605,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
     refuse_to_overwrite(o);
     TrainingData data = load_training_data(o);
     const std::size_t classes = classes_of(data, o);
+    check_model_fits_in_memory(model_config(o, data.train), classes);
     return std::make_unique<Run>(std::move(o), std::move(data), classes, world);
   }
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
@@ -560,6 +618,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   check_same_data(file, data, o);
   // Sizes from the checkpoint are checked against its tensors before a model is built.
   const std::size_t classes = classes_of(file, o);
+  if (o.conditional) check_labels_fit(data, o, classes, file);
   if (o.conditional) models::check_parameter_count(model_config(o, data.train), classes, file);
   else models::check_parameter_count(model_config(o, data.train), file);
   auto run = std::make_unique<Run>(std::move(o), std::move(data), classes, world);

@@ -31,6 +31,10 @@ Command add_traverse_command(CLI::App& vae) {
             std::vector<std::size_t> dims = f->dims.empty() ? std::vector<std::size_t>{}
                                                             : parse_list_flag("--dims", f->dims, 0, z - 1);
             for (std::size_t j = 0; f->dims.empty() && j < std::min<std::size_t>(10, z); ++j) dims.push_back(j);
+            constexpr std::size_t kMaxRows = 1'000'000;  // decoded at once: a list of repeats must not ask for GBs
+            if (dims.size() > kMaxRows / steps)
+              throw FlagError(fmt::format("--dims: {} dimensions of {} steps each are more than {} decoded examples",
+                                          dims.size(), steps, kMaxRows));
             ag::Array codes = xt::zeros<float>({dims.size() * steps, z});
             for (std::size_t r = 0; r < dims.size(); ++r)
               for (std::size_t s = 0; s < steps; ++s)
