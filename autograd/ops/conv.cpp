@@ -288,6 +288,22 @@ const float* chunk_grad(const Node& n, bool relu, std::size_t out_floats, std::s
   return masked;
 }
 
+/// images [count, m, P] = W col (+ bias[c]; max(that, 0) with relu) for the packed W [m, k] and
+/// the columns col [k, count P] read in place: one product per image, written straight into
+/// the image ([m, P] is its channels' planes), then the bias added as the image sits in L1.
+/// The values and sums are those of the product into a channel-major block [m, count P] and
+/// scatter_channel_major (here run in place on each image, in L1), without the block's trip
+/// through L2: the VAE's encoder.0 forward (k = 16), 0.61 -> 0.52 ms at batch 128, 1 thread.
+void products_into_images(std::size_t m, std::size_t positions, std::size_t k, const float* packed_w,
+                          const float* col, std::size_t count, const float* bias, bool relu, float* images) {
+  const std::size_t cols = count * positions;
+  for (std::size_t b = 0; b < count; ++b) {
+    float* image = images + b * m * positions;
+    gemm_prepacked_a(m, positions, k, packed_w, false, col + b * positions, cols, 0.0F, image, positions);
+    scatter_channel_major(image, m, positions, 0, 1, bias, false, relu, image);
+  }
+}
+
 /// The node's scratch buffer for these chunks (its capacity stays from step to step).
 float* scratch(Node& node, const Chunks& chunks) {
   const std::size_t n = chunks.scratch_floats();
@@ -385,11 +401,12 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
       pad_images(g, x.value().data(), first, count, false, padded);
       const ColumnPanels columns{&g, padded, count, false};
       gemm_prepacked_a_panels_b(wd.b, cols, k, packed_w, columns.source(), 0.0F, yt, cols, col);
-    } else {  // gemm reads the columns in place
+      scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, o.relu, out.own_value.data());
+    } else {  // gemm reads the columns in place and writes each image's output where it belongs
       im2col(g, x.value().data(), first, count, col, chunks.work(buffers, part));
-      gemm_prepacked_a(wd.b, cols, k, packed_w, false, col, cols, 0.0F, yt, cols);
+      products_into_images(wd.b, positions, k, packed_w, col, count, bias_data, o.relu,
+                           out.own_value.data() + first * wd.b * positions);
     }
-    scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, o.relu, out.own_value.data());
   });
   return tape.last();
 }
