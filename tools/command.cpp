@@ -255,11 +255,21 @@ std::vector<std::int32_t> LabelFlag::required(const Model& model, std::size_t n,
   return std::vector<std::int32_t>(n, *k);
 }
 
-std::vector<std::int32_t> LabelFlag::of(const Model& model, const datasets::Dataset& d) const {
+std::vector<std::int32_t> LabelFlag::of(const Model& model, const datasets::Dataset& d, const std::string& source) const {
   const std::optional<std::int32_t> k = get(model);
   if (!model.conditional()) return {};
   if (k) return std::vector<std::int32_t>(d.size(), *k);
-  return {d.labels().begin(), d.labels().end()};  // none: the model says what it needs
+  if (!d.has_labels())
+    throw datasets::DataError(fmt::format("{} has no labels, and the model is conditional ({} classes): give labelled "
+                                          "data, or --label K where the command takes it",
+                                          source, model.num_classes()));
+  const std::size_t classes = model.num_classes();
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (d.label(i) < 0 || static_cast<std::size_t>(d.label(i)) >= classes)
+      throw datasets::DataError(fmt::format("{}: example {}: label {} is not one of the model's {} classes (0 to {}); "
+                                            "give data labelled as the model's training data, or --label K",
+                                            source, i + 1, d.label(i), classes, classes - 1));
+  return {d.labels().begin(), d.labels().end()};
 }
 
 std::span<const std::int32_t> label_rows(std::span<const std::int32_t> labels, std::size_t begin, std::size_t end) {

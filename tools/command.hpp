@@ -158,7 +158,8 @@ struct LabelFlag {
   /// K, which a conditional model needs here (`what` says what for); none for a plain model.
   std::vector<std::int32_t> required(const Model& model, std::size_t n, const char* what) const;
   /// The classes of d's examples: K for each if given, else their labels; none for a plain model.
-  std::vector<std::int32_t> of(const Model& model, const datasets::Dataset& d) const;
+  /// DataError naming `source` (where d came from) if d has no labels or one the model lacks.
+  std::vector<std::int32_t> of(const Model& model, const datasets::Dataset& d, const std::string& source) const;
 
   std::string text;
 };
