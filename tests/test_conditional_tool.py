@@ -263,7 +263,21 @@ class Conditional(unittest.TestCase):
         self.assertIn("no labels", r.stderr)
         self.assertFalse(os.path.exists(self.path("m_u")))
         r = run("evaluate", self.model, "--data", unlabelled, expect=1)
-        self.assertIn("no labels", r.stderr)
+        self.assertIn("u.npy (train split) has no labels", r.stderr)
+        # A label the model lacks said neither the file nor the example it came from.
+        seven = self.path("seven.npy")
+        images, labels = patterns(16)
+        labels[5] = 7
+        np.save(seven, images)
+        np.save(self.path("seven-labels.npy"), labels)
+        for command in ("evaluate", "encode", "reconstruct", "score"):
+            extra = {"encode": ["--out", self.path("c.npy")], "reconstruct": ["--out", self.path("r.npy")],
+                     "score": ["--out", self.path("s.csv")]}.get(command, [])
+            r = run(command, self.model, "--data", seven, *extra, expect=1)
+            self.assertIn("seven.npy (train split): example 6: label 7 is not one of the model's 4 classes",
+                          r.stderr, command)
+        r = run("score", self.model, "--data", self.data, "--threshold-from", seven, "--out", self.path("s.csv"), expect=1)
+        self.assertIn("seven.npy (--threshold-from): example 6: label 7", r.stderr)
         run("evaluate", self.model, "--data", unlabelled, "--label", "2")
         # decode's label column (encode's last): a label past int32 was cast as it came
         # (undefined behaviour, the sanitizers' report), a fraction was truncated.

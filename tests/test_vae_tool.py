@@ -847,6 +847,48 @@ class Configs(unittest.TestCase):
         r = run("sample", "--config", os.path.join(self.tmp, "missing.toml"), expect=2)
         self.assertIn("missing.toml", r.stderr)
 
+    def test_a_misspelled_key_or_section_is_an_error_naming_the_file_and_the_key(self):
+        # They were ignored without a word: [trian]'s batch and [train]'s epocks never applied.
+        path = os.path.join(self.tmp, "typo.toml")
+        for command, text, message in (
+                ("train", "[trian]\nbatch = 64\n", "typo.toml: [trian] is not a section of vae's (did you mean [train]?)"),
+                ("train", "epocks = 1\n", "typo.toml: unknown key 'epocks' (did you mean 'epochs'?)"),
+                ("train", "[train]\nepocks = 1\n", "typo.toml: [train] unknown key 'epocks' (did you mean 'epochs'?)"),
+                ("train", "[sample]\ntemprature = 0.5\n", "[sample] unknown key 'temprature' (did you mean 'temperature'?)"),
+                ("train", "[train.sub]\nbatch = 64\n", "[train.sub] is not a section"),
+                ("sample", "temperature = 0.5\n", "unknown key 'temperature'; the top of a config file holds vae "
+                                                   "train's options, sample's own go in a [sample] section")):
+            with open(path, "w") as f:
+                f.write(text)
+            r = run(command, "--config", path, "--out", os.path.join(self.tmp, "never"), expect=2)
+            self.assertIn(message, r.stderr, text)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "never")))
+        # Every shipped config passes the check (--help: parsed, nothing run).
+        for name in sorted(n for n in os.listdir(CONFIGS) if n.endswith(".toml")):
+            for command in ("train", "sample", "evaluate", "info"):
+                run(command, "--config", os.path.join(CONFIGS, name), "--help")
+
+    def test_a_subcommand_takes_a_training_configs_data_and_leaves_its_training_keys(self):
+        # `vae sample --config configs/default.toml` exited 2 on --batch=128 and the others, and
+        # took the run folder `out` for its output file.
+        out = os.path.join(self.tmp, "m")
+        run("train", "--limit", "300", "--epochs", "1", "--hidden", "8", "--latent", "2", "--out", out,
+            "--no-progress")
+        model = os.path.join(out, "model.safetensors")
+        picture = os.path.join(self.tmp, "s.png")
+        run("sample", model, "--config", os.path.join(CONFIGS, "default.toml"), "-n", "4", "--out", picture)
+        self.assertTrue(os.path.isfile(picture))
+        path = os.path.join(self.tmp, "eval.toml")
+        with open(path, "w") as f:
+            f.write(f'data = "{FASHION}"\nlimit = 40\nbatch = 3\nepochs = 1\n[evaluate]\nsplit = "train"\n')
+        r = run("evaluate", model, "--config", path)
+        self.assertIn("40 examples (train split)", r.stdout)
+        with open(path, "w") as f:
+            f.write(f'data = "{os.path.join(self.tmp, "absent")}"\nbatch = 3\n')
+        r = run("evaluate", model, "--config", path, expect=None)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("absent", r.stderr)
+
 
 if __name__ == "__main__":
     VAE = os.path.abspath(sys.argv.pop(1))

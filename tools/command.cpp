@@ -71,7 +71,7 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training) {
 std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> args, const std::string& section,
                                       const char* program, bool training) {
   try {
-    args = with_config_file(args, section);
+    args = with_config_file(args, section, app);
   } catch (const FlagError& e) {
     const std::string message = fmt::format("{}: error: {}\n", program, e.what());
     if (training) return report_before_training(2, message);
@@ -113,45 +113,7 @@ void TableFlags::apply(TrainOptions& o) const {
   }
 }
 
-void add_config_flag(CLI::App& app) {
-  app.add_option("--config", "read options from a TOML file (flags on the command line override it)")
-      ->type_name("FILE");
-}
-
-std::vector<std::string> with_config_file(std::vector<std::string> args, const std::string& section) {
-  std::string file;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--config" && i + 1 < args.size()) file = args[i + 1];
-    else if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9);
-  }
-  if (file.empty()) return args;
-  std::vector<CLI::ConfigItem> items;
-  try {
-    std::error_code ec;
-    if (!fs::is_regular_file(file, ec)) throw FlagError(fmt::format("--config: {} is not a file", file));
-    items = CLI::ConfigTOML().from_file(file);
-  } catch (const CLI::Error& e) {
-    throw FlagError(fmt::format("--config: {}: {}", file, e.what()));
-  }
-  auto given = [&](const std::string& name) {
-    for (const std::string& a : args)
-      if (a == "--" + name || a.rfind("--" + name + "=", 0) == 0) return true;
-    return false;
-  };
-  std::vector<std::string> out = args;
-  for (const CLI::ConfigItem& item : items) {
-    if (!(item.parents.empty() || (item.parents.size() == 1 && item.parents[0] == section))) continue;
-    if (item.name == "++" || item.name == "--" || given(item.name)) continue;  // section markers; overridden
-    const std::string value = fmt::format("{}", fmt::join(item.inputs, ","));
-    // "--data=" would take the next entry ("--epochs=1") for its value.
-    if (value.empty())
-      throw FlagError(fmt::format("--config: {}: '{}' is empty; leave it out for its default", file, item.name));
-    out.push_back(fmt::format("--{}={}", item.name, value));
-  }
-  return out;
-}
-
-DataFlags::DataFlags(CLI::App& app) : table(app, {"data", "limit", "label-column", "channels", "label-names"}) {
+DataFlags::DataFlags(CLI::App& app) : table(app, kDataOptionNames) {
   app.add_option("--split", split, "train or test (default: test where the data has one, else train)");
 }
 
@@ -293,11 +255,21 @@ std::vector<std::int32_t> LabelFlag::required(const Model& model, std::size_t n,
   return std::vector<std::int32_t>(n, *k);
 }
 
-std::vector<std::int32_t> LabelFlag::of(const Model& model, const datasets::Dataset& d) const {
+std::vector<std::int32_t> LabelFlag::of(const Model& model, const datasets::Dataset& d, const std::string& source) const {
   const std::optional<std::int32_t> k = get(model);
   if (!model.conditional()) return {};
   if (k) return std::vector<std::int32_t>(d.size(), *k);
-  return {d.labels().begin(), d.labels().end()};  // none: the model says what it needs
+  if (!d.has_labels())
+    throw datasets::DataError(fmt::format("{} has no labels, and the model is conditional ({} classes): give labelled "
+                                          "data, or --label K where the command takes it",
+                                          source, model.num_classes()));
+  const std::size_t classes = model.num_classes();
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (d.label(i) < 0 || static_cast<std::size_t>(d.label(i)) >= classes)
+      throw datasets::DataError(fmt::format("{}: example {}: label {} is not one of the model's {} classes (0 to {}); "
+                                            "give data labelled as the model's training data, or --label K",
+                                            source, i + 1, d.label(i), classes, classes - 1));
+  return {d.labels().begin(), d.labels().end()};
 }
 
 std::span<const std::int32_t> label_rows(std::span<const std::int32_t> labels, std::size_t begin, std::size_t end) {

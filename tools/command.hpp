@@ -22,6 +22,7 @@
 #include "datasets/dataset.hpp"
 #include "models/vae.hpp"
 #include "nn/safetensors.hpp"
+#include "tools/config_file.hpp"
 #include "tools/model.hpp"
 #include "tools/options.hpp"
 #include "tools/run_pictures.hpp"
@@ -114,16 +115,6 @@ struct DataFlags {
   std::string split;  // empty: test where the data has one, else train
 };
 
-/// --config FILE (TOML; flags given on the command line override it). Documents the flag;
-/// with_config_file() does the reading, the same way for `vae SUB` and train_vae.
-void add_config_flag(CLI::App& app);
-
-/// The arguments (without the program name) with the entries of the `--config FILE` among
-/// them added as "--key=value" flags, except those the command line already gives, which
-/// override the file. Keys may sit at the top of the file or in a [SUB] section; TOML
-/// arrays become comma-separated lists. Throws FlagError if the file cannot be read.
-std::vector<std::string> with_config_file(std::vector<std::string> args, const std::string& section);
-
 /// How a model's examples look: `shape` as the rows hold them (images [H, W] or [H, W, C],
 /// channels interleaved); channels_first: the training data came as [C, H, W] (PyTorch's
 /// layout, see datasets::Dataset::interleave_channels), so arrays written go out that way.
@@ -167,7 +158,8 @@ struct LabelFlag {
   /// K, which a conditional model needs here (`what` says what for); none for a plain model.
   std::vector<std::int32_t> required(const Model& model, std::size_t n, const char* what) const;
   /// The classes of d's examples: K for each if given, else their labels; none for a plain model.
-  std::vector<std::int32_t> of(const Model& model, const datasets::Dataset& d) const;
+  /// DataError naming `source` (where d came from) if d has no labels or one the model lacks.
+  std::vector<std::int32_t> of(const Model& model, const datasets::Dataset& d, const std::string& source) const;
 
   std::string text;
 };

@@ -42,6 +42,10 @@ struct DataOptions {
   std::filesystem::path label_names;  // a text file, one class name per line
 };
 
+/// The rows of the table that set DataOptions: every subcommand's data flags, and the keys it
+/// takes from the top of a training config file.
+inline const std::vector<std::string> kDataOptionNames = {"data", "limit", "label-column", "channels", "label-names"};
+
 /// The learning rate over a run: --lr throughout, or half a cosine from --lr down to 0.
 enum class LrSchedule { constant, cosine };
 

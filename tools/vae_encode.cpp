@@ -30,7 +30,7 @@ Command add_encode_command(CLI::App& vae) {
             LoadedModel m = load_model(f->model);
             const datasets::Dataset d = data->load(m);
             if (d.has_labels() && extension_of(out) != ".csv") overwrite->claim(labels_out);
-            const std::vector<std::int32_t> labels = label->of(*m.model, d);
+            const std::vector<std::int32_t> labels = label->of(*m.model, d, data->describe());
             const std::size_t z = m.model->config().latent;
             ag::Array codes({d.size(), 2 * z + (d.has_labels() ? 1 : 0)});
             ag::Tape tape;

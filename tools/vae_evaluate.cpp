@@ -32,7 +32,7 @@ Command add_evaluate_command(CLI::App& vae) {
             if (!f->json.empty()) overwrite->claim(f->json);
             LoadedModel m = load_model(f->model);
             const datasets::Dataset d = data->load(m);
-            const std::vector<std::int32_t> labels = label->of(*m.model, d);
+            const std::vector<std::int32_t> labels = label->of(*m.model, d, data->describe());
             const ElboTerms t = elbo_terms(*m.model, d, labels, stream_seed(seed, kCommand), 500);
             double recon = 0, kl = 0;
             for (std::size_t i = 0; i < d.size(); ++i) {

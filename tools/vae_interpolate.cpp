@@ -45,7 +45,7 @@ Command add_interpolate_command(CLI::App& vae) {
             ag::Array ends({2, d.features()});
             d.row_to_floats(from, &ends(0, 0));
             d.row_to_floats(to, &ends(1, 0));
-            const std::vector<std::int32_t> labels = label->of(*m.model, d);
+            const std::vector<std::int32_t> labels = label->of(*m.model, d, data->describe());
             const std::vector<std::int32_t> end_labels =
                 labels.empty() ? labels : std::vector<std::int32_t>{labels[from], labels[to]};
             ag::Tape tape;

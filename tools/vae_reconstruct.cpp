@@ -77,7 +77,7 @@ Command add_reconstruct_command(CLI::App& vae) {
             overwrite->claim(f->out);
             if (shape) overwrite->claim(picture);
             const datasets::Dataset d = data->load(m);
-            const std::vector<std::int32_t> labels = label->of(*m.model, d);
+            const std::vector<std::int32_t> labels = label->of(*m.model, d, data->describe());
             const ag::Array clean = rows_of(d, 0, d.size());
             const auto [lo, hi] = std::minmax_element(clean.begin(), clean.end());
             if (!noise.kind.empty() && (*lo < 0.0F || *hi > 1.0F))  // corrupt() keeps values in [0, 1]

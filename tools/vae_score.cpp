@@ -18,9 +18,9 @@
 namespace tools {
 namespace {
 
-std::vector<double> scores_of(Model& model, const LabelFlag& label, const datasets::Dataset& d, std::size_t iwae,
-                              std::uint64_t seed) {
-  const std::vector<std::int32_t> labels = label.of(model, d);
+std::vector<double> scores_of(Model& model, const LabelFlag& label, const datasets::Dataset& d,
+                              const std::string& source, std::size_t iwae, std::uint64_t seed) {
+  const std::vector<std::int32_t> labels = label.of(model, d, source);
   if (iwae > 0) return iwae_nll(model, d, labels, iwae, stream_seed(seed, kCommand));
   const ElboTerms t = elbo_terms(model, d, labels, stream_seed(seed, kCommand), 500);
   std::vector<double> s(t.reconstruction.size());
@@ -71,11 +71,12 @@ Command add_score_command(CLI::App& vae) {
                                           "needs anomalies and normal examples both",
                                           anomalies == 0 ? "none" : "all", d.size(), data->describe(),
                                           fmt::join(classes, ",")));
-            const std::vector<double> scores = scores_of(*m.model, *label, d, iwae, seed);
+            const std::vector<double> scores = scores_of(*m.model, *label, d, data->describe(), iwae, seed);
             const double per_bit = static_cast<double>(d.features()) * std::numbers::ln2;
             std::optional<double> threshold;
             if (!f->heldout.empty()) {
-              std::vector<double> normal = scores_of(*m.model, *label, data->load_other(f->heldout, m), iwae, seed);
+              std::vector<double> normal = scores_of(*m.model, *label, data->load_other(f->heldout, m),
+                                                          f->heldout + " (--threshold-from)", iwae, seed);
               std::sort(normal.begin(), normal.end());
               const auto at = static_cast<std::size_t>(std::llround(percentile / 100 * static_cast<double>(normal.size() - 1)));
               threshold = normal[at];

@@ -13,7 +13,9 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = fuzz::write_input("config.toml", data, size).string();
   try {
-    const std::vector<std::string> args = tools::with_config_file({"--config", path}, "train");
+    CLI::App app;
+    tools::add_training_flags(app);
+    const std::vector<std::string> args = tools::with_config_file({"--config", path}, "train", app);
     tools::TrainOptions options;
     for (const std::string& arg : args) {
       if (arg.rfind("--", 0) != 0) continue;

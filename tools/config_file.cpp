@@ -1,0 +1,146 @@
+#include "tools/config_file.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "tools/options.hpp"
+
+namespace fs = std::filesystem;
+
+namespace tools {
+
+const std::vector<std::string> kCommandNames = {"train",       "sample", "encode", "decode", "reconstruct",
+                                                "interpolate", "traverse", "score", "evaluate", "info"};
+
+namespace {
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t replaced = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      diagonal = row[j];
+      row[j] = std::min({replaced, row[j] + 1, row[j - 1] + 1});
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" for the nearest of `names` within two edits (one for a name of two
+// or three letters, none for one letter: any flag is that near), else nothing.
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& names, const char* open,
+                         const char* close) {
+  const std::string* nearest = nullptr;
+  std::size_t best = std::min<std::size_t>(2, name.size() / 2) + 1;
+  for (const std::string& candidate : names)
+    if (const std::size_t d = edit_distance(name, candidate); d < best) best = d, nearest = &candidate;
+  return nearest ? fmt::format(" (did you mean {}{}{}?)", open, *nearest, close) : "";
+}
+
+// vae train's keys: the options table and --no-progress (add_training_flags).
+std::vector<std::string> training_keys() {
+  std::vector<std::string> keys = {"no-progress"};
+  for (const OptionRow& row : train_option_table()) keys.push_back(row.name);
+  return keys;
+}
+
+// The long flags of `command` a file may set (not --config or --help).
+std::vector<std::string> keys_of(const CLI::App& command) {
+  std::vector<std::string> keys;
+  for (const CLI::Option* option : command.get_options())
+    for (const std::string& name : option->get_lnames())
+      if (name != "config" && name != "help") keys.push_back(name);
+  return keys;
+}
+
+// The command a section configures: vae's subcommand of that name, or train_vae's own app.
+const CLI::App* command_named(const CLI::App& root, const std::string& name) {
+  const auto found = root.get_subcommands([&](const CLI::App* sub) { return sub->get_name() == name; });
+  if (!found.empty()) return found.front();
+  return root.get_subcommands([](const CLI::App*) { return true; }).empty() && name == "train" ? &root : nullptr;
+}
+
+// Throws unless `item` is a key of the file's top or of a known section that its command reads.
+void check_entry(const CLI::ConfigItem& item, const std::string& file, const CLI::App& root,
+                 const std::string& section) {
+  const std::string where = fmt::format("{}", fmt::join(item.parents, "."));
+  if (!where.empty() && (item.parents.size() > 1 || !contains(kCommandNames, where)))
+    throw FlagError(fmt::format("--config: {}: [{}] is not a section of vae's{}; sections are commands: {}", file,
+                                where, did_you_mean(where, kCommandNames, "[", "]"), fmt::join(kCommandNames, ", ")));
+  if (item.name == "++" || item.name == "--") return;  // section markers
+  if (where.empty()) {
+    const std::vector<std::string> training = training_keys();
+    if (contains(training, item.name)) return;
+    const CLI::App* command = command_named(root, section);
+    const bool its_own = command && section != "train" && contains(keys_of(*command), item.name);
+    throw FlagError(fmt::format("--config: {}: unknown key '{}'{}; the top of a config file holds vae train's "
+                                "options{}",
+                                file, item.name, its_own ? "" : did_you_mean(item.name, training, "'", "'"),
+                                its_own ? fmt::format(", {}'s own go in a [{}] section", section, section) : ""));
+  }
+  const CLI::App* command = command_named(root, where);
+  if (!command) return;  // (train_vae does not know the other commands' flags)
+  const std::vector<std::string> keys = keys_of(*command);
+  if (!contains(keys, item.name))
+    throw FlagError(fmt::format("--config: {}: [{}] unknown key '{}'{}; `vae {} --help` lists them", file, where,
+                                item.name, did_you_mean(item.name, keys, "'", "'"), where));
+}
+
+}  // namespace
+
+void add_config_flag(CLI::App& app) {
+  app.add_option("--config", "read options from a TOML file (flags on the command line override it)")
+      ->type_name("FILE");
+}
+
+std::vector<std::string> with_config_file(std::vector<std::string> args, const std::string& section,
+                                          const CLI::App& root) {
+  std::string file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) file = args[i + 1];
+    else if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9);
+  }
+  if (file.empty()) return args;
+  std::vector<CLI::ConfigItem> items;
+  try {
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) throw FlagError(fmt::format("--config: {} is not a file", file));
+    items = CLI::ConfigTOML().from_file(file);
+  } catch (const CLI::Error& e) {
+    throw FlagError(fmt::format("--config: {}: {}", file, e.what()));
+  }
+  auto given = [&](const std::string& name) {
+    for (const std::string& a : args)
+      if (a == "--" + name || a.rfind("--" + name + "=", 0) == 0) return true;
+    return false;
+  };
+  const CLI::App* command = command_named(root, section);
+  std::vector<std::string> out = args;
+  for (const CLI::ConfigItem& item : items) {
+    check_entry(item, file, root, section);
+    const bool top = item.parents.empty();
+    if (!top && item.parents[0] != section) continue;  // another command's
+    // A subcommand takes from the top (training options) only the keys naming its data.
+    const bool its_data = contains(kDataOptionNames, item.name) && command && contains(keys_of(*command), item.name);
+    if (top && section != "train" && !its_data) continue;
+    if (item.name == "++" || item.name == "--" || given(item.name)) continue;  // section markers; overridden
+    const std::string value = fmt::format("{}", fmt::join(item.inputs, ","));
+    // "--data=" would take the next entry ("--epochs=1") for its value.
+    if (value.empty())
+      throw FlagError(fmt::format("--config: {}: '{}' is empty; leave it out for its default", file, item.name));
+    out.push_back(fmt::format("--{}={}", item.name, value));
+  }
+  return out;
+}
+
+}  // namespace tools
