@@ -868,6 +868,26 @@ class Configs(unittest.TestCase):
             for command in ("train", "sample", "evaluate", "info"):
                 run(command, "--config", os.path.join(CONFIGS, name), "--help")
 
+    def test_train_vae_knows_a_section_for_every_subcommand(self):
+        # train_vae does not link the other subcommands, so it knows their names from a list
+        # (tools::kCommandNames); a subcommand missing there would make its section an error.
+        help_text = run("--help").stdout
+        names = [line.split()[0] for line in help_text.split("Subcommands:", 1)[1].splitlines() if line.strip()]
+        self.assertIn("sample", names)
+        train_vae = os.path.join(os.path.dirname(VAE), "train_vae")
+        path = os.path.join(self.tmp, "sections.toml")
+        with open(path, "w") as f:
+            f.write("".join(f"[{name}]\nepochs = 1\n" for name in names))
+        r = subprocess.run([train_vae, "--config", path, "--help"], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(path, "a") as f:
+            f.write("[trian]\nepochs = 1\n")
+        r = subprocess.run([train_vae, "--config", path, "--help"], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("[trian] is not a section", r.stderr)
+
     def test_a_subcommand_takes_a_training_configs_data_and_leaves_its_training_keys(self):
         # `vae sample --config configs/default.toml` exited 2 on --batch=128 and the others, and
         # took the run folder `out` for its output file.

@@ -70,13 +70,23 @@ const CLI::App* command_named(const CLI::App& root, const std::string& name) {
   return root.get_subcommands([](const CLI::App*) { return true; }).empty() && name == "train" ? &root : nullptr;
 }
 
+// The sections a file may have: vae's subcommands, read from vae's app itself; train_vae,
+// which does not link the other subcommands, knows them from kCommandNames.
+std::vector<std::string> section_names(const CLI::App& root) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : root.get_subcommands([](const CLI::App*) { return true; }))
+    names.push_back(sub->get_name());
+  return names.empty() ? kCommandNames : names;
+}
+
 // Throws unless `item` is a key of the file's top or of a known section that its command reads.
 void check_entry(const CLI::ConfigItem& item, const std::string& file, const CLI::App& root,
                  const std::string& section) {
   const std::string where = fmt::format("{}", fmt::join(item.parents, "."));
-  if (!where.empty() && (item.parents.size() > 1 || !contains(kCommandNames, where)))
+  const std::vector<std::string> sections = section_names(root);
+  if (!where.empty() && (item.parents.size() > 1 || !contains(sections, where)))
     throw FlagError(fmt::format("--config: {}: [{}] is not a section of vae's{}; sections are commands: {}", file,
-                                where, did_you_mean(where, kCommandNames, "[", "]"), fmt::join(kCommandNames, ", ")));
+                                where, did_you_mean(where, sections, "[", "]"), fmt::join(sections, ", ")));
   if (item.name == "++" || item.name == "--") return;  // section markers
   if (where.empty()) {
     const std::vector<std::string> training = training_keys();

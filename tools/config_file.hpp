@@ -14,8 +14,10 @@
 
 namespace tools {
 
-/// The names of vae's subcommands, which are the sections a config file may have.
-/// (tools/vae.cpp registers them; a new subcommand is added in both places.)
+/// The names of vae's subcommands, which are the sections a config file may have, for
+/// train_vae (which does not link them); vae reads them from its own app. A test
+/// (test_vae_tool.py, Configs) checks that train_vae accepts a section for every subcommand
+/// `vae --help` lists, so a new subcommand missing here fails it.
 extern const std::vector<std::string> kCommandNames;
 
 /// --config FILE (TOML; flags given on the command line override it). Documents the flag;
