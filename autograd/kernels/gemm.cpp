@@ -363,41 +363,69 @@ void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t j
     for (std::size_t j = j0; j < j1; ++j) y[i * n + j] = clamp1(yt[j * m + i]);
 }
 
+// A product computed transposed, Cᵀ [n, m] = op(A) op(B) with n rows, then transposed into C
+// [m, n] (gemm_linear_transposed, gemm_transposed_output). The threads cut Cᵀ by rows, in whole
+// row panels (MR rows: whole register tiles, and the most even cut: 400 rows go 200 / 200, where
+// whole vectors gave 208 / 192), each thread running all three steps for its own rows: priming
+// them (prime, or nothing), multiplying over the whole K range (beta 1 after a prime, else 0),
+// then transposing them into its columns of C while they are still in its core's cache. One
+// hand-off to the pool for the lot. Each packs all of op(B) for itself: sharing that packing
+// would cost a hand-off to the pool per K block, and packing op(B) (the batch's side) is a few
+// percent of the product.
+template <class Prime>
+void transposed_product(const Operands& op, Direct d, std::size_t m, std::size_t n, std::size_t k, float* ct,
+                        float* c, bool relu, const Prime& prime) {
+  const std::size_t units = (n + kMR - 1) / kMR;
+  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int parts = num_threads() <= 1 || work < kMinParallelWork
+                        ? 1
+                        : static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(num_threads())));
+  parallel_run(parts, [&](int part) {
+    const auto p = static_cast<std::size_t>(part), q = static_cast<std::size_t>(parts);
+    const std::size_t j0 = std::min(n, units * p / q * kMR), j1 = std::min(n, units * (p + 1) / q * kMR);
+    if (j0 == j1) return;
+    const bool primed = prime(j0, j1);
+    if (k > 0) gemm_rect(op, d, j0, j1, 0, m, k, primed ? 1.0F : 0.0F, ct, m);
+    (relu ? transpose_into<true> : transpose_into<false>)(ct, m, n, j0, j1, c);
+  });
+}
+
 }  // namespace
 }  // namespace gemm_detail
 
 const char* gemm_name() { return "built-in"; }
 
-// Yᵀ [n, m] = W Xᵀ: op(A) = W read in place (Direct::a), op(B) = Xᵀ packed from X's rows. The
-// threads cut Yᵀ by rows, whole vectors of them each (whole register tiles, and whole W x W
-// blocks of the transpose), so each reads only its own rows of W, and all threads get as much
-// work for any batch. Each packs all of X for itself: sharing that packing would cost a
-// hand-off to the pool per K block, and packing is a few percent of the product. (The cut by
-// columns before, whole NR panels each, gave batch 128's three 48-, 48- and 32-wide panels to
-// the threads as 48 and 80 columns, and all of a batch of 48 or fewer to one thread.)
+// Yᵀ [n, m] = W Xᵀ: op(A) = W read in place (Direct::a), op(B) = Xᵀ packed from X's rows, so
+// each thread reads only its own rows of W. (The cut by columns before, whole NR panels each,
+// gave batch 128's three 48-, 48- and 32-wide panels to the threads as 48 and 80 columns, and
+// all of a batch of 48 or fewer to one thread.)
 void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
                             const float* bias, float* yt, float* y, bool relu) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
-  const Operands op{false, true, w, k, x, k};
-  const Direct d{true, false};
-  const std::size_t units = (n + kW - 1) / kW;
-  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int parts = num_threads() <= 1 || work < kMinParallelWork
-                        ? 1
-                        : static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(num_threads())));
-  // Each part does all three steps for its own rows of Yᵀ: fills them with the bias (the first
-  // term of every sum, as in y), multiplies, then transposes them into its columns of y while
-  // they are still in its core's cache. One hand-off to the pool for the lot.
-  parallel_run(parts, [&](int part) {
-    const auto p = static_cast<std::size_t>(part), q = static_cast<std::size_t>(parts);
-    const std::size_t j0 = std::min(n, units * p / q * kW), j1 = std::min(n, units * (p + 1) / q * kW);
-    if (j0 == j1) return;
-    if (bias || k == 0)  // (k == 0: no product to overwrite Yᵀ, which is then the bias or 0)
-      for (std::size_t j = j0; j < j1; ++j) std::fill_n(yt + j * m, m, bias ? bias[j] : 0.0F);
-    if (k > 0) gemm_rect(op, d, j0, j1, 0, m, k, bias ? 1.0F : 0.0F, yt, m);
-    (relu ? transpose_into<true> : transpose_into<false>)(yt, m, n, j0, j1, y);
-  });
+  // Yᵀ's rows start as the bias, the first term of every sum as in y (k == 0: no product to
+  // overwrite them, so they are the bias or 0).
+  transposed_product({false, true, w, k, x, k}, {true, false}, m, n, k, yt, y, relu,
+                     [&](std::size_t j0, std::size_t j1) {
+                       if (bias || k == 0)
+                         for (std::size_t j = j0; j < j1; ++j) std::fill_n(yt + j * m, m, bias ? bias[j] : 0.0F);
+                       return bias != nullptr;
+                     });
+}
+
+// Cᵀ [n, m] = Bᵀ Aᵀ: op(A) = Bᵀ, packed from B's columns by the thread whose rows of Cᵀ they
+// are (each packs n / threads of B's columns, against all of B when C is cut by rows); op(B) =
+// Aᵀ, packed whole by each thread. Products are commutative in floating point and each element
+// keeps its sum's order (K blocks and all), so C has gemm's bits.
+void gemm_transposed_output(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* ct,
+                            float* c) {
+  using namespace gemm_detail;
+  if (m == 0 || n == 0) return;
+  transposed_product({true, true, b, n, a, k}, direct_operands(true, n, m), m, n, k, ct, c, false,
+                     [&](std::size_t j0, std::size_t j1) {
+                       if (k == 0) std::fill_n(ct + j0 * m, (j1 - j0) * m, 0.0F);
+                       return false;
+                     });
 }
 
 // The packed layout is gemm_rect's: for each K block (the same blocks, which depend on k only),

@@ -29,6 +29,14 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const float* x, const float* w,
                             const float* bias, float* yt, float* y, bool relu = false);
 
+// C[m, n] = A B for A [m, k] and B [k, n] (row-major, rows packed), overwriting C: a linear
+// layer's input gradient dX = G W. Computed as Cᵀ = Bᵀ Aᵀ into `ct` (room for n x m floats),
+// then transposed into c, with gemm(false, false, m, n, k, a, k, b, n, 0, c, n)'s bits. Each
+// thread then packs only its share of B's columns (gemm cut by rows packs all of B on every
+// thread): it pays when B holds more elements than C (m < k), as for gemm_linear_transposed.
+void gemm_transposed_output(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* ct,
+                            float* c);
+
 // Which implementation gemm is: "built-in" or "OpenBLAS".
 const char* gemm_name();
 

@@ -40,6 +40,12 @@ void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const f
     for (std::size_t i = 0; i < m * n; ++i) y[i] = std::max(y[i], 0.0F);
 }
 
+// The plain product into c (ct unused).
+void gemm_transposed_output(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b,
+                            float* /*ct*/, float* c) {
+  gemm(false, false, m, n, k, a, k, b, n, 0.0F, c, n);
+}
+
 // OpenBLAS packs inside each call: the "packed" op(A) is a plain row-major copy [m, k].
 std::size_t gemm_packed_a_floats(std::size_t m, std::size_t k) { return m * k; }
 

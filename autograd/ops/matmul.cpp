@@ -103,22 +103,30 @@ struct LinearAttrs {
 };
 }  // namespace
 
-/// Y[batch, out] = bias rows (or 0 if bias is null) + X Wᵀ, then max(Y, 0) with relu. Multiplying
+/// Whether a linear layer's products run transposed (gemm_linear_transposed for Y,
+/// gemm_transposed_output for dX), for a weight [out, in] and a batch of `batch` rows. Multiplying
 /// by Wᵀ makes gemm transpose all of W into its panels at every call (the VAE's 400 x 784 weights:
-/// 3.8% of an epoch at batch 128, 7.6% at batch 32); when the batch is shorter than a row of W,
-/// Yᵀ = W Xᵀ reads W in place and transposes X and Y instead, fewer elements
-/// (gemm_linear_transposed, which applies the ReLU as it transposes): the same bits. Small
-/// weights are not worth the extra pass.
+/// 3.8% of an epoch at batch 128, 7.6% at batch 32), and dX = G W has every thread pack all of W;
+/// when the batch is shorter than a row of W, the products taken transposed read W in place or
+/// pack a share of it per thread, and transpose the batch's side instead, fewer elements: the
+/// same bits. Small weights are not worth the extra passes.
+static bool linear_weight_is_large(std::size_t out, std::size_t in) { return in * out >= 65536; }
+static bool linear_transposed(std::size_t batch, std::size_t out, std::size_t in) {
+  return linear_weight_is_large(out, in) && batch < in;
+}
+
+/// Y[batch, out] = bias rows (or 0 if bias is null) + X Wᵀ, then max(Y, 0) with relu (applied
+/// as Yᵀ is transposed, on the transposed path). input_grad: X will want its gradient.
 static void linear_forward(Node& node, std::size_t batch, std::size_t out, std::size_t in, const float* x,
-                           const float* w, const float* bias, bool relu) {
+                           const float* w, const float* bias, bool relu, bool input_grad) {
   float* y = node.own_value.data();
   node.set_attrs(LinearAttrs{relu});
   // Sized on either path: a batch that switches path (the last, shorter batch of an epoch)
   // then finds the room that the first, full batches reserved, and a step never allocates. With
-  // relu the backward keeps the masked gradient there.
-  const bool transposed = in * out >= 65536;
-  if (transposed || relu) shape_as(node.scratch, {out, batch});
-  if (transposed && batch < in) {
+  // relu the backward keeps the masked gradient there, and after it dXᵀ (linear_backward).
+  const bool large = linear_weight_is_large(out, in);
+  if (large || relu) shape_as(node.scratch, {out + (large && input_grad ? in : 0), batch});
+  if (linear_transposed(batch, out, in)) {
     gemm_linear_transposed(batch, out, in, x, w, bias, node.scratch.data(), y, relu);
     return;
   }
@@ -144,7 +152,8 @@ Var linear(Var x, Var weight, Var bias, const LinearOptions& options) {
   Tape& tape = x.tape();
   Node& node = tape.record(options.relu ? "linear+relu" : "linear", {x, weight, bias}, out_shape, linear_backward);
   node.writes_fresh = true;
-  linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), bias.value().data(), options.relu);
+  linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), bias.value().data(), options.relu,
+                 x.requires_grad());
   return tape.last();
 }
 
@@ -154,7 +163,8 @@ Var linear(Var x, Var weight, const LinearOptions& options) {
   Tape& tape = x.tape();
   Node& node = tape.record(options.relu ? "linear+relu" : "linear", {x, weight}, out_shape, linear_backward);
   node.writes_fresh = true;
-  linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), nullptr, options.relu);
+  linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), nullptr, options.relu,
+                 x.requires_grad());
   return tape.last();
 }
 static void linear_backward(Tape& t, const Node& n) {
@@ -183,8 +193,13 @@ static void linear_backward(Tape& t, const Node& n) {
   } else if (bias_grad) {
     detail::add_column_sums(g, batch, out, b->grad().data(), detail::fresh(n, 2));
   }
-  if (x.requires_grad)
-    gemm(false, false, batch, in, out, g, out, w.value().data(), in, beta(0), x.grad().data(), in);
+  if (x.requires_grad) {
+    // Taken transposed into the scratch, past the masked gradient, when it overwrites dX.
+    if (beta(0) == 0.0F && linear_transposed(batch, out, in))
+      gemm_transposed_output(batch, in, out, g, w.value().data(), n.scratch.data() + batch * out, x.grad().data());
+    else
+      gemm(false, false, batch, in, out, g, out, w.value().data(), in, beta(0), x.grad().data(), in);
+  }
   if (w.requires_grad)
     gemm(true, false, out, in, batch, g, out, x.value().data(), in, beta(1), w.grad().data(), in);
 }
