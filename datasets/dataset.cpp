@@ -136,6 +136,14 @@ void Dataset::row_to_floats(std::size_t i, float* out) const {
   }
 }
 
+void Dataset::prefetch_row(std::size_t i) const {
+  constexpr std::size_t kLine = 64;
+  const auto* row = holds_bytes_ ? reinterpret_cast<const char*>(bytes_.data() + i * features_)
+                                 : reinterpret_cast<const char*>(floats_.data() + i * features_);
+  const std::size_t bytes = features_ * (holds_bytes_ ? sizeof(std::uint8_t) : sizeof(float));
+  for (std::size_t b = 0; b < bytes; b += kLine) __builtin_prefetch(row + b, 0, 3);
+}
+
 Dataset Dataset::subset(std::span<const std::size_t> rows) const {
   Dataset d;
   d.size_ = rows.size();

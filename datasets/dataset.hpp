@@ -66,6 +66,11 @@ class Dataset {
   /// Writes example i as floats into out[0, features): bytes scaled to [0, 1] (p / 255).
   void row_to_floats(std::size_t i, float* out) const;
 
+  /// Asks the CPU to start loading example i's storage into cache (a hint; no effect on values):
+  /// a loader calls it a few rows ahead of row_to_floats, so that rows drawn at random wait on
+  /// memory together instead of one after another.
+  void prefetch_row(std::size_t i) const;
+
   /// A copy holding the given rows, in the given order.
   Dataset subset(std::span<const std::size_t> rows) const;
   /// Keeps only the first n examples (no-op if n >= size()) and frees the rest.
