@@ -34,6 +34,7 @@ void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const f
 // then transposed into c, with gemm(false, false, m, n, k, a, k, b, n, 0, c, n)'s bits. Each
 // thread then packs only its share of B's columns (gemm cut by rows packs all of B on every
 // thread): it pays when B holds more elements than C (m < k), as for gemm_linear_transposed.
+// A product run on one thread is plain gemm (ct unused).
 void gemm_transposed_output(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* ct,
                             float* c);
 
