@@ -314,3 +314,27 @@ TEST_CASE("gemm_transposed_output: A B with gemm's bits (built-in), or close (Op
         check_close(p, got, want);
     }
 }
+
+TEST_CASE("built-in gemm: a last column panel of at most 4 columns has the bits of the same columns in a wider panel") {
+  if (std::string(ag::gemm_name()) != "built-in") return;
+  // The narrow last panel goes to narrow_kernel (AVX-512), the wide one to micro_kernel; padding
+  // B with zero columns leaves every element's sum as it was, so the bits must match.
+  for (const int threads : {1, 2}) {
+    const ThreadCount count(threads);
+    for (const std::size_t n : {196, 194, 193, 52})
+      for (const std::size_t m : {72, 64, 35})
+        for (const float beta : {0.0F, 1.0F}) {
+          const std::size_t k = 300, wide = (n + 47) / 48 * 48;
+          const Problem p(false, false, {m, n, k}, 23);
+          std::vector<float> b_wide(k * wide, 0.0F), c_wide(m * wide, 0.0F);
+          for (std::size_t r = 0; r < k; ++r) std::copy_n(p.b.data() + r * n, n, b_wide.data() + r * wide);
+          for (std::size_t i = 0; i < m; ++i) std::copy_n(p.c0.data() + i * n, n, c_wide.data() + i * wide);
+          const std::vector<float> got = p.run(beta, false);
+          ag::gemm(false, false, m, wide, k, p.a.data(), k, b_wide.data(), wide, beta, c_wide.data(), wide);
+          std::size_t differ = 0;
+          for (std::size_t i = 0; i < m; ++i)
+            for (std::size_t j = 0; j < n; ++j) differ += got[i * n + j] != c_wide[i * wide + j];
+          CHECK_MESSAGE(differ == 0, differ, " elements differ; m=", m, " n=", n, " beta=", beta, " threads=", threads);
+        }
+  }
+}

@@ -165,12 +165,20 @@ void tile(std::size_t mr, std::size_t nr, std::size_t kc, const float* a, const 
       c[i * ldc + j] = accumulate ? c[i * ldc + j] + scratch[i * kNR + j] : scratch[i * kNR + j];
 }
 
-// C block (+)= packed A block x packed B block, one micro-kernel call per tile.
+// C block (+)= packed A block x packed B block, one micro-kernel call per tile; a last column
+// panel of at most kNarrowCols columns by narrow_kernel (gemm_kernel.hpp), four row panels a
+// call, where the build has it (the conv VAE's 196-column chunks: 4 x 48 + 4).
 void macro_kernel(std::size_t mc, std::size_t nc, std::size_t kc, const float* ap, const float* bp,
                   float* c, std::size_t ldc, bool accumulate) {
   for (std::size_t jr = 0; jr < nc; jr += kNR) {
     const std::size_t nr = std::min(kNR, nc - jr);
-    for (std::size_t ir = 0; ir < mc; ir += kMR) {
+    std::size_t ir = 0;
+#if defined(__AVX512F__)
+    if (nr <= kNarrowCols)
+      for (; ir + 4 * kMR <= mc; ir += 4 * kMR)
+        narrow_kernel<4>(kc, ap + ir * kc, kMR * kc, bp + jr * kc, nr, c + ir * ldc + jr, ldc, accumulate);
+#endif
+    for (; ir < mc; ir += kMR) {
       const std::size_t mr = std::min(kMR, mc - ir);
       float* ct = c + ir * ldc + jr;
       if (mr == kMR && nr == kNR)

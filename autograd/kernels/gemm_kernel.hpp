@@ -14,6 +14,9 @@
 
 #include <cstddef>
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace ag::gemm_detail {
 
@@ -90,5 +93,48 @@ template <std::size_t NV, bool Packed>
       for (std::size_t v = 0; v < NV; ++v) acc[i][v].store_unaligned(c + i * ldc + v * kW);
   }
 }
+
+constexpr std::size_t kNarrowCols = 4;  // (narrow_kernel's, below)
+
+#if defined(__AVX512F__)
+// The last column panel of a product, when it holds at most kNarrowCols live columns (the conv
+// VAE's 7 x 7 layers: 196 = 4 x 48 + 4 columns a group of 4 images): micro_kernel<1> spends a
+// 16-float vector of every row on them, 8 broadcasts and a load for 8 fused multiply-adds a
+// step, bound by the loads. Here the rows go in the lanes instead: P row panels of 8 rows
+// (kMR = 8 on AVX-512, 8-float vectors) against the first kNarrowCols columns of the packed B
+// panel (zero past its live columns, so computing them all is harmless), per step P loads and
+// kNarrowCols broadcasts for P x kNarrowCols multiply-adds in as many independent chains.
+// Each element's chain is micro_kernel's, fma(a(i, p), b(p, j), acc) from 0 in step order, so
+// its bits are too.
+// C [P kMR, cols] (+)= that for cols <= kNarrowCols: the a panels `a_panel` floats apart (kc x
+// kMR each), b one packed B panel (kc x kNR), c row-major with leading dimension ldc.
+
+template <std::size_t P>
+[[gnu::noinline]] void narrow_kernel(std::size_t kc, const float* a, std::size_t a_panel, const float* b,
+                                     std::size_t cols, float* c, std::size_t ldc, bool accumulate) {
+  static_assert(kMR == 8, "the rows of an A panel fill one 8-float vector");
+  __m256 acc[P][kNarrowCols];
+  for (std::size_t q = 0; q < P; ++q)
+    for (std::size_t j = 0; j < kNarrowCols; ++j) acc[q][j] = _mm256_setzero_ps();
+  for (std::size_t p = 0; p < kc; ++p, b += kNR) {
+    __m256 bv[kNarrowCols];
+    for (std::size_t j = 0; j < kNarrowCols; ++j) bv[j] = _mm256_broadcast_ss(b + j);
+    for (std::size_t q = 0; q < P; ++q) {
+      const __m256 av = _mm256_loadu_ps(a + q * a_panel + p * kMR);
+      for (std::size_t j = 0; j < kNarrowCols; ++j) acc[q][j] = _mm256_fmadd_ps(av, bv[j], acc[q][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (std::size_t q = 0; q < P; ++q)
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < kNarrowCols; ++j) {
+      if (j >= cols) break;
+      alignas(32) float column[kMR];
+      _mm256_store_ps(column, acc[q][j]);
+      float* cj = c + q * kMR * ldc + j;
+      for (std::size_t r = 0; r < kMR; ++r) cj[r * ldc] = accumulate ? cj[r * ldc] + column[r] : column[r];
+    }
+}
+#endif
 
 }  // namespace ag::gemm_detail

@@ -11,6 +11,7 @@
 #include "autograd/ops.hpp"
 #include "autograd/ops/axes.hpp"
 #include "autograd/ops/common.hpp"
+#include "autograd/ops/elementwise.hpp"
 
 namespace ag {
 using detail::checked_axis;
@@ -23,6 +24,16 @@ static void slice_backward(Tape& t, const Node& n);
 static void join_backward(Tape& t, const Node& n);
 static void index_select_backward(Tape& t, const Node& n);
 static void gather_backward(Tape& t, const Node& n);
+
+//// dx[i] += g[i], or with Fresh dx[i] = 0 + g[i] (dx unread): loops of restrict pointers the
+/// compiler vectorizes.
+template <bool Fresh>
+static void add_into(const float* __restrict g, float* __restrict dx, std::size_t n) {
+  if constexpr (Fresh)
+    for (std::size_t i = 0; i < n; ++i) dx[i] = 0.0F + g[i];
+  else
+    for (std::size_t i = 0; i < n; ++i) dx[i] += g[i];
+}
 
 /// Product of s[begin, end).
 static std::size_t span_size(const Shape& s, std::size_t begin, std::size_t end) {
@@ -42,6 +53,10 @@ static Shape with_inserted(const Shape& s, std::size_t axis, std::size_t n) {
 }
 
 // ---- reshape: row-major order is unchanged, so the gradient is copied as is ----
+// Both directions are a pass over the elements on all threads (the conv VAE's flatten and
+// unflatten move [128, 3136] each way every step). The node writes its input's gradient
+// fresh (Tape::sweep_backward): 0 + g as relu's rule writes it, the bits of adding g to zeros,
+// without the zeros' pass and reading them back.
 
 static Var reshape_op(const char* name, Var x, const Shape& shape) {
   if (numel(shape) != x.numel())
@@ -49,7 +64,12 @@ static Var reshape_op(const char* name, Var x, const Shape& shape) {
                                  x.numel(), to_string(shape)));
   Tape& tape = x.tape();
   Node& out = tape.record(name, {x}, shape, reshape_backward);
-  std::copy(x.value().begin(), x.value().end(), out.own_value.begin());
+  out.writes_fresh = true;
+  const float* from = x.value().data();
+  float* to = out.own_value.data();
+  detail::elementwise_for(x.numel(), [from, to](std::size_t begin, std::size_t end) {
+    std::copy(from + begin, from + end, to + begin);
+  });
   return tape.last();
 }
 static void reshape_backward(Tape& t, const Node& n) {
@@ -57,7 +77,13 @@ static void reshape_backward(Tape& t, const Node& n) {
   if (!x.requires_grad) return;
   const float* g = n.grad().data();
   float* dx = x.grad().data();
-  for (std::size_t i = 0; i < n.value().size(); ++i) dx[i] += g[i];
+  const bool fresh = detail::fresh(n, 0);
+  detail::elementwise_for(n.value().size(), [g, dx, fresh](std::size_t begin, std::size_t end) {
+    if (fresh)
+      add_into<true>(g + begin, dx + begin, end - begin);
+    else
+      add_into<false>(g + begin, dx + begin, end - begin);
+  });
 }
 
 Var reshape(Var x, const Shape& shape) { return reshape_op("reshape", x, shape); }
