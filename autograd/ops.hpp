@@ -77,8 +77,10 @@ Var operator/(Var x, float c);
 Var operator/(float c, Var x);
 
 // ---- matmul.cpp ----
-/// [M, K] x [K, N] -> [M, N]; batched: [B, M, K] x [B, K, N] -> [B, M, N] (a batch of 1 on
-/// either side broadcasts), and [B, M, K] x [K, N] -> [B, M, N].
+/// [M, K] x [K, N] -> [M, N]; batched as torch.matmul: [..., M, K] x [..., K, N] -> [..., M, N]
+/// with the leading (batch) dimensions broadcast ([B, M, K] x [K, N] -> [B, M, N],
+/// [2, 1, M, K] x [3, K, N] -> [2, 3, M, N]); a 1-D operand is a row [1, K] on the left, a
+/// column [K, 1] on the right, and its dimension is dropped from the result ([M, K] x [K] -> [M]).
 Var matmul(Var a, Var b);
 struct LinearOptions {
   /// max(y, 0) on the output, with its mask in the backward: linear then relu in one op, with
