@@ -72,7 +72,7 @@ static MatmulDims matmul_dims(const Shape& a, const Shape& b, Shape* out = nullp
     const std::size_t from_end = d.rank - j;  // 1 = the last batch dimension
     const std::size_t sa = from_end <= ba ? a[ba - from_end] : 1, sb = from_end <= bb ? b[bb - from_end] : 1;
     if (sa != sb && sa != 1 && sb != 1) throw matmul_error(a, b, "have batch dimensions that do not broadcast");
-    d.sizes[j] = std::max(sa, sb);
+    d.sizes[j] = sa == 1 ? sb : sa;  // (1 with 0 is 0)
     d.a_stride[j] = sa == 1 ? 0 : step_a;
     d.b_stride[j] = sb == 1 ? 0 : step_b;
     step_a *= sa, step_b *= sb;
