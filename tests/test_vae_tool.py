@@ -898,6 +898,18 @@ class Configs(unittest.TestCase):
         picture = os.path.join(self.tmp, "s.png")
         run("sample", model, "--config", os.path.join(CONFIGS, "default.toml"), "-n", "4", "--out", picture)
         self.assertTrue(os.path.isfile(picture))
+        # A flag of one letter alone (sample's -n) from a file too: it was "unknown key 'n'".
+        path = os.path.join(self.tmp, "n.toml")
+        with open(path, "w") as f:
+            f.write("[sample]\nn = 5\n")
+        r = run("sample", model, "--config", path, "--out", os.path.join(self.tmp, "n.png"))
+        self.assertIn("5 examples", r.stdout)
+        r = run("sample", model, "--config", path, "-n", "3", "--out", os.path.join(self.tmp, "n3.png"))
+        self.assertIn("3 examples", r.stdout)  # the command line overrides the file
+        with open(path, "w") as f:
+            f.write("[sample]\nn = -5\n")
+        r = run("sample", model, "--config", path, "--out", os.path.join(self.tmp, "never.png"), expect=2)
+        self.assertIn("-n: '-5' is not a whole number", r.stderr)
         path = os.path.join(self.tmp, "eval.toml")
         with open(path, "w") as f:
             f.write(f'data = "{FASHION}"\nlimit = 40\nbatch = 3\nepochs = 1\n[evaluate]\nsplit = "train"\n')

@@ -54,14 +54,22 @@ std::vector<std::string> training_keys() {
   return keys;
 }
 
-// The long flags of `command` a file may set (not --config or --help).
+// The flags of `command` a file may set (not --config or --help): long ones, and those of one
+// letter that have no long name (`vae sample -n`).
 std::vector<std::string> keys_of(const CLI::App& command) {
   std::vector<std::string> keys;
-  for (const CLI::Option* option : command.get_options())
+  for (const CLI::Option* option : command.get_options()) {
     for (const std::string& name : option->get_lnames())
       if (name != "config" && name != "help") keys.push_back(name);
+    if (option->get_lnames().empty())
+      for (const std::string& name : option->get_snames())
+        if (name != "h") keys.push_back(name);
+  }
   return keys;
 }
+
+// How a key is written on a command line: --name, or -n for a key of one letter.
+std::string flag_of(const std::string& key) { return (key.size() == 1 ? "-" : "--") + key; }
 
 // The command a section configures: vae's subcommand of that name, or train_vae's own app.
 const CLI::App* command_named(const CLI::App& root, const std::string& name) {
@@ -130,8 +138,9 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
     throw FlagError(fmt::format("--config: {}: {}", file, e.what()));
   }
   auto given = [&](const std::string& name) {
+    const std::string flag = flag_of(name);
     for (const std::string& a : args)
-      if (a == "--" + name || a.rfind("--" + name + "=", 0) == 0) return true;
+      if (a == flag || a.rfind(flag + (name.size() == 1 ? "" : "="), 0) == 0) return true;
     return false;
   };
   const CLI::App* command = command_named(root, section);
@@ -148,7 +157,8 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
     // "--data=" would take the next entry ("--epochs=1") for its value.
     if (value.empty())
       throw FlagError(fmt::format("--config: {}: '{}' is empty; leave it out for its default", file, item.name));
-    out.push_back(fmt::format("--{}={}", item.name, value));
+    // -n16: CLI11 reads a one-letter flag's value joined to it, as it reads --name=value.
+    out.push_back(fmt::format("{}{}{}", flag_of(item.name), item.name.size() == 1 ? "" : "=", value));
   }
   return out;
 }
