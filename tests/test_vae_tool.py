@@ -626,6 +626,18 @@ class OwnData(unittest.TestCase):
             if line.startswith("epoch ") and "ETA" not in line:
                 self.assertLessEqual(len(line), 80, line)
 
+    def test_epoch_lines_of_a_run_going_astray_fit_80_columns(self):
+        # Values up to 100 under a Gaussian decoder give losses of 10^9 at first, which printed
+        # with three decimals made an 83-column line; past 10^6 they have three digits and a power.
+        np.save(self.path("wide_values.npy"), (np.random.RandomState(0).rand(300, 16) * 100).astype(np.float32))
+        r = run("train", "--no-progress", "--data", self.path("wide_values.npy"), "--decoder", "gaussian",
+                "--hidden", "8", "--epochs", "2", "--out", self.path("m_wide_values"))
+        epochs = [line for line in r.stdout.splitlines() if line.startswith("epoch")]
+        self.assertEqual(len(epochs), 2, r.stdout)
+        self.assertRegex(epochs[0], r"train \d\.\d\de\+\d\d ")
+        for line in epochs:
+            self.assertLessEqual(len(line), 80, line)
+
     def test_bad_files_exit_1_and_say_where(self):
         images, _ = patterns(50)
         np.save(self.path("good.npy"), images)

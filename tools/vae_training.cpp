@@ -339,9 +339,9 @@ class Run {
     metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g},{:.6g}\n", epoch, train_loss,
                             last_eval_.loss, last_eval_.recon, last_eval_.kl, seconds, beta, lr_after(epoch));
     // At most 80 columns: "epoch  10/10  train 244.123  test 244.343 (245.1 + 25.3)  20.1 s"
-    fmt::print("epoch {:>3}/{}  train {:.3f}  {} {:.3f} ({:.1f} + {:.1f})  {:.1f} s\n", epoch, o_.epochs,
-               train_loss, data_.eval_name == "test" ? "test" : "val", last_eval_.loss, last_eval_.recon,
-               last_eval_.kl, seconds);
+    fmt::print("epoch {:>3}/{}  train {}  {} {} ({} + {})  {:.1f} s\n", epoch, o_.epochs, figure_text(train_loss, 3),
+               data_.eval_name == "test" ? "test" : "val", figure_text(last_eval_.loss, 3),
+               figure_text(last_eval_.recon, 1), figure_text(last_eval_.kl, 1), seconds);
     if (sharded_) {
       const auto& a = sharded_->allreduce();
       fmt::print("allreduce ({}): {:.2f} ms per step ({:.2f} MB in {} message(s), waits included)\n",
