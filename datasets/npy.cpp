@@ -129,6 +129,14 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& source) {
   if (header.empty() || header.back() != '\n' || compact.size() < 2 || compact.front() != '{' || compact.back() != '}' ||
       compact.find("'descr':'") == std::string::npos || compact.find("'shape':(") == std::string::npos)
     throw DataError(fmt::format("{}: malformed .npy header '{}'", source, compact));
+  // xtensor's parser reads "(10.5, 4)" as (10, 4), "(-1, 4)" as (2^64 - 1, 4), "((10,),)" as (0,).
+  const std::size_t shape_at = compact.find("'shape':(") + 9, shape_end = compact.find(')', shape_at);
+  const std::string shape_text = compact.substr(shape_at, shape_end == std::string::npos ? 0 : shape_end - shape_at);
+  if (shape_end == std::string::npos ||
+      shape_text.find_first_not_of("0123456789,") != std::string::npos || shape_text.find(",,") != std::string::npos ||
+      (!shape_text.empty() && shape_text.front() == ','))
+    throw DataError(fmt::format("{}: malformed .npy header '{}': the shape is not a tuple of whole numbers", source,
+                                compact));
   NpyHeader h;
   bool fortran = false;
   try {

@@ -219,6 +219,12 @@ TEST_CASE("npy: bad files are refused with the reason, before allocating") {
   std::string empty_header = good.substr(0, 8) + std::string("\x01\x00\n", 3);
   CHECK_THROWS_AS(datasets::parse_npy_dataset(empty_header, "e.npy"), DataError);
   for (std::size_t cut = 0; cut < good.size(); cut += 7) CHECK_THROWS_AS(datasets::parse_npy_dataset(good.substr(0, cut), "c.npy"), DataError);
+  // A shape that is not a tuple of whole numbers: xtensor's parser read (-1, 2) as
+  // (18446744073709551615, 2) ("too large"), (2.5, 2) as (2, 2), ((2,),) as (0,).
+  for (const char* shape : {"(-1, 2)", "(2.5, 2)", "((2,), 2)", "(2,,2)", "(,2)", "(2 x 2)"})
+    CHECK_THROWS_WITH_AS(datasets::parse_npy_dataset(npy_file("<f4", shape, false, bytes_of<float>({1, 2, 3, 4}, false)), "s.npy"),
+                         doctest::Contains("the shape is not a tuple of whole numbers"), DataError);
+  CHECK(datasets::parse_npy_dataset(npy_file("<f4", "(2,2)", false, bytes_of<float>({1, 2, 3, 4}, false)), "s.npy").size() == 2);
 }
 
 TEST_CASE("csv: header, label column and the cell that is wrong") {
