@@ -239,6 +239,20 @@ TEST_CASE("csv: header, label column and the cell that is wrong") {
                        doctest::Contains("s.csv:2: column 2: 'five' is not a number"), DataError);
   CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("1,2,3\n4,5\n", "r.csv"), doctest::Contains("r.csv:2: 2 cells"),
                        DataError);
+  // UTF-16 (a spreadsheet's "Unicode text"): the message stopped at the first cell's NUL byte.
+  const std::string utf16("\xFF\xFE" "1\0,\0" "2\0\n\0", 10);
+  CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset(utf16, "u.csv"),
+                       doctest::Contains("u.csv: the file is UTF-16 or UTF-32 text"), DataError);
+  CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset(std::string("1,2\n\0" "3,4\n", 9), "z.csv"),
+                       doctest::Contains("z.csv:2: column 1: '\\x003' is not a number"), DataError);
+  // A cell of a megabyte is quoted by its first 40 bytes.
+  const std::string long_cell = "1,2\n3," + std::string(1 << 20, 'x') + "\n";
+  try {
+    datasets::parse_csv_dataset(long_cell, "l.csv");
+    FAIL("no error");
+  } catch (const DataError& e) {
+    CHECK(std::string(e.what()) == "l.csv:2: column 2: '" + std::string(40, 'x') + "...' is not a number");
+  }
   CHECK_THROWS_WITH_AS(datasets::parse_csv_dataset("1,2\n3,nan\n", "n.csv"),
                        doctest::Contains("n.csv:2: column 2: 'nan' is not a finite float32 number"), DataError);
   // A first row written as numbers a float cannot hold was taken for a header and dropped.
