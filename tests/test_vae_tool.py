@@ -880,6 +880,30 @@ class Configs(unittest.TestCase):
             for command in ("train", "sample", "evaluate", "info"):
                 run(command, "--config", os.path.join(CONFIGS, name), "--help")
 
+    def test_config_files_in_odd_encodings_and_keys_given_twice(self):
+        path = os.path.join(self.tmp, "odd.toml")
+        # Windows editors write a UTF-8 byte-order mark first: it became part of the first key.
+        with open(path, "wb") as f:
+            f.write(b"\xef\xbb\xbfhidden = 8\nlatent = 2\nlimit = 100\nepochs = 1\n")
+        out = os.path.join(self.tmp, "bom")
+        run("train", "--config", path, "--out", out, "--no-progress")
+        self.assertEqual(read_safetensors(os.path.join(out, "model.safetensors"))[0]["__metadata__"]["hidden"], "8")
+        # Each of these exits 2 naming the file (and the line), its bytes never shown raw.
+        for content, message in (
+                ("epochs = 1\n".encode("utf-16"), "odd.toml: the file is UTF-16 or UTF-32 text"),
+                (b"epochs = 1\nbatch = 6\x004\n", "odd.toml:2: a control byte (0x00)"),
+                (bytes(range(256)), "odd.toml:1: a control byte (0x00)"),
+                (b"epochs = 1\nbatch = 64\nepochs = 2\n", "odd.toml:3: 'epochs' is given again (first on line 1)"),
+                (b"[sample]\ntemperature = 1\n[train]\nepochs = 1\n[sample]\ntemperature = 0.5\n",
+                 "odd.toml:6: 'temperature' is given again in [sample] (first on line 2)"),
+                (b"a" * 100000 + b" = 1\n", "unknown key '" + "a" * 60 + "...'")):
+            with open(path, "wb") as f:
+                f.write(content)
+            r = run("train", "--config", path, "--out", os.path.join(self.tmp, "never"), expect=2)
+            self.assertIn(message, r.stderr, content[:40])
+            self.assertLess(len(r.stderr), 1000)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "never")))
+
     def test_train_vae_knows_a_section_for_every_subcommand(self):
         # train_vae does not link the other subcommands, so it knows their names from a list
         # (tools::kCommandNames); a subcommand missing there would make its section an error.

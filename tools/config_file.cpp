@@ -2,10 +2,17 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string_view>
+#include <utility>
+#include <sstream>
 #include <system_error>
 
 #include <fmt/format.h>
 
+#include "datasets/error.hpp"
 #include "tools/options.hpp"
 
 namespace fs = std::filesystem;
@@ -103,7 +110,7 @@ void check_entry(const CLI::ConfigItem& item, const std::string& file, const CLI
     const bool its_own = command && section != "train" && contains(keys_of(*command), item.name);
     throw FlagError(fmt::format("--config: {}: unknown key '{}'{}; the top of a config file holds vae train's "
                                 "options{}",
-                                file, item.name, its_own ? "" : did_you_mean(item.name, training, "'", "'"),
+                                file, datasets::shown(item.name, 60), its_own ? "" : did_you_mean(item.name, training, "'", "'"),
                                 its_own ? fmt::format(", {}'s own go in a [{}] section", section, section) : ""));
   }
   const CLI::App* command = command_named(root, where);
@@ -111,7 +118,60 @@ void check_entry(const CLI::ConfigItem& item, const std::string& file, const CLI
   const std::vector<std::string> keys = keys_of(*command);
   if (!contains(keys, item.name))
     throw FlagError(fmt::format("--config: {}: [{}] unknown key '{}'{}; `vae {} --help` lists them", file, where,
-                                item.name, did_you_mean(item.name, keys, "'", "'"), where));
+                                datasets::shown(item.name, 60), did_you_mean(item.name, keys, "'", "'"), where));
+}
+
+// CLI11 joins a key given twice into a list ("epochs = 1", later "epochs = 2": --epochs=1,2,
+// "'1,2' is not a whole number"), so each key of a section is looked for on the lines that
+// start "key =" (the continuation lines of an array start otherwise).
+void check_no_key_twice(const std::string& text, const std::string& file) {
+  std::map<std::pair<std::string, std::string>, std::size_t> seen;  // (section, key) -> its line
+  std::string section;
+  std::istringstream lines(text);
+  std::string line;
+  for (std::size_t number = 1; std::getline(lines, line); ++number) {
+    const std::size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const std::string_view rest = std::string_view(line).substr(first);
+    if (rest.front() == '[') {
+      section = std::string(rest.substr(0, rest.find(']') + 1));
+      continue;
+    }
+    const std::size_t equals = rest.find('=');
+    if (equals == std::string_view::npos) continue;
+    std::string key(rest.substr(0, equals));
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (key.empty() || key.find_first_of("\"'[,") != std::string::npos) continue;
+    const auto [at, added] = seen.emplace(std::pair{section, key}, number);
+    if (!added)
+      throw FlagError(fmt::format("--config: {}:{}: '{}' is given again{} (first on line {})", file, number,
+                                  datasets::shown(key, 60), section.empty() ? "" : " in " + section, at->second));
+  }
+}
+
+// The file's text, checked to be text CLI11 reads: UTF-8 (its byte-order mark, which Windows
+// editors write first, dropped), not UTF-16 or another binary file, whose bytes became keys.
+std::string config_text(const std::string& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw FlagError(fmt::format("--config: {} is not a file", file));
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) throw FlagError(fmt::format("--config: {} cannot be read", file));
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0)
+    throw FlagError(fmt::format("--config: {}: the file is UTF-16 or UTF-32 text (it starts with a byte-order mark); "
+                                "save it as UTF-8 or ASCII",
+                                file));
+  std::size_t line = 1;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == '\n') ++line;
+    else if ((byte < 0x20 && byte != '\t' && byte != '\r') || byte == 0x7F)
+      throw FlagError(fmt::format("--config: {}:{}: a control byte (0x{:02x}), which a TOML file does not hold", file,
+                                  line, byte));
+  }
+  check_no_key_twice(text, file);
+  return text;
 }
 
 }  // namespace
@@ -131,9 +191,8 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
   if (file.empty()) return args;
   std::vector<CLI::ConfigItem> items;
   try {
-    std::error_code ec;
-    if (!fs::is_regular_file(file, ec)) throw FlagError(fmt::format("--config: {} is not a file", file));
-    items = CLI::ConfigTOML().from_file(file);
+    std::istringstream text(config_text(file));
+    items = CLI::ConfigTOML().from_config(text);
   } catch (const CLI::Error& e) {
     throw FlagError(fmt::format("--config: {}: {}", file, e.what()));
   }
