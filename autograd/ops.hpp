@@ -54,7 +54,8 @@ Var sub(Var a, Var b);  ///< a - b
 Var mul(Var a, Var b);  ///< a * b, elementwise
 Var div(Var a, Var b);  ///< a / b, elementwise; division by zero follows IEEE 754 (inf, nan)
 Var neg(Var x);         ///< -x
-/// min(a, b) and max(a, b), elementwise; at a tie each input gets half the gradient.
+/// min(a, b) and max(a, b), elementwise; at a tie each input gets half the gradient. A NaN on
+/// either side is the result, and both inputs get the gradient there (as torch.minimum).
 Var minimum(Var a, Var b);
 Var maximum(Var a, Var b);
 /// a where mask is nonzero, else b; all three broadcast. No gradient flows to the mask.

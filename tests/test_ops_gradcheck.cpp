@@ -196,6 +196,31 @@ TEST_CASE("minimum, maximum and where, both inputs, with broadcasting") {
   CHECK(w.value()(2, 1) == b(0, 1));
 }
 
+TEST_CASE("minimum and maximum pass a NaN on either side on, with the gradient, as PyTorch does") {
+  // std::max(1, nan) is 1: a NaN in the second operand vanished from the value.
+  const float nan = std::nanf("");
+  for (const bool is_max : {true, false}) {
+    INFO((is_max ? "maximum" : "minimum"));
+    ag::Tape tape;
+    Var a = tape.variable(Array{nan, 1.0F, 2.0F, 3.0F}), b = tape.variable(Array{1.0F, nan, 2.0F, 0.0F});
+    Var y = is_max ? ag::maximum(a, b) : ag::minimum(a, b);
+    CHECK(std::isnan(y.value()(0)));
+    CHECK(std::isnan(y.value()(1)));
+    CHECK(y.value()(2) == 2.0F);
+    CHECK(y.value()(3) == (is_max ? 3.0F : 0.0F));
+    tape.backward(y, Array{1.0F, 1.0F, 1.0F, 1.0F});
+    // torch: each side of a NaN comparison gets the whole gradient; a tie halves it.
+    CHECK(a.grad()(0) == 1.0F);
+    CHECK(b.grad()(0) == 1.0F);
+    CHECK(a.grad()(1) == 1.0F);
+    CHECK(b.grad()(1) == 1.0F);
+    CHECK(a.grad()(2) == 0.5F);
+    CHECK(b.grad()(2) == 0.5F);
+    CHECK(a.grad()(3) == (is_max ? 1.0F : 0.0F));
+    CHECK(b.grad()(3) == (is_max ? 0.0F : 1.0F));
+  }
+}
+
 TEST_CASE("softmax and log_softmax along each axis") {
   const Array a = sample({2, 3, 4}, 1, -3.0F, 3.0F);
   for (int axis : {0, 1, 2}) {
