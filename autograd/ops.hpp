@@ -124,8 +124,8 @@ Var conv_transpose2d(Var x, Var weight, Var bias, const ConvTranspose2dOptions& 
 Var conv_transpose2d(Var x, Var weight, const ConvTranspose2dOptions& options = {});
 
 // ---- pooling.cpp: windows over NCHW tensors (floor mode); stride 0 means the kernel size ----
-/// The largest element of each window (padding never wins); its gradient goes to that
-/// element, the first one at a tie.   [B, C, H, W] -> [B, C, Ho, Wo]
+/// The largest element of each window (padding never wins; a NaN wins, as in PyTorch); its
+/// gradient goes to that element, the first one at a tie.   [B, C, H, W] -> [B, C, Ho, Wo]
 Var max_pool2d(Var x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
 /// The mean of each window, padding counted as zeros (PyTorch's count_include_pad).
 Var avg_pool2d(Var x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
@@ -242,7 +242,8 @@ Var batch_norm(Var x, Array& running_mean, Array& running_var, Var weight, Var b
 // ---- labels.cpp: no gradient ----
 /// Class indices [B] (whole numbers) -> [B, num_classes] of 0 and 1.
 Var one_hot(Var indices, std::size_t num_classes);
-/// The index of the first maximum along `axis`, as a float tensor.   [B, C] -> [B] (axis 1)
+/// The index of the first maximum (or NaN, as torch.argmax) along `axis`, as a float tensor.
+/// [B, C] -> [B] (axis 1)
 Var argmax(Var x, int axis, bool keepdim = false);
 
 // ---- losses.cpp ----

@@ -221,6 +221,24 @@ TEST_CASE("minimum and maximum pass a NaN on either side on, with the gradient, 
   }
 }
 
+TEST_CASE("max_pool2d and argmax take a NaN for the maximum, as PyTorch does") {
+  // `v > best` passed over a NaN after the window's first element: it vanished from the result.
+  const float nan = std::nanf("");
+  ag::Tape tape;
+  Var x = tape.variable(Array{{1.0F, nan, -2.0F, 0.0F}, {nan, 5.0F, 3.0F, 9.0F}});
+  Var pooled = ag::max_pool2d(ag::reshape(x, {1, 1, 2, 4}), {1, 2});
+  CHECK(std::isnan(pooled.value()(0, 0, 0, 0)));
+  CHECK(pooled.value()(0, 0, 0, 1) == 0.0F);
+  CHECK(std::isnan(pooled.value()(0, 0, 1, 0)));
+  CHECK(pooled.value()(0, 0, 1, 1) == 9.0F);
+  tape.backward(pooled, xt::ones<float>({1, 1, 2, 2}));
+  CHECK(x.grad()(0, 1) == 1.0F);  // the NaN took the window's gradient
+  CHECK(x.grad()(0, 0) == 0.0F);
+  Var index = ag::argmax(x, 1);
+  CHECK(index.value()(0) == 1.0F);
+  CHECK(index.value()(1) == 0.0F);
+}
+
 TEST_CASE("softmax and log_softmax along each axis") {
   const Array a = sample({2, 3, 4}, 1, -3.0F, 3.0F);
   for (int axis : {0, 1, 2}) {
