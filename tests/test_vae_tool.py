@@ -638,6 +638,16 @@ class OwnData(unittest.TestCase):
         for line in epochs:
             self.assertLessEqual(len(line), 80, line)
 
+    def test_a_loss_non_finite_before_any_update_blames_the_data_not_the_learning_rate(self):
+        # Values of 10^6 overflow the initial model's first forward pass; the message said
+        # "try a smaller --lr", which cannot help.
+        np.save(self.path("huge_values.npy"), (np.random.RandomState(0).rand(300, 16) * 1e6).astype(np.float32))
+        r = run("train", "--no-progress", "--data", self.path("huge_values.npy"), "--decoder", "gaussian",
+                "--hidden", "8", "--epochs", "1", "--out", self.path("m_huge_values"), expect=3)
+        self.assertIn("at epoch 1, step 1", r.stderr)
+        self.assertIn("the initial model's loss, before any update: the data's values are too large", r.stderr)
+        self.assertNotIn("--lr", r.stderr)
+
     def test_bad_files_exit_1_and_say_where(self):
         images, _ = patterns(50)
         np.save(self.path("good.npy"), images)

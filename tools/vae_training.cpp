@@ -461,10 +461,17 @@ class Run {
       const float value = sharded_ ? sharded_->run(tape_, *optimizer_, loader_, noise_, static_cast<float>(beta))
                                    : train_step(tape_, *model_, *optimizer_, loader_.batch(), loader_.labels(), noise_,
                                                 static_cast<float>(beta), o_.clip_grad);
+      // The first step's loss is the initial model's, before any update: the learning rate has
+      // no part in it, and "try a smaller --lr" sent users the wrong way (data of values 10^6).
+      const bool before_any_update = epoch == 1 && step == 1 && o_.resume.empty();
       if (!std::isfinite(value))
-        throw TrainingDiverged(fmt::format("the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; "
-                                           "try a smaller --lr",
-                                           value, epoch, step, optimizer_->lr(), where_the_work_is()));
+        throw TrainingDiverged(fmt::format("the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; {}",
+                                           value, epoch, step, optimizer_->lr(), where_the_work_is(),
+                                           before_any_update
+                                               ? "that was the initial model's loss, before any update: the data's "
+                                                 "values are too large for it (scale them to about [0, 1], or "
+                                                 "standardize them)"
+                                               : "try a smaller --lr"));
       if (const int signal_number = InterruptWatch::received()) {
         bar.finish();
         throw TrainingInterrupted(
