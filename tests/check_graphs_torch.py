@@ -457,6 +457,9 @@ def op_loss(g, i):
         dims = r.randint(1, min(2, len(shape)))
         if numel(shape[-dims:]) < 2:
             raise Rejected
+        flat = g.v64[i].reshape(-1, numel(shape[-dims:]))
+        if bool((torch.var(flat, dim=1, unbiased=False) < (GAP * scale_of(g, i)) ** 2).any()):
+            raise Rejected  # a constant row: its gradient is a sum of terms of 1/sqrt(eps) cancelling
         w, b = g.random_leaf(shape[-dims:]), g.random_leaf(shape[-dims:])
         return g.step(choice, [i, w, b], lambda x, ww, bb: F.layer_norm(x, shape[-dims:], ww, bb, 1e-5), dims=dims)
     # cross_entropy: classes along dimension 1
