@@ -54,7 +54,8 @@ Var sub(Var a, Var b);  ///< a - b
 Var mul(Var a, Var b);  ///< a * b, elementwise
 Var div(Var a, Var b);  ///< a / b, elementwise; division by zero follows IEEE 754 (inf, nan)
 Var neg(Var x);         ///< -x
-/// min(a, b) and max(a, b), elementwise; at a tie each input gets half the gradient.
+/// min(a, b) and max(a, b), elementwise; at a tie each input gets half the gradient. A NaN on
+/// either side is the result, and both inputs get the gradient there (as torch.minimum).
 Var minimum(Var a, Var b);
 Var maximum(Var a, Var b);
 /// a where mask is nonzero, else b; all three broadcast. No gradient flows to the mask.
@@ -77,8 +78,10 @@ Var operator/(Var x, float c);
 Var operator/(float c, Var x);
 
 // ---- matmul.cpp ----
-/// [M, K] x [K, N] -> [M, N]; batched: [B, M, K] x [B, K, N] -> [B, M, N] (a batch of 1 on
-/// either side broadcasts), and [B, M, K] x [K, N] -> [B, M, N].
+/// [M, K] x [K, N] -> [M, N]; batched as torch.matmul: [..., M, K] x [..., K, N] -> [..., M, N]
+/// with the leading (batch) dimensions broadcast ([B, M, K] x [K, N] -> [B, M, N],
+/// [2, 1, M, K] x [3, K, N] -> [2, 3, M, N]); a 1-D operand is a row [1, K] on the left, a
+/// column [K, 1] on the right, and its dimension is dropped from the result ([M, K] x [K] -> [M]).
 Var matmul(Var a, Var b);
 struct LinearOptions {
   /// max(y, 0) on the output, with its mask in the backward: linear then relu in one op, with
@@ -121,8 +124,8 @@ Var conv_transpose2d(Var x, Var weight, Var bias, const ConvTranspose2dOptions& 
 Var conv_transpose2d(Var x, Var weight, const ConvTranspose2dOptions& options = {});
 
 // ---- pooling.cpp: windows over NCHW tensors (floor mode); stride 0 means the kernel size ----
-/// The largest element of each window (padding never wins); its gradient goes to that
-/// element, the first one at a tie.   [B, C, H, W] -> [B, C, Ho, Wo]
+/// The largest element of each window (padding never wins; a NaN wins, as in PyTorch); its
+/// gradient goes to that element, the first one at a tie.   [B, C, H, W] -> [B, C, Ho, Wo]
 Var max_pool2d(Var x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
 /// The mean of each window, padding counted as zeros (PyTorch's count_include_pad).
 Var avg_pool2d(Var x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
@@ -239,7 +242,8 @@ Var batch_norm(Var x, Array& running_mean, Array& running_var, Var weight, Var b
 // ---- labels.cpp: no gradient ----
 /// Class indices [B] (whole numbers) -> [B, num_classes] of 0 and 1.
 Var one_hot(Var indices, std::size_t num_classes);
-/// The index of the first maximum along `axis`, as a float tensor.   [B, C] -> [B] (axis 1)
+/// The index of the first maximum (or NaN, as torch.argmax) along `axis`, as a float tensor.
+/// [B, C] -> [B] (axis 1)
 Var argmax(Var x, int axis, bool keepdim = false);
 
 // ---- losses.cpp ----

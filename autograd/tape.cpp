@@ -1,5 +1,6 @@
 #include "autograd/tape.hpp"
 
+#include <algorithm>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -82,12 +83,29 @@ Var Tape::parameter(Parameter& p) {
   return last();
 }
 
+// Whether a shape has at most 2^40 elements (4 TB of floats), counted without overflowing: a
+// count past 2^64 (an upsampling by 2^31 each way) would wrap around to a small one, and the
+// op would write its result past the array allocated for it.
+static bool fits_in_memory(const Shape& shape) {
+  constexpr std::size_t kMaxElements = std::size_t{1} << 40;
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return true;
+  std::size_t n = 1;
+  for (std::size_t d : shape) {
+    if (d > kMaxElements / n) return false;
+    n *= d;
+  }
+  return true;
+}
+
 Node& Tape::record(const char* op, std::span<const Var> inputs, const Shape& out_shape,
                    BackwardFn backward) {
   if (inputs.size() > kMaxInputs)
     throw std::logic_error(fmt::format("{}: {} inputs, a node takes at most {}", op, inputs.size(), kMaxInputs));
   if (out_shape.size() > kMaxRank)
     throw ShapeError(fmt::format("{}: the result {} has more than {} dimensions", op, to_string(out_shape), kMaxRank));
+  if (!fits_in_memory(out_shape))
+    throw ShapeError(fmt::format("{}: the result {} has more than 2^40 elements, more than any memory holds", op,
+                                 to_string(out_shape)));
   bool any_requires_grad = false;
   std::array<std::uint32_t, kMaxInputs> indices{};
   std::uint8_t arity = 0;

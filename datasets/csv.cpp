@@ -78,6 +78,9 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
   bool header = false;
   char delimiter = 0;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // the UTF-8 mark some editors write first
+  if (text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF")  // (UTF-32's little-endian mark too)
+    throw DataError(fmt::format("{}: the file is UTF-16 or UTF-32 text (it starts with a byte-order mark); save it "
+                                "as UTF-8 or ASCII", source));
   for (std::size_t start = 0; start < text.size();) {
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
@@ -101,7 +104,7 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
     for (std::size_t c = 0; c < row.size(); ++c) {
       const std::optional<float> v = number_value(row[c]);
       if (!v)
-        throw DataError(fmt::format("{}:{}: column {}: '{}' is not a {}number", source, line_number, c + 1, row[c],
+        throw DataError(fmt::format("{}:{}: column {}: '{}' is not a {}number", source, line_number, c + 1, shown(row[c]),
                                     looks_like_a_number(row[c]) ? "finite float32 " : ""));
       table.push_back(*v);
     }

@@ -7,6 +7,10 @@
 #pragma once
 
 #include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
 
 namespace datasets {
 
@@ -14,5 +18,17 @@ class DataError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// Text from a file as a message quotes it: control bytes escaped ("\\x00": a NUL ended the
+/// message there), and cut after `max` bytes ("..."): a binary file read as text has
+/// "cells" and headers of megabytes.
+inline std::string shown(std::string_view text, std::size_t max = 40) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out += c < 0x20 || c == 0x7F ? fmt::format("\\x{:02x}", c) : std::string(1, text[i]);
+  }
+  return text.size() > max ? out + "..." : out;
+}
 
 }  // namespace datasets

@@ -34,14 +34,18 @@ Image decode_png(std::string_view bytes, std::size_t channels, const std::string
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
     throw DataError(fmt::format("{}: not a readable PNG ({})", source, png.message));
+  // From here libpng holds memory until png_image_free, also when the size is refused or the
+  // pixels cannot be allocated (a 100000 x 100000 PNG leaked its structs).
+  struct Release {
+    png_image* png;
+    ~Release() { png_image_free(png); }
+  } release{&png};
   check_pixel_count(png.width, png.height, source);
   // Gray or RGB, 8 bits, alpha composited onto black as the libpng simplified API does.
   png.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
   Image image{png.height, png.width, channels, std::vector<std::uint8_t>(PNG_IMAGE_SIZE(png))};
-  const bool ok = png_image_finish_read(&png, nullptr, image.pixels.data(), 0, nullptr);
-  const std::string message = png.message;
-  png_image_free(&png);
-  if (!ok) throw DataError(fmt::format("{}: cannot decode the PNG ({})", source, message));
+  if (!png_image_finish_read(&png, nullptr, image.pixels.data(), 0, nullptr))
+    throw DataError(fmt::format("{}: cannot decode the PNG ({})", source, png.message));
   return image;
 }
 

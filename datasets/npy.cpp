@@ -128,19 +128,27 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& source) {
     if (c != ' ' && c != '\n') compact += c;
   if (header.empty() || header.back() != '\n' || compact.size() < 2 || compact.front() != '{' || compact.back() != '}' ||
       compact.find("'descr':'") == std::string::npos || compact.find("'shape':(") == std::string::npos)
-    throw DataError(fmt::format("{}: malformed .npy header '{}'", source, compact));
+    throw DataError(fmt::format("{}: malformed .npy header '{}'", source, shown(compact, 200)));
+  // xtensor's parser reads "(10.5, 4)" as (10, 4), "(-1, 4)" as (2^64 - 1, 4), "((10,),)" as (0,).
+  const std::size_t shape_at = compact.find("'shape':(") + 9, shape_end = compact.find(')', shape_at);
+  const std::string shape_text = compact.substr(shape_at, shape_end == std::string::npos ? 0 : shape_end - shape_at);
+  if (shape_end == std::string::npos ||
+      shape_text.find_first_not_of("0123456789,") != std::string::npos || shape_text.find(",,") != std::string::npos ||
+      (!shape_text.empty() && shape_text.front() == ','))
+    throw DataError(fmt::format("{}: malformed .npy header '{}': the shape is not a tuple of whole numbers", source,
+                                shown(compact, 200)));
   NpyHeader h;
   bool fortran = false;
   try {
     xt::detail::parse_header(header, h.dtype, &fortran, h.shape);
   } catch (const std::exception& e) {
-    throw DataError(fmt::format("{}: malformed .npy header '{}': {}", source, compact, e.what()));
+    throw DataError(fmt::format("{}: malformed .npy header '{}': {}", source, shown(compact, 200), e.what()));
   }
   h.fortran_order = fortran;
   const std::size_t word = element_type(h.dtype).word;
   if (word == 0)
     throw DataError(fmt::format("{}: dtype '{}' is not a number type read here (bool, int8 to int64, uint8 to uint64, "
-                                "float16, float32, float64; either byte order)", source, h.dtype));
+                                "float16, float32, float64; either byte order)", source, shown(h.dtype)));
   std::size_t count = 1;
   for (std::size_t d : h.shape) {
     if (d != 0 && count > std::numeric_limits<std::size_t>::max() / word / d)
@@ -184,7 +192,7 @@ std::vector<std::int32_t> parse_npy_labels(std::string_view bytes, const std::st
   const char kind = element_type(h.dtype).kind;
   if (kind != 'i' && kind != 'u' && kind != 'f')
     throw DataError(fmt::format("{}: labels of dtype '{}' are not supported (integers, or floats holding whole numbers)",
-                                source, h.dtype));
+                                source, shown(h.dtype)));
   std::vector<std::int32_t> labels;
   const std::vector<double> values = values_as<double>(bytes, h);  // exact for every label that fits an int32
   for (std::size_t i = 0; i < values.size(); ++i) {

@@ -2,8 +2,9 @@
 """Random graphs of our ops against PyTorch: every intermediate value and every leaf's gradient.
 
 Run by `meson test` as: check_graphs_torch.py PATH/TO/graph_vs_torch [--graphs N] [--seed S].
-Each graph starts from a few random leaves and chains random ops (elementwise, broadcasting,
-matmul, reductions, reshapes, losses, convolutions), feeding values back into later ops, using
+Each graph starts from a few random leaves (rank 1 to 5, sizes of 1 included) and chains random
+ops (elementwise, broadcasting, matmul of any rank, reductions, reshapes, losses, convolutions,
+batch_norm, dropout, one_hot, argmax), feeding values back into later ops, using
 one value twice in an op, and leaving some branches unused, as real models do. The script
 builds each graph in PyTorch as it draws it, in float64 (the reference) and float32 (to measure
 how far float32 alone strays); writes the program and the leaves for graph_vs_torch; and
@@ -281,20 +282,24 @@ def op_matmul(g, i):
             b = g.random_leaf([out])
             return g.step("linear", [i, w, b], F.linear)
         return g.step("linear", [i, w], F.linear)
-    if len(shape) not in (2, 3):
-        raise Rejected
     n = g.width(6)
-    if len(shape) == 3 and r.random() < 0.5:
-        w_shape = [r.choice([shape[0], 1]), shape[-1], n]
-    else:
-        w_shape = [shape[-1], n]
-    w = g.random_leaf(w_shape)
-    a, b = i, w
-    if len(shape) == 2 and len(w_shape) == 2 and r.random() < 0.3:
-        # the other way round: [n', m] x [m, k] needs the value on the right
-        a = g.random_leaf([g.width(5), shape[0]])
-        b = i
-    return g.step("matmul", [a, b], torch.matmul)
+    if len(shape) == 1 or r.random() < 0.2:  # a vector on the right: [..., M, K] x [K] -> [..., M]
+        if len(shape) == 1:
+            a = g.random_leaf([r.randint(1, 3)] * r.randint(0, 2) + [g.width(5), shape[0]])
+            return g.step("matmul", [a, i], torch.matmul)
+        return g.step("matmul", [i, g.random_leaf([shape[-1]])], torch.matmul)
+    # the other operand's batch dimensions: some of the value's (each kept or 1), maybe more in front
+    batch = [d if r.random() < 0.5 else 1 for d in shape[:-2]][r.randrange(len(shape) - 1):]
+    if r.random() < 0.3 and len(shape) < 5:
+        batch = [r.randint(1, 3)] + [1] * (len(shape) - 2 - len(batch)) + batch
+    if r.random() < 0.2:
+        w_shape = [shape[-1]]  # a vector on the left: [K] x [..., K, N] -> [..., N], seen from the value
+        return g.step("matmul", [i, g.random_leaf(batch + [shape[-1], n])], torch.matmul) if r.random() < 0.5 \
+            else g.step("matmul", [g.random_leaf([shape[-2]]), i], torch.matmul)
+    if r.random() < 0.3:
+        # the other way round: [..., n', m] x [..., m, k] needs the value on the right
+        return g.step("matmul", [g.random_leaf(batch + [g.width(5), shape[-2]]), i], torch.matmul)
+    return g.step("matmul", [i, g.random_leaf(batch + [shape[-1], n])], torch.matmul)
 
 
 def random_axes(r, rank):
@@ -452,6 +457,9 @@ def op_loss(g, i):
         dims = r.randint(1, min(2, len(shape)))
         if numel(shape[-dims:]) < 2:
             raise Rejected
+        flat = g.v64[i].reshape(-1, numel(shape[-dims:]))
+        if bool((torch.var(flat, dim=1, unbiased=False) < (GAP * scale_of(g, i)) ** 2).any()):
+            raise Rejected  # a constant row: its gradient is a sum of terms of 1/sqrt(eps) cancelling
         w, b = g.random_leaf(shape[-dims:]), g.random_leaf(shape[-dims:])
         return g.step(choice, [i, w, b], lambda x, ww, bb: F.layer_norm(x, shape[-dims:], ww, bb, 1e-5), dims=dims)
     # cross_entropy: classes along dimension 1
@@ -521,7 +529,63 @@ def op_conv(g, i):
     return g.step(choice, [i], lambda x: F.max_pool2d(x, kernel, stride, padding), **settings)
 
 
-OPS = [(op_unary, 6), (op_kink, 2), (op_binary, 6), (op_matmul, 2), (op_reduce, 3), (op_shape, 5),
+def op_misc(g, i):
+    """dropout (evaluation, p = 0, p = 1), batch_norm (both modes), nll_loss, one_hot, argmax, view."""
+    r, shape = g.rng, shape_of(g, i)
+    choice = r.choice(["dropout", "batch_norm", "nll_loss", "one_hot", "argmax", "view"])
+    if choice == "dropout":
+        p, training = r.choice([(0.5, False), (1.0, False), (0.0, True), (1.0, True)])
+        return g.step("dropout", [i], lambda t: F.dropout(t, p, training), p=p, training=training)
+    if choice == "view":
+        new = random_factorization(r, numel(shape), r.choice([1, 2, 3, 5]))
+        return g.step("view", [i], lambda t: t.reshape(new), shape=new)
+    if choice == "batch_norm":
+        if len(shape) not in (2, 3):
+            raise Rejected
+        c, training = shape[1], r.random() < 0.5
+        count = numel(shape) // c
+        if training:
+            if count < 2:
+                raise Rejected
+            dims = [0] if len(shape) == 2 else [0, 2]
+            if bool((torch.var(g.v64[i], dim=dims, unbiased=False) < (GAP * scale_of(g, i)) ** 2).any()):
+                raise Rejected  # a constant channel: the gradient hinges on rounding
+        mean = torch.rand(c, generator=g.gen) - 0.5
+        var = torch.rand(c, generator=g.gen) + 0.5
+        affine = r.random() < 0.7
+        ins = [i] + ([g.random_leaf([c]), g.random_leaf([c])] if affine else [])
+
+        def bn(x, w=None, b=None):
+            return F.batch_norm(x, mean.to(x.dtype).clone(), var.to(x.dtype).clone(), w, b, training, 0.1, 1e-5)
+        return g.step("batch_norm", ins, bn, training=training, mean=mean.tolist(), var=var.tolist())
+    if choice == "nll_loss":
+        if len(shape) < 2:
+            raise Rejected
+        reduction = r.choice(["none", "sum", "mean", "batch_mean"])
+        targets = g.constant(torch.randint(0, shape[1], [shape[0]] + shape[2:], generator=g.gen).float())
+
+        def nll(x, t):
+            x = x.contiguous()  # torch 1.13's nll_loss backward fails on a permuted input
+            if reduction == "batch_mean":
+                return (F.nll_loss(x, t.long(), reduction="sum") / x.shape[0]).reshape(1, 1)
+            y = F.nll_loss(x, t.long(), reduction=reduction)
+            return y if reduction == "none" else y.reshape(1, 1)
+        return g.step("nll_loss", [i, targets], nll, reduction=reduction)
+    if choice == "one_hot":  # a constant made from labels, multiplied into the value
+        classes = shape[-1]
+        labels = g.constant(torch.randint(0, classes, [r.randint(1, 4)], generator=g.gen).float())
+        hot = g.step("one_hot", [labels], lambda t: F.one_hot(t.long(), classes).to(t.dtype), classes=classes)
+        if not broadcasts(shape_of(g, hot), shape):
+            return hot
+        return g.step("mul", [i, hot], torch.mul)
+    axis = r.randrange(-len(shape), len(shape))
+    if not top_two_apart(g.v64[i], [axis % len(shape)]):
+        raise Rejected
+    keepdim = r.random() < 0.5 or len(shape) == 1
+    return g.step("argmax", [i], lambda t: torch.argmax(t, axis, keepdim).to(t.dtype), axis=axis, keepdim=keepdim)
+
+
+OPS = [(op_misc, 2), (op_unary, 6), (op_kink, 2), (op_binary, 6), (op_matmul, 2), (op_reduce, 3), (op_shape, 5),
        (op_loss, 1), (op_conv, 2)]
 
 
@@ -538,7 +602,7 @@ def draw_graph(name, seed):
         elif large:
             shape = [r.randint(64, 300), r.randint(17, 400)]
         else:
-            shape = [r.randint(1, 5) for _ in range(r.randint(1, 4))]
+            shape = [r.randint(1, 5) for _ in range(r.randint(1, 5))]
         g.random_leaf(shape)
     target = r.randint(3, 14)
     tries = 0
@@ -551,8 +615,8 @@ def draw_graph(name, seed):
             op(g, recent)
         except Rejected:
             continue
-    if not g.steps:
-        g.step("neg", [0], torch.neg)
+    if not g.steps or not g.v64[-1].requires_grad:  # (one_hot and argmax make constants)
+        g.step("neg", [max(j for j, v in enumerate(g.v64) if v.requires_grad)], torch.neg)
     seed_grad = torch.rand(*g.v64[-1].shape, generator=g.gen) * 2 - 1
     g.tensors[f"{name}.seed"] = seed_grad
     g.v64[-1].backward(seed_grad.double())

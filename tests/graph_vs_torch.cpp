@@ -12,6 +12,7 @@
 // The last node is the graph's output (a step); IN holds "<name>.seed", the gradient sent back from it.
 // OUT receives every step's value ("<name>.v<k>", so the script can point at the first step
 // that differs) and every leaf's gradient ("<name>.grad<k>").
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <exception>
@@ -155,6 +156,24 @@ std::map<std::string, Step> steps() {
   t["layer_norm"] = [](Args x, const json& s) {
     return layer_norm(x[0], x[1], x[2], 1e-5F, s.at("dims").get<std::size_t>());
   };
+  t["nll_loss"] = [](Args x, const json& s) { return nll_loss(x[0], x[1], reduction(s)); };
+  t["batch_norm"] = [](Args x, const json& s) {
+    const std::vector<float> mean = s.at("mean"), var = s.at("var");
+    Array running_mean({mean.size()}), running_var({var.size()});
+    std::copy(mean.begin(), mean.end(), running_mean.begin());
+    std::copy(var.begin(), var.end(), running_var.begin());
+    const bool affine = x.size() == 3;
+    return batch_norm(x[0], running_mean, running_var, affine ? x[1] : Var(), affine ? x[2] : Var(),
+                      s.at("training").get<bool>());
+  };
+  // the rest
+  t["dropout"] = [](Args x, const json& s) {
+    Rng rng(1);
+    return dropout(x[0], s.at("p").get<float>(), rng, s.at("training").get<bool>());
+  };
+  t["view"] = [](Args x, const json& s) { return view(x[0], shape(s.at("shape"))); };
+  t["one_hot"] = [](Args x, const json& s) { return one_hot(x[0], s.at("classes").get<std::size_t>()); };
+  t["argmax"] = [](Args x, const json& s) { return argmax(x[0], s.at("axis").get<int>(), s.at("keepdim").get<bool>()); };
   // convolutions and pooling
   t["conv2d"] = [](Args x, const json& s) {
     const Conv2dOptions o{.stride = size2(s, "stride"), .padding = size2(s, "padding"), .dilation = size2(s, "dilation")};

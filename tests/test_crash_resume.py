@@ -3,7 +3,8 @@
 valid or absent, the next run leaves no temporary file, and resuming reproduces the
 uninterrupted run exactly. Ctrl-C (SIGINT) stops training after the step, exits 130 naming
 the checkpoint to resume from, and resuming from it reproduces the uninterrupted run too. A
-reader of the standard output that goes away (`train_vae | head -1`) does not stop training.
+reader of the standard output that goes away (`train_vae | head -1`) does not stop training,
+nor does a standard output closed from the start (`train_vae >&-`).
 
 Run by `meson test` as: test_crash_resume.py PATH/TO/train_vae. Standard library only.
 """
@@ -168,6 +169,18 @@ class CrashDuringCheckpointWrite(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, err)
         self.assertIn("the standard output was closed", err)
         self.assertIn(os.path.join(out, "metrics.csv"), err)
+        self.assertTrue(os.path.exists(os.path.join(out, "results.json")))  # it finished
+        self.assert_same_run(self.straight, out)
+
+    def test_a_closed_standard_output_does_not_stop_training(self):
+        # `vae train ... >&-`: descriptor 1 is /dev/null from the start, so no file opened later
+        # takes it, and the run says once that its lines are discarded.
+        out = os.path.join(self.tmp, "closed")
+        r = subprocess.run(self.args(out), stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                           preexec_fn=lambda: os.close(1), timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("vae train: the standard output is closed; what it would show is discarded", r.stderr)
+        self.assertNotIn("its reader went away", r.stderr)
         self.assertTrue(os.path.exists(os.path.join(out, "results.json")))  # it finished
         self.assert_same_run(self.straight, out)
 

@@ -176,6 +176,28 @@ class HostileInputs(unittest.TestCase):
         self.assertIn("more than this machine's", r.stderr)
         self.assertFalse(os.path.exists(out))
 
+    @unittest.skipIf("ASAN_OPTIONS" in os.environ, "AddressSanitizer reserves more address space than the limit")
+    def test_a_batch_whose_activations_exceed_the_memory_is_refused_before_training(self):
+        # A conv model at --batch 20000 over 20,000 examples keeps 3.6 GB of activations and
+        # gradients: past the memory (here an address-space limit of 2 GB, as `ulimit -v` sets;
+        # on a machine without one, its RAM) the first step ran out of memory or was killed.
+        import resource
+        data = os.path.join(self.tmp, "many")
+        os.makedirs(data)
+        for split, n in (("train", 20000), ("t10k", 100)):
+            write_idx(os.path.join(data, f"{split}-images-idx3-ubyte.gz"), [n, 28, 28], bytes(n * 784))
+        out = os.path.join(self.tmp, "many_out")
+
+        def limit_memory():
+            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        r = subprocess.run([TRAIN_VAE, "--no-progress", "--data", data, "--out", out, "--arch", "conv", "--batch",
+                            "20000", "--epochs", "1"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=600, preexec_fn=limit_memory)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--batch 20000: a training step over 20000 examples of this model (conv, image 1x28x28", r.stderr)
+        self.assertIn("choose a smaller --batch (below ", r.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,
         # past the 2^26 a picture may hold.

@@ -196,6 +196,49 @@ TEST_CASE("minimum, maximum and where, both inputs, with broadcasting") {
   CHECK(w.value()(2, 1) == b(0, 1));
 }
 
+TEST_CASE("minimum and maximum pass a NaN on either side on, with the gradient, as PyTorch does") {
+  // std::max(1, nan) is 1: a NaN in the second operand vanished from the value.
+  const float nan = std::nanf("");
+  for (const bool is_max : {true, false}) {
+    INFO((is_max ? "maximum" : "minimum"));
+    ag::Tape tape;
+    Var a = tape.variable(Array{nan, 1.0F, 2.0F, 3.0F}), b = tape.variable(Array{1.0F, nan, 2.0F, 0.0F});
+    Var y = is_max ? ag::maximum(a, b) : ag::minimum(a, b);
+    CHECK(std::isnan(y.value()(0)));
+    CHECK(std::isnan(y.value()(1)));
+    CHECK(y.value()(2) == 2.0F);
+    CHECK(y.value()(3) == (is_max ? 3.0F : 0.0F));
+    tape.backward(y, Array{1.0F, 1.0F, 1.0F, 1.0F});
+    // torch: each side of a NaN comparison gets the whole gradient; a tie halves it.
+    CHECK(a.grad()(0) == 1.0F);
+    CHECK(b.grad()(0) == 1.0F);
+    CHECK(a.grad()(1) == 1.0F);
+    CHECK(b.grad()(1) == 1.0F);
+    CHECK(a.grad()(2) == 0.5F);
+    CHECK(b.grad()(2) == 0.5F);
+    CHECK(a.grad()(3) == (is_max ? 1.0F : 0.0F));
+    CHECK(b.grad()(3) == (is_max ? 0.0F : 1.0F));
+  }
+}
+
+TEST_CASE("max_pool2d and argmax take a NaN for the maximum, as PyTorch does") {
+  // `v > best` passed over a NaN after the window's first element: it vanished from the result.
+  const float nan = std::nanf("");
+  ag::Tape tape;
+  Var x = tape.variable(Array{{1.0F, nan, -2.0F, 0.0F}, {nan, 5.0F, 3.0F, 9.0F}});
+  Var pooled = ag::max_pool2d(ag::reshape(x, {1, 1, 2, 4}), {1, 2});
+  CHECK(std::isnan(pooled.value()(0, 0, 0, 0)));
+  CHECK(pooled.value()(0, 0, 0, 1) == 0.0F);
+  CHECK(std::isnan(pooled.value()(0, 0, 1, 0)));
+  CHECK(pooled.value()(0, 0, 1, 1) == 9.0F);
+  tape.backward(pooled, xt::ones<float>({1, 1, 2, 2}));
+  CHECK(x.grad()(0, 1) == 1.0F);  // the NaN took the window's gradient
+  CHECK(x.grad()(0, 0) == 0.0F);
+  Var index = ag::argmax(x, 1);
+  CHECK(index.value()(0) == 1.0F);
+  CHECK(index.value()(1) == 0.0F);
+}
+
 TEST_CASE("softmax and log_softmax along each axis") {
   const Array a = sample({2, 3, 4}, 1, -3.0F, 3.0F);
   for (int axis : {0, 1, 2}) {

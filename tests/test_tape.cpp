@@ -214,6 +214,31 @@ TEST_CASE("a shape mismatch throws ShapeError naming the op and both shapes") {
   CHECK(message_of([&] { ag::linear(a, ag::transpose(b)); }).find("linear") != std::string::npos);
 }
 
+TEST_CASE("a result of more elements than memory holds, or a convolution over nothing, is a ShapeError") {
+  // 4 x 4 pixels upsampled 2^31 times each way make 2^66 elements, which counted in 64 bits
+  // wrapped around to 0: the op wrote its result past an empty array (SIGSEGV).
+  ag::Tape tape;
+  Var x = tape.variable(Array({1, 1, 4, 4}));
+  CHECK_THROWS_WITH_AS(ag::upsample_nearest2d(x, {1U << 31, 1U << 31}),
+                       doctest::Contains("upsample_nearest2d: the result [1, 1, 8589934592, 8589934592] has more than "
+                                         "2^40 elements"),
+                       ag::ShapeError);
+  Var one = tape.variable(Array({1, 1}));
+  CHECK_THROWS_WITH_AS(ag::broadcast_to(one, {std::size_t{1} << 32, std::size_t{1} << 32}),
+                       doctest::Contains("broadcast_to: the result [4294967296, 4294967296]"), ag::ShapeError);
+  CHECK_THROWS_AS(ag::conv2d(x, tape.variable(Array({1, 1, 1, 1})), {.padding = 1U << 31}), ag::ShapeError);
+  // No input channel, or a kernel of no pixels: GEMMs over K = 0, which the weight packing
+  // divided by (SIGFPE under the sanitizers' build).
+  CHECK_THROWS_WITH_AS(ag::conv2d(tape.variable(Array({1, 0, 5, 5})), tape.variable(Array({2, 0, 3, 3}))),
+                       doctest::Contains("conv2d: input [1, 0, 5, 5] has no channels"), ag::ShapeError);
+  CHECK_THROWS_WITH_AS(ag::conv_transpose2d(tape.variable(Array({1, 0, 5, 5})), tape.variable(Array({0, 2, 3, 3}))),
+                       doctest::Contains("conv_transpose2d: input [1, 0, 5, 5] has no channels"), ag::ShapeError);
+  CHECK_THROWS_WITH_AS(ag::conv_transpose2d(tape.variable(Array({1, 1, 5, 5})), tape.variable(Array({1, 2, 0, 3}))),
+                       doctest::Contains("has a kernel of no pixels"), ag::ShapeError);
+  // Empty results of any size are fine.
+  CHECK(ag::broadcast_to(tape.variable(Array({0, 1})), {0, std::size_t{1} << 50}).numel() == 0);
+}
+
 TEST_CASE("log and sqrt outside their domain follow IEEE 754, documented") {
   ag::Tape tape;
   Var x = tape.variable(Array{{0.0F, -1.0F}});

@@ -213,6 +213,23 @@ TEST_CASE("matmul: 2-D, batched 3-D, and a shared operand on either side") {
   CHECK_THROWS_AS(ag::matmul(a, tape.constant(Array({3, 4, 5}))), ag::ShapeError);
 }
 
+TEST_CASE("matmul as torch.matmul: batch dimensions of any rank broadcast; 1-D operands") {
+  check("[2,1,M,K] x [3,K,N]", [](ag::Tape&, Inputs x) { return ag::matmul(x[0], x[1]); },
+        {sample({2, 1, 3, 4}, 1), sample({3, 4, 5}, 2)});
+  check("[M,K] x [K]", [](ag::Tape&, Inputs x) { return ag::matmul(x[0], x[1]); },
+        {sample({3, 4}, 3), sample({4}, 4)});
+  check("[K] x [B,K,N]", [](ag::Tape&, Inputs x) { return ag::matmul(x[0], x[1]); },
+        {sample({4}, 5), sample({2, 4, 5}, 6)});
+  ag::Tape tape;
+  CHECK(ag::matmul(tape.constant(Array({2, 1, 3, 4})), tape.constant(Array({3, 4, 5}))).shape() == Shape{2, 3, 3, 5});
+  CHECK(ag::matmul(tape.constant(Array({3, 4})), tape.constant(Array({4}))).shape() == Shape{3});
+  // A batch of 1 against one of 0 broadcasts to 0 (it took 1, and read past the empty operand).
+  CHECK(ag::matmul(tape.constant(Array({1, 2, 2})), tape.constant(Array({0, 2, 3}))).shape() == Shape{0, 2, 3});
+  CHECK_THROWS_WITH_AS(ag::matmul(tape.constant(Array({4})), tape.constant(Array({4}))),
+                       doctest::Contains("use sum(a * b)"), ag::ShapeError);
+  CHECK_THROWS_AS(ag::matmul(tape.constant(Array({2, 3, 4})), tape.constant(Array({3, 4, 5}))), ag::ShapeError);
+}
+
 TEST_CASE("broadcast and bias gradients sum 10^6 terms in double: exact to 1e-6") {
   // In float32 one element at a time, 10^6 ones sum to 1.009e6 / 1e6 (PyTorch: 1.0000001).
   constexpr std::size_t kRows = 1000, kCols = 1000;

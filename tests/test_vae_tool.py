@@ -626,6 +626,28 @@ class OwnData(unittest.TestCase):
             if line.startswith("epoch ") and "ETA" not in line:
                 self.assertLessEqual(len(line), 80, line)
 
+    def test_epoch_lines_of_a_run_going_astray_fit_80_columns(self):
+        # Values up to 100 under a Gaussian decoder give losses of 10^9 at first, which printed
+        # with three decimals made an 83-column line; past 10^6 they have three digits and a power.
+        np.save(self.path("wide_values.npy"), (np.random.RandomState(0).rand(300, 16) * 100).astype(np.float32))
+        r = run("train", "--no-progress", "--data", self.path("wide_values.npy"), "--decoder", "gaussian",
+                "--hidden", "8", "--epochs", "2", "--out", self.path("m_wide_values"))
+        epochs = [line for line in r.stdout.splitlines() if line.startswith("epoch")]
+        self.assertEqual(len(epochs), 2, r.stdout)
+        self.assertRegex(epochs[0], r"train \d\.\d\de\+\d\d ")
+        for line in epochs:
+            self.assertLessEqual(len(line), 80, line)
+
+    def test_a_loss_non_finite_before_any_update_blames_the_data_not_the_learning_rate(self):
+        # Values of 10^6 overflow the initial model's first forward pass; the message said
+        # "try a smaller --lr", which cannot help.
+        np.save(self.path("huge_values.npy"), (np.random.RandomState(0).rand(300, 16) * 1e6).astype(np.float32))
+        r = run("train", "--no-progress", "--data", self.path("huge_values.npy"), "--decoder", "gaussian",
+                "--hidden", "8", "--epochs", "1", "--out", self.path("m_huge_values"), expect=3)
+        self.assertIn("at epoch 1, step 1", r.stderr)
+        self.assertIn("the initial model's loss, before any update: the data's values are too large", r.stderr)
+        self.assertNotIn("--lr", r.stderr)
+
     def test_bad_files_exit_1_and_say_where(self):
         images, _ = patterns(50)
         np.save(self.path("good.npy"), images)
@@ -868,6 +890,30 @@ class Configs(unittest.TestCase):
             for command in ("train", "sample", "evaluate", "info"):
                 run(command, "--config", os.path.join(CONFIGS, name), "--help")
 
+    def test_config_files_in_odd_encodings_and_keys_given_twice(self):
+        path = os.path.join(self.tmp, "odd.toml")
+        # Windows editors write a UTF-8 byte-order mark first: it became part of the first key.
+        with open(path, "wb") as f:
+            f.write(b"\xef\xbb\xbfhidden = 8\nlatent = 2\nlimit = 100\nepochs = 1\n")
+        out = os.path.join(self.tmp, "bom")
+        run("train", "--config", path, "--out", out, "--no-progress")
+        self.assertEqual(read_safetensors(os.path.join(out, "model.safetensors"))[0]["__metadata__"]["hidden"], "8")
+        # Each of these exits 2 naming the file (and the line), its bytes never shown raw.
+        for content, message in (
+                ("epochs = 1\n".encode("utf-16"), "odd.toml: the file is UTF-16 or UTF-32 text"),
+                (b"epochs = 1\nbatch = 6\x004\n", "odd.toml:2: a control byte (0x00)"),
+                (bytes(range(256)), "odd.toml:1: a control byte (0x00)"),
+                (b"epochs = 1\nbatch = 64\nepochs = 2\n", "odd.toml:3: 'epochs' is given again (first on line 1)"),
+                (b"[sample]\ntemperature = 1\n[train]\nepochs = 1\n[sample]\ntemperature = 0.5\n",
+                 "odd.toml:6: 'temperature' is given again in [sample] (first on line 2)"),
+                (b"a" * 100000 + b" = 1\n", "unknown key '" + "a" * 60 + "...'")):
+            with open(path, "wb") as f:
+                f.write(content)
+            r = run("train", "--config", path, "--out", os.path.join(self.tmp, "never"), expect=2)
+            self.assertIn(message, r.stderr, content[:40])
+            self.assertLess(len(r.stderr), 1000)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "never")))
+
     def test_train_vae_knows_a_section_for_every_subcommand(self):
         # train_vae does not link the other subcommands, so it knows their names from a list
         # (tools::kCommandNames); a subcommand missing there would make its section an error.
@@ -898,6 +944,18 @@ class Configs(unittest.TestCase):
         picture = os.path.join(self.tmp, "s.png")
         run("sample", model, "--config", os.path.join(CONFIGS, "default.toml"), "-n", "4", "--out", picture)
         self.assertTrue(os.path.isfile(picture))
+        # A flag of one letter alone (sample's -n) from a file too: it was "unknown key 'n'".
+        path = os.path.join(self.tmp, "n.toml")
+        with open(path, "w") as f:
+            f.write("[sample]\nn = 5\n")
+        r = run("sample", model, "--config", path, "--out", os.path.join(self.tmp, "n.png"))
+        self.assertIn("5 examples", r.stdout)
+        r = run("sample", model, "--config", path, "-n", "3", "--out", os.path.join(self.tmp, "n3.png"))
+        self.assertIn("3 examples", r.stdout)  # the command line overrides the file
+        with open(path, "w") as f:
+            f.write("[sample]\nn = -5\n")
+        r = run("sample", model, "--config", path, "--out", os.path.join(self.tmp, "never.png"), expect=2)
+        self.assertIn("-n: '-5' is not a whole number", r.stderr)
         path = os.path.join(self.tmp, "eval.toml")
         with open(path, "w") as f:
             f.write(f'data = "{FASHION}"\nlimit = 40\nbatch = 3\nepochs = 1\n[evaluate]\nsplit = "train"\n')

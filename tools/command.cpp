@@ -18,6 +18,7 @@
 #include "distributed/communicator.hpp"
 #include "models/vae_file.hpp"
 #include "nn/atomic_file.hpp"
+#include "tools/closed_streams.hpp"
 #include "tools/interrupt.hpp"
 #include "tools/training_data.hpp"
 #include "tools/vae_training.hpp"
@@ -70,6 +71,9 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training) {
 
 std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> args, const std::string& section,
                                       const char* program, bool training) {
+  const std::string command = section.empty() || section == "train" ? "vae train" : std::string(program) + " " + section;
+  open_closed_standard_streams(section.empty() ? program : command.c_str(),
+                               training ? " (the figures of each epoch are in metrics.csv in --out)" : "");
   try {
     args = with_config_file(args, section, app);
   } catch (const FlagError& e) {

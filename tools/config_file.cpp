@@ -2,10 +2,17 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string_view>
+#include <utility>
+#include <sstream>
 #include <system_error>
 
 #include <fmt/format.h>
 
+#include "datasets/error.hpp"
 #include "tools/options.hpp"
 
 namespace fs = std::filesystem;
@@ -54,14 +61,22 @@ std::vector<std::string> training_keys() {
   return keys;
 }
 
-// The long flags of `command` a file may set (not --config or --help).
+// The flags of `command` a file may set (not --config or --help): long ones, and those of one
+// letter that have no long name (`vae sample -n`).
 std::vector<std::string> keys_of(const CLI::App& command) {
   std::vector<std::string> keys;
-  for (const CLI::Option* option : command.get_options())
+  for (const CLI::Option* option : command.get_options()) {
     for (const std::string& name : option->get_lnames())
       if (name != "config" && name != "help") keys.push_back(name);
+    if (option->get_lnames().empty())
+      for (const std::string& name : option->get_snames())
+        if (name != "h") keys.push_back(name);
+  }
   return keys;
 }
+
+// How a key is written on a command line: --name, or -n for a key of one letter.
+std::string flag_of(const std::string& key) { return (key.size() == 1 ? "-" : "--") + key; }
 
 // The command a section configures: vae's subcommand of that name, or train_vae's own app.
 const CLI::App* command_named(const CLI::App& root, const std::string& name) {
@@ -95,7 +110,7 @@ void check_entry(const CLI::ConfigItem& item, const std::string& file, const CLI
     const bool its_own = command && section != "train" && contains(keys_of(*command), item.name);
     throw FlagError(fmt::format("--config: {}: unknown key '{}'{}; the top of a config file holds vae train's "
                                 "options{}",
-                                file, item.name, its_own ? "" : did_you_mean(item.name, training, "'", "'"),
+                                file, datasets::shown(item.name, 60), its_own ? "" : did_you_mean(item.name, training, "'", "'"),
                                 its_own ? fmt::format(", {}'s own go in a [{}] section", section, section) : ""));
   }
   const CLI::App* command = command_named(root, where);
@@ -103,7 +118,60 @@ void check_entry(const CLI::ConfigItem& item, const std::string& file, const CLI
   const std::vector<std::string> keys = keys_of(*command);
   if (!contains(keys, item.name))
     throw FlagError(fmt::format("--config: {}: [{}] unknown key '{}'{}; `vae {} --help` lists them", file, where,
-                                item.name, did_you_mean(item.name, keys, "'", "'"), where));
+                                datasets::shown(item.name, 60), did_you_mean(item.name, keys, "'", "'"), where));
+}
+
+// CLI11 joins a key given twice into a list ("epochs = 1", later "epochs = 2": --epochs=1,2,
+// "'1,2' is not a whole number"), so each key of a section is looked for on the lines that
+// start "key =" (the continuation lines of an array start otherwise).
+void check_no_key_twice(const std::string& text, const std::string& file) {
+  std::map<std::pair<std::string, std::string>, std::size_t> seen;  // (section, key) -> its line
+  std::string section;
+  std::istringstream lines(text);
+  std::string line;
+  for (std::size_t number = 1; std::getline(lines, line); ++number) {
+    const std::size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const std::string_view rest = std::string_view(line).substr(first);
+    if (rest.front() == '[') {
+      section = std::string(rest.substr(0, rest.find(']') + 1));
+      continue;
+    }
+    const std::size_t equals = rest.find('=');
+    if (equals == std::string_view::npos) continue;
+    std::string key(rest.substr(0, equals));
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (key.empty() || key.find_first_of("\"'[,") != std::string::npos) continue;
+    const auto [at, added] = seen.emplace(std::pair{section, key}, number);
+    if (!added)
+      throw FlagError(fmt::format("--config: {}:{}: '{}' is given again{} (first on line {})", file, number,
+                                  datasets::shown(key, 60), section.empty() ? "" : " in " + section, at->second));
+  }
+}
+
+// The file's text, checked to be text CLI11 reads: UTF-8 (its byte-order mark, which Windows
+// editors write first, dropped), not UTF-16 or another binary file, whose bytes became keys.
+std::string config_text(const std::string& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw FlagError(fmt::format("--config: {} is not a file", file));
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) throw FlagError(fmt::format("--config: {} cannot be read", file));
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0)
+    throw FlagError(fmt::format("--config: {}: the file is UTF-16 or UTF-32 text (it starts with a byte-order mark); "
+                                "save it as UTF-8 or ASCII",
+                                file));
+  std::size_t line = 1;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == '\n') ++line;
+    else if ((byte < 0x20 && byte != '\t' && byte != '\r') || byte == 0x7F)
+      throw FlagError(fmt::format("--config: {}:{}: a control byte (0x{:02x}), which a TOML file does not hold", file,
+                                  line, byte));
+  }
+  check_no_key_twice(text, file);
+  return text;
 }
 
 }  // namespace
@@ -123,15 +191,15 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
   if (file.empty()) return args;
   std::vector<CLI::ConfigItem> items;
   try {
-    std::error_code ec;
-    if (!fs::is_regular_file(file, ec)) throw FlagError(fmt::format("--config: {} is not a file", file));
-    items = CLI::ConfigTOML().from_file(file);
+    std::istringstream text(config_text(file));
+    items = CLI::ConfigTOML().from_config(text);
   } catch (const CLI::Error& e) {
     throw FlagError(fmt::format("--config: {}: {}", file, e.what()));
   }
   auto given = [&](const std::string& name) {
+    const std::string flag = flag_of(name);
     for (const std::string& a : args)
-      if (a == "--" + name || a.rfind("--" + name + "=", 0) == 0) return true;
+      if (a == flag || a.rfind(flag + (name.size() == 1 ? "" : "="), 0) == 0) return true;
     return false;
   };
   const CLI::App* command = command_named(root, section);
@@ -148,7 +216,8 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
     // "--data=" would take the next entry ("--epochs=1") for its value.
     if (value.empty())
       throw FlagError(fmt::format("--config: {}: '{}' is empty; leave it out for its default", file, item.name));
-    out.push_back(fmt::format("--{}={}", item.name, value));
+    // -n16: CLI11 reads a one-letter flag's value joined to it, as it reads --name=value.
+    out.push_back(fmt::format("{}{}{}", flag_of(item.name), item.name.size() == 1 ? "" : "=", value));
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "tools/progress.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -32,12 +33,17 @@ void ProgressBar::update(std::size_t done, double running_loss, std::size_t imag
   constexpr std::size_t kWidth = 20, kColumns = 79;  // one column short of 80: no wrap
   const std::size_t filled = total_ ? done * kWidth / total_ : kWidth;
   const double eta = done ? seconds * static_cast<double>(total_ - done) / static_cast<double>(done) : 0.0;
-  std::string line = fmt::format("{} [{}{}] {}/{} loss {:.2f} {:.0f} img/s ETA {}", label_, std::string(filled, '#'),
-                                 std::string(kWidth - filled, '.'), done, total_, running_loss,
+  std::string line = fmt::format("{} [{}{}] {}/{} loss {} {:.0f} img/s ETA {}", label_, std::string(filled, '#'),
+                                 std::string(kWidth - filled, '.'), done, total_, figure_text(running_loss, 2),
                                  seconds > 0 ? static_cast<double>(images) / seconds : 0.0, clock_text(eta));
   if (line.size() > kColumns) line.resize(kColumns);
   fmt::print(stderr, "\r{}\x1b[K", line);
   std::fflush(stderr);
+}
+
+std::string figure_text(double value, int decimals) {
+  if (std::fabs(value) < 1e6 || !std::isfinite(value)) return fmt::format("{:.{}f}", value, decimals);
+  return fmt::format("{:.2e}", value);
 }
 
 void ProgressBar::finish() {

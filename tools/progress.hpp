@@ -28,6 +28,10 @@ class ProgressBar {
 /// "1:05", "2:03:04": a duration for people.
 std::string clock_text(double seconds);
 
+/// A loss for people: `decimals` decimals ("244.381") below a million, else three significant
+/// digits ("3.14e+21"), so that a run going astray (a huge --lr) keeps its lines in 80 columns.
+std::string figure_text(double value, int decimals);
+
 /// Whether stderr is an interactive terminal.
 bool stderr_is_terminal();
 

@@ -12,6 +12,8 @@
 #include <system_error>
 #include <thread>
 
+#include <sys/resource.h>
+#include <tuple>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -24,6 +26,7 @@
 #include "distributed/broadcast.hpp"
 #include "distributed/communicator.hpp"
 #include "models/conditional_vae_file.hpp"
+#include "models/conv_nets.hpp"
 #include "models/vae_file.hpp"
 #include "nn/atomic_file.hpp"
 #include "nn/checkpoint.hpp"
@@ -113,14 +116,23 @@ void resolve_resume(const nn::SafetensorsFile& file, TrainOptions& o) {
   }
 }
 
+// The physical memory, or the address space this process may take (ulimit -v) if less; 0 if unknown.
+double memory_available() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    memory = memory > 0 ? std::min(memory, static_cast<double>(limit.rlim_cur)) : static_cast<double>(limit.rlim_cur);
+  return memory;
+}
+
 // The weights, their gradients and Adam's two moments take four floats a parameter before any
 // activation; a model past the machine's memory (16 layers of 16,384: 4.3 billion parameters)
 // would be killed by the kernel as it is initialised, so it is refused first.
 void check_model_fits_in_memory(const models::VaeConfig& config, std::size_t classes) {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return;
+  const double memory = memory_available();
+  if (memory <= 0) return;
   const std::size_t count = classes ? models::parameter_count(config, classes) : models::parameter_count(config);
-  const double memory = static_cast<double>(pages) * static_cast<double>(page);
   const double needed = count == 0 ? std::numeric_limits<double>::infinity()  // (0: more than 2^64)
                                    : static_cast<double>(count) * 4 * sizeof(float);
   if (needed > memory)
@@ -128,6 +140,54 @@ void check_model_fits_in_memory(const models::VaeConfig& config, std::size_t cla
                                 "Adam's moments, more than this machine's {:.1f} GB; choose a smaller --hidden or --latent",
                                 models::describe_sizes(config), count == 0 ? "more than 2^64" : std::to_string(count),
                                 needed / 1e9, memory / 1e9));
+}
+
+// The floats one example of a step keeps on the tape, values and gradients: the input, the
+// decoder's output and the loss's terms (4 of the example's size), each layer's output
+// (the conv layers' at 1/4 and 1/16 of the image, 32 and 64 channels), the latent draws.
+// A lower bound: 180 KB for a 28 x 28 conv example (240 KB measured in use), 59 KB for an MLP
+// of [1024, 1024] on 784 features (68 KB measured).
+double activation_floats_per_example(const models::VaeConfig& config, std::size_t classes) {
+  const double input = static_cast<double>(config.input_dim + classes), latent = static_cast<double>(config.latent);
+  double layers = 0;
+  if (config.arch == models::Arch::conv) {
+    const double h = static_cast<double>(config.image.height), w = static_cast<double>(config.image.width);
+    layers = 2 * (32 * std::ceil(h / 2) * std::ceil(w / 2) + 64 * std::ceil(h / 4) * std::ceil(w / 4) +
+                  static_cast<double>(models::kConvHidden));
+  } else {
+    for (std::size_t width : config.hidden) layers += 2 * static_cast<double>(width);
+  }
+  return 2 * (4 * input + layers + 6 * latent);
+}
+
+// A training step over a batch keeps every layer's activations and their gradients: a batch
+// past the machine's memory (a conv model at --batch 60000 over Fashion-MNIST's 60,000
+// examples, some 12 GB) would be killed by the kernel in its first step, so it is refused
+// first, with the batch that would fit. An evaluation batch keeps the values alone.
+void check_batches_fit_in_memory(const models::VaeConfig& config, std::size_t classes, const TrainOptions& o,
+                                 const TrainingData& data) {
+  const double memory = memory_available();
+  if (memory <= 0) return;
+  const std::size_t count = classes ? models::parameter_count(config, classes) : models::parameter_count(config);
+  const double weights = static_cast<double>(count) * 4 * sizeof(float);
+  const double per_example = activation_floats_per_example(config, classes) * sizeof(float);
+  const bool eval_given = std::find(o.given.begin(), o.given.end(), "eval-batch") != o.given.end();
+  const std::size_t eval_batch = config.arch == models::Arch::conv && !eval_given ? std::min(o.eval_batch, o.batch)
+                                                                                  : o.eval_batch;
+  for (const auto& [flag, batch, examples, share] : {std::tuple{"--batch", o.batch, data.train.size(), 1.0},
+                                                     std::tuple{"--eval-batch", eval_batch, data.eval.size(), 0.5}}) {
+    const double rows = static_cast<double>(std::min(batch, examples));
+    const double activations = share * per_example * rows;
+    if (weights + activations <= memory) continue;
+    const double fits = std::floor((memory - weights) / (share * per_example));
+    throw FlagError(fmt::format("{} {}: {} step over {:.0f} examples of this model ({}) needs at least {:.1f} GB for "
+                                "its activations{}, more than the {:.1f} GB this machine (or ulimit -v) gives; "
+                                "choose a smaller {}{}",
+                                flag, batch, share < 1 ? "an evaluation" : "a training", rows,
+                                models::describe_sizes(config), (weights + activations) / 1e9,
+                                share < 1 ? " and weights" : ", their gradients and the weights", memory / 1e9, flag,
+                                fits >= 1 ? fmt::format(" (below {:.0f})", fits) : ""));
+  }
 }
 
 // Each class adds a one-hot input to the encoder and the decoder (a whole input plane to a
@@ -339,9 +399,9 @@ class Run {
     metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g},{:.6g}\n", epoch, train_loss,
                             last_eval_.loss, last_eval_.recon, last_eval_.kl, seconds, beta, lr_after(epoch));
     // At most 80 columns: "epoch  10/10  train 244.123  test 244.343 (245.1 + 25.3)  20.1 s"
-    fmt::print("epoch {:>3}/{}  train {:.3f}  {} {:.3f} ({:.1f} + {:.1f})  {:.1f} s\n", epoch, o_.epochs,
-               train_loss, data_.eval_name == "test" ? "test" : "val", last_eval_.loss, last_eval_.recon,
-               last_eval_.kl, seconds);
+    fmt::print("epoch {:>3}/{}  train {}  {} {} ({} + {})  {:.1f} s\n", epoch, o_.epochs, figure_text(train_loss, 3),
+               data_.eval_name == "test" ? "test" : "val", figure_text(last_eval_.loss, 3),
+               figure_text(last_eval_.recon, 1), figure_text(last_eval_.kl, 1), seconds);
     if (sharded_) {
       const auto& a = sharded_->allreduce();
       fmt::print("allreduce ({}): {:.2f} ms per step ({:.2f} MB in {} message(s), waits included)\n",
@@ -401,10 +461,17 @@ class Run {
       const float value = sharded_ ? sharded_->run(tape_, *optimizer_, loader_, noise_, static_cast<float>(beta))
                                    : train_step(tape_, *model_, *optimizer_, loader_.batch(), loader_.labels(), noise_,
                                                 static_cast<float>(beta), o_.clip_grad);
+      // The first step's loss is the initial model's, before any update: the learning rate has
+      // no part in it, and "try a smaller --lr" sent users the wrong way (data of values 10^6).
+      const bool before_any_update = epoch == 1 && step == 1 && o_.resume.empty();
       if (!std::isfinite(value))
-        throw TrainingDiverged(fmt::format("the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; "
-                                           "try a smaller --lr",
-                                           value, epoch, step, optimizer_->lr(), where_the_work_is()));
+        throw TrainingDiverged(fmt::format("the loss became {} at epoch {}, step {} (lr {}); training stopped. {}; {}",
+                                           value, epoch, step, optimizer_->lr(), where_the_work_is(),
+                                           before_any_update
+                                               ? "that was the initial model's loss, before any update: the data's "
+                                                 "values are too large for it (scale them to about [0, 1], or "
+                                                 "standardize them)"
+                                               : "try a smaller --lr"));
       if (const int signal_number = InterruptWatch::received()) {
         bar.finish();
         throw TrainingInterrupted(
@@ -606,6 +673,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
     TrainingData data = load_training_data(o);
     const std::size_t classes = classes_of(data, o);
     check_model_fits_in_memory(model_config(o, data.train), classes);
+    check_batches_fit_in_memory(model_config(o, data.train), classes, o, data);
     return std::make_unique<Run>(std::move(o), std::move(data), classes, world);
   }
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);

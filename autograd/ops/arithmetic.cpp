@@ -1,5 +1,8 @@
 // broadcast_to, and the elementwise ops built on it: add, sub, mul, div, minimum, maximum,
 // where; neg and the ops with a constant scalar.
+#include <algorithm>
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "autograd/ops.hpp"
@@ -137,23 +140,26 @@ static void div_backward(Tape& t, const Node& n) {
                   [](float, float b, float y) { return -y / b; });
 }
 
-// y = min(a, b): the gradient goes to the smaller input, half to each at a tie (as in PyTorch)
+// y = min(a, b): the gradient goes to the smaller input, half to each at a tie; a NaN on either
+// side is the result and takes the gradient, as in PyTorch (std::min(1, nan) is 1: it hid the NaN).
 Var minimum(Var a, Var b) {
   broadcast_pair("minimum", a, b);
-  return binary_forward("minimum", a, b, minimum_backward, [](float x, float y) { return std::min(x, y); });
+  return binary_forward("minimum", a, b, minimum_backward,
+                        [](float x, float y) { return std::isnan(y) ? y : std::min(x, y); });
 }
 static void minimum_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float a, float b, float) { return a < b ? 1.0F : a == b ? 0.5F : 0.0F; },
-                  [](float a, float b, float) { return b < a ? 1.0F : a == b ? 0.5F : 0.0F; });
+  binary_backward(t, n, [](float a, float b, float) { return a == b ? 0.5F : a >= b ? 0.0F : 1.0F; },
+                  [](float a, float b, float) { return a == b ? 0.5F : b >= a ? 0.0F : 1.0F; });
 }
 
 Var maximum(Var a, Var b) {
   broadcast_pair("maximum", a, b);
-  return binary_forward("maximum", a, b, maximum_backward, [](float x, float y) { return std::max(x, y); });
+  return binary_forward("maximum", a, b, maximum_backward,
+                        [](float x, float y) { return std::isnan(y) ? y : std::max(x, y); });
 }
 static void maximum_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float a, float b, float) { return a > b ? 1.0F : a == b ? 0.5F : 0.0F; },
-                  [](float a, float b, float) { return b > a ? 1.0F : a == b ? 0.5F : 0.0F; });
+  binary_backward(t, n, [](float a, float b, float) { return a == b ? 0.5F : a <= b ? 0.0F : 1.0F; },
+                  [](float a, float b, float) { return a == b ? 0.5F : b <= a ? 0.0F : 1.0F; });
 }
 
 // ---- where(mask, a, b): a where mask is nonzero, else b; no gradient to the mask ----

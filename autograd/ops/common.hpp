@@ -1,6 +1,8 @@
-// Two helpers every op file uses: reaching a node's inputs, and the shape check of ops
-// whose operands must match exactly.
+// Helpers op files share: reaching a node's inputs, the shape check of ops whose operands
+// must match exactly, and the comparison of an arg-max.
 #pragma once
+
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -21,5 +23,9 @@ inline void require_same_shape(const char* op, Var a, Var b) {
     throw ShapeError(fmt::format("{}: shapes {} and {} must be equal", op, to_string(a.shape()),
                                  to_string(b.shape())));
 }
+
+/// Whether v takes an arg-max's place from the best so far: larger, or the first NaN, which
+/// PyTorch's max_pool2d and argmax return (plain v > best passed over it: a NaN vanished).
+inline bool beats(float v, float best) { return v > best || (std::isnan(v) && !std::isnan(best)); }
 
 }  // namespace ag::detail

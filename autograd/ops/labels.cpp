@@ -6,6 +6,7 @@
 
 #include "autograd/ops.hpp"
 #include "autograd/ops/axes.hpp"
+#include "autograd/ops/common.hpp"
 
 namespace ag {
 
@@ -43,9 +44,9 @@ Var argmax(Var x, int axis, bool keepdim) {
   const std::size_t step = detail::strides_of(s)[a];
   const float* px = x.value().data();
   detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
-    std::size_t best = 0;  // the first maximum, as PyTorch
+    std::size_t best = 0;  // the first maximum (or NaN), as PyTorch
     for (std::size_t k = 1; k < s[a]; ++k)
-      if (px[base + k * step] > px[base + best * step]) best = k;
+      if (detail::beats(px[base + k * step], px[base + best * step])) best = k;
     out.own_value.data()[o] = static_cast<float>(best);
   });
   return x.tape().last();

@@ -2,6 +2,8 @@
 //   dA = G Bᵀ,  dB = Aᵀ G
 // which gemm computes in place from the stored operands.
 #include <algorithm>
+#include <array>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -17,40 +19,88 @@ using detail::input;
 static void matmul_backward(Tape& t, const Node& n);
 static void linear_backward(Tape& t, const Node& n);
 
-// ---- matmul: [M, K] x [K, N] -> [M, N], and batches of them ----
-// A batch is [B, M, K]; a 2-D operand, or a batch of 1, is shared by every product. When the
-// right operand is shared, the batch of left operands is one [B*M, K] matrix: one GEMM.
+// ---- matmul: [M, K] x [K, N] -> [M, N], and batches of them, as torch.matmul ----
+// The dimensions before the last two are batch dimensions and broadcast as in NumPy; a
+// 1-D left operand [K] is a row [1, K] and a 1-D right operand [K] a column [K, 1], whose
+// added dimension the result then drops. When the right operand is one matrix for every
+// product and the left one steps through the whole batch, the batch of left operands is one
+// [B*M, K] matrix: one GEMM. Otherwise one GEMM per product, each operand at its offset.
 
 struct MatmulDims {
   std::size_t batch, m, k, n;
-  bool a_batched, b_batched;  // does the operand step with the batch?
+  bool one_gemm;  // the right operand is shared and the left one is [batch * m, k]
+  // The batch, broadcast: its rank, sizes, and each operand's stride per batch dimension (in
+  // matrices; 0 where the operand's size is 1 and it repeats).
+  std::size_t rank;
+  std::array<std::size_t, kMaxRank> sizes, a_stride, b_stride;
+
+  /// The offsets (in matrices) of product i's two operands.
+  std::pair<std::size_t, std::size_t> offsets(std::size_t i) const {
+    std::size_t oa = 0, ob = 0;
+    for (std::size_t d = rank; d-- > 0;) {
+      const std::size_t c = i % sizes[d];
+      i /= sizes[d];
+      oa += c * a_stride[d];
+      ob += c * b_stride[d];
+    }
+    return {oa, ob};
+  }
 };
 
-static MatmulDims matmul_dims(const Shape& a, const Shape& b) {
+static ShapeError matmul_error(const Shape& a, const Shape& b, const char* why) {
+  return ShapeError(fmt::format("matmul: shapes {} and {} {} ([..., M, K] x [..., K, N], the leading batch "
+                                "dimensions broadcasting; a 1-D operand is a row on the left, a column on the right)",
+                                to_string(a), to_string(b), why));
+}
+
+// Each operand's batch shape is its shape without the last two dimensions (a 1-D operand has
+// none); `out` receives the result's shape.
+static MatmulDims matmul_dims(const Shape& a, const Shape& b, Shape* out = nullptr) {
   const std::size_t ra = a.size(), rb = b.size();
-  if (ra < 2 || ra > 3 || rb < 2 || rb > 3 || a[ra - 1] != b[rb - 2])
-    throw ShapeError(fmt::format("matmul: shapes {} and {} do not chain (2-D [M, K] x [K, N], or batches "
-                                 "[B, M, K] x [B, K, N])",
-                                 to_string(a), to_string(b)));
-  const std::size_t ba = ra == 3 ? a[0] : 1, bb = rb == 3 ? b[0] : 1;
-  if (ba != bb && ba != 1 && bb != 1)
-    throw ShapeError(fmt::format("matmul: batch sizes of {} and {} differ", to_string(a), to_string(b)));
-  return {std::max(ba, bb), a[ra - 2], a[ra - 1], b[rb - 1], ba > 1, bb > 1};
+  if (ra == 0 || rb == 0) throw matmul_error(a, b, "include a scalar");
+  if (ra == 1 && rb == 1) throw matmul_error(a, b, "give a scalar, which has no rank here; use sum(a * b)");
+  const std::size_t m = ra == 1 ? 1 : a[ra - 2], k = a[ra - 1];
+  const std::size_t kb = rb == 1 ? b[0] : b[rb - 2], n = rb == 1 ? 1 : b[rb - 1];
+  if (k != kb) throw matmul_error(a, b, "do not chain");
+  const std::size_t ba = ra > 2 ? ra - 2 : 0, bb = rb > 2 ? rb - 2 : 0;  // batch ranks
+  MatmulDims d{};
+  d.m = m, d.k = k, d.n = n;
+  d.rank = std::max(ba, bb);
+  d.batch = 1;
+  std::size_t step_a = 1, step_b = 1;  // after the loop: how many matrices each operand holds
+  for (std::size_t j = d.rank; j-- > 0;) {  // j counts the batch dimensions from the front
+    const std::size_t from_end = d.rank - j;  // 1 = the last batch dimension
+    const std::size_t sa = from_end <= ba ? a[ba - from_end] : 1, sb = from_end <= bb ? b[bb - from_end] : 1;
+    if (sa != sb && sa != 1 && sb != 1) throw matmul_error(a, b, "have batch dimensions that do not broadcast");
+    d.sizes[j] = sa == 1 ? sb : sa;  // (1 with 0 is 0)
+    d.a_stride[j] = sa == 1 ? 0 : step_a;
+    d.b_stride[j] = sb == 1 ? 0 : step_b;
+    step_a *= sa, step_b *= sb;
+    d.batch *= d.sizes[j];
+  }
+  d.one_gemm = step_b == 1 && step_a == d.batch;
+  if (out) {
+    out->assign(d.sizes.begin(), d.sizes.begin() + static_cast<long>(d.rank));
+    if (ra > 1) out->push_back(m);
+    if (rb > 1) out->push_back(n);
+  }
+  return d;
 }
 
 Var matmul(Var a, Var b) {
-  const MatmulDims d = matmul_dims(a.value().shape(), b.value().shape());
-  const bool batched = a.dim() == 3 || b.dim() == 3;
-  const Shape out_shape = batched ? Shape{d.batch, d.m, d.n} : Shape{d.m, d.n};
+  Shape out_shape;
+  const MatmulDims d = matmul_dims(a.value().shape(), b.value().shape(), &out_shape);
   Tape& tape = a.tape();
   Node& out = tape.record("matmul", {a, b}, out_shape, matmul_backward);
   float* y = out.own_value.data();
-  if (!d.b_batched) {
+  if (d.one_gemm) {
     gemm(false, false, d.batch * d.m, d.n, d.k, a.value().data(), d.k, b.value().data(), d.n, 0.0F, y, d.n);
   } else {
-    for (std::size_t i = 0; i < d.batch; ++i)
-      gemm(false, false, d.m, d.n, d.k, a.value().data() + (d.a_batched ? i : 0) * d.m * d.k, d.k,
-           b.value().data() + (d.b_batched ? i : 0) * d.k * d.n, d.n, 0.0F, y + i * d.m * d.n, d.n);
+    for (std::size_t i = 0; i < d.batch; ++i) {
+      const auto [ia, ib] = d.offsets(i);
+      gemm(false, false, d.m, d.n, d.k, a.value().data() + ia * d.m * d.k, d.k, b.value().data() + ib * d.k * d.n,
+           d.n, 0.0F, y + i * d.m * d.n, d.n);
+    }
   }
   return tape.last();
 }
@@ -59,7 +109,7 @@ static void matmul_backward(Tape& t, const Node& n) {
   Node& b = input(t, n, 1);
   const MatmulDims d = matmul_dims(a.value().shape(), b.value().shape());
   const float* g = n.grad().data();
-  if (!d.b_batched) {  // one GEMM over the stacked rows of the batch
+  if (d.one_gemm) {  // one GEMM over the stacked rows of the batch
     const std::size_t rows = d.batch * d.m;
     if (a.requires_grad)  // dA[rows, K] += G Bᵀ
       gemm(false, true, rows, d.k, d.n, g, d.n, b.value().data(), d.n, 1.0F, a.grad().data(), d.k);
@@ -67,9 +117,9 @@ static void matmul_backward(Tape& t, const Node& n) {
       gemm(true, false, d.k, d.n, rows, a.value().data(), d.k, g, d.n, 1.0F, b.grad().data(), d.n);
     return;
   }
-  // Per product; a shared operand accumulates the gradients of every product (beta = 1).
+  // Per product; a repeated operand accumulates the gradients of every product (beta = 1).
   for (std::size_t i = 0; i < d.batch; ++i) {
-    const std::size_t ia = d.a_batched ? i : 0, ib = d.b_batched ? i : 0;
+    const auto [ia, ib] = d.offsets(i);
     const float* gi = g + i * d.m * d.n;
     if (a.requires_grad)
       gemm(false, true, d.m, d.k, d.n, gi, d.n, b.value().data() + ib * d.k * d.n, d.n, 1.0F,

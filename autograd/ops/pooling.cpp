@@ -56,12 +56,12 @@ Window window(const PoolAttrs& a, const PoolShape& p, std::size_t oh, std::size_
           left > a.padding.w ? left - a.padding.w : 0, std::min(p.w, left + a.kernel.w - a.padding.w)};
 }
 
-/// The index in the plane of the window's first largest element.
+/// The index in the plane of the window's first largest element (or first NaN).
 std::size_t argmax(const float* plane, std::size_t width, const Window& win) {
   std::size_t best = win.h0 * width + win.w0;
   for (std::size_t i = win.h0; i < win.h1; ++i)
     for (std::size_t j = win.w0; j < win.w1; ++j)
-      if (plane[i * width + j] > plane[best]) best = i * width + j;
+      if (detail::beats(plane[i * width + j], plane[best])) best = i * width + j;
   return best;
 }
 
