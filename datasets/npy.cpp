@@ -1,6 +1,7 @@
 #include "datasets/npy.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -131,7 +132,10 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& source) {
     throw DataError(fmt::format("{}: malformed .npy header '{}'", source, shown(compact, 200)));
   // xtensor's parser reads "(10.5, 4)" as (10, 4), "(-1, 4)" as (2^64 - 1, 4), "((10,),)" as (0,).
   const std::size_t shape_at = compact.find("'shape':(") + 9, shape_end = compact.find(')', shape_at);
-  const std::string shape_text = compact.substr(shape_at, shape_end == std::string::npos ? 0 : shape_end - shape_at);
+  std::string shape_text = compact.substr(shape_at, shape_end == std::string::npos ? 0 : shape_end - shape_at);
+  // Python 2's numpy wrote long integers with an L, (300L, 16L), which numpy still reads.
+  for (std::size_t i = 1; i < shape_text.size(); ++i)
+    if (shape_text[i] == 'L' && std::isdigit(static_cast<unsigned char>(shape_text[i - 1]))) shape_text.erase(i--, 1);
   if (shape_end == std::string::npos ||
       shape_text.find_first_not_of("0123456789,") != std::string::npos || shape_text.find(",,") != std::string::npos ||
       (!shape_text.empty() && shape_text.front() == ','))

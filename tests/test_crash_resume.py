@@ -179,7 +179,7 @@ class CrashDuringCheckpointWrite(unittest.TestCase):
         r = subprocess.run(self.args(out), stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                            preexec_fn=lambda: os.close(1), timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("vae train: the standard output is closed; what it would show is discarded", r.stderr)
+        self.assertIn("train_vae: the standard output is closed; what it would show is discarded", r.stderr)
         self.assertNotIn("its reader went away", r.stderr)
         self.assertTrue(os.path.exists(os.path.join(out, "results.json")))  # it finished
         self.assert_same_run(self.straight, out)

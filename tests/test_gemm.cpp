@@ -318,11 +318,13 @@ TEST_CASE("gemm_transposed_output: A B with gemm's bits (built-in), or close (Op
 TEST_CASE("built-in gemm: a last column panel of at most 4 columns has the bits of the same columns in a wider panel") {
   if (std::string(ag::gemm_name()) != "built-in") return;
   // The narrow last panel goes to narrow_kernel (AVX-512), the wide one to micro_kernel; padding
-  // B with zero columns leaves every element's sum as it was, so the bits must match.
+  // B with zero columns leaves every element's sum as it was, so the bits must match. Shapes
+  // past the direct rule (m > 8 MR reads B packed, n > 2 NR reads A packed), the macro-kernel's
+  // path where the narrow kernel runs.
   for (const int threads : {1, 2}) {
     const ThreadCount count(threads);
-    for (const std::size_t n : {196, 194, 193, 52})
-      for (const std::size_t m : {72, 64, 35})
+    for (const std::size_t n : {196, 194, 193, 292})
+      for (const std::size_t m : {72, 96, 130})
         for (const float beta : {0.0F, 1.0F}) {
           const std::size_t k = 300, wide = (n + 47) / 48 * 48;
           const Problem p(false, false, {m, n, k}, 23);

@@ -197,6 +197,22 @@ class HostileInputs(unittest.TestCase):
         self.assertIn("--batch 20000: a training step over 20000 examples of this model (conv, image 1x28x28", r.stderr)
         self.assertIn("choose a smaller --batch (below ", r.stderr)
         self.assertFalse(os.path.exists(out))
+        # Resumed on a machine with less memory than the run began on: the checkpoint's batch
+        # stays (2000 examples, about 0.4 GB), so the refusal says where to resume instead.
+        first, resumed = os.path.join(self.tmp, "many_first"), os.path.join(self.tmp, "many_resumed")
+        subprocess.run([TRAIN_VAE, "--no-progress", "--data", data, "--out", first, "--arch", "conv", "--batch",
+                        "2000", "--limit", "2000", "--epochs", "1"], check=True, capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=600)
+
+        def limit_memory_more():
+            resource.setrlimit(resource.RLIMIT_AS, (300 << 20, 300 << 20))
+        r = subprocess.run([TRAIN_VAE, "--no-progress", "--resume", os.path.join(first, "checkpoint.safetensors"),
+                            "--out", resumed, "--epochs", "2"], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=600, preexec_fn=limit_memory_more)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--batch 2000: a training step over 2000 examples", r.stderr)
+        self.assertIn("resume it where there is more memory", r.stderr)
+        self.assertFalse(os.path.exists(resumed))
 
     def test_pictures_too_large_to_draw_are_skipped_with_a_warning(self):
         # 1030 x 1030 images: 64 samples in 8 columns need 8258 x 8258 pixels even at scale 1,

@@ -225,6 +225,13 @@ TEST_CASE("npy: bad files are refused with the reason, before allocating") {
     CHECK_THROWS_WITH_AS(datasets::parse_npy_dataset(npy_file("<f4", shape, false, bytes_of<float>({1, 2, 3, 4}, false)), "s.npy"),
                          doctest::Contains("the shape is not a tuple of whole numbers"), DataError);
   CHECK(datasets::parse_npy_dataset(npy_file("<f4", "(2,2)", false, bytes_of<float>({1, 2, 3, 4}, false)), "s.npy").size() == 2);
+  // Python 2's numpy wrote long integers with an L; numpy reads such files still, and so do we.
+  const datasets::Dataset longs =
+      datasets::parse_npy_dataset(npy_file("<f4", "(2L, 2L)", false, bytes_of<float>({1, 2, 3, 4}, false)), "l.npy");
+  CHECK(longs.size() == 2);
+  CHECK(longs.features() == 2);
+  CHECK_THROWS_AS(datasets::parse_npy_dataset(npy_file("<f4", "(L2, 2)", false, bytes_of<float>({1, 2, 3, 4}, false)), "l.npy"),
+                  DataError);
 }
 
 TEST_CASE("csv: header, label column and the cell that is wrong") {

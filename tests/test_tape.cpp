@@ -235,6 +235,12 @@ TEST_CASE("a result of more elements than memory holds, or a convolution over no
                        doctest::Contains("conv_transpose2d: input [1, 0, 5, 5] has no channels"), ag::ShapeError);
   CHECK_THROWS_WITH_AS(ag::conv_transpose2d(tape.variable(Array({1, 1, 5, 5})), tape.variable(Array({1, 2, 0, 3}))),
                        doctest::Contains("has a kernel of no pixels"), ag::ShapeError);
+  // No output channel: GEMMs of no rows, whose chunking of images divided by 0 (SIGFPE).
+  CHECK_THROWS_WITH_AS(ag::conv2d(tape.variable(Array({1, 1, 5, 5})), tape.variable(Array({0, 1, 3, 3}))),
+                       doctest::Contains("conv2d: weight [0, 1, 3, 3] has no output channels"), ag::ShapeError);
+  CHECK_THROWS_WITH_AS(ag::conv_transpose2d(tape.variable(Array({1, 1, 5, 5})), tape.variable(Array({1, 0, 3, 3}))),
+                       doctest::Contains("conv_transpose2d: weight [1, 0, 3, 3] has no output channels"),
+                       ag::ShapeError);
   // Empty results of any size are fine.
   CHECK(ag::broadcast_to(tape.variable(Array({0, 1})), {0, std::size_t{1} << 50}).numel() == 0);
 }

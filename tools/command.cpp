@@ -71,8 +71,10 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training) {
 
 std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> args, const std::string& section,
                                       const char* program, bool training) {
-  const std::string command = section.empty() || section == "train" ? "vae train" : std::string(program) + " " + section;
-  open_closed_standard_streams(section.empty() ? program : command.c_str(),
+  // The name a message starts with: "vae sample", or the program of its own ("train_vae").
+  const std::string command =
+      section.empty() || std::string(program) != "vae" ? std::string(program) : std::string(program) + " " + section;
+  open_closed_standard_streams(command.c_str(),
                                training ? " (the figures of each epoch are in metrics.csv in --out)" : "");
   try {
     args = with_config_file(args, section, app);

@@ -160,6 +160,15 @@ double activation_floats_per_example(const models::VaeConfig& config, std::size_
   return 2 * (4 * input + layers + 6 * latent);
 }
 
+// Examples per evaluation batch: --eval-batch, whose default (500) the conv model replaces by
+// the training batch. Its activations take about 200 KB per example, 50 times the MLP's, so
+// 500 at once would add some 70 MB to the peak memory; at the training batch the tape's
+// buffers, already that large, serve the evaluation too.
+std::size_t evaluation_batch(const TrainOptions& o) {
+  const bool given = std::find(o.given.begin(), o.given.end(), "eval-batch") != o.given.end();
+  return o.arch == models::Arch::conv && !given ? std::min(o.eval_batch, o.batch) : o.eval_batch;
+}
+
 // A training step over a batch keeps every layer's activations and their gradients: a batch
 // past the machine's memory (a conv model at --batch 60000 over Fashion-MNIST's 60,000
 // examples, some 12 GB) would be killed by the kernel in its first step, so it is refused
@@ -171,22 +180,24 @@ void check_batches_fit_in_memory(const models::VaeConfig& config, std::size_t cl
   const std::size_t count = classes ? models::parameter_count(config, classes) : models::parameter_count(config);
   const double weights = static_cast<double>(count) * 4 * sizeof(float);
   const double per_example = activation_floats_per_example(config, classes) * sizeof(float);
-  const bool eval_given = std::find(o.given.begin(), o.given.end(), "eval-batch") != o.given.end();
-  const std::size_t eval_batch = config.arch == models::Arch::conv && !eval_given ? std::min(o.eval_batch, o.batch)
-                                                                                  : o.eval_batch;
+  const std::size_t eval_batch = evaluation_batch(o);
   for (const auto& [flag, batch, examples, share] : {std::tuple{"--batch", o.batch, data.train.size(), 1.0},
                                                      std::tuple{"--eval-batch", eval_batch, data.eval.size(), 0.5}}) {
     const double rows = static_cast<double>(std::min(batch, examples));
     const double activations = share * per_example * rows;
     if (weights + activations <= memory) continue;
     const double fits = std::floor((memory - weights) / (share * per_example));
+    // A resumed run keeps its checkpoint's --batch (a different one would change the run).
+    const std::string advice =
+        !o.resume.empty() && share == 1.0
+            ? "the checkpoint's run trains at this batch: resume it where there is more memory"
+            : fmt::format("choose a smaller {}{}", flag, fits >= 1 ? fmt::format(" (below {:.0f})", fits) : "");
     throw FlagError(fmt::format("{} {}: {} step over {:.0f} examples of this model ({}) needs at least {:.1f} GB for "
-                                "its activations{}, more than the {:.1f} GB this machine (or ulimit -v) gives; "
-                                "choose a smaller {}{}",
+                                "its activations{}, more than the {:.1f} GB this machine (or ulimit -v) gives; {}",
                                 flag, batch, share < 1 ? "an evaluation" : "a training", rows,
                                 models::describe_sizes(config), (weights + activations) / 1e9,
-                                share < 1 ? " and weights" : ", their gradients and the weights", memory / 1e9, flag,
-                                fits >= 1 ? fmt::format(" (below {:.0f})", fits) : ""));
+                                share < 1 ? " and weights" : ", their gradients and the weights", memory / 1e9,
+                                advice));
   }
 }
 
@@ -515,14 +526,7 @@ class Run {
     return fmt::format("The last good checkpoint, after epoch {}, is {}", epochs_done_, last_checkpoint_);
   }
 
-  // Examples per evaluation batch: --eval-batch, whose default (500) the conv model replaces by
-  // the training batch. Its activations take about 200 KB per example, 50 times the MLP's, so
-  // 500 at once would add some 70 MB to the peak memory; at the training batch the tape's
-  // buffers, already that large, serve the evaluation too.
-  std::size_t eval_batch() const {
-    const bool given = std::find(o_.given.begin(), o_.given.end(), "eval-batch") != o_.given.end();
-    return o_.arch == models::Arch::conv && !given ? std::min(o_.eval_batch, o_.batch) : o_.eval_batch;
-  }
+  std::size_t eval_batch() const { return evaluation_batch(o_); }
 
   // The evaluation set in order; with --binarize it is binarized too (the likelihood the
   // model was trained for), with the same draw at every evaluation.
@@ -689,6 +693,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   if (o.conditional) check_labels_fit(data, o, classes, file);
   if (o.conditional) models::check_parameter_count(model_config(o, data.train), classes, file);
   else models::check_parameter_count(model_config(o, data.train), file);
+  check_batches_fit_in_memory(model_config(o, data.train), classes, o, data);
   auto run = std::make_unique<Run>(std::move(o), std::move(data), classes, world);
   run->restore(file);
   return run;

@@ -72,9 +72,12 @@ std::size_t conv_out_size(std::size_t in, std::size_t k, std::size_t stride, std
 }
 
 // No input channel, or a kernel of no pixels, makes GEMMs over K = 0 rows of columns, which
-// the weight packing divides by (SIGFPE); PyTorch refuses them too.
-void check_not_empty(const char* op, Var x, const Dims4& xd, Var weight, const Dims4& wd) {
+// the weight packing divides by (SIGFPE); no output channel, GEMMs of M = 0 rows, which the
+// chunking of images divides by. PyTorch refuses the first two.
+void check_not_empty(const char* op, Var x, const Dims4& xd, Var weight, const Dims4& wd, std::size_t out_channels) {
   if (xd.c == 0) throw ShapeError(fmt::format("{}: input {} has no channels", op, to_string(x.shape())));
+  if (out_channels == 0)
+    throw ShapeError(fmt::format("{}: weight {} has no output channels", op, to_string(weight.shape())));
   if (wd.h == 0 || wd.w == 0)
     throw ShapeError(fmt::format("{}: weight {} has a kernel of no pixels", op, to_string(weight.shape())));
 }
@@ -379,7 +382,7 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   if (wd.c != xd.c)
     throw ShapeError(fmt::format("conv2d: weight {} expects {} input channels, input {} has {}",
                                  to_string(weight.shape()), wd.c, to_string(x.shape()), xd.c));
-  check_not_empty(op, x, xd, weight, wd);
+  check_not_empty(op, x, xd, weight, wd, wd.b);
   check_positive(op, "stride", o.stride);
   check_positive(op, "dilation", o.dilation);
   if (bias) check_bias(op, *bias, wd.b);
@@ -483,7 +486,7 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
     throw ShapeError(fmt::format("conv_transpose2d: weight {} ([in, out, kh, kw]) expects {} input channels, "
                                  "input {} has {}",
                                  to_string(weight.shape()), wd.b, to_string(x.shape()), xd.c));
-  check_not_empty(op, x, xd, weight, wd);
+  check_not_empty(op, x, xd, weight, wd, wd.c);
   check_positive(op, "stride", o.stride);
   check_positive(op, "dilation", o.dilation);
   if ((o.output_padding.h >= o.stride.h && o.output_padding.h >= o.dilation.h) ||

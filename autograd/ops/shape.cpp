@@ -25,7 +25,7 @@ static void join_backward(Tape& t, const Node& n);
 static void index_select_backward(Tape& t, const Node& n);
 static void gather_backward(Tape& t, const Node& n);
 
-//// dx[i] += g[i], or with Fresh dx[i] = 0 + g[i] (dx unread): loops of restrict pointers the
+/// dx[i] += g[i], or with Fresh dx[i] = 0 + g[i] (dx unread): loops of restrict pointers the
 /// compiler vectorizes.
 template <bool Fresh>
 static void add_into(const float* __restrict g, float* __restrict dx, std::size_t n) {
