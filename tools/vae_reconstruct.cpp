@@ -79,11 +79,13 @@ Command add_reconstruct_command(CLI::App& vae) {
             const datasets::Dataset d = data->load(m);
             const std::vector<std::int32_t> labels = label->of(*m.model, d, data->describe());
             const ag::Array clean = rows_of(d, 0, d.size());
-            const auto [lo, hi] = std::minmax_element(clean.begin(), clean.end());
-            if (!noise.kind.empty() && (*lo < 0.0F || *hi > 1.0F))  // corrupt() keeps values in [0, 1]
-              throw FlagError(fmt::format("--noise: made for pixels in [0, 1], but the examples of {} lie in [{}, {}]: "
-                                          "the noisy copies would be clipped to [0, 1]",
-                                          data->describe(), *lo, *hi));
+            if (!noise.kind.empty()) {  // corrupt() keeps values in [0, 1]
+              const auto [lo, hi] = std::minmax_element(clean.begin(), clean.end());
+              if (*lo < 0.0F || *hi > 1.0F)
+                throw FlagError(fmt::format("--noise: made for pixels in [0, 1], but the examples of {} lie in "
+                                            "[{}, {}]: the noisy copies would be clipped to [0, 1]",
+                                            data->describe(), *lo, *hi));
+            }
             ag::Array noisy = clean;
             ag::Rng rng(stream_seed(seed, kCommand));
             corrupt(noisy, noise, rng);

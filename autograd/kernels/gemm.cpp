@@ -436,15 +436,12 @@ void gemm_transposed_output(std::size_t m, std::size_t n, std::size_t k, const f
                             float* c) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
-  if (transposed_parts(m, n, k) == 1) {
+  if (transposed_parts(m, n, k) == 1) {  // (also k = 0: no work to share)
     gemm(false, false, m, n, k, a, k, b, n, 0.0F, c, n);
     return;
   }
   transposed_product({true, true, b, n, a, k}, direct_operands(true, n, m), m, n, k, ct, c, false,
-                     [&](std::size_t j0, std::size_t j1) {
-                       if (k == 0) std::fill_n(ct + j0 * m, (j1 - j0) * m, 0.0F);
-                       return false;
-                     });
+                     [](std::size_t, std::size_t) { return false; });
 }
 
 // The packed layout is gemm_rect's: for each K block (the same blocks, which depend on k only),
