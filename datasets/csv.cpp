@@ -77,10 +77,7 @@ Dataset parse_csv_dataset(std::string_view text, const std::string& source, std:
   std::size_t columns = 0, rows = 0, line_number = 0;
   bool header = false;
   char delimiter = 0;
-  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // the UTF-8 mark some editors write first
-  if (text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF")  // (UTF-32's little-endian mark too)
-    throw DataError(fmt::format("{}: the file is UTF-16 or UTF-32 text (it starts with a byte-order mark); save it "
-                                "as UTF-8 or ASCII", source));
+  text = without_utf8_mark(text, source);
   for (std::size_t start = 0; start < text.size();) {
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();

@@ -31,4 +31,15 @@ inline std::string shown(std::string_view text, std::size_t max = 40) {
   return text.size() > max ? out + "..." : out;
 }
 
+/// A text file's content past the UTF-8 byte-order mark some editors write first. UTF-16 and
+/// UTF-32 text (their marks start FF FE or FE FF), which the text readers do not read, is a
+/// DataError naming `source`.
+inline std::string_view without_utf8_mark(std::string_view text, std::string_view source) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF")
+    throw DataError(fmt::format("{}: the file is UTF-16 or UTF-32 text (it starts with a byte-order mark); save it "
+                                "as UTF-8 or ASCII", source));
+  return text;
+}
+
 }  // namespace datasets

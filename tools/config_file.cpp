@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <string_view>
 #include <utility>
@@ -13,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "datasets/error.hpp"
+#include "datasets/npy.hpp"  // read_file_bytes
 #include "tools/options.hpp"
 
 namespace fs = std::filesystem;
@@ -154,14 +153,13 @@ void check_no_key_twice(const std::string& text, const std::string& file) {
 std::string config_text(const std::string& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) throw FlagError(fmt::format("--config: {} is not a file", file));
-  std::ifstream in(file, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) throw FlagError(fmt::format("--config: {} cannot be read", file));
-  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
-  if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0)
-    throw FlagError(fmt::format("--config: {}: the file is UTF-16 or UTF-32 text (it starts with a byte-order mark); "
-                                "save it as UTF-8 or ASCII",
-                                file));
+  std::string text;
+  try {
+    const std::string bytes = datasets::read_file_bytes(file);
+    text = datasets::without_utf8_mark(bytes, file);
+  } catch (const datasets::DataError& e) {
+    throw FlagError(fmt::format("--config: {}", e.what()));
+  }
   std::size_t line = 1;
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);

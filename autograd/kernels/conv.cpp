@@ -79,11 +79,12 @@ void for_each_tap(const ConvGeometry& g, const Phases& ph, const Body& body) {
     }
 }
 
-// lanes [0, n) of a vector set, the others clear
-xsimd::batch_bool<float> first_lanes(std::size_t n) {
+// lanes [0, n) of a vector V set, the others clear
+template <class V = Vec>
+typename V::batch_bool_type first_lanes(std::size_t n) {
   alignas(64) static constexpr float kLane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-  static_assert(kW <= 16);
-  return Vec::load_aligned(kLane) < Vec(static_cast<float>(n));
+  static_assert(V::size <= 16);
+  return V::load_aligned(kLane) < V(static_cast<float>(n));
 }
 
 }  // namespace
@@ -154,9 +155,7 @@ constexpr std::size_t kHalfW = Half::size;
 template <class V>
 void add_short_runs(const float* values, std::size_t out_w, std::size_t out_h, std::size_t count,
                     std::size_t cols, std::size_t image_floats, float* d) {
-  alignas(64) static constexpr float kLane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-  static_assert(V::size <= 16);
-  const auto lanes = V::load_aligned(kLane) < V(static_cast<float>(out_w));
+  const auto lanes = first_lanes<V>(out_w);
   for (std::size_t b = 0; b < count; ++b)
     for (std::size_t oh = 0; oh < out_h; ++oh, values += out_w) {
       float* at = d + b * image_floats + oh * cols;
@@ -392,11 +391,9 @@ void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed
     for (std::size_t r = 0; r < rows; ++r) {
       const float* values = strip + r * layout.width;
       if (whole == 0) {  // runs shorter than a vector (the VAE's 7x7 layers): one masked add each
-        if (g.out_w <= kHalfW) {
-          add_short_runs<Half>(values, g.out_w, g.out_h, count, ph.cols, image_phases, phases + row[r]);
-          continue;
-        }
-        add_short_runs<Vec>(values, g.out_w, g.out_h, count, ph.cols, image_phases, phases + row[r]);
+        float* d = phases + row[r];
+        if (g.out_w <= kHalfW) add_short_runs<Half>(values, g.out_w, g.out_h, count, ph.cols, image_phases, d);
+        else add_short_runs<Vec>(values, g.out_w, g.out_h, count, ph.cols, image_phases, d);
         continue;
       }
       for (std::size_t b = 0; b < count; ++b)
