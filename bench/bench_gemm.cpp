@@ -1,6 +1,7 @@
 // bench_gemm: ag::gemm against OpenBLAS on the GEMMs one VAE training step runs.
 //
-//   bench_gemm [--threads N] [--batch B] [--rounds R] [--median] [--pause-ms P] [--conv]
+//   bench_gemm [--threads N] [--batch B] [--rounds R] [--median] [--pause-ms P] [--conv] [--linear]
+//              [--only M,N,K]
 //
 // Per Linear layer with input x [B, in] and weight W [out, in] a step runs
 //   forward  Y  = X Wᵀ     gemm(false, true,  B,   out, in)
@@ -8,7 +9,12 @@
 //   backward dW += Gᵀ X    gemm(true,  false, out, in,  B)
 // for the layers of the 784-400-20 encoder (its head 400 -> 40 for mu | logvar, or two 400 -> 20
 // heads) and the 20-400-784 decoder; with --conv, the Linear layers of the conv VAE instead
-// (3136-256-20 and 20-256-3136, a third of that model's arithmetic). Both libraries run with the same thread count (default:
+// (3136-256-20 and 20-256-3136, a third of that model's arithmetic). With --linear, the forward
+// and input gradient of a layer whose weight Linear multiplies transposed (ops/matmul.cpp: a
+// large weight and a batch shorter than its rows) run through the entry points Linear calls,
+// gemm_linear_transposed (Yᵀ = W Xᵀ) and gemm_linear_input_grad (dX = G W cut by W's columns,
+// overwriting dX), instead of plain gemm; OpenBLAS still computes the plain product. --only runs the cases of that
+// shape alone (for perf). Both libraries run with the same thread count (default:
 // ag::num_threads(), the hardware concurrency). Timings on a shared machine drift, so the two
 // are measured back to back, shape by shape, and each one's best round is reported (other
 // processes only ever slow a round down), or with --median its median round.
@@ -37,15 +43,19 @@
 
 namespace {
 
+// How ours computes a case: plain gemm, or one of Linear's transposed entry points.
+enum class Path { gemm, linear_forward, linear_input_grad };
+
 struct Case {
   const char* what;
   bool trans_a, trans_b;
   std::size_t m, n, k;
   float beta;
+  Path path = Path::gemm;
 };
 
 struct Operands {
-  std::vector<float> a, b, c;
+  std::vector<float> a, b, c, ct;  // ct: Cᵀ, for the transposed forward
   std::size_t lda, ldb, ldc;
 
   explicit Operands(const Case& g) {
@@ -54,6 +64,7 @@ struct Operands {
     a.resize(g.m * g.k);
     b.resize(g.k * g.n);
     c.assign(g.m * g.n, 0.0F);
+    if (g.path == Path::linear_forward) ct.assign(g.m * g.n, 0.0F);
     for (float& x : a) x = u(rng);
     for (float& x : b) x = u(rng);
     lda = g.trans_a ? g.m : g.k;
@@ -63,8 +74,18 @@ struct Operands {
 };
 
 void run_ours(const Case& g, Operands& o) {
-  ag::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, o.a.data(), o.lda, o.b.data(), o.ldb, g.beta,
-           o.c.data(), o.ldc);
+  switch (g.path) {
+    case Path::gemm:
+      ag::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, o.a.data(), o.lda, o.b.data(), o.ldb, g.beta, o.c.data(),
+               o.ldc);
+      break;
+    case Path::linear_forward:  // a = X [m, k], b = W [n, k]
+      ag::gemm_linear_transposed(g.m, g.n, g.k, o.a.data(), o.b.data(), nullptr, o.ct.data(), o.c.data());
+      break;
+    case Path::linear_input_grad:  // a = G [m, k], b = W [k, n]
+      ag::gemm_linear_input_grad(g.m, g.n, g.k, o.a.data(), o.b.data(), o.c.data());
+      break;
+  }
 }
 
 #ifdef BENCH_WITH_OPENBLAS
@@ -121,8 +142,15 @@ int main(int argc, char** argv) {
           : std::vector<std::pair<std::size_t, std::size_t>>{{784, 400}, {400, 20}, {400, 40}, {20, 400}, {400, 784}};
   std::vector<Case> cases;
   for (const auto& [in, out] : layers) {
-    cases.push_back({"fwd  Y=X.Wt ", false, true, batch, out, in, 0.0F});
-    cases.push_back({"bwd dX+=G.W ", false, false, batch, in, out, 1.0F});
+    // Linear's rule for the transposed products (linear_transposed in ops/matmul.cpp).
+    const bool transposed = flag(argc, argv, "--linear") && in * out >= 65536 && batch < in;
+    if (transposed) {
+      cases.push_back({"fwd Yt=W.Xt ", false, true, batch, out, in, 0.0F, Path::linear_forward});
+      cases.push_back({"bwd dX=G.W  ", false, false, batch, in, out, 0.0F, Path::linear_input_grad});
+    } else {
+      cases.push_back({"fwd  Y=X.Wt ", false, true, batch, out, in, 0.0F});
+      cases.push_back({"bwd dX+=G.W ", false, false, batch, in, out, 1.0F});
+    }
     cases.push_back({"bwd dW+=Gt.X", true, false, out, in, batch, 1.0F});
   }
   if (flag(argc, argv, "--conv")) {  // and its 32 -> 64 convolution, one chunk of 4 and of 16 images
@@ -132,6 +160,16 @@ int main(int argc, char** argv) {
       cases.push_back({"conv dc=Wt.G", true, false, 512, cols, 64, 0.0F});
     }
   }
+
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--only") == 0) {
+      std::size_t m = 0, n = 0, k = 0;
+      if (std::sscanf(argv[i + 1], "%zu,%zu,%zu", &m, &n, &k) != 3) {
+        std::fprintf(stderr, "bench_gemm: --only wants M,N,K, not %s\n", argv[i + 1]);
+        return 2;
+      }
+      std::erase_if(cases, [&](const Case& g) { return g.m != m || g.n != n || g.k != k; });
+    }
 
   const bool use_median = flag(argc, argv, "--median");
   std::printf("GEMM GFLOP/s, %d thread(s), %s of %d rounds; ag::gemm is %s\n", threads,

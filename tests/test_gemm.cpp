@@ -270,9 +270,10 @@ TEST_CASE("gemm with op(B) packed by the caller, panel by panel: gemm's bits (bu
 
 TEST_CASE("gemm_linear_transposed: bias + X Wᵀ with gemm's bits (built-in), or close (OpenBLAS); with relu, max(that, 0)") {
   const bool built_in = std::string(ag::gemm_name()) == "built-in";
-  // [batch, in] x [out, in]ᵀ: the VAE's two large layers at batches 32, 96 and 128, and edges
-  // in every direction (batch and out not multiples of the tile, one batch row, k = 0).
-  const Shape shapes[] = {{32, 400, 784}, {128, 784, 400}, {96, 400, 784}, {13, 45, 37}, {1, 9, 300}, {21, 70, 0}};
+  // [batch, in] x [out, in]ᵀ: the VAE's two large layers at batches 32, 96 and 128, the conv
+  // VAE's decoder.2 (3136 rows of W: several A blocks a thread, one packed B), and edges in every
+  // direction (batch and out not multiples of the tile, one batch row, k = 0).
+  const Shape shapes[] = {{32, 400, 784}, {128, 784, 400}, {96, 400, 784}, {128, 3136, 256}, {13, 45, 37}, {1, 9, 300}, {21, 70, 0}};
   for (const Shape s : shapes)
     for (const bool with_bias : {true, false})
       for (const bool relu : {false, true})
@@ -296,18 +297,20 @@ TEST_CASE("gemm_linear_transposed: bias + X Wᵀ with gemm's bits (built-in), or
         }
 }
 
-TEST_CASE("gemm_transposed_output: A B with gemm's bits (built-in), or close (OpenBLAS)") {
+TEST_CASE("gemm_linear_input_grad: A B with gemm's bits (built-in), or close (OpenBLAS)") {
   const bool built_in = std::string(ag::gemm_name()) == "built-in";
   // [batch, out] x [out, in]: a linear layer's dX = G W for the VAE's two large layers at
-  // batches 32, 96 and 128, and edges (rows and columns not multiples of the tile, one row, k = 0).
-  const Shape shapes[] = {{128, 400, 784}, {128, 784, 400}, {32, 400, 784}, {96, 784, 400}, {13, 45, 37}, {1, 9, 300}, {21, 70, 0}};
+  // batches 32, 96 and 128, the conv VAE's two (3136 <-> 256: several B blocks a thread), and
+  // edges (rows and columns not multiples of the tile, one row, k = 0).
+  const Shape shapes[] = {{128, 400, 784}, {128, 784, 400}, {32, 400, 784}, {96, 784, 400}, {128, 3136, 256},
+                          {128, 256, 3136}, {13, 45, 37}, {1, 9, 300}, {21, 70, 0}};
   for (const Shape s : shapes)
     for (const int threads : {1, 2, 3}) {
       ThreadCount count(threads);
       const Problem p(false, false, s, 23);  // a = G [m, k], b = W [k, n]
-      std::vector<float> want(s.m * s.n), got(s.m * s.n, -7.0F), ct(s.n * s.m, -5.0F);
+      std::vector<float> want(s.m * s.n), got(s.m * s.n, -7.0F);
       ag::gemm(false, false, s.m, s.n, s.k, p.a.data(), s.k, p.b.data(), s.n, 0.0F, want.data(), s.n);
-      ag::gemm_transposed_output(s.m, s.n, s.k, p.a.data(), p.b.data(), ct.data(), got.data());
+      ag::gemm_linear_input_grad(s.m, s.n, s.k, p.a.data(), p.b.data(), got.data());
       if (built_in)
         CHECK_MESSAGE(got == want, "m=", s.m, " n=", s.n, " k=", s.k, " threads=", threads);
       else

@@ -273,16 +273,20 @@ void gemm_rect(const Operands& op, Direct d, std::size_t m0, std::size_t m1, std
   float* bp = t_packed_b.get(blocks.max_nc * blocks.max_kc);
   const std::size_t k_blocks = blocks.k_blocks, max_nc = blocks.max_nc;
 
+  // A B block as wide as the rectangle (a batch of 128 columns) is packed once per K block, not
+  // again for every A block of the rows (the conv VAE's 3136-row products: 4 blocks a thread).
+  const bool one_b_block = n1 - n0 <= max_nc;
   for (std::size_t kb = 0; kb < k_blocks; ++kb) {
     const std::size_t p0 = blocks.k_begin(kb), kc = blocks.k_begin(kb + 1) - p0;
     const bool accumulate = kb > 0 || beta != 0.0F;
+    if (one_b_block && !d.b) pack_b(op, n0, n1 - n0, p0, kc, bp);
     for (std::size_t i0 = m0; i0 < m1; i0 += max_mc) {
       const std::size_t mc = std::min(max_mc, m1 - i0);
       const float* a_panels = packed_a ? packed_a + round_up(m1, kMR) * p0 + i0 * kc : ap;
       if (!packed_a && !d.a) pack_a(op, i0, mc, p0, kc, ap);
       for (std::size_t j0 = n0; j0 < n1; j0 += max_nc) {
         const std::size_t nc = std::min(max_nc, n1 - j0);
-        if (!d.b) pack_b(op, j0, nc, p0, kc, bp);
+        if (!one_b_block && !d.b) pack_b(op, j0, nc, p0, kc, bp);
         if (d.a || d.b)
           macro_kernel_direct(op, d, i0, mc, j0, nc, p0, kc, a_panels, bp, c + i0 * ldc + j0, ldc, accumulate);
         else
@@ -371,8 +375,17 @@ void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t j
     for (std::size_t j = j0; j < j1; ++j) y[i * n + j] = clamp1(yt[j * m + i]);
 }
 
+// How many parts a product of m x n x k cut into `units` slices runs as: one per thread (at
+// most one per slice), or one when it is too small to share.
+int slice_parts(std::size_t m, std::size_t n, std::size_t k, std::size_t units) {
+  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  return num_threads() <= 1 || work < kMinParallelWork
+             ? 1
+             : static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(num_threads())));
+}
+
 // A product computed transposed, Cᵀ [n, m] = op(A) op(B) with n rows, then transposed into C
-// [m, n] (gemm_linear_transposed, gemm_transposed_output). The threads cut Cᵀ by rows, in whole
+// [m, n] (gemm_linear_transposed). The threads cut Cᵀ by rows, in whole
 // row panels (MR rows: whole register tiles, and the most even cut: 400 rows go 200 / 200, where
 // whole vectors gave 208 / 192), each thread running all three steps for its own rows: priming
 // them (prime, or nothing), multiplying over the whole K range (beta 1 after a prime, else 0),
@@ -380,19 +393,11 @@ void transpose_into(const float* yt, std::size_t m, std::size_t n, std::size_t j
 // hand-off to the pool for the lot. Each packs all of op(B) for itself: sharing that packing
 // would cost a hand-off to the pool per K block, and packing op(B) (the batch's side) is a few
 // percent of the product.
-int transposed_parts(std::size_t m, std::size_t n, std::size_t k) {
-  const std::size_t units = (n + kMR - 1) / kMR;
-  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  return num_threads() <= 1 || work < kMinParallelWork
-             ? 1
-             : static_cast<int>(std::min<std::size_t>(units, static_cast<std::size_t>(num_threads())));
-}
-
 template <class Prime>
 void transposed_product(const Operands& op, Direct d, std::size_t m, std::size_t n, std::size_t k, float* ct,
                         float* c, bool relu, const Prime& prime) {
   const std::size_t units = (n + kMR - 1) / kMR;
-  const int parts = transposed_parts(m, n, k);
+  const int parts = slice_parts(m, n, k, units);
   parallel_run(parts, [&](int part) {
     const auto p = static_cast<std::size_t>(part), q = static_cast<std::size_t>(parts);
     const std::size_t j0 = std::min(n, units * p / q * kMR), j1 = std::min(n, units * (p + 1) / q * kMR);
@@ -426,22 +431,29 @@ void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const f
                      });
 }
 
-// Cᵀ [n, m] = Bᵀ Aᵀ: op(A) = Bᵀ, packed from B's columns by the thread whose rows of Cᵀ they
-// are (each packs n / threads of B's columns, against all of B when C is cut by rows); op(B) =
-// Aᵀ, packed whole by each thread. Products are commutative in floating point and each element
-// keeps its sum's order (K blocks and all), so C has gemm's bits. On one thread there is no
-// packing to share, and the plain product saves the transpose (1-thread CPU time of the VAE's
-// out layer backward 0.985 ms plain, 0.998 ms transposed).
-void gemm_transposed_output(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* ct,
-                            float* c) {
+// C = A B cut between the threads by C's columns, in whole vectors (so no two threads write one
+// cache line of a row): each thread packs only its columns of B (the weight) and reads A (the
+// batch's gradient) in place, so nothing is packed twice, and C is written where it lies.
+// Taken transposed before (Cᵀ = Bᵀ Aᵀ cut by rows, then transposed into C), each thread packed
+// all of Aᵀ (a transpose of the whole gradient) and C went through a transpose of its own.
+// Products commute in floating point and each element keeps its sum's order (K blocks and
+// all), so C has gemm's bits. On one thread the plain product (both operands packed) is as
+// fast, and it is the same code as before.
+void gemm_linear_input_grad(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* c) {
   using namespace gemm_detail;
   if (m == 0 || n == 0) return;
-  if (transposed_parts(m, n, k) == 1) {  // (also k = 0: no work to share)
+  const std::size_t units = (n + kW - 1) / kW;
+  const int parts = slice_parts(m, n, k, units);
+  if (parts == 1) {  // (also k = 0: no work to share)
     gemm(false, false, m, n, k, a, k, b, n, 0.0F, c, n);
     return;
   }
-  transposed_product({true, true, b, n, a, k}, direct_operands(true, n, m), m, n, k, ct, c, false,
-                     [](std::size_t, std::size_t) { return false; });
+  const Operands op{false, false, a, k, b, n};
+  const Plan plan{parts, false, units, kW};
+  parallel_run(parts, [&](int part) {
+    const auto [j0, j1] = plan.range(part, n);
+    gemm_rect(op, {true, false}, 0, m, j0, j1, k, 0.0F, c, n);
+  });
 }
 
 // The packed layout is gemm_rect's: for each K block (the same blocks, which depend on k only),

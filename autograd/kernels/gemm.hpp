@@ -30,13 +30,11 @@ void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const f
                             const float* bias, float* yt, float* y, bool relu = false);
 
 // C[m, n] = A B for A [m, k] and B [k, n] (row-major, rows packed), overwriting C: a linear
-// layer's input gradient dX = G W. Computed as Cᵀ = Bᵀ Aᵀ into `ct` (room for n x m floats),
-// then transposed into c, with gemm(false, false, m, n, k, a, k, b, n, 0, c, n)'s bits. Each
-// thread then packs only its share of B's columns (gemm cut by rows packs all of B on every
-// thread): it pays when B holds more elements than C (m < k), as for gemm_linear_transposed.
-// A product run on one thread is plain gemm (ct unused).
-void gemm_transposed_output(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* ct,
-                            float* c);
+// layer's input gradient dX = G W, with gemm(false, false, m, n, k, a, k, b, n, 0, c, n)'s bits.
+// The threads cut C by columns: each packs only its share of B (gemm cut by rows packs all of B
+// on every thread) and reads A in place. It pays when B holds more elements than C (m < k), as
+// for gemm_linear_transposed. A product run on one thread is plain gemm.
+void gemm_linear_input_grad(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* c);
 
 // Which implementation gemm is: "built-in" or "OpenBLAS".
 const char* gemm_name();

@@ -40,9 +40,8 @@ void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const f
     for (std::size_t i = 0; i < m * n; ++i) y[i] = std::max(y[i], 0.0F);
 }
 
-// The plain product into c (ct unused).
-void gemm_transposed_output(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b,
-                            float* /*ct*/, float* c) {
+// The plain product.
+void gemm_linear_input_grad(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* c) {
   gemm(false, false, m, n, k, a, k, b, n, 0.0F, c, n);
 }
 

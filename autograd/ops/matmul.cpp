@@ -153,29 +153,28 @@ struct LinearAttrs {
 };
 }  // namespace
 
-/// Whether a linear layer's products run transposed (gemm_linear_transposed for Y,
-/// gemm_transposed_output for dX), for a weight [out, in] and a batch of `batch` rows. Multiplying
+/// Whether a linear layer's products take the weight's side (gemm_linear_transposed for Y,
+/// gemm_linear_input_grad for dX), for a weight [out, in] and a batch of `batch` rows. Multiplying
 /// by Wᵀ makes gemm transpose all of W into its panels at every call (the VAE's 400 x 784 weights:
 /// 3.8% of an epoch at batch 128, 7.6% at batch 32), and dX = G W has every thread pack all of W;
-/// when the batch is shorter than a row of W, the products taken transposed read W in place or
-/// pack a share of it per thread, and transpose the batch's side instead, fewer elements: the
-/// same bits. Small weights are not worth the extra passes.
+/// when the batch is shorter than a row of W, Y is taken transposed reading W in place, and dX
+/// cut by W's columns, each thread packing its share of W and reading G in place: the same bits.
+/// Small weights are not worth the extra passes.
 static bool linear_weight_is_large(std::size_t out, std::size_t in) { return in * out >= 65536; }
 static bool linear_transposed(std::size_t batch, std::size_t out, std::size_t in) {
   return linear_weight_is_large(out, in) && batch < in;
 }
 
 /// Y[batch, out] = bias rows (or 0 if bias is null) + X Wᵀ, then max(Y, 0) with relu (applied
-/// as Yᵀ is transposed, on the transposed path). input_grad: X will want its gradient.
+/// as Yᵀ is transposed, on the transposed path).
 static void linear_forward(Node& node, std::size_t batch, std::size_t out, std::size_t in, const float* x,
-                           const float* w, const float* bias, bool relu, bool input_grad) {
+                           const float* w, const float* bias, bool relu) {
   float* y = node.own_value.data();
   node.set_attrs(LinearAttrs{relu});
   // Sized on either path: a batch that switches path (the last, shorter batch of an epoch)
   // then finds the room that the first, full batches reserved, and a step never allocates. With
-  // relu the backward keeps the masked gradient there, and after it dXᵀ (linear_backward).
-  const bool large = linear_weight_is_large(out, in);
-  if (large || relu) shape_as(node.scratch, {out + (large && input_grad ? in : 0), batch});
+  // relu the backward keeps the masked gradient there (linear_backward).
+  if (linear_weight_is_large(out, in) || relu) shape_as(node.scratch, {out, batch});
   if (linear_transposed(batch, out, in)) {
     gemm_linear_transposed(batch, out, in, x, w, bias, node.scratch.data(), y, relu);
     return;
@@ -202,8 +201,7 @@ Var linear(Var x, Var weight, Var bias, const LinearOptions& options) {
   Tape& tape = x.tape();
   Node& node = tape.record(options.relu ? "linear+relu" : "linear", {x, weight, bias}, out_shape, linear_backward);
   node.writes_fresh = true;
-  linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), bias.value().data(), options.relu,
-                 x.requires_grad());
+  linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), bias.value().data(), options.relu);
   return tape.last();
 }
 
@@ -213,8 +211,7 @@ Var linear(Var x, Var weight, const LinearOptions& options) {
   Tape& tape = x.tape();
   Node& node = tape.record(options.relu ? "linear+relu" : "linear", {x, weight}, out_shape, linear_backward);
   node.writes_fresh = true;
-  linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), nullptr, options.relu,
-                 x.requires_grad());
+  linear_forward(node, batch, out, in, x.value().data(), weight.value().data(), nullptr, options.relu);
   return tape.last();
 }
 static void linear_backward(Tape& t, const Node& n) {
@@ -244,9 +241,9 @@ static void linear_backward(Tape& t, const Node& n) {
     detail::add_column_sums(g, batch, out, b->grad().data(), detail::fresh(n, 2));
   }
   if (x.requires_grad) {
-    // Taken transposed into the scratch, past the masked gradient, when it overwrites dX.
+    // Cut by W's columns when it overwrites dX.
     if (beta(0) == 0.0F && linear_transposed(batch, out, in))
-      gemm_transposed_output(batch, in, out, g, w.value().data(), n.scratch.data() + batch * out, x.grad().data());
+      gemm_linear_input_grad(batch, in, out, g, w.value().data(), x.grad().data());
     else
       gemm(false, false, batch, in, out, g, out, w.value().data(), in, beta(0), x.grad().data(), in);
   }
