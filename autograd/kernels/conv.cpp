@@ -424,10 +424,15 @@ void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed
 
 void gather_channel_major(const float* src, const float* relu_out, std::size_t channels, std::size_t positions,
                           std::size_t first, std::size_t count, float* dst) {
+  gather_channel_major(src, relu_out, channels, 0, channels, positions, first, count, dst);
+}
+
+void gather_channel_major(const float* src, const float* relu_out, std::size_t channels, std::size_t c0,
+                          std::size_t c1, std::size_t positions, std::size_t first, std::size_t count, float* dst) {
   for (std::size_t b = 0; b < count; ++b)
-    for (std::size_t c = 0; c < channels; ++c) {
+    for (std::size_t c = c0; c < c1; ++c) {
       const std::size_t from = ((first + b) * channels + c) * positions;
-      float* to = dst + (c * count + b) * positions;
+      float* to = dst + ((c - c0) * count + b) * positions;
       if (relu_out)
         relu_grad(src + from, relu_out + from, positions, 0, 1, to);
       else
