@@ -152,16 +152,25 @@ constexpr std::size_t kHalfW = Half::size;
 
 // d[oh cols + b image_floats + q] += values[(b out_h + oh) out_w + q] for q < out_w (< V's
 // lanes), one read-modify-write of a V per run, the lanes past the run written back as read.
+// Where a V is wider than a phase row (the VAE's out layer: runs of 14 in rows of 15, 16-float
+// vectors), the next row's load would overlap the store just before it and wait for it to
+// reach the cache (a failed store forwarding on every run; masked loads and stores wait the
+// same): the even rows go first, then the odd ones, so a load never meets the store before it.
+// Each pixel still gets one add per tap, so the sums are the same; out's forward 0.57 ->
+// 0.42 ms at batch 128, 1 thread.
 template <class V>
 void add_short_runs(const float* values, std::size_t out_w, std::size_t out_h, std::size_t count,
                     std::size_t cols, std::size_t image_floats, float* d) {
   const auto lanes = first_lanes<V>(out_w);
+  const std::size_t step = V::size > cols ? 2 : 1;
   for (std::size_t b = 0; b < count; ++b)
-    for (std::size_t oh = 0; oh < out_h; ++oh, values += out_w) {
-      float* at = d + b * image_floats + oh * cols;
-      const V old = V::load_unaligned(at);
-      xsimd::select(lanes, old + V::load_unaligned(values), old).store_unaligned(at);
-    }
+    for (std::size_t parity = 0; parity < step; ++parity)
+      for (std::size_t oh = parity; oh < out_h; oh += step) {
+        float* at = d + b * image_floats + oh * cols;
+        const float* run = values + (b * out_h + oh) * out_w;
+        const V old = V::load_unaligned(at);
+        xsimd::select(lanes, old + V::load_unaligned(run), old).store_unaligned(at);
+      }
 }
 
 // The columns of the last column panel of n, if it is narrow enough for narrow_kernel (else 0).
