@@ -8,7 +8,8 @@
 // Where gemm would pack col or colᵀ (as op(B)) anyway, the columns are never written out: the
 // GEMM gathers each panel from the chunk's images (an implicit GEMM, conv_panels.hpp), with
 // the same values and so the same sums.
-// The bias gradient is the sum of G over the batch and the positions, in double.
+// The bias gradient is the sum of G over the batch and the positions, in double; a first
+// layer's (no input gradient) is taken in the same pass as its weight's (first_layer_backward).
 // With the `relu` option the op is the convolution followed by relu: the output is max(y, 0),
 // written as the op writes y, and the backward takes G = the ReLU's backward (relu_grad) of
 // the node's gradient, chunk by chunk into the part's scratch, so the ReLU costs no pass over
