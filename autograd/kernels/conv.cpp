@@ -418,13 +418,22 @@ void col2im_gemm_group(const ConvGeometry& g, std::size_t m, const float* packed
         }
     }
   }
+  // A ReLU after the op costs no pass of its own: applied as the rows move out of the phases
+  // where they cover the plane, else over the plane while it is still in L1.
+  const bool relu_rows = relu && h_end == g.height && w_end == g.width;
   for (std::size_t b = 0; b < count; ++b)
     for (std::size_t c = 0; c < g.channels; ++c) {
       float* pixels = image + ((first + b) * g.channels + c) * plane;
-      for (std::size_t ih = 0; ih < h_end; ++ih)
-        conv_detail::row_from_phases(phase_row(phases + (b * g.channels + c) * plane_phases, ih), w_end, g.pad_w,
-                                     g.stride_w, ph.size(), pixels + ih * g.width);
-      if (relu)  // the plane is still in L1: a ReLU after the op costs no pass of its own
+      float* ph_plane = phases + (b * g.channels + c) * plane_phases;
+      for (std::size_t ih = 0; ih < h_end; ++ih) {
+        if (relu_rows)
+          conv_detail::row_from_phases<true>(phase_row(ph_plane, ih), w_end, g.pad_w, g.stride_w, ph.size(),
+                                             pixels + ih * g.width);
+        else
+          conv_detail::row_from_phases(phase_row(ph_plane, ih), w_end, g.pad_w, g.stride_w, ph.size(),
+                                       pixels + ih * g.width);
+      }
+      if (relu && !relu_rows)
         for (std::size_t i = 0; i < plane; ++i) pixels[i] = std::max(pixels[i], 0.0F);
     }
 }
