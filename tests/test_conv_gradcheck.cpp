@@ -409,6 +409,27 @@ TEST_CASE("a conv op's bias gradient is the sum over images then positions, in d
     }
 }
 
+TEST_CASE("a first layer's weight and bias gradients (one pass, by channel groups) have the bits of the general path") {
+  // The input a constant: conv2d's backward takes the weight's and the bias's gradients in one
+  // pass over the output's gradient, the channels cut into groups (19: a whole group and a
+  // short one); with the input a variable, the general path (bias pass, then chunks by images).
+  for (const bool relu : {false, true}) {
+    CAPTURE(relu);
+    const Array x = sample(Shape{5, 3, 14, 14}, 71), w = sample(Shape{19, 3, 4, 4}, 72), b = sample(Shape{19}, 73);
+    Array dw[2], db[2];
+    for (const bool input_grad : {false, true}) {
+      ag::Tape tape;
+      ag::Var xv = input_grad ? tape.variable(x) : tape.constant(x), wv = tape.variable(w), bv = tape.variable(b);
+      ag::Var y = ag::conv2d(xv, wv, bv, {.stride = 2, .padding = 1, .relu = relu});
+      tape.backward(ag::sum(y * tape.constant(sample(y.shape(), 74))));
+      dw[input_grad] = wv.grad();
+      db[input_grad] = bv.grad();
+    }
+    CHECK(dw[0] == dw[1]);
+    CHECK(db[0] == db[1]);
+  }
+}
+
 TEST_CASE("conv ops refuse shapes that do not fit, naming the op and the shapes") {
   ag::Tape tape;
   ag::Var x = tape.constant(Array({1, 2, 5, 5}));

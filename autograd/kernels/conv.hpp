@@ -65,6 +65,9 @@ void col2im_gemm_pack(const ConvGeometry& g, std::size_t m, const float* w, floa
 /// relu_grad computes it.
 void gather_channel_major(const float* src, const float* relu_out, std::size_t channels, std::size_t positions,
                           std::size_t first, std::size_t count, float* dst);
+/// The same for channels [c0, c1) only: dst [c1 - c0, count*P].
+void gather_channel_major(const float* src, const float* relu_out, std::size_t channels, std::size_t c0,
+                          std::size_t c1, std::size_t positions, std::size_t first, std::size_t count, float* dst);
 /// images [first, first + count) of dst [B, C, P] = src [C, count*P] (+ bias[c] if bias is not
 /// null), or += with accumulate; with relu (not with accumulate), max(that, 0).
 void scatter_channel_major(const float* src, std::size_t channels, std::size_t positions, std::size_t first,

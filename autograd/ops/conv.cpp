@@ -8,7 +8,8 @@
 // Where gemm would pack col or colᵀ (as op(B)) anyway, the columns are never written out: the
 // GEMM gathers each panel from the chunk's images (an implicit GEMM, conv_panels.hpp), with
 // the same values and so the same sums.
-// The bias gradient is the sum of G over the batch and the positions, in double.
+// The bias gradient is the sum of G over the batch and the positions, in double; a first
+// layer's (no input gradient) is taken in the same pass as its weight's (first_layer_backward).
 // With the `relu` option the op is the convolution followed by relu: the output is max(y, 0),
 // written as the op writes y, and the backward takes G = the ReLU's backward (relu_grad) of
 // the node's gradient, chunk by chunk into the part's scratch, so the ReLU costs no pass over
@@ -41,6 +42,7 @@
 #include "autograd/kernels/conv.hpp"
 #include "autograd/kernels/conv_panels.hpp"
 #include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/gemm_kernel.hpp"
 #include "autograd/kernels/gemm_packed.hpp"
 #include "autograd/kernels/gemm_panels.hpp"
 #include "autograd/kernels/parallel.hpp"
@@ -117,10 +119,15 @@ inline void transpose8(__m256* r) {
 /// 64 x 7 x 7 layer at batch 128; then it waits on memory).
 template <bool Masked>
 void add_eight_channels(const float* grad, const float* relu_out, std::size_t positions, std::size_t whole,
-                        double* total) {
+                        std::size_t ahead, double* total) {
   __m256d lo = _mm256_loadu_pd(total), hi = _mm256_loadu_pd(total + 4);
   const __m256 zero = _mm256_setzero_ps();
   for (std::size_t p = 0; p < whole; p += 8) {
+    if (ahead != 0 && p % 16 == 0)
+      for (std::size_t q = 0; q < 8; ++q) {
+        _mm_prefetch(reinterpret_cast<const char*>(grad + ahead + q * positions + p), _MM_HINT_T0);
+        if constexpr (Masked) _mm_prefetch(reinterpret_cast<const char*>(relu_out + ahead + q * positions + p), _MM_HINT_T0);
+      }
     __m256 r[8];
     for (std::size_t q = 0; q < 8; ++q) {
       r[q] = _mm256_loadu_ps(grad + q * positions + p);
@@ -140,42 +147,55 @@ void add_eight_channels(const float* grad, const float* relu_out, std::size_t po
 }
 #endif
 
-/// db[c] += the sum of grad [B, C, P] over the batch and the positions, in double, image by
-/// image and position by position; with relu_out (the output of a fused ReLU), the sum of the
-/// gradient before the ReLU, y > 0 ? 0 + g : 0 as relu's backward computes it, the select as a
-/// bit mask (as a branch it mispredicted). The channels are shared out between the threads,
-/// and each thread sums kGroup channels side by side: one channel's sum is a chain of dependent
-/// adds, which alone would wait out each add's latency. On AVX2 the 8 channels' sums are two
-/// vectors (add_eight_channels).
+// Channels summed side by side (one channel's sum is a chain of dependent adds, which alone
+// would wait out each add's latency); on AVX2 they are add_eight_channels' two vectors.
+constexpr std::size_t kSumGroup = 8;
+
+/// total[q] += values [0, count) of n <= kSumGroup channels (channel q at grad + q stride), in
+/// double, in order; with relu_out, of the gradient before that ReLU, y > 0 ? 0 + g : 0 as
+/// relu's backward computes it, the select as a bit mask (as a branch it mispredicted).
+/// `ahead` (floats, 0 for none): where the next values to be summed lie, to prefetch them.
 template <bool Masked>
-void add_bias_grad(const float* grad, const float* relu_out, std::size_t batch, std::size_t channels,
-                   std::size_t positions, float* db) {
-  constexpr std::size_t kGroup = 8;
+void add_channel_sums(const float* grad, const float* relu_out, std::size_t n, std::size_t stride,
+                      std::size_t count, [[maybe_unused]] std::size_t ahead, double* total) {
   const auto value = [&](std::size_t i) {
     if constexpr (!Masked) return grad[i];
     const std::uint32_t keep = relu_out[i] > 0.0F ? 0xFFFFFFFFU : 0U;
     return 0.0F + std::bit_cast<float>(std::bit_cast<std::uint32_t>(grad[i]) & keep);
   };
+  if (n < kSumGroup) {
+    for (std::size_t q = 0; q < n; ++q)
+      for (std::size_t p = 0; p < count; ++p) total[q] += value(q * stride + p);
+    return;
+  }
+  std::size_t p = 0;
+#if defined(__AVX2__)
+  static_assert(kSumGroup == 8);
+  p = count / 8 * 8;
+  add_eight_channels<Masked>(grad, relu_out, stride, p, ahead, total);
+#endif
+  for (; p < count; ++p)
+#pragma GCC unroll 8
+    for (std::size_t q = 0; q < kSumGroup; ++q) total[q] += value(q * stride + p);
+}
+
+/// db[c] += the sum of grad [B, C, P] over the batch and the positions, in double, image by
+/// image and position by position (add_channel_sums; with relu_out, before that ReLU). The
+/// channels are shared out between the threads, kSumGroup at a time. The loads of the next
+/// images' rows are prefetched: each image's rows of a group are short runs (784 bytes for
+/// the VAE's 14 x 14 planes) a stride apart, which the hardware's prefetchers did not catch.
+template <bool Masked>
+void add_bias_grad(const float* grad, const float* relu_out, std::size_t batch, std::size_t channels,
+                   std::size_t positions, float* db) {
+  constexpr std::size_t kAhead = 2;  // images
   parallel_for(channels, 16, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t c0 = begin; c0 < end; c0 += kGroup) {
-      const std::size_t n = std::min(kGroup, end - c0);
-      double total[kGroup] = {};
+    for (std::size_t c0 = begin; c0 < end; c0 += kSumGroup) {
+      const std::size_t n = std::min(kSumGroup, end - c0);
+      double total[kSumGroup] = {};
       for (std::size_t b = 0; b < batch; ++b) {
         const std::size_t at = (b * channels + c0) * positions;
-        if (n == kGroup) {
-          std::size_t p = 0;
-#if defined(__AVX2__)
-          static_assert(kGroup == 8);
-          p = positions / 8 * 8;
-          add_eight_channels<Masked>(grad + at, Masked ? relu_out + at : nullptr, positions, p, total);
-#endif
-          for (; p < positions; ++p)
-#pragma GCC unroll 8
-            for (std::size_t q = 0; q < kGroup; ++q) total[q] += value(at + q * positions + p);
-        } else {
-          for (std::size_t q = 0; q < n; ++q)
-            for (std::size_t p = 0; p < positions; ++p) total[q] += value(at + q * positions + p);
-        }
+        const std::size_t ahead = b + kAhead < batch ? kAhead * channels * positions : 0;
+        add_channel_sums<Masked>(grad + at, Masked ? relu_out + at : nullptr, n, positions, positions, ahead, total);
       }
       for (std::size_t q = 0; q < n; ++q) db[c0 + q] += static_cast<float>(total[q]);
     }
@@ -237,13 +257,16 @@ struct Chunks {
   /// chunks in order.
   template <class Body>
   void run(const Body& body) const {
-    parallel_run(static_cast<int>(parts), [&](int p) {
-      const std::size_t part = static_cast<std::size_t>(p);
-      const std::size_t end = batch * (part + 1) / parts;
-      for (std::size_t first = batch * part / parts; first < end; first += chunk)
-        body(part, first, std::min(chunk, end - first));
-    });
+    parallel_run(static_cast<int>(parts), [&](int p) { run_part(static_cast<std::size_t>(p), body); });
   }
+  /// Runs body(part, first, count) for the chunks of one part, in order.
+  template <class Body>
+  void run_part(std::size_t part, const Body& body) const {
+    const std::size_t end = batch * (part + 1) / parts;
+    for (std::size_t first = batch * part / parts; first < end; first += chunk)
+      body(part, first, std::min(chunk, end - first));
+  }
+  bool first_of_part(std::size_t part, std::size_t first) const { return first == batch * part / parts; }
 
   /// dw += the parts' weight-gradient sums, added in part order (to 0 with `fresh`).
   void add_weight_grad(float* scratch, bool fresh, float* dw_out) const {
@@ -333,6 +356,54 @@ static ConvGeometry conv2d_geometry(const Shape& x, const Shape& w, const Conv2d
           conv_out_size(x[3], w[3], o.stride.w, o.padding.w, o.dilation.w)};
 }
 
+/// A first layer's backward (the input needs no gradient, the weight does): the weight's and
+/// the bias's gradients from one pass over the output's gradient. The output channels are cut
+/// into groups of whole row panels of the GEMM, which the threads share; each group walks every
+/// chunk of the batch in order, gathers its channels' gradient (through the fused ReLU's mask)
+/// channel-major, sums the bias from there while it is in L2, and multiplies it by the chunk's
+/// columns into its rows of each part's weight-gradient sum. The bias's sums run in
+/// add_bias_grad's order (image by image, position by position), and a row of the GEMM's result
+/// does not depend on the rows beside it (gemm's K blocks depend on n and k only, and the row
+/// panels are whole), so the bits are those of the bias's pass followed by the chunks cut by
+/// images; but the gradient and the ReLU's output are read once, not twice (the bias's own pass
+/// was about half of the VAE's encoder.0 backward). Returns false, having done nothing, where
+/// the groups outnumber the parts' buffers.
+bool first_layer_backward(Tape& t, const Node& n, const Node& x, Node& w, const Conv2dOptions& o,
+                          const ConvGeometry& g, const Chunks& chunks, float* buffers) {
+  constexpr std::size_t kGroupRows = 2 * gemm_detail::kMR;
+  const std::size_t k = g.col_rows(), positions = g.positions(), out_c = w.value().shape()[0];
+  const std::size_t groups = (out_c + kGroupRows - 1) / kGroupRows;
+  if (groups > chunks.parts) return false;
+  float* db = n.arity == 3 && input(t, n, 2).requires_grad ? input(t, n, 2).grad().data() : nullptr;
+  const bool fresh_bias = db && detail::fresh(n, 2);
+  const float* grad = n.grad().data();
+  const float* relu_out = o.relu ? n.value().data() : nullptr;
+  parallel_run(static_cast<int>(groups), [&](int group) {
+    const std::size_t c0 = static_cast<std::size_t>(group) * kGroupRows, c1 = std::min(out_c, c0 + kGroupRows);
+    const std::size_t channels = c1 - c0, slot = static_cast<std::size_t>(group);  // (group's buffers: a part's)
+    float* gt = chunks.mat(buffers, slot);
+    float* padded = chunks.padded(buffers, slot);
+    double total[kGroupRows] = {};
+    for (std::size_t part = 0; part < chunks.parts; ++part)
+      chunks.run_part(part, [&](std::size_t, std::size_t first, std::size_t count) {
+        const std::size_t cols = count * positions;
+        gather_channel_major(grad, relu_out, out_c, c0, c1, positions, first, count, gt);
+        if (db)
+          for (std::size_t c = 0; c < channels; c += kSumGroup)
+            add_channel_sums<false>(gt + c * cols, nullptr, std::min(kSumGroup, channels - c), cols, cols, 0,
+                                    total + c);
+        pad_images(g, x.value().data(), first, count, true, padded);
+        const ColumnPanels col_t{&g, padded, count, true};
+        gemm_panels_b(false, channels, k, cols, gt, cols, col_t.source(), chunks.first_of_part(part, first) ? 0.0F : 1.0F,
+                      chunks.dw(buffers, part) + c0 * k, k, chunks.col(buffers, slot));
+      });
+    if (db)
+      for (std::size_t c = c0; c < c1; ++c) db[c] = (fresh_bias ? 0.0F : db[c]) + static_cast<float>(total[c - c0]);
+  });
+  chunks.add_weight_grad(buffers, detail::fresh(n, 1), w.grad().data());
+  return true;
+}
+
 static void conv2d_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   Node& w = input(t, n, 1);
@@ -342,6 +413,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
   const std::size_t out_floats = out_c * positions;
   const Chunks chunks(g.batch, k, out_c, positions, g, o.relu && x.requires_grad ? out_floats : 0);
   float* buffers = n.scratch.data();  // sized by the forward
+  if (!x.requires_grad && w.requires_grad && first_layer_backward(t, n, x, w, o, g, chunks, buffers)) return;
   bias_grad(t, n, n.grad().data(), o.relu ? n.value().data() : nullptr, g.batch, out_c, positions);
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [K, O], for dcol
@@ -364,7 +436,7 @@ static void conv2d_backward(Tape& t, const Node& n) {
       float* padded = chunks.padded(buffers, part);
       pad_images(g, x.value().data(), first, count, true, padded);
       const ColumnPanels col_t{&g, padded, count, true};
-      const bool first_chunk = first == g.batch * part / chunks.parts;
+      const bool first_chunk = chunks.first_of_part(part, first);
       gemm_panels_b(false, out_c, k, cols, gt, cols, col_t.source(), first_chunk ? 0.0F : 1.0F,
                     chunks.dw(buffers, part), k, col);
     }
@@ -460,7 +532,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
       pad_images(g, grad, 0, count, true, padded);
       gather_channel_major(x.value().data(), nullptr, in_c, positions, first, count, xt);
       const ColumnPanels dcol_t{&g, padded, count, true};
-      const bool first_chunk = first == g.batch * part / chunks.parts;
+      const bool first_chunk = chunks.first_of_part(part, first);
       gemm_panels_b(false, in_c, k, cols, xt, cols, dcol_t.source(), first_chunk ? 0.0F : 1.0F,
                     chunks.dw(buffers, part), k, col);
     }
