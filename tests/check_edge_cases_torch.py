@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Our ops against PyTorch's where the random graphs never go: NaN, infinities, ties, empty
+tensors and other edge cases, each a one-op graph with its values chosen by hand.
+
+Run by `meson test` as: check_edge_cases_torch.py PATH/TO/graph_vs_torch (the C++ side of
+check_graphs_torch.py, which reads the program and the leaves and writes every value and
+gradient). PyTorch computes each case in float32, as we do: the edge cases are float32's (a
+value that overflows in float32 but not in float64 is an edge of float32). Values and gradients
+must agree within 1e-4 relative and 1e-5 absolute, NaN with NaN and each infinity with itself.
+Exits 77 (skipped) when python3-torch is missing.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    print("python3-torch is not installed; skipping")
+    sys.exit(77)
+from check_safetensors_numpy import read, write  # noqa: E402  (the independent numpy reader)
+
+nan, inf = float("nan"), float("inf")
+
+
+class Case:
+    """One op over leaves (data, or (data, False) for a leaf without a gradient)."""
+
+    def __init__(self, name, leaves, op, fn, **settings):
+        self.name, self.op, self.fn, self.settings = name, op, fn, settings
+        self.leaves = [leaf if isinstance(leaf, tuple) else (leaf, True) for leaf in leaves]
+
+
+CASES = [
+    # linear over inputs of no features is the bias (the rows were counted as numel / 0 = 0)
+    Case("linear_of_no_features", [np.zeros((4, 0)), np.zeros((2, 0)), [0.5, -1.0]], "linear", F.linear),
+    Case("linear_of_no_features_3d", [np.zeros((2, 3, 0)), np.zeros((2, 0)), [0.5, -1.0]], "linear", F.linear),
+]
+
+
+def main():
+    exe = sys.argv[1]
+    graphs, tensors, expected = [], {}, {}
+    for case in CASES:
+        nodes, leaves = [], []
+        for k, (data, grad) in enumerate(case.leaves):
+            name = f"{case.name}.l{k}"
+            tensors[name] = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
+            nodes.append({"tensor": name, "grad": grad})
+            leaves.append(torch.from_numpy(tensors[name].copy()).requires_grad_(grad))
+        nodes.append({"op": case.op, "in": list(range(len(leaves))), **case.settings})
+        y = case.fn(*leaves)
+        expected[f"{case.name}.v0"] = y.detach()
+        seed = torch.linspace(-1.0, 2.0, y.numel()).reshape(y.shape)
+        tensors[f"{case.name}.seed"] = seed.numpy().copy()
+        if y.requires_grad:
+            y.backward(seed)
+            for k, leaf in enumerate(leaves):
+                if leaf.requires_grad:
+                    expected[f"{case.name}.grad{k}"] = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
+        else:  # (argmax, one_hot): a leaf added to the result takes the seed
+            extra = f"{case.name}.extra"
+            tensors[extra] = np.zeros(tuple(y.shape), np.float32)
+            nodes.append({"tensor": extra, "grad": True})
+            nodes.append({"op": "add", "in": [len(nodes) - 2, len(nodes) - 1]})
+        graphs.append({"name": case.name, "nodes": nodes})
+
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        program, path_in, path_out = (os.path.join(tmp, f) for f in ("program.json", "in.safetensors",
+                                                                       "out.safetensors"))
+        with open(program, "w") as f:
+            json.dump({"graphs": graphs}, f)
+        write(path_in, tensors, {})
+        run = subprocess.run([exe, program, path_in, path_out], stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True)
+        if run.returncode != 0:
+            print(f"FAILED: graph_vs_torch exited {run.returncode}: {run.stderr.strip()}")
+            return 1
+        ours = {k: torch.from_numpy(v.copy()) for k, v in read(path_out)[0].items()}
+    for key, want in expected.items():
+        got = ours.get(key)
+        if got is None:
+            print(f"FAILED {key}: missing from our output")
+            failures += 1
+        elif tuple(got.shape) != tuple(want.shape):
+            print(f"FAILED {key}: shape {tuple(got.shape)}, PyTorch {tuple(want.shape)}")
+            failures += 1
+        elif not torch.allclose(got, want.float(), rtol=1e-4, atol=1e-5, equal_nan=True):
+            bad = ~torch.isclose(got, want.float(), rtol=1e-4, atol=1e-5, equal_nan=True)
+            at = tuple(bad.nonzero()[0].tolist())
+            print(f"FAILED {key}: at {at} ours {got[at].item()}, PyTorch {want[at].item()}")
+            failures += 1
+    print(f"{len(expected) - failures} passed, {failures} failed ({len(CASES)} cases)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
