@@ -35,7 +35,43 @@ class Case:
         self.leaves = [leaf if isinstance(leaf, tuple) else (leaf, True) for leaf in leaves]
 
 
-CASES = [
+# NaN, infinities and ties in one matrix: rows [1, nan, 3], [inf, -inf, 2], [2, 2, 1] (a tie),
+# [-inf, -inf, -inf], [inf, inf, 0].
+SPECIAL = [[1.0, nan, 3.0], [inf, -inf, 2.0], [2.0, 2.0, 1.0], [-inf, -inf, -inf], [inf, inf, 0.0]]
+TIES = [[2.0, 2.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [-1.0, 3.0, 3.0, -1.0]]  # integer-valued
+
+
+def reduction_cases():
+    """max and min as torch.amax and amin (a tie shares the gradient, a NaN maximum makes its
+    slice's gradient NaN), logsumexp, var and std: NaN, infinities, ties, empty results."""
+    out = []
+    for op in ("max", "min"):
+        torch_op = getattr(torch, "a" + op)
+        for axes in ([0], [1], [-1], [0, 1]):
+            for data, what in ((SPECIAL, "special"), (TIES, "ties")):
+                out.append(Case(f"{op}_{what}_{axes}", [data], op,
+                                lambda t, f=torch_op, a=axes: f(t, dim=a, keepdim=True), axes=axes, keepdim=True))
+        # a non-empty axis of an empty tensor: an empty result, not an error
+        out.append(Case(f"{op}_empty_result", [np.zeros((0, 3))], op,
+                        lambda t, f=torch_op: f(t, dim=1, keepdim=False), axes=[1], keepdim=False))
+    for axes in ([0], [1], [0, 1]):  # a NaN beside +inf stays NaN
+        out.append(Case(f"logsumexp_special_{axes}", [SPECIAL], "logsumexp",
+                        lambda t, a=axes: torch.logsumexp(t, dim=a, keepdim=True), axes=axes, keepdim=True))
+    for op in ("var", "std"):
+        f = getattr(torch, op)
+        # one element with Bessel's correction: 0 / 0 (it was refused); a negative correction
+        out.append(Case(f"{op}_of_one_element", [[[1.0, 2.0]]], op,
+                        lambda t, f=f: f(t, dim=[0], correction=1, keepdim=True), axes=[0], keepdim=True, correction=1))
+        out.append(Case(f"{op}_correction_minus_one", [[[1.0, 2.0], [4.0, 0.0]]], op,
+                        lambda t, f=f: f(t, dim=[0], correction=-1, keepdim=False), axes=[0], keepdim=False,
+                        correction=-1))
+    # every element equal: std's gradient is 0 (sqrt's 1 / 0 masked, as PyTorch's std_backward)
+    out.append(Case("std_of_equal_elements", [[[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]], "std",
+                    lambda t: torch.std(t, dim=[1], keepdim=True), axes=[1], keepdim=True, correction=1))
+    return out
+
+
+CASES = reduction_cases() + [
     # linear over inputs of no features is the bias (the rows were counted as numel / 0 = 0)
     Case("linear_of_no_features", [np.zeros((4, 0)), np.zeros((2, 0)), [0.5, -1.0]], "linear", F.linear),
     Case("linear_of_no_features_3d", [np.zeros((2, 3, 0)), np.zeros((2, 0)), [0.5, -1.0]], "linear", F.linear),
