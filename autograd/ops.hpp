@@ -202,11 +202,11 @@ Var rsqrt(Var x);       ///< 1 / sqrt(x); gradient -1 / (2 x^1.5)
 Var reciprocal(Var x);  ///< 1 / x; gradient -1 / x^2
 Var sin(Var x);
 Var cos(Var x);
-/// x^p for a constant exponent; gradient p x^(p-1).
+/// x^p for a constant exponent; gradient p x^(p-1) (0 for p = 0).
 Var pow(Var x, float p);
 /// |x|; gradient sign(x), 0 at 0.
 Var abs(Var x);
-/// x limited to [lo, hi]; the gradient is zero outside.
+/// x limited to [lo, hi]; the gradient is zero outside. lo above hi gives hi (as torch.clamp).
 Var clamp(Var x, float lo, float hi);
 
 // ---- activations.cpp ----

@@ -71,7 +71,41 @@ def reduction_cases():
     return out
 
 
-CASES = reduction_cases() + [
+# NaN, infinities, signed zeros, a value below the float's range and large ones, in one row.
+ROW = [[nan, inf, -inf, 0.0, -0.0, 1.0, -1.0, 1e-30, 100.0, -100.0, 0.5, 3.0, -3.0, 89.0, -89.0]]
+
+
+def elementwise_cases():
+    """Every value of ROW through the elementwise ops that take it."""
+    unary = {"exp": torch.exp, "expm1": torch.expm1, "log": torch.log, "log1p": torch.log1p, "rsqrt": torch.rsqrt,
+             "reciprocal": torch.reciprocal, "sin": torch.sin, "cos": torch.cos, "square": torch.square,
+             "sqrt": torch.sqrt, "abs": torch.abs, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+             "softplus": F.softplus, "log_sigmoid": F.logsigmoid, "gelu": F.gelu, "silu": F.silu, "neg": torch.neg}
+    out = [Case(op, [ROW], op, f) for op, f in unary.items()]
+    # pow: x^0's gradient is 0 everywhere (it was NaN at 0, NaN and infinities)
+    for p in (0.0, 1.0, 2.0, 3.0, -1.0, 2.5):
+        out.append(Case(f"pow_{p}", [ROW], "pow", lambda t, p=p: torch.pow(t, p), p=p))
+    # clamp: lo above hi gives hi everywhere (it was refused)
+    for lo, hi in ((-1.0, 1.0), (0.0, 0.0), (1.0, -1.0)):
+        out.append(Case(f"clamp_{lo}_{hi}", [ROW], "clamp", lambda t, lo=lo, hi=hi: torch.clamp(t, lo, hi), lo=lo, hi=hi))
+    for slope in (0.01, 0.0, -0.5):
+        out.append(Case(f"leaky_relu_{slope}", [ROW], "leaky_relu", lambda t, s=slope: F.leaky_relu(t, s), slope=slope))
+    # elu at NaN passes the gradient on (it was NaN)
+    for alpha in (1.0, 0.0, 2.0):
+        out.append(Case(f"elu_{alpha}", [ROW], "elu", lambda t, a=alpha: F.elu(t, a), alpha=alpha))
+    other = [[nan, 1.0, 0.0, inf, -inf, 2.0, -0.0, 2.0, nan, 0.0, 1.0, -3.0, 3.0, 1.0, 0.0]]
+    for op, f in {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "minimum": torch.minimum,
+                  "maximum": torch.maximum}.items():
+        out.append(Case(op, [ROW, other], op, f))
+    return out
+
+
+CASES = reduction_cases() + elementwise_cases() + [
+    # a logit of -inf at another class than the target's: the loss stays finite, +inf at the
+    # target's (it was NaN: the smoothing term's 0 * -inf without smoothing)
+    Case("cross_entropy_of_infinite_logits", [[[inf, 0.0, 1.0], [-inf, 0.0, 1.0], [0.0, -inf, 1.0]],
+                                              ([1.0, 0.0, 2.0], False)], "cross_entropy",
+         lambda x, t: F.cross_entropy(x, t.long(), reduction="none"), reduction="none", smoothing=0.0),
     # linear over inputs of no features is the bias (the rows were counted as numel / 0 = 0)
     Case("linear_of_no_features", [np.zeros((4, 0)), np.zeros((2, 0)), [0.5, -1.0]], "linear", F.linear),
     Case("linear_of_no_features_3d", [np.zeros((2, 3, 0)), np.zeros((2, 0)), [0.5, -1.0]], "linear", F.linear),
