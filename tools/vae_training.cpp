@@ -40,6 +40,7 @@
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
 #include "tools/run_report.hpp"
+#include "tools/shape_text.hpp"
 #include "tools/sharded_step.hpp"
 #include "tools/streams.hpp"
 #include "tools/training_data.hpp"
