@@ -138,15 +138,17 @@ Var sum(Var x);   ///< all elements -> a one-element tensor of x's rank ([1, 1] 
 Var sum(Var x, Axes axes, bool keepdim = false);
 Var mean(Var x);  ///< all elements -> as sum(x)
 Var mean(Var x, Axes axes, bool keepdim = false);
-/// The largest element; its gradient goes to the first maximum, as torch.max(x, dim) does.
+/// The largest element (NaN if any is NaN); its gradient is shared evenly by the elements equal
+/// to it, as torch.amax does (and a NaN maximum gives each element a NaN gradient, as amax's).
 Var max(Var x, Axes axes, bool keepdim = false);
-/// The smallest element; its gradient goes to the first minimum, as torch.min(x, dim) does.
+/// The smallest element; its gradient as max's, as torch.amin does.
 Var min(Var x, Axes axes, bool keepdim = false);
-/// The variance, sum((x - mean)^2) / (count - correction): correction 1 (Bessel's, PyTorch's
-/// default) or 0 (the population's). Built from mean, sub, square and sum, whose rules give
-/// its gradient.
+/// The variance, sum((x - mean)^2) / max(0, count - correction): correction 1 (Bessel's,
+/// PyTorch's default) or 0 (the population's); NaN for a single element with correction 1, as
+/// in PyTorch. Built from mean, sub, square and sum, whose rules give its gradient.
 Var var(Var x, Axes axes, bool keepdim = false, int correction = 1);
-/// sqrt(var(x, axes, keepdim, correction)); its gradient is infinite where every element is equal.
+/// sqrt(var(x, axes, keepdim, correction)); its gradient is 0 where every element is equal (as
+/// PyTorch's, which masks the 1 / 0 of sqrt's there).
 Var std(Var x, Axes axes, bool keepdim = false, int correction = 1);
 /// log(sum(exp(x))) over the axes, shifted by the maximum so it never overflows.
 Var logsumexp(Var x, Axes axes, bool keepdim = false);
@@ -200,11 +202,11 @@ Var rsqrt(Var x);       ///< 1 / sqrt(x); gradient -1 / (2 x^1.5)
 Var reciprocal(Var x);  ///< 1 / x; gradient -1 / x^2
 Var sin(Var x);
 Var cos(Var x);
-/// x^p for a constant exponent; gradient p x^(p-1).
+/// x^p for a constant exponent; gradient p x^(p-1) (0 for p = 0).
 Var pow(Var x, float p);
 /// |x|; gradient sign(x), 0 at 0.
 Var abs(Var x);
-/// x limited to [lo, hi]; the gradient is zero outside.
+/// x limited to [lo, hi]; the gradient is zero outside. lo above hi gives hi (as torch.clamp).
 Var clamp(Var x, float lo, float hi);
 
 // ---- activations.cpp ----

@@ -1,7 +1,5 @@
 #include "models/vae_file.hpp"
 
-#include <algorithm>
-#include <cmath>
 #include <limits>
 #include <stdexcept>
 
@@ -64,16 +62,6 @@ void check_stored_count(const nn::SafetensorsFile& file, std::size_t needed, con
                                            file.source(), model,
                                            needed == 0 ? std::string("more than 2^64") : std::to_string(needed),
                                            stored));
-  // Every caller is about to use the values: a NaN weight would give NaN samples without a
-  // word, or a resumed run a "diverged" blamed on the learning rate.
-  for (const std::string& name : file.names()) {
-    if (name.rfind("optimizer.", 0) == 0) continue;
-    const std::vector<float> values = file.get(name).to_floats();
-    const auto bad = std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
-    if (bad != values.end())
-      throw nn::SafetensorsError(fmt::format("{}: tensor \"{}\" holds a non-finite value ({}) at index {}",
-                                             file.source(), name, *bad, bad - values.begin()));
-  }
 }
 
 void check_parameter_count(const VaeConfig& config, const nn::SafetensorsFile& file) {

@@ -33,8 +33,8 @@ void check_parameter_count(const VaeConfig& config, const nn::SafetensorsFile& f
 std::string describe_sizes(const VaeConfig& config);
 
 /// Throws nn::SafetensorsError unless `needed` (0: more than 2^64) equals the number of model
-/// values stored in `file` and each of them is finite; `model` says what the metadata claims,
-/// for the message.
+/// values stored in `file`; `model` says what the metadata claims, for the message. (Whether
+/// each is finite, nn::load_module checks as it reads them.)
 void check_stored_count(const nn::SafetensorsFile& file, std::size_t needed, const std::string& model);
 
 /// A model built from config_from_file(file) with the file's weights loaded (strictly: every

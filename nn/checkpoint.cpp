@@ -1,5 +1,10 @@
 #include "nn/checkpoint.hpp"
 
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
 namespace nn {
 
 std::vector<TensorEntry> module_entries(Module& module) {
@@ -23,7 +28,14 @@ void load_module(const SafetensorsFile& file, Module& module,
     for (const std::string& prefix : ignore_prefixes) ignored = ignored || name.rfind(prefix, 0) == 0;
     if (ignored) continue;
     TensorView view = file.get(name);
-    source.emplace(name, Tensor{view.shape, view.to_floats()});
+    std::vector<float> values = view.to_floats();
+    // The caller is about to use the values: a NaN weight would give NaN samples without a
+    // word, or a resumed run a "diverged" blamed on the learning rate.
+    const auto bad = std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != values.end())
+      throw SafetensorsError(fmt::format("{}: tensor \"{}\" holds a non-finite value ({}) at index {}", file.source(),
+                                         name, *bad, bad - values.begin()));
+    source.emplace(name, Tensor{view.shape, std::move(values)});
   }
   try {
     module.load_state_dict(source, /*strict=*/true);

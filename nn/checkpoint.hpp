@@ -27,7 +27,9 @@ void save_module(const std::filesystem::path& path, Module& module, const Metada
                  std::span<const TensorEntry> extra = {});
 
 /// Loads every tensor of the module's state dict from `file`; tensors whose names start
-/// with one of `ignore_prefixes` are skipped, any other tensor the module lacks is an error.
+/// with one of `ignore_prefixes` are skipped, any other tensor the module lacks is an error
+/// (StateDictError), and so is a NaN or infinite value (SafetensorsError naming the tensor
+/// and the index). The module is left as it was on any error.
 void load_module(const SafetensorsFile& file, Module& module,
                  const std::vector<std::string>& ignore_prefixes = {});
 

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <limits>
 #include <string>
 
 #include "autograd/autograd.hpp"
@@ -77,6 +78,25 @@ TEST_CASE("training state: a file without the generator or with other tensors ch
   CHECK(xt::all(xt::equal(target.model.weight.value, before)));
   CHECK(target.adam.step_count() == 0);
   CHECK_THROWS_AS(nn::save_training_state(path, target.state(), {{"rng.x", "1"}}), nn::SafetensorsError);
+  fs::remove(path);
+}
+
+TEST_CASE("load_module refuses a NaN or infinite value, naming the file, the tensor and the index") {
+  // Any module, not only a VAE read by the tools: a NaN weight would give NaN outputs without a word.
+  ag::Rng init(5);
+  nn::Linear source(3, 2, init);
+  const fs::path path = temp_file("nan_weight.safetensors");
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+    source.bias->value(0, 1) = bad;
+    nn::save_module(path, source, {});
+    nn::Linear target(3, 2, init);
+    const ag::Array before = target.weight.value;
+    const std::string says = path.string() + ": tensor \"bias\" holds a non-finite value";
+    CHECK_THROWS_WITH_AS(nn::load_module(nn::SafetensorsFile::load(path), target), doctest::Contains(says.c_str()),
+                         nn::SafetensorsError);
+    CHECK_THROWS_WITH(nn::load_module(nn::SafetensorsFile::load(path), target), doctest::Contains("at index 1"));
+    CHECK(xt::all(xt::equal(target.weight.value, before)));  // nothing loaded
+  }
   fs::remove(path);
 }
 

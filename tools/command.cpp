@@ -20,6 +20,7 @@
 #include "nn/atomic_file.hpp"
 #include "tools/closed_streams.hpp"
 #include "tools/interrupt.hpp"
+#include "tools/shape_text.hpp"
 #include "tools/training_data.hpp"
 #include "tools/vae_training.hpp"
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 
 #include <cairo.h>
@@ -22,15 +21,6 @@ std::optional<ImageShape> image_shape(const std::vector<std::size_t>& s) {
   if (s.size() == 2 || (s.size() == 3 && s[2] == 1)) return ImageShape{s[0], s[1], 1};
   if (s.size() == 3 && s[2] == 3) return ImageShape{s[0], s[1], 3};
   return std::nullopt;
-}
-
-std::string shape_text(const std::vector<std::size_t>& shape) { return fmt::format("{}", fmt::join(shape, ",")); }
-
-std::vector<std::size_t> parse_shape_text(const std::string& text) {
-  std::vector<std::size_t> shape;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) shape.push_back(models::parse_count(item, "example_shape"));
-  return shape;
 }
 
 bool write_image_grid(const fs::path& path, const ag::Array& images, ImageShape shape, std::size_t cols, int scale) {

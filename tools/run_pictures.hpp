@@ -23,9 +23,6 @@ struct ImageShape {
 /// {H, W}, {H, W, 1} (gray) or {H, W, 3} (RGB, channels interleaved) -> an image shape;
 /// anything else -> none.
 std::optional<ImageShape> image_shape(const std::vector<std::size_t>& example_shape);
-/// "28,28" <-> {28, 28}, for a model's metadata.
-std::string shape_text(const std::vector<std::size_t>& shape);
-std::vector<std::size_t> parse_shape_text(const std::string& text);
 
 /// `images` ([N, H*W*C], values in [0, 1]) tiled `cols` to a row into a PNG; false (after a
 /// warning) when the picture is too large to draw, and nothing is written.

@@ -40,6 +40,7 @@
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
 #include "tools/run_report.hpp"
+#include "tools/shape_text.hpp"
 #include "tools/sharded_step.hpp"
 #include "tools/streams.hpp"
 #include "tools/training_data.hpp"
@@ -224,14 +225,15 @@ void refuse_to_overwrite(const TrainOptions& o) {
 
 class Run {
  public:
-  Run(TrainOptions options, TrainingData data, std::size_t num_classes, distributed::Communicator& world)
+  Run(TrainOptions options, TrainingData data, const models::VaeConfig& config, std::size_t num_classes,
+      distributed::Communicator& world)
       : world_(&world),
         root_(world.rank() == 0),
         o_(std::move(options)),
         data_(std::move(data)),
         init_(stream_seed(o_.seed, kInit)),
         noise_(stream_seed(o_.seed, kNoise)),
-        model_(make_model(model_config(o_, data_.train), num_classes, init_)),
+        model_(make_model(config, num_classes, init_)),
         optimizer_(make_optimizer(model_->module().parameters(), o_)),
         best_(o_.patience),
         loader_(data_.train, {.batch_size = o_.batch, .shuffle = true, .binarize = o_.binarize,
@@ -589,9 +591,10 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
     refuse_to_overwrite(o);
     TrainingData data = load_training_data(o);
     const std::size_t classes = classes_of(data, o);
-    check_model_fits_in_memory(model_config(o, data.train), classes);
-    check_batches_fit_in_memory(model_config(o, data.train), classes, o, data);
-    return std::make_unique<Run>(std::move(o), std::move(data), classes, world);
+    const models::VaeConfig config = model_config(o, data.train);
+    check_model_fits_in_memory(config, classes);
+    check_batches_fit_in_memory(config, classes, o, data);
+    return std::make_unique<Run>(std::move(o), std::move(data), config, classes, world);
   }
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
   refuse_to_overwrite(o);
@@ -604,10 +607,11 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   // Sizes from the checkpoint are checked against its tensors before a model is built.
   const std::size_t classes = classes_of(file, o);
   if (o.conditional) check_labels_fit(data, o, classes, file);
-  if (o.conditional) models::check_parameter_count(model_config(o, data.train), classes, file);
-  else models::check_parameter_count(model_config(o, data.train), file);
-  check_batches_fit_in_memory(model_config(o, data.train), classes, o, data);
-  auto run = std::make_unique<Run>(std::move(o), std::move(data), classes, world);
+  const models::VaeConfig config = model_config(o, data.train);
+  if (o.conditional) models::check_parameter_count(config, classes, file);
+  else models::check_parameter_count(config, file);
+  check_batches_fit_in_memory(config, classes, o, data);
+  auto run = std::make_unique<Run>(std::move(o), std::move(data), config, classes, world);
   run->restore(file);
   return run;
 }

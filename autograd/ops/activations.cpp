@@ -111,7 +111,8 @@ Var elu(Var x, float alpha) {
 }
 static void elu_backward(Tape& t, const Node& n) {
   const float alpha = n.attrs<SlopeAttrs>().slope;
-  unary_backward(t, n, [alpha](float x, float y) { return x > 0.0F ? 1.0F : y + alpha; });
+  // (x <= 0, not !(x > 0): a NaN input passes the gradient on, as PyTorch's elu_backward)
+  unary_backward(t, n, [alpha](float x, float y) { return x <= 0.0F ? y + alpha : 1.0F; });
 }
 
 // y = x Phi(x) with Phi the standard normal CDF (PyTorch's exact gelu);

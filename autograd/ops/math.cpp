@@ -103,7 +103,9 @@ Var pow(Var x, float p) {
 }
 static void pow_backward(Tape& t, const Node& n) {
   const float p = n.attrs<PowAttrs>().p;
-  unary_backward(t, n, [p](float x, float) { return p * std::pow(x, p - 1.0F); });
+  // x^0 is 1 everywhere: its gradient is 0, also at 0, NaN and infinities (as PyTorch's), where
+  // 0 * x^-1 would be NaN.
+  unary_backward(t, n, [p](float x, float) { return p == 0.0F ? 0.0F : p * std::pow(x, p - 1.0F); });
 }
 
 // y = |x|, dy/dx = sign(x) (0 at 0, as in PyTorch)
@@ -119,7 +121,8 @@ struct ClampAttrs {
   float lo, hi;
 };
 Var clamp(Var x, float lo, float hi) {
-  if (!(lo <= hi)) throw std::invalid_argument(fmt::format("clamp: lo {} is above hi {}", lo, hi));
+  // lo above hi gives hi everywhere (gradient 0), as torch.clamp; a NaN bound is refused.
+  if (std::isnan(lo) || std::isnan(hi)) throw std::invalid_argument(fmt::format("clamp: a bound is NaN ({}, {})", lo, hi));
   Var y = unary_forward("clamp", x, clamp_backward, [lo, hi](float v) { return std::min(std::max(v, lo), hi); });
   y.tape().node(y).set_attrs(ClampAttrs{lo, hi});
   return y;

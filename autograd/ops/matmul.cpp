@@ -147,6 +147,14 @@ static Shape linear_shape(Var x, Var weight) {
   return s;
 }
 
+/// The rows of x [..., in]: the product of its leading dimensions (not numel / in, which an
+/// input of in = 0 would make 0 rows, and the bias never added).
+static std::size_t linear_rows(const Shape& x) {
+  std::size_t rows = 1;
+  for (std::size_t d = 0; d + 1 < x.size(); ++d) rows *= x[d];
+  return rows;
+}
+
 namespace {
 struct LinearAttrs {
   bool relu;  // LinearOptions::relu: the output is max(y, 0), the gradient masked where it is not > 0
@@ -194,7 +202,7 @@ static void linear_forward(Node& node, std::size_t batch, std::size_t out, std::
 
 Var linear(Var x, Var weight, Var bias, const LinearOptions& options) {
   const Shape out_shape = linear_shape(x, weight);
-  const std::size_t in = x.cols(), out = weight.rows(), batch = x.numel() / std::max<std::size_t>(in, 1);
+  const std::size_t in = x.cols(), out = weight.rows(), batch = linear_rows(x.shape());
   if (bias.numel() != out || bias.dim() > 2 || (bias.dim() == 2 && bias.rows() != 1))
     throw ShapeError(fmt::format("linear: bias {} must be [{}] or [1, {}] for weight {}",
                                  to_string(bias.shape()), out, out, to_string(weight.shape())));
@@ -207,7 +215,7 @@ Var linear(Var x, Var weight, Var bias, const LinearOptions& options) {
 
 Var linear(Var x, Var weight, const LinearOptions& options) {
   const Shape out_shape = linear_shape(x, weight);
-  const std::size_t in = x.cols(), out = weight.rows(), batch = x.numel() / std::max<std::size_t>(in, 1);
+  const std::size_t in = x.cols(), out = weight.rows(), batch = linear_rows(x.shape());
   Tape& tape = x.tape();
   Node& node = tape.record(options.relu ? "linear+relu" : "linear", {x, weight}, out_shape, linear_backward);
   node.writes_fresh = true;
@@ -218,7 +226,7 @@ static void linear_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   Node& w = input(t, n, 1);
   Node* b = n.arity == 3 ? &input(t, n, 2) : nullptr;
-  const std::size_t in = x.value().shape().back(), batch = x.value().size() / std::max<std::size_t>(in, 1);
+  const std::size_t in = x.value().shape().back(), batch = linear_rows(x.value().shape());
   const std::size_t out = w.value().shape()[0];
   const float* g = n.grad().data();
   // A fresh gradient (writes_fresh) is overwritten: beta 0. The kernel's sums never end in -0,

@@ -9,6 +9,7 @@
 #include "autograd/ops.hpp"
 #include "autograd/ops/axes.hpp"
 #include "autograd/ops/common.hpp"
+#include "autograd/ops/elementwise.hpp"
 
 namespace ag {
 using detail::input;
@@ -17,6 +18,7 @@ using detail::input;
 static void sum_backward(Tape& t, const Node& n);
 static void extreme_backward(Tape& t, const Node& n);
 static void logsumexp_backward(Tape& t, const Node& n);
+static void std_backward(Tape& t, const Node& n);
 
 struct ReduceAttrs {
   std::uint32_t axes;  // bitmask of the reduced axes of the input
@@ -87,12 +89,15 @@ static void sum_backward(Tape& t, const Node& n) {
 }
 
 // ---- max and min: y[o] = the largest (smallest) of o's elements;
-//      dx = g[o] at the first one equal to y[o] ----
+//      dx = g[o] / k at each of the k elements equal to y[o], as torch.amax / amin ----
+// (torch.max(x, dim) sends it all to the index it returns instead, but over a list of axes, as
+// here, PyTorch has only amax, and max(x) over everything splits it as amax does.) A NaN
+// maximum (a NaN anywhere in o's elements) gives each of them a NaN gradient: amax's g / 0 * 0.
 
 static Var extreme(const char* name, Var x, Axes axes, bool keepdim, bool largest) {
   const std::uint32_t mask = detail::axis_mask(name, axes, x.dim());
   const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), mask);
-  if (p.reduced.count() == 0 || x.numel() == 0)
+  if (p.reduced.count() == 0)  // (an empty result of a non-empty axis is fine: [0, 3] over axis 1)
     throw ShapeError(fmt::format("{}: cannot take the {} over an empty axis of {}", name,
                                  largest ? "maximum" : "minimum", to_string(x.shape())));
   Node& out = record_reduction(name, x, mask, keepdim, 1.0, extreme_backward);
@@ -117,28 +122,42 @@ static void extreme_backward(Tape& t, const Node& n) {
   if (!x.requires_grad) return;
   const ReductionGrad r = reduction_grad(x, n);  // (no structured binding: clang 14 cannot capture one)
   detail::for_each_output(r.plan, [&](std::size_t o, std::size_t base) {
-    bool sent = false;
+    std::size_t ties = 0;
+    detail::for_each_offset(r.plan.reduced, [&](std::size_t i) { ties += r.x[base + i] == r.y[o]; });
+    const float share = ties ? r.g[o] / static_cast<float>(ties) : std::numeric_limits<float>::quiet_NaN();
     detail::for_each_offset(r.plan.reduced, [&](std::size_t i) {
-      if (!sent && (r.x[base + i] == r.y[o] || std::isnan(r.y[o]))) {
-        r.dx[base + i] += r.g[o];
-        sent = true;
-      }
+      if (ties == 0 || r.x[base + i] == r.y[o]) r.dx[base + i] += share;
     });
   });
 }
 
-// ---- var and std: composites of mean, sub, square and sum ----
+// ---- var and std: composites of mean, sub, square and sum (and std's sqrt) ----
 
 Var var(Var x, Axes axes, bool keepdim, int correction) {
   const std::uint32_t mask = detail::axis_mask("var", axes, x.dim());
   const std::size_t count = detail::plan_reduction(x.value().shape(), mask).reduced.count();
-  if (correction < 0 || count <= static_cast<std::size_t>(correction))
-    throw ShapeError(fmt::format("var: {} elements per result of {} cannot take correction {}", count,
-                                 to_string(x.shape()), correction));
+  // PyTorch divides by max(0, count - correction): a single element with Bessel's correction
+  // (or none at all) gives 0 / 0 = NaN, as there, rather than an error.
+  const long long dof = static_cast<long long>(count) - correction;
+  const float factor = dof > 0 ? 1.0F / static_cast<float>(dof) : std::numeric_limits<float>::infinity();
   const Var centered = x - mean(x, axes, true);
-  return mul_scalar(sum(square(centered), axes, keepdim), 1.0F / static_cast<float>(count - correction));
+  return mul_scalar(sum(square(centered), axes, keepdim), factor);
 }
-Var std(Var x, Axes axes, bool keepdim, int correction) { return sqrt(var(x, axes, keepdim, correction)); }
+
+// y = sqrt(v), dy/dv = 1 / (2y) as sqrt's, but 0 where y = 0 (every element equal), as
+// PyTorch's std_backward masks it: sqrt's rule would send 0 * inf = NaN to every element.
+static void std_backward(Tape& t, const Node& n) {
+  Node& v = input(t, n, 0);
+  if (!v.requires_grad) return;
+  const float* y = n.value().data();
+  const float* g = n.grad().data();
+  float* dv = v.grad().data();
+  for (std::size_t i = 0; i < n.value().size(); ++i) dv[i] += y[i] == 0.0F ? 0.0F : g[i] * (0.5F / y[i]);
+}
+Var std(Var x, Axes axes, bool keepdim, int correction) {
+  return detail::unary_forward("std", var(x, axes, keepdim, correction), std_backward,
+                               [](float v) { return std::sqrt(v); });
+}
 
 // ---- logsumexp: y[o] = m + log sum exp(x - m), m the maximum;  dx = g[o] exp(x - y[o]) ----
 
@@ -150,9 +169,13 @@ Var logsumexp(Var x, Axes axes, bool keepdim) {
   float* y = out.own_value.data();
   detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
     float m = -std::numeric_limits<float>::infinity();
-    detail::for_each_offset(p.reduced, [&](std::size_t r) { m = std::max(m, px[base + r]); });
-    if (std::isinf(m)) {  // all -inf (log 0) or some +inf: the sum is m itself
-      y[o] = m;
+    bool nan = false;
+    detail::for_each_offset(p.reduced, [&](std::size_t r) {
+      nan = nan || std::isnan(px[base + r]);
+      m = std::max(m, px[base + r]);
+    });
+    if (nan || std::isinf(m)) {  // NaN passed on (std::max skips it); all -inf (log 0) or some +inf: m itself
+      y[o] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
       return;
     }
     double s = 0.0;

@@ -163,7 +163,10 @@ Var cross_entropy(Var logits, Var targets, Reduction reduction, float label_smoo
       sum_log_p += log_p;
     }
     const double target_log_p = x[base + class_of(target_node, i) * stride] - m - log_sum;
-    const double l = -(1.0 - label_smoothing) * target_log_p - label_smoothing * sum_log_p / static_cast<double>(classes);
+    // The smoothing term only with smoothing: 0 * (a log-probability of -inf) is NaN, and a
+    // logit of -inf at a class other than the target's must leave the loss finite (or +inf).
+    const double smoothed = label_smoothing != 0.0F ? label_smoothing * sum_log_p / static_cast<double>(classes) : 0.0;
+    const double l = -(1.0 - label_smoothing) * target_log_p - smoothed;
     if (reduction == Reduction::none) out.own_value.data()[i] = static_cast<float>(l);
     total += l;
     ++i;
