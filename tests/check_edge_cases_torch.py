@@ -54,6 +54,10 @@ def reduction_cases():
         # a non-empty axis of an empty tensor: an empty result, not an error
         out.append(Case(f"{op}_empty_result", [np.zeros((0, 3))], op,
                         lambda t, f=torch_op: f(t, dim=1, keepdim=False), axes=[1], keepdim=False))
+    for op in ("sum", "mean"):  # NaN and infinities carried through, as IEEE adds them
+        for axes in ([0], [1], [0, 1]):
+            out.append(Case(f"{op}_special_{axes}", [SPECIAL], op,
+                            lambda t, f=getattr(torch, op), a=axes: f(t, dim=a, keepdim=True), axes=axes, keepdim=True))
     for axes in ([0], [1], [0, 1]):  # a NaN beside +inf stays NaN
         out.append(Case(f"logsumexp_special_{axes}", [SPECIAL], "logsumexp",
                         lambda t, a=axes: torch.logsumexp(t, dim=a, keepdim=True), axes=axes, keepdim=True))
@@ -80,7 +84,8 @@ def elementwise_cases():
     unary = {"exp": torch.exp, "expm1": torch.expm1, "log": torch.log, "log1p": torch.log1p, "rsqrt": torch.rsqrt,
              "reciprocal": torch.reciprocal, "sin": torch.sin, "cos": torch.cos, "square": torch.square,
              "sqrt": torch.sqrt, "abs": torch.abs, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-             "softplus": F.softplus, "log_sigmoid": F.logsigmoid, "gelu": F.gelu, "silu": F.silu, "neg": torch.neg}
+             "softplus": F.softplus, "log_sigmoid": F.logsigmoid, "gelu": F.gelu, "silu": F.silu, "neg": torch.neg,
+             "relu": torch.relu}  # relu at NaN passes the gradient on, as torch (it gave 0)
     out = [Case(op, [ROW], op, f) for op, f in unary.items()]
     # pow: x^0's gradient is 0 everywhere (it was NaN at 0, NaN and infinities)
     for p in (0.0, 1.0, 2.0, 3.0, -1.0, 2.5):

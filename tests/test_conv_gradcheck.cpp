@@ -413,21 +413,32 @@ TEST_CASE("a first layer's weight and bias gradients (one pass, by channel group
   // The input a constant: conv2d's backward takes the weight's and the bias's gradients in one
   // pass over the output's gradient, the channels cut into groups (19: a whole group and a
   // short one); with the input a variable, the general path (bias pass, then chunks by images).
-  for (const bool relu : {false, true}) {
-    CAPTURE(relu);
-    const Array x = sample(Shape{5, 3, 14, 14}, 71), w = sample(Shape{19, 3, 4, 4}, 72), b = sample(Shape{19}, 73);
-    Array dw[2], db[2];
-    for (const bool input_grad : {false, true}) {
-      ag::Tape tape;
-      ag::Var xv = input_grad ? tape.variable(x) : tape.constant(x), wv = tape.variable(w), bv = tape.variable(b);
-      ag::Var y = ag::conv2d(xv, wv, bv, {.stride = 2, .padding = 1, .relu = relu});
-      tape.backward(ag::sum(y * tape.constant(sample(y.shape(), 74))));
-      dw[input_grad] = wv.grad();
-      db[input_grad] = bv.grad();
+  // The 64 x 64 images make chunks of one image, several a part, so each part's sums run over
+  // more than one chunk; at 1 and 2 threads, which must agree too.
+  const Shape inputs[] = {{5, 3, 14, 14}, {24, 3, 64, 64}};
+  for (const Shape& x_shape : inputs)
+    for (const bool relu : {false, true}) {
+      CAPTURE(x_shape[0]);
+      CAPTURE(relu);
+      const Array x = sample(x_shape, 71), w = sample(Shape{19, 3, 4, 4}, 72), b = sample(Shape{19}, 73);
+      Array dw[2][2], db[2][2];  // [threads - 1][input_grad]
+      for (const int threads : {1, 2}) {
+        ag::set_num_threads(threads);
+        for (const bool input_grad : {false, true}) {
+          ag::Tape tape;
+          ag::Var xv = input_grad ? tape.variable(x) : tape.constant(x), wv = tape.variable(w), bv = tape.variable(b);
+          ag::Var y = ag::conv2d(xv, wv, bv, {.stride = 2, .padding = 1, .relu = relu});
+          tape.backward(ag::sum(y * tape.constant(sample(y.shape(), 74))));
+          dw[threads - 1][input_grad] = wv.grad();
+          db[threads - 1][input_grad] = bv.grad();
+        }
+        CHECK(dw[threads - 1][0] == dw[threads - 1][1]);
+        CHECK(db[threads - 1][0] == db[threads - 1][1]);
+      }
+      ag::set_num_threads(0);
+      CHECK(dw[0][0] == dw[1][0]);
+      CHECK(db[0][0] == db[1][0]);
     }
-    CHECK(dw[0] == dw[1]);
-    CHECK(db[0] == db[1]);
-  }
 }
 
 TEST_CASE("conv ops refuse shapes that do not fit, naming the op and the shapes") {

@@ -300,10 +300,13 @@ TEST_CASE("gemm_linear_transposed: bias + X Wᵀ with gemm's bits (built-in), or
 TEST_CASE("gemm_linear_input_grad: A B with gemm's bits (built-in), or close (OpenBLAS)") {
   const bool built_in = std::string(ag::gemm_name()) == "built-in";
   // [batch, out] x [out, in]: a linear layer's dX = G W for the VAE's two large layers at
-  // batches 32, 96 and 128, the conv VAE's two (3136 <-> 256: several B blocks a thread), and
-  // edges (rows and columns not multiples of the tile, one row, k = 0).
+  // batches 32, 96 and 128, the conv VAE's two (3136 <-> 256; the first several B blocks a
+  // thread), edges (rows and columns not multiples of the tile, one row, k = 0), and ragged
+  // shapes large enough to be cut between the threads (a short last row panel, a part ending
+  // in a partial vector).
   const Shape shapes[] = {{128, 400, 784}, {128, 784, 400}, {32, 400, 784}, {96, 784, 400}, {128, 3136, 256},
-                          {128, 256, 3136}, {13, 45, 37}, {1, 9, 300}, {21, 70, 0}};
+                          {128, 256, 3136}, {13, 45, 37}, {1, 9, 300}, {21, 70, 0}, {61, 403, 517},
+                          {7, 1001, 300}};
   for (const Shape s : shapes)
     for (const int threads : {1, 2, 3}) {
       ThreadCount count(threads);

@@ -493,9 +493,9 @@ void relu_grad(const float* grad, const float* y, std::size_t n, std::size_t fir
   const std::size_t total = count * n, whole = total / kW * kW;
   std::size_t i = 0;
   for (; i < whole; i += kW)
-    xsimd::select(Vec::load_unaligned(out + i) > Vec(0.0F), Vec(0.0F) + Vec::load_unaligned(g + i), Vec(0.0F))
+    xsimd::select(Vec::load_unaligned(out + i) <= Vec(0.0F), Vec(0.0F), Vec(0.0F) + Vec::load_unaligned(g + i))
         .store_unaligned(dst + i);
-  for (; i < total; ++i) dst[i] = out[i] > 0.0F ? 0.0F + g[i] : 0.0F;
+  for (; i < total; ++i) dst[i] = out[i] <= 0.0F ? 0.0F : 0.0F + g[i];
 }
 
 }  // namespace ag

@@ -74,7 +74,7 @@ void scatter_channel_major(const float* src, std::size_t channels, std::size_t p
                            std::size_t count, const float* bias, bool accumulate, bool relu, float* dst);
 
 /// dst [count, n] = the gradient before a ReLU of images [first, first + count) of grad
-/// [B, n], given the ReLU's output y [B, n]: y > 0 ? 0 + grad : 0, as relu's backward computes
+/// [B, n], given the ReLU's output y [B, n]: y <= 0 ? 0 : 0 + grad, as relu's backward computes
 /// it (so a convolution with a fused ReLU gets the bits of the two ops).
 void relu_grad(const float* grad, const float* y, std::size_t n, std::size_t first, std::size_t count, float* dst);
 

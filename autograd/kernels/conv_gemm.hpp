@@ -1,5 +1,6 @@
-// The GEMMs of the convolution ops (autograd/ops/conv.cpp) that are not plain calls to gemm:
-// which way a product takes its columns, and conv2d's product written straight into the images.
+// Two GEMM paths of the convolution ops (autograd/ops/conv.cpp): which way a product takes its
+// columns (the implicit GEMM or im2col's), and conv2d's product written straight into the
+// images. (The others: col2im_gemm in conv.hpp, the gathered panels in conv_panels.hpp.)
 #pragma once
 
 #include <cstddef>

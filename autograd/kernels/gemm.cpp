@@ -431,13 +431,13 @@ void gemm_linear_transposed(std::size_t m, std::size_t n, std::size_t k, const f
                      });
 }
 
-// C = A B cut between the threads by C's columns, in whole vectors (so no two threads write one
-// cache line of a row): each thread packs only its columns of B (the weight) and reads A (the
-// batch's gradient) in place, so nothing is packed twice, and C is written where it lies.
-// Taken transposed before (Cᵀ = Bᵀ Aᵀ cut by rows, then transposed into C), each thread packed
-// all of Aᵀ (a transpose of the whole gradient) and C went through a transpose of its own.
-// Products commute in floating point and each element keeps its sum's order (K blocks and
-// all), so C has gemm's bits. On one thread the plain product (both operands packed) is as
+// C = A B cut between the threads by C's columns, in whole vectors (with AVX-512's 16 floats
+// and rows on cache lines, no two threads write one line): each thread packs only its columns
+// of B (the weight) and reads A (the batch's gradient) in place, so nothing is packed twice,
+// and C is written where it lies. Taken transposed before (Cᵀ = Bᵀ Aᵀ cut by rows, then
+// transposed into C), each thread packed all of Aᵀ and C went through a transpose of its own.
+// Each element's sum runs over the same K blocks in the same order whether A is read in place
+// or packed, so C has gemm's bits. On one thread the plain product (both operands packed) is as
 // fast, and it is the same code as before.
 void gemm_linear_input_grad(std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float* c) {
   using namespace gemm_detail;

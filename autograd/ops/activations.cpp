@@ -24,13 +24,13 @@ static void elu_backward(Tape& t, const Node& n);
 static void gelu_backward(Tape& t, const Node& n);
 static void silu_backward(Tape& t, const Node& n);
 
-// y = max(x, 0), dy/dx = [x > 0]
+// y = max(x, 0) (NaN stays NaN), dy/dx = [x > 0] (and 1 at NaN, as PyTorch passes it on)
 Var relu(Var x) {
   Var y = unary_forward("relu", x, relu_backward, [](float v) { return std::max(v, 0.0F); });
   y.tape().node(y).writes_fresh = true;
   return y;
 }
-// The backward passes g where x > 0 and 0 elsewhere (PyTorch's threshold_backward) rather
+// The backward passes g except where x <= 0 (PyTorch's threshold_backward) rather
 // than multiplying g by the 0 / 1 derivative: a select vectorizes, the product did not (g++
 // keeps g * 0 for NaN's sake), and the ReLU mask is the VAE's most frequent backward.
 static void relu_backward(Tape& t, const Node& n) {

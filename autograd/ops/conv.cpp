@@ -132,8 +132,8 @@ void add_eight_channels(const float* grad, const float* relu_out, std::size_t po
     __m256 r[8];
     for (std::size_t q = 0; q < 8; ++q) {
       r[q] = _mm256_loadu_ps(grad + q * positions + p);
-      if constexpr (Masked) {  // 0 + (y > 0 ? g : 0), the select as the scalar loop's bit mask
-        const __m256 keep = _mm256_cmp_ps(_mm256_loadu_ps(relu_out + q * positions + p), zero, _CMP_GT_OQ);
+      if constexpr (Masked) {  // 0 + (y <= 0 ? 0 : g), the select as the scalar loop's bit mask
+        const __m256 keep = _mm256_cmp_ps(_mm256_loadu_ps(relu_out + q * positions + p), zero, _CMP_NLE_UQ);
         r[q] = _mm256_add_ps(zero, _mm256_and_ps(r[q], keep));
       }
     }
@@ -153,7 +153,7 @@ void add_eight_channels(const float* grad, const float* relu_out, std::size_t po
 constexpr std::size_t kSumGroup = 8;
 
 /// total[q] += values [0, count) of n <= kSumGroup channels (channel q at grad + q stride), in
-/// double, in order; with relu_out, of the gradient before that ReLU, y > 0 ? 0 + g : 0 as
+/// double, in order; with relu_out, of the gradient before that ReLU, y <= 0 ? 0 : 0 + g as
 /// relu's backward computes it, the select as a bit mask (as a branch it mispredicted).
 /// `ahead` (floats, 0 for none): where the next values to be summed lie, to prefetch them.
 template <bool Masked>
@@ -161,7 +161,7 @@ void add_channel_sums(const float* grad, const float* relu_out, std::size_t n, s
                       std::size_t count, [[maybe_unused]] std::size_t ahead, double* total) {
   const auto value = [&](std::size_t i) {
     if constexpr (!Masked) return grad[i];
-    const std::uint32_t keep = relu_out[i] > 0.0F ? 0xFFFFFFFFU : 0U;
+    const std::uint32_t keep = relu_out[i] <= 0.0F ? 0U : 0xFFFFFFFFU;
     return 0.0F + std::bit_cast<float>(std::bit_cast<std::uint32_t>(grad[i]) & keep);
   };
   if (n < kSumGroup) {
@@ -344,8 +344,8 @@ static ConvGeometry conv2d_geometry(const Shape& x, const Shape& w, const Conv2d
 /// images; but the gradient and the ReLU's output are read once, not twice (the bias's own pass
 /// was about half of the VAE's encoder.0 backward). Returns false, having done nothing, where
 /// the groups outnumber the parts' buffers.
-bool first_layer_backward(Tape& t, const Node& n, const Node& x, Node& w, const Conv2dOptions& o,
-                          const ConvGeometry& g, const Chunks& chunks, float* buffers) {
+static bool first_layer_backward(Tape& t, const Node& n, const Node& x, Node& w, const Conv2dOptions& o,
+                                 const ConvGeometry& g, const Chunks& chunks, float* buffers) {
   constexpr std::size_t kGroupRows = 2 * gemm_detail::kMR;
   const std::size_t k = g.col_rows(), positions = g.positions(), out_c = w.value().shape()[0];
   const std::size_t groups = (out_c + kGroupRows - 1) / kGroupRows;

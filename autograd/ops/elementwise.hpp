@@ -26,23 +26,24 @@ void elementwise_for(std::size_t n, const Loop& loop) {
   parallel_for(n, kMinElementsPerThread, loop);
 }
 
-// relu's rule: dx[i] += x[i] > 0 ? g[i] : 0 (with Fresh: dx[i] = 0 + that, dx unread), in
-// loops of restrict pointers that the compiler vectorizes. (Also a fused ReLU's, given its
-// output for x: max(x, 0) > 0 exactly where x > 0.)
+// relu's rule: dx[i] += x[i] <= 0 ? 0 : g[i] (with Fresh: dx[i] = 0 + that, dx unread), in
+// loops of restrict pointers that the compiler vectorizes. Written as `<= 0`, not `> 0`, so a
+// NaN input passes its gradient on, as PyTorch's threshold_backward does. (Also a fused ReLU's,
+// given its output for x: max(x, 0) <= 0 exactly where x <= 0, and NaN stays NaN.)
 template <bool Fresh>
 void relu_mask_add(const float* __restrict x, const float* __restrict g, float* __restrict dx,
                    std::size_t n) {
   if constexpr (Fresh) {
-    // The select as a bit mask: g++ 12 vectorizes `dx[i] = x[i] > 0 ? g[i] : 0` in no form
+    // The select as a bit mask: g++ 12 vectorizes `dx[i] = x[i] <= 0 ? 0 : g[i]` in no form
     // ("control flow in loop"), only the select added to a value loaded from dx.
     for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t keep = x[i] > 0.0F ? 0xFFFFFFFFU : 0U;
+      const std::uint32_t keep = x[i] <= 0.0F ? 0U : 0xFFFFFFFFU;
       dx[i] = 0.0F + std::bit_cast<float>(std::bit_cast<std::uint32_t>(g[i]) & keep);
     }
   } else {
     for (std::size_t i = 0; i < n; ++i) {
       const float gi = g[i];  // read unconditionally, or g++ will not vectorize the select
-      dx[i] += x[i] > 0.0F ? gi : 0.0F;
+      dx[i] += x[i] <= 0.0F ? 0.0F : gi;
     }
   }
 }

@@ -132,7 +132,7 @@ static void matmul_backward(Tape& t, const Node& n) {
 
 // ---- linear: Y[B, out] = X[B, in] Wᵀ + b, W stored [out, in] as in PyTorch ----
 //   dX = G W,  dW = Gᵀ X,  db = column sums of G (in double)
-// With LinearOptions::relu, Y = max(X Wᵀ + b, 0) and G is first masked where Y > 0 fails.
+// With LinearOptions::relu, Y = max(X Wᵀ + b, 0) and G is first masked where Y <= 0 (a NaN passes, as in relu).
 // X of any rank [..., in] is a matrix of B = (product of the leading dimensions) rows.
 
 /// The result's shape [..., out], after checking x [..., in] against weight [out, in].
@@ -157,7 +157,7 @@ static std::size_t linear_rows(const Shape& x) {
 
 namespace {
 struct LinearAttrs {
-  bool relu;  // LinearOptions::relu: the output is max(y, 0), the gradient masked where it is not > 0
+  bool relu;  // LinearOptions::relu: the output is max(y, 0), the gradient masked where it is <= 0
 };
 }  // namespace
 
@@ -167,7 +167,8 @@ struct LinearAttrs {
 /// 3.8% of an epoch at batch 128, 7.6% at batch 32), and dX = G W has every thread pack all of W;
 /// when the batch is shorter than a row of W, Y is taken transposed reading W in place, and dX
 /// cut by W's columns, each thread packing its share of W and reading G in place: the same bits.
-/// Small weights are not worth the extra passes.
+/// Small weights are not worth the extra passes. (bench_gemm --linear times the same choice:
+/// change it there too.)
 static bool linear_weight_is_large(std::size_t out, std::size_t in) { return in * out >= 65536; }
 static bool linear_transposed(std::size_t batch, std::size_t out, std::size_t in) {
   return linear_weight_is_large(out, in) && batch < in;

@@ -91,7 +91,7 @@ static void sum_backward(Tape& t, const Node& n) {
 // ---- max and min: y[o] = the largest (smallest) of o's elements;
 //      dx = g[o] / k at each of the k elements equal to y[o], as torch.amax / amin ----
 // (torch.max(x, dim) sends it all to the index it returns instead, but over a list of axes, as
-// here, PyTorch has only amax, and max(x) over everything splits it as amax does.) A NaN
+// here, PyTorch has only amax; max(x) over everything splits a tie as amax does.) A NaN
 // maximum (a NaN anywhere in o's elements) gives each of them a NaN gradient: amax's g / 0 * 0.
 
 static Var extreme(const char* name, Var x, Axes axes, bool keepdim, bool largest) {
