@@ -146,6 +146,8 @@ Var var(Var x, Axes axes, bool keepdim, int correction) {
 
 // y = sqrt(v), dy/dv = 1 / (2y) as sqrt's, but 0 where y = 0 (every element equal), as
 // PyTorch's std_backward masks it: sqrt's rule would send 0 * inf = NaN to every element.
+// Written out rather than through unary_backward, which multiplies g by the derivative: the
+// mask must give 0 even where g is not finite, as PyTorch's masked_fill does.
 static void std_backward(Tape& t, const Node& n) {
   Node& v = input(t, n, 0);
   if (!v.requires_grad) return;
