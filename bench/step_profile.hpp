@@ -7,8 +7,7 @@
 // prints per op and thread count the minimum over the steps of its wall time in milliseconds,
 // the thread counts' steps interleaved; or, with --cpu-time, of the calling thread's CPU time
 // (for one thread: a busy machine's time slicing does not inflate it). The gradients start
-// owed as zeros (Optimizer::defer_zero_grad), as in training; with --fused, Adam updates each
-// parameter during the backward sweep, as training does (Optimizer::backward_and_step).
+// owed as zeros (Optimizer::defer_zero_grad), as in training.
 #pragma once
 
 #include <algorithm>
@@ -127,10 +126,6 @@ inline int profile_step(int argc, char** argv, const char* name, const char* wha
   app.add_option("--steps", steps, "steps per thread count (the minimum counts)")->capture_default_str();
   app.add_option("--threads", thread_counts, "thread counts, interleaved step by step")->delimiter(',');
   app.add_flag("--cpu-time", g_cpu_time, "time the calling thread's CPU time, not wall time (for 1 thread)");
-  bool fused = false;
-  app.add_flag("--fused", fused,
-               "update each parameter as backward finishes it (Optimizer::backward_and_step, as training "
-               "does): Adam's time is then inside 'backward (all)'");
   std::size_t kBatch = 128;
   app.add_option("--batch", kBatch, "examples per step")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -170,12 +165,8 @@ inline int profile_step(int argc, char** argv, const char* name, const char* wha
       ag::Var loss = loss_ops(step, tape.constant(batch), eps);
       step.wrap_backward();
       timed("defer_zero_grad", [&] { adam.defer_zero_grad(); });
-      if (fused) {
-        timed("backward (all)", [&] { adam.backward_and_step(tape, loss); });
-      } else {
-        timed("backward (all)", [&] { tape.backward(loss); });
-        timed("adam step", [&] { adam.step(); });
-      }
+      timed("backward (all)", [&] { tape.backward(loss); });
+      timed("adam step", [&] { adam.step(); });
       times.add("step (all)", seconds_since(start));
       if (s == 0) {  // warm-up
         if (order.empty()) order = times.order;

@@ -45,10 +45,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : lr_(lr), initi
       throw std::invalid_argument(fmt::format("optimizer: parameter {} is null", i));
     if (!seen.insert(params_[i]).second)
       throw std::invalid_argument(fmt::format("optimizer: parameter {} is listed twice", i));
-    index_of_[params_[i]] = i;
   }
-  leaves_left_.resize(params_.size());
-  updated_.resize(params_.size());
 }
 
 void Optimizer::set_lr(double lr) {
@@ -95,49 +92,6 @@ void Optimizer::step() {
   for (ag::Parameter* p : params_) p->settle_grad();  // zeros where defer_zero_grad left them owed
   ++steps_;
   for (std::size_t i = 0; i < params_.size(); ++i) update(i, *params_[i]);
-}
-
-// Adam reads about 28 bytes a parameter (value, gradient and two moments; three written back):
-// run after the whole backward, the large layers' gradients and values come back from L3 or
-// memory; run as the sweep finishes each parameter, its gradient (just written by the layer's
-// backward) and its value (just read for the input's gradient) are largely still in the
-// cores' caches. Each update is the same arithmetic on the same values, so the bits are too.
-void Optimizer::backward_and_step(ag::Tape& tape, ag::Var loss) {
-  if (tape.has_parameter_hook()) {
-    tape.backward(loss);
-    step();
-    return;
-  }
-  check_shapes();  // (the tape shaped the gradients of the parameters it recorded)
-  std::fill(leaves_left_.begin(), leaves_left_.end(), 0U);
-  std::fill(updated_.begin(), updated_.end(), std::uint8_t{0});
-  for (std::uint32_t i = 0; i <= loss.index(); ++i)  // the leaves the sweep will pass
-    if (const ag::Parameter* p = tape.node(i).parameter) {
-      const auto it = index_of_.find(p);
-      if (it != index_of_.end()) ++leaves_left_[it->second];
-    }
-  ++steps_;
-  struct Unhook {
-    ag::Tape& tape;
-    ~Unhook() { tape.set_parameter_hook(nullptr, nullptr); }
-  } unhook{tape};
-  tape.set_parameter_hook(&Optimizer::on_parameter_swept, this);
-  tape.backward(loss);
-  for (std::size_t i = 0; i < params_.size(); ++i)  // parameters the sweep did not pass
-    if (!updated_[i]) {
-      params_[i]->settle_grad();
-      update(i, *params_[i]);
-    }
-}
-
-void Optimizer::on_parameter_swept(void* optimizer, ag::Parameter& p) {
-  auto& self = *static_cast<Optimizer*>(optimizer);
-  const auto it = self.index_of_.find(&p);
-  if (it == self.index_of_.end()) return;  // not one of this optimizer's
-  const std::size_t i = it->second;
-  if (--self.leaves_left_[i] != 0) return;  // another leaf of it is still to come
-  self.updated_[i] = 1;
-  self.update(i, p);  // (the sweep settled its gradient)
 }
 
 void Optimizer::zero_grad() {

@@ -16,7 +16,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -25,7 +24,6 @@
 
 #include "autograd/array.hpp"
 #include "autograd/parameter.hpp"
-#include "autograd/tape.hpp"
 
 namespace optim {
 
@@ -69,14 +67,6 @@ class Optimizer {
 
   /// Applies one update to every parameter from its current gradient.
   void step();
-  /// tape.backward(loss) and then step(), with the same results bit for bit, but each
-  /// parameter is updated as soon as the sweep has passed its last leaf on the tape (its
-  /// gradient is final there), while its gradient and value are still in cache rather than
-  /// after the whole sweep has pushed them out. For loops that read no gradient between
-  /// backward and step (no clipping). The tape must have no parameter hook of its own (a
-  /// gradient allreduce's): then it runs backward and step() one after the other. If backward
-  /// throws, the parameters already passed have been updated and the step counted.
-  void backward_and_step(ag::Tape& tape, ag::Var loss);
   /// Sets every parameter's gradient to zero.
   void zero_grad();
   /// The same without a pass over the gradients (ag::Parameter::defer_zero_grad, as
@@ -110,8 +100,6 @@ class Optimizer {
     return buffers_[handle].arrays[param];
   }
   /// The update of parameter `index`. step_count() already includes this step (1 on the first).
-  /// It may read and write only that parameter and its own buffers: backward_and_step
-  /// updates the parameters in the order the sweep finishes them.
   virtual void update(std::size_t index, ag::Parameter& p) = 0;
 
  private:
@@ -120,7 +108,6 @@ class Optimizer {
     std::vector<ag::Array> arrays;  // one per parameter
   };
   void check_shapes() const;
-  static void on_parameter_swept(void* optimizer, ag::Parameter& p);
 
   struct GroupSettings {
     std::optional<double> lr, weight_decay;
@@ -131,11 +118,6 @@ class Optimizer {
   double lr_, initial_lr_;
   std::size_t steps_ = 0;
   std::vector<Buffer> buffers_;
-  // backward_and_step's bookkeeping, sized once: per parameter, its leaves on the tape the
-  // sweep has yet to pass (the update waits for the last), and whether it was updated.
-  std::map<const ag::Parameter*, std::size_t> index_of_;
-  std::vector<std::uint32_t> leaves_left_;
-  std::vector<std::uint8_t> updated_;
 };
 
 }  // namespace optim

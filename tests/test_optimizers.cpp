@@ -170,50 +170,6 @@ TEST_CASE("an optimizer step and clipping after a deferred zero_grad see zeros w
   CHECK_FALSE(w.grad_zero_pending);
 }
 
-// backward_and_step updates each parameter as the sweep finishes its gradient: a weight used
-// twice (two leaves: its update must wait for the second), one used once, and one the loss
-// does not reach at all (updated after the sweep, from a zero gradient) must end bit for bit
-// where backward followed by step() leaves them, step after step.
-template <class Opt, class Options>
-std::vector<Array> train_tiny_net(Options options, bool fused) {
-  ag::Rng rng(7);
-  ag::Parameter shared(Array({4, 4})), single(Array({3, 4})), unused(Array({2}));
-  for (ag::Parameter* p : {&shared, &single, &unused}) rng.fill_uniform(p->value, -1.0F, 1.0F);
-  Opt opt({&shared, &single, &unused}, options);
-  Array x({5, 4});
-  rng.fill_uniform(x, -1.0F, 1.0F);
-  ag::Tape tape;
-  for (int t = 0; t < 4; ++t) {
-    tape.reset();
-    ag::Var h = ag::relu(ag::linear(tape.constant(x), tape.parameter(shared)));
-    h = ag::linear(h, tape.parameter(shared));  // a second leaf of the same weight
-    ag::Var loss = ag::mean(ag::linear(h, tape.parameter(single)) * ag::linear(h, tape.parameter(single)));
-    opt.defer_zero_grad();
-    if (fused) {
-      opt.backward_and_step(tape, loss);
-    } else {
-      tape.backward(loss);
-      opt.step();
-    }
-    CHECK_FALSE(tape.has_parameter_hook());
-  }
-  CHECK(opt.step_count() == 4);
-  return {shared.value, single.value, unused.value};
-}
-
-template <class Opt, class Options>
-void check_backward_and_step(Options options) {
-  const std::vector<Array> apart = train_tiny_net<Opt>(options, false), fused = train_tiny_net<Opt>(options, true);
-  for (std::size_t i = 0; i < apart.size(); ++i)
-    for (std::size_t j = 0; j < apart[i].size(); ++j) CHECK(fused[i].data()[j] == apart[i].data()[j]);
-}
-
-TEST_CASE("backward_and_step gives backward and then step()'s weights bit for bit") {
-  check_backward_and_step<optim::Adam>(optim::AdamOptions{.lr = 0.05, .weight_decay = 0.01});
-  check_backward_and_step<optim::AdamW>(optim::AdamWOptions{.lr = 0.05, .amsgrad = true});
-  check_backward_and_step<optim::SGD>(optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01});
-}
-
 TEST_CASE("the learning rate can be read and changed between steps") {
   ag::Parameter w(Array{{1.0F}});
   optim::SGD sgd({&w}, {.lr = 0.5});

@@ -562,13 +562,9 @@ static float descend(ag::Tape& tape, optim::Optimizer& optimizer, ag::Var loss, 
   const float value = loss.item();
   if (!std::isfinite(value)) return value;  // the caller reports it; the weights stay good
   optimizer.defer_zero_grad();  // backward writes the gradients: no pass of zeros first
-  if (clip_norm > 0) {  // clipping reads every gradient before any update
-    tape.backward(loss);
-    optim::clip_grad_norm(optimizer.parameters(), clip_norm);
-    optimizer.step();
-  } else {
-    optimizer.backward_and_step(tape, loss);  // each parameter updated while its gradient is hot
-  }
+  tape.backward(loss);
+  if (clip_norm > 0) optim::clip_grad_norm(optimizer.parameters(), clip_norm);
+  optimizer.step();
   return value;
 }
 
