@@ -372,6 +372,8 @@ void pad_images(const ConvGeometry& g, const float* image, std::size_t first, st
     return;
   }
 #endif
+  // Otherwise (no AVX-512, few planes a call, or a plan that does not fit: planes smaller than a
+  // vector or larger than 2048 floats) row by row.
   // The unshifted phases of one plane (shifted planes are copied from them): after the planes
   // and their slack, with a vector of its own for the copies' overlapping loads.
   const std::size_t phase_floats = ph.rows * ph.phase_cols;
