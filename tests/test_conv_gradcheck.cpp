@@ -210,6 +210,34 @@ TEST_CASE("conv2d gives the same bits with 1 and 2 threads, and twice the gradie
   for (std::size_t i = 1; i < again.size(); ++i) CHECK(again[i] == two[i]);
 }
 
+// Chunks::run: each thread claims parts and runs them all in one set of chunk buffers (its
+// slot), so the buffers a part's chunks use depend on the thread count and on timing; the
+// values and gradients may not. 29 images in 8 parts of 3 or 4 (chunks of several images
+// here, a last short one), 64 channels (the implicit GEMMs) and a fused ReLU (the buffer of
+// the gradient before it), at 1, 2 and 3 threads.
+TEST_CASE("conv ops give the same bits at 1, 2 and 3 threads: the chunk buffers are a thread's, not a part's") {
+  const Array x = sample(Shape{29, 5, 9, 7}, 13), w = sample(Shape{64, 5, 4, 4}, 14), b = sample(Shape{64}, 15);
+  const Array wt = sample(Shape{64, 3, 4, 4}, 16), bt = sample(Shape{3}, 17);
+  auto run = [&](int threads) {
+    ag::set_num_threads(threads);
+    ag::Tape tape;
+    ag::Var xv = tape.variable(x), wv = tape.variable(w), bv = tape.variable(b);
+    ag::Var wtv = tape.variable(wt), btv = tape.variable(bt);
+    ag::Var h = ag::conv2d(xv, wv, bv, {.stride = 2, .padding = 1, .relu = true});
+    ag::Var y = ag::conv_transpose2d(h, wtv, btv, {.stride = 2, .padding = 1, .relu = true});
+    ag::Var loss = ag::sum(ag::mul(y, y));
+    tape.backward(loss);
+    return std::vector<Array>{y.value(), xv.grad(), wv.grad(), bv.grad(), wtv.grad(), btv.grad()};
+  };
+  const auto one = run(1), two = run(2), three = run(3);
+  ag::set_num_threads(0);
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    INFO("output " << i);
+    CHECK(one[i] == two[i]);
+    CHECK(one[i] == three[i]);
+  }
+}
+
 // The built-in GEMM sums each output in one order whatever the batch, so an image's values and
 // input gradient are the same bits alone or in a batch; OpenBLAS (-Dblas=openblas) blocks by
 // size and promises only closeness.

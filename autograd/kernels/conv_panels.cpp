@@ -7,6 +7,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "autograd/kernels/conv_phases.hpp"
+#include "autograd/kernels/conv_plane_copy.hpp"
 
 namespace ag {
 namespace {
@@ -292,6 +293,51 @@ void pack_columns(const void* source, std::size_t p0, std::size_t kc, std::size_
   }
 }
 
+#if defined(__AVX512F__)
+// pad_images through a PlaneCopyPlan: the source of each float of one plane as pad_images lays
+// it out (-1 for the border), in the layout's order: phases (a, b), each phase's shifted copies
+// jq, rows, columns; the plain padded plane is the one phase of stride 1, one copy. False (and
+// nothing written) if the plan does not fit.
+bool pad_by_plan(const ConvGeometry& g, const Padded& pd, const Phased& ph, bool phased, const float* image,
+                 std::size_t planes, float* padded) {
+  using conv_detail::PlaneCopyPlan;
+  const std::size_t sh = phased ? g.stride_h : 1, sw = phased ? g.stride_w : 1, shifts = phased ? ph.shifts : 1;
+  const std::size_t rows = phased ? ph.rows : pd.rows, cols = phased ? ph.cols : pd.cols;
+  const std::size_t floats = sh * sw * shifts * rows * cols;
+  if (floats > PlaneCopyPlan::kMaxVectors * PlaneCopyPlan::kLanes) return false;
+  std::int32_t source[PlaneCopyPlan::kMaxVectors * PlaneCopyPlan::kLanes];
+  std::int32_t* d = source;
+  for (std::size_t a = 0; a < sh; ++a)
+    for (std::size_t b = 0; b < sw; ++b)
+      for (std::size_t jq = 0; jq < shifts; ++jq)
+        for (std::size_t y = 0; y < rows; ++y)
+          for (std::size_t x = 0; x < cols; ++x) {
+            // padded (Y, X) holds image (Y - pad_h, X - pad_w) inside the padded plane's span
+            const std::size_t py = y * sh + a, px = (x + jq) * sw + b;
+            const bool inside = py < pd.rows && px < pd.cols && py >= g.pad_h && px >= g.pad_w &&
+                                py - g.pad_h < g.height && px - g.pad_w < g.width;
+            *d++ = inside ? static_cast<std::int32_t>((py - g.pad_h) * g.width + px - g.pad_w) : -1;
+          }
+  PlaneCopyPlan plan;
+  const std::size_t plane = g.height * g.width;
+  if (!plan.build(source, floats, plane)) return false;
+  constexpr std::size_t kSideBySide = 4;
+  std::size_t i = 0;
+  for (; i + kSideBySide <= planes; i += kSideBySide) {
+    const float* from[kSideBySide];
+    float* to[kSideBySide];
+    for (std::size_t k = 0; k < kSideBySide; ++k) from[k] = image + (i + k) * plane, to[k] = padded + (i + k) * floats;
+    plan.copy<kSideBySide>(from, to);
+  }
+  for (; i < planes; ++i) {
+    const float* from = image + i * plane;
+    float* to = padded + i * floats;
+    plan.copy<1>(&from, &to);
+  }
+  return true;
+}
+#endif
+
 }  // namespace
 
 std::size_t conv_padded_floats(const ConvGeometry& g, std::size_t count) {
@@ -315,6 +361,19 @@ void pad_images(const ConvGeometry& g, const float* image, std::size_t first, st
   std::fill(padded, padded + kW, 0.0F);  // the slack the panels' loads may read into
   padded += kW;
   const std::size_t end = count * g.channels * padded_plane;
+#if defined(__AVX512F__)
+  // Building the plan takes about a microsecond (a 30 x 30 plane), which pays over a few dozen
+  // planes but not over the first and last layers' 13 one-channel images a chunk (there
+  // the plan's pad took twice as long as the row by row one).
+  constexpr std::size_t kPlanPlanes = 32;
+  if (count * g.channels >= kPlanPlanes &&
+      pad_by_plan(g, pd, ph, phased, image + first * g.channels * plane, count * g.channels, padded)) {
+    std::fill(padded + end, padded + end + kW, 0.0F);
+    return;
+  }
+#endif
+  // Otherwise (no AVX-512, few planes a call, or a plan that does not fit: planes smaller than a
+  // vector or larger than 2048 floats) row by row.
   // The unshifted phases of one plane (shifted planes are copied from them): after the planes
   // and their slack, with a vector of its own for the copies' overlapping loads.
   const std::size_t phase_floats = ph.rows * ph.phase_cols;

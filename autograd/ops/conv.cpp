@@ -23,14 +23,16 @@
 // The weight, the one GEMM operand every chunk shares, is packed for the GEMM once per call
 // (gemm_packed.hpp), not once per chunk.
 //
-// Buffers: each part's columns, channel-major block and weight-gradient sum, and the packed
-// weight, live in the node's `scratch` array, sized by the shapes of one chunk (not by the
+// Buffers: each part's weight-gradient sum, the chunk buffers (columns, channel-major block,
+// padded images: one set per thread, Chunks::run) and the packed weight live in the node's
+// `scratch` array, sized by the shapes of one chunk (not by the
 // batch), which keeps its size from step to step, so a training loop allocates nothing once
 // the tape has seen the shapes, and an evaluation at a large batch needs no more memory than
 // training. The backward rule recomputes what it needs (an im2col or a transpose costs about
 // 1/O of the GEMM) instead of trusting the forward's leftovers, so a second backward over the
 // same record is still right.
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 
@@ -219,7 +221,8 @@ constexpr std::size_t kChunkFloats = 128 * 1024;
 /// the implicit GEMMs gather their columns from: conv_panels.hpp) and, for an op with a fused
 /// ReLU, `grad` (the chunk's gradient before the ReLU: `out_floats` per image); after the parts
 /// comes the weight, packed once for all chunks as the GEMM's op(A) ([M, K] or [K, M]: room for
-/// either).
+/// either). All but `dw` are a chunk's working buffers, used by the thread whose slot is p
+/// (Chunks::run), whichever parts it runs.
 struct Chunks {
   std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, work_floats, padded_floats, grad_floats,
       weight_floats;
@@ -254,18 +257,29 @@ struct Chunks {
   float* grad(float* scratch, std::size_t part) const { return padded(scratch, part) + padded_floats; }
   float* weight(float* scratch) const { return scratch + parts * part_floats(); }
 
-  /// Runs body(part, first, count) for every chunk, the parts on the threads, each part's
-  /// chunks in order.
+  /// Runs body(part, slot, first, count) for every chunk, each part's chunks in order. One
+  /// task per thread claims the parts one at a time as it comes free (so a thread slowed by
+  /// another job leaves its share to the others) and runs them all in the scratch buffers of
+  /// part `slot`, its own index (a part's weight-gradient sum stays dw(part)). A task per part
+  /// had worked in that part's own buffers, so every part's first chunk wrote its columns,
+  /// panels and padded images into lines out of cache (a layer's buffers for 8 parts are
+  /// several MB); one set per thread stays in L2. The buffers carry nothing from one chunk to
+  /// the next and a part's sums do not depend on the thread that runs it: the same bits.
   template <class Body>
   void run(const Body& body) const {
-    parallel_run(static_cast<int>(parts), [&](int p) { run_part(static_cast<std::size_t>(p), body); });
+    const std::size_t threads = std::clamp<std::size_t>(static_cast<std::size_t>(num_threads()), 1, parts);
+    std::atomic<std::size_t> next{0};
+    parallel_run(static_cast<int>(threads), [&](int t) {
+      for (std::size_t part; (part = next.fetch_add(1, std::memory_order_relaxed)) < parts;)
+        run_part(part, static_cast<std::size_t>(t), body);
+    });
   }
-  /// Runs body(part, first, count) for the chunks of one part, in order.
+  /// Runs body(part, slot, first, count) for the chunks of one part, in order.
   template <class Body>
-  void run_part(std::size_t part, const Body& body) const {
+  void run_part(std::size_t part, std::size_t slot, const Body& body) const {
     const std::size_t end = batch * (part + 1) / parts;
     for (std::size_t first = batch * part / parts; first < end; first += chunk)
-      body(part, first, std::min(chunk, end - first));
+      body(part, slot, first, std::min(chunk, end - first));
   }
   bool first_of_part(std::size_t part, std::size_t first) const { return first == batch * part / parts; }
 
@@ -361,7 +375,7 @@ static bool first_layer_backward(Tape& t, const Node& n, const Node& x, Node& w,
     float* padded = chunks.padded(buffers, slot);
     double total[kGroupRows] = {};
     for (std::size_t part = 0; part < chunks.parts; ++part)
-      chunks.run_part(part, [&](std::size_t, std::size_t first, std::size_t count) {
+      chunks.run_part(part, slot, [&](std::size_t, std::size_t, std::size_t first, std::size_t count) {
         const std::size_t cols = count * positions;
         gather_channel_major(grad, relu_out, out_c, c0, c1, positions, first, count, gt);
         if (db)
@@ -394,22 +408,22 @@ static void conv2d_backward(Tape& t, const Node& n) {
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [K, O], for dcol
   if (x.requires_grad) col2im_gemm_pack(g, out_c, w.value().data(), packed_wt);
-  chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
-    float* col = chunks.col(buffers, part);
+  chunks.run([&](std::size_t part, std::size_t slot, std::size_t first, std::size_t count) {
+    float* col = chunks.col(buffers, slot);
     // The chunk's gradient before the fused ReLU, taken once for both products when the input
     // needs its gradient; for the weight's alone (a first layer) the ReLU's mask is applied as
     // the gradient is gathered, which saves a pass.
     const float* grad =
-        x.requires_grad ? chunk_grad(n, o.relu, out_floats, first, count, chunks.grad(buffers, part)) : nullptr;
+        x.requires_grad ? chunk_grad(n, o.relu, out_floats, first, count, chunks.grad(buffers, slot)) : nullptr;
     if (w.requires_grad) {  // dW[O, K] (+)= G' colᵀ, the part's first chunk overwriting
-      float* gt = chunks.mat(buffers, part);
+      float* gt = chunks.mat(buffers, slot);
       const std::size_t cols = count * positions;
       if (grad)
         gather_channel_major(grad, nullptr, out_c, positions, 0, count, gt);
       else
         gather_channel_major(n.grad().data(), o.relu ? n.value().data() : nullptr, out_c, positions, first, count,
                              gt);
-      float* padded = chunks.padded(buffers, part);
+      float* padded = chunks.padded(buffers, slot);
       pad_images(g, x.value().data(), first, count, true, padded);
       const ColumnPanels col_t{&g, padded, count, true};
       const bool first_chunk = chunks.first_of_part(part, first);
@@ -452,18 +466,18 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* packed_w = chunks.weight(buffers);  // W [O, K]
   gemm_pack_a(false, wd.b, k, weight.value().data(), k, packed_w);
-  chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
-    float* col = chunks.col(buffers, part);
-    float* yt = chunks.mat(buffers, part);
+  chunks.run([&](std::size_t, std::size_t slot, std::size_t first, std::size_t count) {
+    float* col = chunks.col(buffers, slot);
+    float* yt = chunks.mat(buffers, slot);
     const std::size_t cols = count * positions;
     if (implicit_gemm(wd.b, cols, k)) {  // Y' = W col, its columns gathered as gemm packs them
-      float* padded = chunks.padded(buffers, part);
+      float* padded = chunks.padded(buffers, slot);
       pad_images(g, x.value().data(), first, count, false, padded);
       const ColumnPanels columns{&g, padded, count, false};
       gemm_prepacked_a_panels_b(wd.b, cols, k, packed_w, columns.source(), 0.0F, yt, cols, col);
       scatter_channel_major(yt, wd.b, positions, first, count, bias_data, false, o.relu, out.own_value.data());
     } else {  // gemm reads the columns in place and writes each image's output where it belongs
-      im2col(g, x.value().data(), first, count, col, chunks.work(buffers, part));
+      im2col(g, x.value().data(), first, count, col, chunks.work(buffers, slot));
       products_into_images(wd.b, positions, k, packed_w, col, count, bias_data, o.relu,
                            out.own_value.data() + first * wd.b * positions);
     }
@@ -497,13 +511,13 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_w = chunks.weight(buffers);  // W [C, O kh kw], for dX'
   if (x.requires_grad) gemm_pack_a(false, in_c, k, w.value().data(), k, packed_w);
-  chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {
-    float* col = chunks.col(buffers, part);
-    const float* grad = chunk_grad(n, o.relu, out_floats, first, count, chunks.grad(buffers, part));
-    float* xt = chunks.mat(buffers, part);
+  chunks.run([&](std::size_t part, std::size_t slot, std::size_t first, std::size_t count) {
+    float* col = chunks.col(buffers, slot);
+    const float* grad = chunk_grad(n, o.relu, out_floats, first, count, chunks.grad(buffers, slot));
+    float* xt = chunks.mat(buffers, slot);
     const std::size_t cols = count * positions;
     // dcol = im2col(G) [O kh kw, count H W], gathered from the padded images as gemm packs it
-    float* padded = chunks.padded(buffers, part);
+    float* padded = chunks.padded(buffers, slot);
     if (w.requires_grad) {  // dW[C, O kh kw] (+)= X' dcolᵀ, the part's first chunk overwriting
       pad_images(g, grad, 0, count, true, padded);
       gather_channel_major(x.value().data(), nullptr, in_c, positions, first, count, xt);
@@ -518,7 +532,7 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
         const ColumnPanels dcol{&g, padded, count, false};
         gemm_prepacked_a_panels_b(in_c, cols, k, packed_w, dcol.source(), 0.0F, xt, cols, col);
       } else {  // gemm reads dcol in place
-        im2col(g, grad, 0, count, col, chunks.work(buffers, part));
+        im2col(g, grad, 0, count, col, chunks.work(buffers, slot));
         gemm_prepacked_a(in_c, cols, k, packed_w, false, col, cols, 0.0F, xt, cols);
       }
       scatter_channel_major(xt, in_c, positions, first, count, nullptr, !detail::fresh(n, 0), false, x.grad().data());
@@ -569,9 +583,9 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [O kh kw, C]
   col2im_gemm_pack(g, xd.c, weight.value().data(), packed_wt);
   const float* x_data = x.value().data();
-  chunks.run([&](std::size_t part, std::size_t first, std::size_t count) {  // y = bias + col2im(Wᵀ X')
+  chunks.run([&](std::size_t, std::size_t slot, std::size_t first, std::size_t count) {  // y = bias + col2im(Wᵀ X')
     col2im_gemm(g, xd.c, packed_wt, x_data + first * xd.c * positions, first, count, bias_data, false, o.relu, y,
-                chunks.col(buffers, part));
+                chunks.col(buffers, slot));
   });
   return tape.last();
 }
