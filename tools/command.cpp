@@ -272,10 +272,10 @@ std::vector<std::int32_t> LabelFlag::of(const Model& model, const datasets::Data
                                           source, model.num_classes()));
   const std::size_t classes = model.num_classes();
   for (std::size_t i = 0; i < d.size(); ++i)
-    if (d.label(i) < 0 || static_cast<std::size_t>(d.label(i)) >= classes)
-      throw datasets::DataError(fmt::format("{}: example {}: label {} is not one of the model's {} classes (0 to {}); "
+    if (!is_class(d.label(i), classes))
+      throw datasets::DataError(fmt::format("{}: example {}: label {} is not one of the model's {}; "
                                             "give data labelled as the model's training data, or --label K",
-                                            source, i + 1, d.label(i), classes, classes - 1));
+                                            source, i + 1, d.label(i), classes_text(classes)));
   return {d.labels().begin(), d.labels().end()};
 }
 

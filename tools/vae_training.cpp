@@ -156,10 +156,9 @@ void check_labels_fit(const TrainingData& data, const TrainOptions& o, std::size
                       const nn::SafetensorsFile& file) {
   for (const datasets::Dataset* d : {&data.train, &data.eval})
     for (std::int32_t label : d->labels())
-      if (label >= 0 && static_cast<std::size_t>(label) >= classes)
-        throw datasets::DataError(fmt::format("--resume: {} holds label {}, but the conditional model of {} has {} "
-                                              "classes (0 to {})",
-                                              o.data.data.string(), label, file.source(), classes, classes - 1));
+      if (!is_class(label, classes))
+        throw datasets::DataError(fmt::format("--resume: {} holds label {}, but the conditional model of {} has {}",
+                                              o.data.data.string(), label, file.source(), classes_text(classes)));
 }
 
 // A resumed run without --data reads the data the checkpoint was trained on, where it was then.
