@@ -70,6 +70,33 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training) {
   return report_before_training(2, out.str() + err.str());
 }
 
+namespace {
+
+bool blank(const std::string& text) { return text.find_first_not_of(" \t") == std::string::npos; }
+
+// CLI11 reads "--lr=" as "--lr" and takes the next argument for its value ("--lr= --epochs 5"
+// set the rate to "--epochs"): a flag written with '=' and nothing after it is an error.
+void refuse_empty_equals(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    if (arg == "--") return;  // (what follows is positional)
+    if (arg.starts_with("--") && arg.size() > 3 && arg.back() == '=' && arg.find('=') == arg.size() - 1)
+      throw FlagError(fmt::format("{}: the value is empty", arg.substr(0, arg.size() - 1)));
+  }
+}
+
+// An empty value ("--label ''") was taken by some flags as if the flag were not there (--label,
+// --label-names, --exclude-classes): every option given a blank value is an error naming it.
+void refuse_blank_values(const CLI::App& app) {
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0 || option->get_type_size() == 0) continue;  // (not given, or a switch)
+    for (const std::string& value : option->results())
+      if (blank(value)) throw FlagError(fmt::format("{}: the value is empty", option->get_name()));
+  }
+  for (const CLI::App* sub : app.get_subcommands()) refuse_blank_values(*sub);
+}
+
+}  // namespace
+
 std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> args, const std::string& section,
                                       const char* program, bool training) {
   // The name a message starts with: "vae sample", or the program of its own ("train_vae").
@@ -77,19 +104,28 @@ std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> ar
       section.empty() || std::string(program) != "vae" ? std::string(program) : std::string(program) + " " + section;
   open_closed_standard_streams(command.c_str(),
                                training ? " (the figures of each epoch are in metrics.csv in --out)" : "");
-  try {
-    args = with_config_file(args, section, app);
-  } catch (const FlagError& e) {
-    const std::string message = fmt::format("{}: error: {}\n", program, e.what());
+  const auto report = [&](const FlagError& e) {
+    const std::string message = fmt::format("{}: error: {}\n", command, e.what());
     if (training) return report_before_training(2, message);
     fmt::print(stderr, "{}", message);
     return 2;
+  };
+  try {
+    refuse_empty_equals(args);
+    args = with_config_file(args, section, app);
+  } catch (const FlagError& e) {
+    return report(e);
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     return report_parse_error(app, e, training);
+  }
+  try {
+    refuse_blank_values(app);
+  } catch (const FlagError& e) {
+    return report(e);
   }
   return std::nullopt;
 }
@@ -103,7 +139,7 @@ TableFlags::TableFlags(CLI::App& app, const std::vector<std::string>& names) {
     auto entry = std::make_unique<Entry>();
     entry->row = &row;
     if (row.is_flag) {
-      entry->option = app.add_flag("--" + row.name, entry->on, row.help);
+      entry->option = app.add_flag("--" + row.name, row.help);
     } else {
       entry->option = app.add_option("--" + row.name, entry->text, row.help);
       entry->option->default_str(row.show(defaults))->type_name(row.type);
@@ -115,7 +151,9 @@ TableFlags::TableFlags(CLI::App& app, const std::vector<std::string>& names) {
 void TableFlags::apply(TrainOptions& o) const {
   for (const auto& e : entries_) {
     if (e->option->count() == 0) continue;
-    e->row->set(o, e->row->is_flag ? (e->on ? "1" : "0") : e->text);
+    // A switch's own text ("true" when bare): CLI11 would read "--binarize=2" (or a config's
+    // "binarize = 2") as true, which the row refuses.
+    e->row->set(o, e->row->is_flag ? e->option->results().back() : e->text);
     o.given.push_back(e->row->name);
   }
 }

@@ -89,7 +89,6 @@ class TableFlags {
   struct Entry {
     const OptionRow* row;
     std::string text;
-    bool on = false;
     CLI::Option* option = nullptr;
   };
   std::vector<std::unique_ptr<Entry>> entries_;
