@@ -336,6 +336,10 @@ class Subcommands(unittest.TestCase):
         r = run("train", "--out", os.path.join(out, "new"), "--epochs", "0", expect=2)
         self.assertIn("--epochs: nothing to train (0 epochs)", r.stderr)
         self.assertEqual(os.listdir(out), [])
+        for args in (["sample", self.model, "--out", os.path.join(out, "s.npy"), "--force=2"],
+                     ["interpolate", self.model, "--out", os.path.join(out, "i.npy"), "--slerp=yes"]):
+            r = run(*args, expect=2)
+            self.assertIn(f"{args[-1].split('=')[0]}: '{args[-1].split('=')[1]}' is not true or false", r.stderr)
         r = run("sample", self.model, "--out", os.path.join(out, "s.npy"), "--label", "", expect=2)
         self.assertIn("error: --label: the value is empty", r.stderr)
         self.assertEqual(os.listdir(out), [])

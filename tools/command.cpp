@@ -79,13 +79,18 @@ void refuse_empty_equals(const std::vector<std::string>& args) {
 
 // An empty value ("--label ''") was taken by some flags as if the flag were not there (--label,
 // --label-names, --exclude-classes): every option given a blank value is an error naming it.
-void refuse_blank_values(const CLI::App& app) {
+// A switch given a value takes true, false, 1 or 0 only: CLI11 read "--force=2" as true.
+void check_given_values(const CLI::App& app) {
   for (const CLI::Option* option : app.get_options()) {
-    if (option->count() == 0 || option->get_type_size() == 0) continue;  // (not given, or a switch)
-    for (const std::string& value : option->results())
-      if (blank(value)) throw FlagError(fmt::format("{}: the value is empty", option->get_name()));
+    if (option->count() == 0) continue;
+    const bool is_switch = option->get_expected_max() == 0;  // (add_flag: no value expected)
+    for (const std::string& value : option->results()) {
+      if (is_switch && value != "true" && value != "false" && value != "1" && value != "0")
+        throw FlagError(fmt::format("{}: '{}' is not true or false", option->get_name(), value));
+      if (!is_switch && blank(value)) throw FlagError(fmt::format("{}: the value is empty", option->get_name()));
+    }
   }
-  for (const CLI::App* sub : app.get_subcommands()) refuse_blank_values(*sub);
+  for (const CLI::App* sub : app.get_subcommands()) check_given_values(*sub);
 }
 
 }  // namespace
@@ -116,7 +121,7 @@ std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> ar
     return report_parse_error(app, e, training);
   }
   try {
-    refuse_blank_values(app);
+    check_given_values(app);
   } catch (const FlagError& e) {
     return report(e);
   }
