@@ -145,7 +145,8 @@ Var max(Var x, Axes axes, bool keepdim = false);
 Var min(Var x, Axes axes, bool keepdim = false);
 /// The variance, sum((x - mean)^2) / max(0, count - correction): correction 1 (Bessel's,
 /// PyTorch's default) or 0 (the population's); NaN for a single element with correction 1, as
-/// in PyTorch. Built from mean, sub, square and sum, whose rules give its gradient.
+/// in PyTorch (inf, or NaN, for a correction at or beyond the count). Its gradient is PyTorch's
+/// 2 / (count - correction) * g * (x - mean), which divides by count - correction even there.
 Var var(Var x, Axes axes, bool keepdim = false, int correction = 1);
 /// sqrt(var(x, axes, keepdim, correction)); its gradient is 0 where every element is equal (as
 /// PyTorch's, which masks the 1 / 0 of sqrt's there).
@@ -170,7 +171,9 @@ Var permute(Var x, std::initializer_list<int> dims);
 Var transpose(Var x, int a, int b);
 /// The last two dimensions swapped: [M, N] -> [N, M].
 Var transpose(Var x);
-/// Indices [begin, end) along `axis`.   [B, D] -> [B, end - begin] (axis 1)
+/// Indices [begin, end) along `axis`.   [B, D] -> [B, end - begin] (axis 1). As Python's
+/// x[:, begin:end] in PyTorch: a range past the end is cut to it, an empty one (begin >= end)
+/// gives an empty result.
 Var slice(Var x, int axis, std::size_t begin, std::size_t end);
 /// Columns [begin, end) of a matrix (the last axis). Splits a head's output in two.
 Var slice(Var x, std::size_t begin, std::size_t end);

@@ -20,6 +20,17 @@ void save_module(const std::filesystem::path& path, Module& module, const Metada
   save_safetensors(path, entries, metadata);
 }
 
+void check_finite(const SafetensorsFile& file, const std::string& name, std::span<const float> values) {
+  const auto bad = std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
+  if (bad != values.end())
+    throw SafetensorsError(fmt::format("{}: tensor \"{}\" holds a non-finite value ({}) at index {}", file.source(),
+                                       name, *bad, bad - values.begin()));
+}
+
+void check_all_finite(const SafetensorsFile& file) {
+  for (const std::string& name : file.names()) check_finite(file, name, file.get(name).to_floats());
+}
+
 void load_module(const SafetensorsFile& file, Module& module,
                  const std::vector<std::string>& ignore_prefixes) {
   TensorMap source;
@@ -31,10 +42,7 @@ void load_module(const SafetensorsFile& file, Module& module,
     std::vector<float> values = view.to_floats();
     // The caller is about to use the values: a NaN weight would give NaN samples without a
     // word, or a resumed run a "diverged" blamed on the learning rate.
-    const auto bad = std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
-    if (bad != values.end())
-      throw SafetensorsError(fmt::format("{}: tensor \"{}\" holds a non-finite value ({}) at index {}", file.source(),
-                                         name, *bad, bad - values.begin()));
+    check_finite(file, name, values);
     source.emplace(name, Tensor{view.shape, std::move(values)});
   }
   try {

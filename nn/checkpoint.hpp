@@ -26,6 +26,14 @@ std::vector<TensorEntry> module_entries(Module& module);
 void save_module(const std::filesystem::path& path, Module& module, const Metadata& metadata,
                  std::span<const TensorEntry> extra = {});
 
+/// Throws SafetensorsError naming the tensor of `file` and the index of the first NaN or
+/// infinite one of its `values`.
+void check_finite(const SafetensorsFile& file, const std::string& name, std::span<const float> values);
+
+/// Every tensor of `file` (weights and optimizer state alike) finite, or a SafetensorsError:
+/// a resumed run checks this before it creates anything.
+void check_all_finite(const SafetensorsFile& file);
+
 /// Loads every tensor of the module's state dict from `file`; tensors whose names start
 /// with one of `ignore_prefixes` are skipped, any other tensor the module lacks is an error
 /// (StateDictError), and so is a NaN or infinite value (SafetensorsError naming the tensor

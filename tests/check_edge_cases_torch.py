@@ -30,8 +30,8 @@ nan, inf = float("nan"), float("inf")
 class Case:
     """One op over leaves (data, or (data, False) for a leaf without a gradient)."""
 
-    def __init__(self, name, leaves, op, fn, **settings):
-        self.name, self.op, self.fn, self.settings = name, op, fn, settings
+    def __init__(self, name, leaves, op, fn, seed=None, **settings):
+        self.name, self.op, self.fn, self.settings, self.seed = name, op, fn, settings, seed
         self.leaves = [leaf if isinstance(leaf, tuple) else (leaf, True) for leaf in leaves]
 
 
@@ -69,6 +69,15 @@ def reduction_cases():
         out.append(Case(f"{op}_correction_minus_one", [[[1.0, 2.0], [4.0, 0.0]]], op,
                         lambda t, f=f: f(t, dim=[0], correction=-1, keepdim=False), axes=[0], keepdim=False,
                         correction=-1))
+    # a correction at or beyond the count: the value divides by max(0, count - correction) (inf,
+    # or NaN for 0 / 0), but PyTorch's gradient by count - correction itself: -inf / inf at 0,
+    # a finite negative factor beyond (it was NaN: inf - inf through the mean)
+    for correction in (2, 3, 5):
+        for op in ("var", "std"):
+            for data, what in (([[1.0, 2.0], [4.0, 0.0]], "spread"), ([[1.0, 2.0], [1.0, 2.0]], "equal")):
+                out.append(Case(f"{op}_correction_{correction}_{what}", [data], op,
+                                lambda t, f=getattr(torch, op), c=correction: f(t, dim=[0], correction=c, keepdim=False),
+                                axes=[0], keepdim=False, correction=correction))
     # every element equal: std's gradient is 0 (sqrt's 1 / 0 masked, as PyTorch's std_backward)
     out.append(Case("std_of_equal_elements", [[[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]], "std",
                     lambda t: torch.std(t, dim=[1], keepdim=True), axes=[1], keepdim=True, correction=1))
@@ -79,6 +88,10 @@ def reduction_cases():
 ROW = [[nan, inf, -inf, 0.0, -0.0, 1.0, -1.0, 1e-30, 100.0, -100.0, 0.5, 3.0, -3.0, 89.0, -89.0]]
 
 
+# An upstream gradient as long as ROW: NaN, infinities and zeros against each of ROW's values.
+NONFINITE_SEED = [[nan, inf, -inf, 0.0, nan, inf, -inf, nan, inf, -inf, nan, 0.0, inf, -inf, nan]]
+
+
 def elementwise_cases():
     """Every value of ROW through the elementwise ops that take it."""
     unary = {"exp": torch.exp, "expm1": torch.expm1, "log": torch.log, "log1p": torch.log1p, "rsqrt": torch.rsqrt,
@@ -87,8 +100,10 @@ def elementwise_cases():
              "softplus": F.softplus, "log_sigmoid": F.logsigmoid, "gelu": F.gelu, "silu": F.silu, "neg": torch.neg,
              "relu": torch.relu}  # relu at NaN passes the gradient on, as torch (it gave 0)
     out = [Case(op, [ROW], op, f) for op, f in unary.items()]
-    # pow: x^0's gradient is 0 everywhere (it was NaN at 0, NaN and infinities)
-    for p in (0.0, 1.0, 2.0, 3.0, -1.0, 2.5):
+    # pow: x^0's gradient is 0 everywhere (it was NaN at 0, NaN and infinities). PyTorch computes
+    # x^0.5 as sqrt and x^-0.5 as rsqrt: (-inf)^0.5 is NaN and (-0)^-0.5 is -inf (std::pow gives
+    # inf and inf), also inside the gradient's x^(p - 1) (p = 1.5, 0.5)
+    for p in (0.0, 1.0, 2.0, 3.0, -1.0, 2.5, 0.5, -0.5, 1.5, -1.5, -2.0):
         out.append(Case(f"pow_{p}", [ROW], "pow", lambda t, p=p: torch.pow(t, p), p=p))
     # clamp: lo above hi gives hi everywhere (it was refused)
     for lo, hi in ((-1.0, 1.0), (0.0, 0.0), (1.0, -1.0)):
@@ -98,14 +113,36 @@ def elementwise_cases():
     # elu at NaN passes the gradient on (it was NaN)
     for alpha in (1.0, 0.0, 2.0):
         out.append(Case(f"elu_{alpha}", [ROW], "elu", lambda t, a=alpha: F.elu(t, a), alpha=alpha))
+    # an upstream gradient of NaN and infinities: a rule that masks (where(mask, g, 0)) gives 0
+    # where PyTorch's does, one that multiplies gives NaN where PyTorch's does (pow(x, 0) and
+    # clamp gave NaN, where PyTorch's zeros_like and where give 0)
+    # (Not sigmoid and silu: at x = -100 PyTorch's 1 / (1 + e^-x) rounds to 0, so its gradient
+    # there is inf * 0 = NaN; ours keeps e^-100 and so the true derivative's sign, -inf.)
+    for case in [c for c in out if c.op not in ("sigmoid", "silu")]:
+        out.append(Case(f"{case.name}_nonfinite_grad", [ROW], case.op, case.fn, seed=NONFINITE_SEED, **case.settings))
     other = [[nan, 1.0, 0.0, inf, -inf, 2.0, -0.0, 2.0, nan, 0.0, 1.0, -3.0, 3.0, 1.0, 0.0]]
     for op, f in {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "minimum": torch.minimum,
                   "maximum": torch.maximum}.items():
         out.append(Case(op, [ROW, other], op, f))
+        out.append(Case(f"{op}_nonfinite_grad", [ROW, other], op, f, seed=NONFINITE_SEED))
     return out
 
 
-CASES = reduction_cases() + elementwise_cases() + [
+def slice_cases():
+    """slice(x, axis, begin, end) is Python's x[..., begin:end] along the axis: an empty range
+    (begin >= end) or one past the end gives an empty tensor or the part inside, as PyTorch's
+    indexing (it was refused)."""
+    out = []
+    data = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for axis in (0, 1, -1):
+        for begin, end in ((0, 0), (2, 2), (3, 1), (1, 9), (4, 9), (9, 12), (0, 4)):
+            def fn(t, a=axis, b=begin, e=end):
+                return t[(slice(None),) * (a % 2) + (slice(b, e),)]
+            out.append(Case(f"slice_{axis}_{begin}_{end}", [data], "slice", fn, axis=axis, begin=begin, end=end))
+    return out
+
+
+CASES = reduction_cases() + elementwise_cases() + slice_cases() + [
     # a logit of -inf at another class than the target's: the loss stays finite, +inf at the
     # target's (it was NaN: the smoothing term's 0 * -inf without smoothing)
     Case("cross_entropy_of_infinite_logits", [[[inf, 0.0, 1.0], [-inf, 0.0, 1.0], [0.0, -inf, 1.0]],
@@ -130,7 +167,8 @@ def main():
         nodes.append({"op": case.op, "in": list(range(len(leaves))), **case.settings})
         y = case.fn(*leaves)
         expected[f"{case.name}.v0"] = y.detach()
-        seed = torch.linspace(-1.0, 2.0, y.numel()).reshape(y.shape)
+        seed = (torch.linspace(-1.0, 2.0, y.numel()) if case.seed is None else
+                torch.tensor(case.seed, dtype=torch.float32)).reshape(y.shape)
         tensors[f"{case.name}.seed"] = seed.numpy().copy()
         if y.requires_grad:
             y.backward(seed)

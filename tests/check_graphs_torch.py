@@ -2,7 +2,8 @@
 """Random graphs of our ops against PyTorch: every intermediate value and every leaf's gradient.
 
 Run by `meson test` as: check_graphs_torch.py PATH/TO/graph_vs_torch [--graphs N] [--seed S].
-Each graph starts from a few random leaves (rank 1 to 5, sizes of 1 included) and chains random
+Each graph starts from a few random leaves (rank 1 to 5, sizes of 1 included; some of small or
+large magnitude, of whole numbers (ties, zeros) or with exact zeros) and chains up to 24 random
 ops (elementwise, broadcasting, matmul of any rank, reductions, reshapes, losses, convolutions,
 batch_norm, dropout, one_hot, argmax), feeding values back into later ops, using
 one value twice in an op, and leaving some branches unused, as real models do. The script
@@ -61,15 +62,17 @@ def clear_of(x, points, scale):
     return True
 
 
-def top_two_apart(x, dims):
-    """Along the reduced dims, the largest element leads the next by GAP (or the dims hold one)."""
+def top_two_apart(x, dims, ties=False):
+    """Along the reduced dims, the largest element leads the next by GAP (or the dims hold one);
+    with `ties`, an exact tie passes too (amax and amin share the gradient there)."""
     keep = [d for d in range(x.dim()) if d not in dims]
     flat = x.permute(*keep, *dims).reshape(*[x.shape[d] for d in keep], -1)
     if flat.shape[-1] < 2:
         return True
     top = flat.topk(2, dim=-1).values
     scale = max(1.0, x.abs().max().item())
-    return bool(((top[..., 0] - top[..., 1]) > GAP * scale).all())
+    lead = top[..., 0] - top[..., 1]
+    return bool(((lead > GAP * scale) | ((lead == 0) & ties)).all())
 
 
 def numel(shape):
@@ -103,7 +106,18 @@ class Graph:
         return self.rng.randint(1, small) if self.max_numel == MAX_NUMEL else self.rng.randint(8, 150)
 
     def random_leaf(self, shape, grad=True, low=-2.0, high=2.0):
-        return self.leaf(torch.rand(*shape, generator=self.gen) * (high - low) + low, grad)
+        data = torch.rand(*shape, generator=self.gen) * (high - low) + low
+        if (low, high) == (-2.0, 2.0):  # (not a leaf drawn in a range an op needs, as a log-variance)
+            kind = self.rng.random()
+            if kind < 0.08:
+                data = data * 1e-3  # small magnitudes
+            elif kind < 0.14:
+                data = data * 300  # large ones (a step beyond MAX_ABS is drawn again)
+            elif kind < 0.24:
+                data = data.round()  # whole numbers: ties and exact zeros
+            elif kind < 0.32:
+                data = data * (torch.rand(*shape, generator=self.gen) < 0.6)  # exact zeros among the values
+        return self.leaf(data, grad)
 
     def constant(self, data):
         return self.leaf(data, grad=False)
@@ -169,10 +183,10 @@ def op_unary(g, i):
             raise Rejected
         return g.step(choice, [i], torch.reciprocal)
     if choice == "pow":
-        p = r.choice([2.0, 3.0, -1.0, 0.5, 1.5])
-        if p in (0.5, 1.5) and values_min(g, i) < 0.05:
+        p = r.choice([2.0, 3.0, -1.0, 0.5, 1.5, 0.0, 1.0, -0.5, -2.0, 2.5])
+        if p in (0.5, 1.5, -0.5, 2.5) and values_min(g, i) < 0.05:
             raise Rejected
-        if p == -1.0 and x.abs().min().item() < 0.2:
+        if p in (-1.0, -2.0) and x.abs().min().item() < 0.2:
             raise Rejected
         return g.step("pow", [i], lambda t: t ** p, p=p)
     if choice == "elu":
@@ -324,7 +338,7 @@ def op_reduce(g, i):
     dims = sorted(a % rank for a in axes)
     if choice in ("max", "min"):
         sign = 1 if choice == "max" else -1
-        if not top_two_apart(sign * g.v64[i], dims):
+        if not top_two_apart(sign * g.v64[i], dims, ties=True):
             raise Rejected
         extreme = torch.amax if choice == "max" else torch.amin
         fn = lambda t: extreme(t, dim=dims, keepdim=keepdim)  # noqa: E731
@@ -604,7 +618,7 @@ def draw_graph(name, seed):
         else:
             shape = [r.randint(1, 5) for _ in range(r.randint(1, 5))]
         g.random_leaf(shape)
-    target = r.randint(3, 14)
+    target = r.randint(3, 24)
     tries = 0
     while len(g.steps) < target and tries < 200:
         tries += 1

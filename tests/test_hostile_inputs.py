@@ -6,6 +6,7 @@ to draw is skipped with a warning while the run succeeds.
 Run by `meson test` as: test_hostile_inputs.py PATH/TO/train_vae. Standard library only.
 """
 import gzip
+import json
 import os
 import shutil
 import struct
@@ -145,6 +146,40 @@ class HostileInputs(unittest.TestCase):
         r = run("--resume", checkpoint, "--data", more, "--out", conditional, "--epochs", "2", "--force")
         self.assert_clean_failure(r, f"--resume: {more} holds label 4, but the conditional model of {checkpoint} "
                                   "has 4 classes")
+
+    def test_resuming_a_checkpoint_holding_nan_creates_nothing(self):
+        # The NaN was found as the weights were restored, after --out had been created.
+        checkpoint = os.path.join(self.results, "checkpoint.safetensors")
+        with open(checkpoint, "rb") as f:
+            blob = bytearray(f.read())
+        (n,) = struct.unpack("<Q", blob[:8])
+        first = min(v["data_offsets"][0] for k, v in json.loads(blob[8:8 + n]).items() if k != "__metadata__")
+        blob[8 + n + first + 4:8 + n + first + 8] = struct.pack("<f", float("nan"))
+        path = os.path.join(self.tmp, "nan.safetensors")
+        with open(path, "wb") as f:
+            f.write(blob)
+        out = os.path.join(self.tmp, "nan_out")
+        r = run("--resume", path, "--out", out, "--epochs", "2")
+        self.assert_clean_failure(r, path, "holds a non-finite value (nan)")
+        self.assertFalse(os.path.exists(out))
+
+    def test_resuming_on_examples_of_another_size_names_both_shapes_and_the_data(self):
+        # Rows of 12 values for a model of 10: refused only by the parameter count ("needs 740
+        # parameters, but the file holds 706 model values"), naming neither shape nor the data.
+        rows = {}
+        for width in (10, 12):
+            rows[width] = os.path.join(self.tmp, f"rows{width}.csv")
+            with open(rows[width], "w") as f:
+                f.write("".join(",".join(f"{(i * 7 + j) % 10 / 10}" for j in range(width)) + "\n" for i in range(40)))
+        trained = os.path.join(self.tmp, "rows10_run")
+        r = run("--data", rows[10], "--out", trained, "--epochs", "1", "--hidden", "8")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        checkpoint = os.path.join(trained, "checkpoint.safetensors")
+        out = os.path.join(self.tmp, "rows12_out")
+        r = run("--resume", checkpoint, "--data", rows[12], "--out", out, "--epochs", "2", "--force")
+        self.assert_clean_failure(r, f"--resume: {checkpoint} was trained on examples of shape [10] (10 values), "
+                                  f"but those of {rows[12]} are [12] (12 values)")
+        self.assertFalse(os.path.exists(out))
 
     def test_a_device_named_like_data_is_refused_not_read_forever(self):
         # /dev/zero as an .npy or a .csv was read to its end, which never comes, filling memory.

@@ -145,6 +145,15 @@ TEST_CASE("slice along any axis") {
   Var y = ag::slice(tape.constant(a), 1, 1, 3);
   REQUIRE(y.shape() == Shape{3, 2, 5});
   CHECK(y.value()(2, 1, 4) == a(2, 2, 4));
+  // As Python's a[:, begin:end]: past the end cut to it, an empty range an empty result (both
+  // were refused), and the gradient reaches the rows inside only.
+  CHECK(ag::slice(tape.constant(a), 1, 2, 9).shape() == Shape{3, 2, 5});
+  CHECK(ag::slice(tape.constant(a), 1, 5, 9).shape() == Shape{3, 0, 5});
+  CHECK(ag::slice(tape.constant(a), 2, 3, 1).shape() == Shape{3, 4, 0});
+  Var x = tape.variable(a);
+  tape.backward(ag::sum(ag::slice(x, 1, 3, 9)) + ag::sum(ag::slice(x, 0, 2, 2)));
+  CHECK(x.grad()(0, 3, 0) == 1.0F);
+  CHECK(x.grad()(0, 2, 0) == 0.0F);
 }
 
 TEST_CASE("concat and stack of N inputs along any axis") {

@@ -312,7 +312,37 @@ class Subcommands(unittest.TestCase):
         r = run("train", "--out", a_file, "--force", expect=2)
         self.assertIn("that is a file, not a folder", r.stderr)
         r = run("train", "--out", "", expect=2)  # was exit 1, "filesystem error: cannot create directories"
-        self.assertIn("--out: the path is empty", r.stderr)
+        self.assertIn("--out: the value is empty", r.stderr)
+        out = self.path("hostile_empty_values")
+        os.makedirs(out)
+        # An empty value is an error naming the flag: "--lr=" took the next argument for its value
+        # ("--lr= --epochs 1": "argument not expected: 1"), "--label ''", "--label-names ''" and
+        # "--exclude-classes ''" were taken as the flag's absence, "--data ''" read the folder "".
+        for args, flag in ((["--lr="], "--lr"), (["--lr=", "--epochs", "1"], "--lr"), (["--lr", ""], "--lr"),
+                           (["--label-names", ""], "--label-names"), (["--exclude-classes", " "], "--exclude-classes"),
+                           (["--data", ""], "--data"), (["--epochs", "1", "--batch="], "--batch")):
+            r = run("train", "--out", out, *args, expect=2)
+            self.assertIn(f"error: {flag}: the value is empty", r.stderr, args)
+            self.assertEqual(os.listdir(out), [], args)
+        # A switch given a value other than true, false, 1 or 0 (CLI11 read "--binarize=2" as true);
+        # --epochs 0 refused before the folder is made (it was left behind, empty).
+        r = run("train", "--out", out, "--binarize=2", expect=2)
+        self.assertIn("--binarize: '2' is not true or false", r.stderr)
+        config = os.path.join(self.tmp, "binarize_two.toml")
+        with open(config, "w") as f:
+            f.write("binarize = 2\n")
+        r = run("train", "--config", config, "--out", out, expect=2)
+        self.assertIn("--binarize: '2' is not true or false", r.stderr)
+        r = run("train", "--out", os.path.join(out, "new"), "--epochs", "0", expect=2)
+        self.assertIn("--epochs: nothing to train (0 epochs)", r.stderr)
+        self.assertEqual(os.listdir(out), [])
+        for args in (["sample", self.model, "--out", os.path.join(out, "s.npy"), "--force=2"],
+                     ["interpolate", self.model, "--out", os.path.join(out, "i.npy"), "--slerp=yes"]):
+            r = run(*args, expect=2)
+            self.assertIn(f"{args[-1].split('=')[0]}: '{args[-1].split('=')[1]}' is not true or false", r.stderr)
+        r = run("sample", self.model, "--out", os.path.join(out, "s.npy"), "--label", "", expect=2)
+        self.assertIn("error: --label: the value is empty", r.stderr)
+        self.assertEqual(os.listdir(out), [])
         # A dimension may repeat: 1,001 rows of 1,000 steps were decoded at once (3 GB here).
         r = run("traverse", self.model, "--dims", ",".join(["0"] * 1001), "--steps", "1000", "--out",
                 os.path.join(out, "t.npy"), expect=2)

@@ -4,20 +4,13 @@
 #include <limits>
 #include <sstream>
 #include <system_error>
-#include <unistd.h>
 
 #include <fmt/format.h>
-#include <xtensor/xcsv.hpp>
-#include <xtensor/xnpy.hpp>
 
-#include "datasets/csv.hpp"
 #include "datasets/error.hpp"
-#include "datasets/idx.hpp"
-#include "datasets/npy.hpp"
 #include "datasets/source.hpp"
 #include "distributed/communicator.hpp"
 #include "models/vae_file.hpp"
-#include "nn/atomic_file.hpp"
 #include "tools/closed_streams.hpp"
 #include "tools/interrupt.hpp"
 #include "tools/shape_text.hpp"
@@ -70,6 +63,38 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e, bool training) {
   return report_before_training(2, out.str() + err.str());
 }
 
+namespace {
+
+bool blank(const std::string& text) { return text.find_first_not_of(" \t") == std::string::npos; }
+
+// CLI11 reads "--lr=" as "--lr" and takes the next argument for its value ("--lr= --epochs 5"
+// set the rate to "--epochs"): a flag written with '=' and nothing after it is an error.
+void refuse_empty_equals(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    if (arg == "--") return;  // (what follows is positional)
+    if (arg.starts_with("--") && arg.size() > 3 && arg.back() == '=' && arg.find('=') == arg.size() - 1)
+      throw FlagError(fmt::format("{}: the value is empty", arg.substr(0, arg.size() - 1)));
+  }
+}
+
+// An empty value ("--label ''") was taken by some flags as if the flag were not there (--label,
+// --label-names, --exclude-classes): every option given a blank value is an error naming it.
+// A switch given a value takes true, false, 1 or 0 only: CLI11 read "--force=2" as true.
+void check_given_values(const CLI::App& app) {
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0) continue;
+    const bool is_switch = option->get_expected_max() == 0;  // (add_flag: no value expected)
+    for (const std::string& value : option->results()) {
+      if (is_switch && value != "true" && value != "false" && value != "1" && value != "0")
+        throw FlagError(fmt::format("{}: '{}' is not true or false", option->get_name(), value));
+      if (!is_switch && blank(value)) throw FlagError(fmt::format("{}: the value is empty", option->get_name()));
+    }
+  }
+  for (const CLI::App* sub : app.get_subcommands()) check_given_values(*sub);
+}
+
+}  // namespace
+
 std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> args, const std::string& section,
                                       const char* program, bool training) {
   // The name a message starts with: "vae sample", or the program of its own ("train_vae").
@@ -77,19 +102,28 @@ std::optional<int> parse_command_line(CLI::App& app, std::vector<std::string> ar
       section.empty() || std::string(program) != "vae" ? std::string(program) : std::string(program) + " " + section;
   open_closed_standard_streams(command.c_str(),
                                training ? " (the figures of each epoch are in metrics.csv in --out)" : "");
-  try {
-    args = with_config_file(args, section, app);
-  } catch (const FlagError& e) {
-    const std::string message = fmt::format("{}: error: {}\n", program, e.what());
+  const auto report = [&](const FlagError& e) {
+    const std::string message = fmt::format("{}: error: {}\n", command, e.what());
     if (training) return report_before_training(2, message);
     fmt::print(stderr, "{}", message);
     return 2;
+  };
+  try {
+    refuse_empty_equals(args);
+    args = with_config_file(args, section, app);
+  } catch (const FlagError& e) {
+    return report(e);
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     return report_parse_error(app, e, training);
+  }
+  try {
+    check_given_values(app);
+  } catch (const FlagError& e) {
+    return report(e);
   }
   return std::nullopt;
 }
@@ -103,7 +137,7 @@ TableFlags::TableFlags(CLI::App& app, const std::vector<std::string>& names) {
     auto entry = std::make_unique<Entry>();
     entry->row = &row;
     if (row.is_flag) {
-      entry->option = app.add_flag("--" + row.name, entry->on, row.help);
+      entry->option = app.add_flag("--" + row.name, row.help);
     } else {
       entry->option = app.add_option("--" + row.name, entry->text, row.help);
       entry->option->default_str(row.show(defaults))->type_name(row.type);
@@ -115,7 +149,9 @@ TableFlags::TableFlags(CLI::App& app, const std::vector<std::string>& names) {
 void TableFlags::apply(TrainOptions& o) const {
   for (const auto& e : entries_) {
     if (e->option->count() == 0) continue;
-    e->row->set(o, e->row->is_flag ? (e->on ? "1" : "0") : e->text);
+    // A switch's own text ("true" when bare): CLI11 would read "--binarize=2" (or a config's
+    // "binarize = 2") as true, which the row refuses.
+    e->row->set(o, e->row->is_flag ? e->option->results().back() : e->text);
     o.given.push_back(e->row->name);
   }
 }
@@ -272,115 +308,15 @@ std::vector<std::int32_t> LabelFlag::of(const Model& model, const datasets::Data
                                           source, model.num_classes()));
   const std::size_t classes = model.num_classes();
   for (std::size_t i = 0; i < d.size(); ++i)
-    if (d.label(i) < 0 || static_cast<std::size_t>(d.label(i)) >= classes)
-      throw datasets::DataError(fmt::format("{}: example {}: label {} is not one of the model's {} classes (0 to {}); "
+    if (!is_class(d.label(i), classes))
+      throw datasets::DataError(fmt::format("{}: example {}: label {} is not one of the model's {}; "
                                             "give data labelled as the model's training data, or --label K",
-                                            source, i + 1, d.label(i), classes, classes - 1));
+                                            source, i + 1, d.label(i), classes_text(classes)));
   return {d.labels().begin(), d.labels().end()};
 }
 
 std::span<const std::int32_t> label_rows(std::span<const std::int32_t> labels, std::size_t begin, std::size_t end) {
   return labels.empty() ? labels : labels.subspan(begin, end - begin);
-}
-
-// ---- arrays in and out ----
-
-void write_text(const fs::path& path, const std::string& text) {
-  nn::write_file_atomically(path, [&](const nn::ByteSink& write) { write(text.data(), text.size()); });
-}
-
-std::string extension_of(const fs::path& path) {
-  std::string name = path.filename().string();
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* ext : {".npy", ".csv", ".png", ".idx", ".gz"})
-    if (name.size() > std::strlen(ext) && name.ends_with(ext)) return ext;
-  if (name.ends_with("-ubyte") || name.ends_with("-float")) return ".idx";
-  return path.extension().string();
-}
-
-void check_extension(const std::string& flag, const fs::path& path, const std::vector<std::string>& allowed) {
-  const std::string ext = extension_of(path);
-  if (std::find(allowed.begin(), allowed.end(), ext) == allowed.end())
-    throw FlagError(fmt::format("{}: '{}' should end in {}", flag, path.string(), fmt::join(allowed, ", ")));
-}
-
-namespace {
-
-// The array a .npy or IDX file holds: [N, ...example shape], or [N, C, H, W] for images whose
-// data came channels first; [N, D] if the shape does not fit the rows.
-xt::xarray<float> file_array(const ag::Array& values, const ExampleLayout& example) {
-  const std::size_t n = values.shape()[0], d = values.shape()[1];
-  std::vector<std::size_t> shape = {n};
-  std::size_t product = 1;
-  for (std::size_t s : example.shape) product *= s;
-  if (product == d) shape.insert(shape.end(), example.shape.begin(), example.shape.end());
-  else shape.push_back(d);
-  xt::xarray<float> out = xt::adapt(values.data(), values.size(), xt::no_ownership(), shape);
-  const std::optional<ImageShape> image = image_shape(example.shape);
-  if (!example.channels_first || !image || product != d) return out;
-  if (shape.size() == 3) return xt::xarray<float>(xt::expand_dims(out, 1));  // gray [N, H, W] -> [N, 1, H, W]
-  return xt::xarray<float>(xt::transpose(out, {0, 3, 1, 2}));
-}
-
-}  // namespace
-
-void write_array(const fs::path& path, const ag::Array& values, const ExampleLayout& example, std::size_t cols,
-                 const std::vector<std::string>& columns) {
-  const std::size_t n = values.shape()[0], d = values.shape()[1];
-  const std::string ext = extension_of(path);
-  if (ext == ".npy") {
-    write_text(path, xt::dump_npy(file_array(values, example)));
-  } else if (ext == ".csv") {
-    std::string text;
-    for (std::size_t j = 0; j < d; ++j)
-      text += (j ? "," : "") + (j < columns.size() ? columns[j] : fmt::format("x{}", j));
-    text += '\n';
-    for (std::size_t i = 0; i < n; ++i) {
-      for (std::size_t j = 0; j < d; ++j) text += fmt::format("{}{}", j ? "," : "", values(i, j));
-      text += '\n';
-    }
-    write_text(path, text);
-  } else if (ext == ".png") {
-    const std::optional<ImageShape> shape = image_shape(example.shape);
-    if (!shape)
-      throw FlagError(fmt::format("{}: examples of shape [{}] are not images; write .npy or .csv instead",
-                                  path.string(), shape_text(example.shape)));
-    if (!write_image_grid(path, values, *shape, cols))  // the output asked for, not a run's extra picture
-      throw std::runtime_error(fmt::format("{}: not written, the picture would be too large; write .npy, .idx or "
-                                           ".csv instead", path.string()));
-  } else if (ext == ".idx" || ext == ".gz") {
-    const xt::xarray<float> out = file_array(values, example);
-    datasets::IdxArray array(std::vector<std::size_t>(out.shape().begin(), out.shape().end()),
-                             std::vector<float>(out.begin(), out.end()));
-    // write_idx writes in place, so it writes a temporary that is renamed over the target.
-    const fs::path temporary = path.string() + fmt::format(".tmp-{}", ::getpid());
-    try {
-      datasets::write_idx(temporary, array, ext == ".gz" ? datasets::Compression::gzip : datasets::Compression::none);
-      fs::rename(temporary, path);
-    } catch (...) {
-      std::error_code ec;
-      fs::remove(temporary, ec);
-      throw;
-    }
-  } else {
-    throw FlagError(fmt::format("--out: cannot tell the format of '{}'; use .npy, .csv, .png or .idx", path.string()));
-  }
-}
-
-ag::Array read_matrix(const fs::path& path) {
-  const std::string ext = extension_of(path);
-  datasets::Dataset d;
-  if (ext == ".npy") d = datasets::read_npy_dataset(path);
-  else if (ext == ".csv") d = datasets::read_csv_dataset(path);
-  else throw FlagError(fmt::format("LATENTS: '{}' should be a .npy or .csv file", path.string()));
-  if (d.size() == 0) throw datasets::DataError(fmt::format("{}: holds no rows", path.string()));
-  return rows_of(d, 0, d.size());
-}
-
-ag::Array rows_of(const datasets::Dataset& d, std::size_t begin, std::size_t end) {
-  ag::Array out({end - begin, d.features()});
-  for (std::size_t i = begin; i < end; ++i) d.row_to_floats(i, &out(i - begin, 0));
-  return out;
 }
 
 }  // namespace tools

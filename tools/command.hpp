@@ -1,5 +1,6 @@
 // What every `vae` subcommand shares: its registration, the flags taken from the options
-// table, exit codes, reading a model, and writing arrays by the extension of --out.
+// table, exit codes, reading a model; and (tools/array_files.hpp, included here) writing
+// arrays by the extension of --out.
 //
 // A subcommand is one file defining `Command add_<name>_command(CLI::App& vae)`: it adds a
 // CLI11 subcommand with its flags and returns the function that runs it after parsing.
@@ -22,6 +23,7 @@
 #include "datasets/dataset.hpp"
 #include "models/vae.hpp"
 #include "nn/safetensors.hpp"
+#include "tools/array_files.hpp"
 #include "tools/config_file.hpp"
 #include "tools/model.hpp"
 #include "tools/options.hpp"
@@ -89,7 +91,6 @@ class TableFlags {
   struct Entry {
     const OptionRow* row;
     std::string text;
-    bool on = false;
     CLI::Option* option = nullptr;
   };
   std::vector<std::unique_ptr<Entry>> entries_;
@@ -115,13 +116,6 @@ struct DataFlags {
   std::string split;  // empty: test where the data has one, else train
 };
 
-/// How a model's examples look: `shape` as the rows hold them (images [H, W] or [H, W, C],
-/// channels interleaved); channels_first: the training data came as [C, H, W] (PyTorch's
-/// layout, see datasets::Dataset::interleave_channels), so arrays written go out that way.
-struct ExampleLayout {
-  std::vector<std::size_t> shape;
-  bool channels_first = false;
-};
 /// The shape as the user's files hold it: "[C,H,W] (channels first)" for images read
 /// channels first, else "[H,W,C]" (or "[D]"); with `values`, "[C,H,W] (channels first; N values)".
 std::string layout_text(const ExampleLayout& example, std::optional<std::size_t> values = {});
@@ -166,30 +160,5 @@ struct LabelFlag {
 
 /// labels[begin, end), or none when there are none (a plain model's).
 std::span<const std::int32_t> label_rows(std::span<const std::int32_t> labels, std::size_t begin, std::size_t end);
-
-/// Writes [N, D] values by the extension of `path`: .npy (float32 [N, ...example shape], channels
-/// first if the layout says so), .csv (a header row of `columns`, or x0..xD-1), .idx/.gz (IDX
-/// float32, shaped as .npy), or .png (a grid of images, `cols` to a row; needs an image shape).
-/// Atomic; throws FlagError for an extension it does not know.
-void write_array(const std::filesystem::path& path, const ag::Array& values, const ExampleLayout& example,
-                 std::size_t cols = 8,
-                 const std::vector<std::string>& columns = {});
-
-/// Reads [N, D] float values from a .npy or .csv file (latent vectors for `decode`).
-ag::Array read_matrix(const std::filesystem::path& path);
-
-/// Examples i of `d` as float rows.
-ag::Array rows_of(const datasets::Dataset& d, std::size_t begin, std::size_t end);
-
-/// Text written atomically.
-void write_text(const std::filesystem::path& path, const std::string& text);
-
-/// The format a file name says, lower case: ".npy", ".csv", ".png", ".idx" (also for names
-/// ending in -ubyte or -float), ".gz"; else the name's own extension.
-std::string extension_of(const std::filesystem::path& path);
-
-/// Requires an output extension from `allowed` (".npy", ...); throws FlagError naming `flag`.
-void check_extension(const std::string& flag, const std::filesystem::path& path,
-                     const std::vector<std::string>& allowed);
 
 }  // namespace tools

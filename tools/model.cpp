@@ -1,5 +1,7 @@
 #include "tools/model.hpp"
 
+#include <cmath>
+
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -69,6 +71,14 @@ class ConditionalModel final : public Model {
 
 }  // namespace
 
+bool is_class(double label, std::size_t classes) {
+  return label >= 0 && label == std::floor(label) && label < static_cast<double>(classes);
+}
+
+std::string classes_text(std::size_t classes) {
+  return fmt::format("{} classes (0 to {})", classes, classes - 1);
+}
+
 ag::Var Model::labels_on(ag::Tape& tape, std::span<const std::int32_t> labels) {
   if (!conditional()) return {};
   if (labels.empty())
@@ -77,9 +87,8 @@ ag::Var Model::labels_on(ag::Tape& tape, std::span<const std::int32_t> labels) {
         "(give labelled data, or --label K where the command takes it)",
         num_classes()));
   for (std::int32_t label : labels)
-    if (label < 0 || static_cast<std::size_t>(label) >= num_classes())
-      throw std::invalid_argument(fmt::format("label {} is not one of the model's {} classes (0 to {})", label,
-                                              num_classes(), num_classes() - 1));
+    if (!is_class(label, num_classes()))
+      throw std::invalid_argument(fmt::format("label {} is not one of the model's {}", label, classes_text(num_classes())));
   models::class_indices(labels, labels_);
   return tape.constant(labels_);
 }

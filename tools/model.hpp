@@ -69,6 +69,15 @@ class Model {
   ag::Array labels_;
 };
 
+/// Whether `label` numbers one of `classes` classes, a whole number from 0 to classes - 1: the
+/// one check of every label a command reads (data, --label, a latents file's last column).
+/// Taken as a double, so that a float label is checked before any cast (past int32's range a
+/// cast is undefined behaviour).
+bool is_class(double label, std::size_t classes);
+
+/// "4 classes (0 to 3)": how messages name the classes a label must be one of.
+std::string classes_text(std::size_t classes);
+
 /// Labels for a grid with one row per class: `per_class` times 0, then 1, ...
 std::vector<std::int32_t> class_rows(std::size_t num_classes, std::size_t per_class);
 

@@ -38,11 +38,10 @@ Command add_decode_command(CLI::App& vae) {
               for (std::size_t i = 0; i < codes.shape()[0]; ++i) {
                 // Checked before the cast: a float past int32's range converts to undefined behaviour.
                 const float k = codes(i, 2 * z);
-                if (!(k >= 0 && k == std::floor(k) && k < static_cast<float>(m.model->num_classes())))
+                if (!is_class(k, m.model->num_classes()))
                   throw datasets::DataError(fmt::format("{}: row {}: label {} (the last column) is not one of the "
-                                                        "model's {} classes (0 to {})",
-                                                        f->latents, i + 1, k, m.model->num_classes(),
-                                                        m.model->num_classes() - 1));
+                                                        "model's {}",
+                                                        f->latents, i + 1, k, classes_text(m.model->num_classes())));
                 labels.push_back(static_cast<std::int32_t>(k));
               }
             else

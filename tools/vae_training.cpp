@@ -156,10 +156,9 @@ void check_labels_fit(const TrainingData& data, const TrainOptions& o, std::size
                       const nn::SafetensorsFile& file) {
   for (const datasets::Dataset* d : {&data.train, &data.eval})
     for (std::int32_t label : d->labels())
-      if (label >= 0 && static_cast<std::size_t>(label) >= classes)
-        throw datasets::DataError(fmt::format("--resume: {} holds label {}, but the conditional model of {} has {} "
-                                              "classes (0 to {})",
-                                              o.data.data.string(), label, file.source(), classes, classes - 1));
+      if (!is_class(label, classes))
+        throw datasets::DataError(fmt::format("--resume: {} holds label {}, but the conditional model of {} has {}",
+                                              o.data.data.string(), label, file.source(), classes_text(classes)));
 }
 
 // A resumed run without --data reads the data the checkpoint was trained on, where it was then.
@@ -180,6 +179,18 @@ void check_same_data(const nn::SafetensorsFile& file, const TrainingData& data, 
   // apart): a conv model would go on as one of another image size (as many parameters: 4x16
   // for 8x8), an MLP would draw its pictures in the new shape.
   const std::vector<std::size_t>& shape = data.train.example_shape();
+  // Examples of another size were refused only by the parameter count, a message naming
+  // neither the data nor either shape.
+  if (auto it = file.metadata().find("input_dim"); it != file.metadata().end()) {
+    const std::size_t trained = models::parse_count(it->second, file.source() + " metadata 'input_dim'");
+    if (trained != data.train.features()) {
+      const auto said = file.metadata().find("example_shape");
+      throw std::invalid_argument(fmt::format(
+          "--resume: {} was trained on examples of shape [{}] ({} values), but those of {} are [{}] ({} values)",
+          file.source(), said != file.metadata().end() ? said->second : std::to_string(trained), trained,
+          o.data.data.string(), shape_text(shape), data.train.features()));
+    }
+  }
   if (auto it = file.metadata().find("example_shape"); it != file.metadata().end() && shape.size() > 1) {
     const std::vector<std::size_t> trained = parse_shape_text(it->second);
     if (trained.size() > 1 && trained != shape)
@@ -242,9 +253,6 @@ class Run {
                               .ranks = static_cast<std::size_t>(world.size())}) {
     schedule_ = make_schedule(o_, loader_.batches_per_epoch());
     if (world.size() > 1) sharded_.emplace(world, *model_, o_.overlap_allreduce, o_.clip_grad);
-    if (root_) fs::create_directories(o_.out);
-    std::error_code ec;  // a new run (--force) leaves no best.safetensors of another run behind
-    if (root_ && o_.resume.empty()) fs::remove(o_.out / "best.safetensors", ec);
   }
 
   void restore(const nn::SafetensorsFile& file) {
@@ -273,6 +281,14 @@ class Run {
     loader_.set_state(state.text.at("loader"));
     metrics_ = with_lr_column(state.text.at("metrics"));
     best_.restore(parse_metrics(metrics_));  // (replaying epochs rank 0 has seen already changes nothing)
+  }
+
+  // Called last in prepare, after restore's checks: a run refused (--epochs already done, a
+  // patience run out) leaves no empty folder behind.
+  void create_out() {
+    if (root_) fs::create_directories(o_.out);
+    std::error_code ec;  // a new run (--force) leaves no best.safetensors of another run behind
+    if (root_ && o_.resume.empty()) fs::remove(o_.out / "best.safetensors", ec);
   }
 
   // The whole loop: one epoch after another, each evaluated and saved.
@@ -587,6 +603,7 @@ namespace {
 std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   if (o.threads > 0) ag::set_num_threads(static_cast<int>(o.threads));
   if (o.resume.empty()) {
+    if (o.epochs == 0) throw FlagError("--epochs: nothing to train (0 epochs)");  // (before reading data)
     settle_schedule(o);
     refuse_to_overwrite(o);
     TrainingData data = load_training_data(o);
@@ -594,9 +611,12 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
     const models::VaeConfig config = model_config(o, data.train);
     check_model_fits_in_memory(config, classes);
     check_batches_fit_in_memory(config, classes, o, data);
-    return std::make_unique<Run>(std::move(o), std::move(data), config, classes, world);
+    auto run = std::make_unique<Run>(std::move(o), std::move(data), config, classes, world);
+    run->create_out();
+    return run;
   }
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
+  nn::check_all_finite(file);  // (restore would find a NaN only after --out is created)
   refuse_to_overwrite(o);
   resolve_resume(file, o);
   resume_on_the_checkpoints_data(file, o);
@@ -613,6 +633,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   check_batches_fit_in_memory(config, classes, o, data);
   auto run = std::make_unique<Run>(std::move(o), std::move(data), config, classes, world);
   run->restore(file);
+  run->create_out();
   return run;
 }
 

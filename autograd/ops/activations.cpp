@@ -102,7 +102,7 @@ static void leaky_relu_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [slope](float x, float) { return x > 0.0F ? 1.0F : slope; });
 }
 
-// y = x for x > 0, alpha (e^x - 1) otherwise;  dy/dx = 1 or y + alpha
+// y = x for x > 0, alpha (e^x - 1) otherwise;  dy/dx = 1 or alpha e^x
 Var elu(Var x, float alpha) {
   Var y = unary_forward("elu", x, elu_backward,
                         [alpha](float v) { return v > 0.0F ? v : alpha * std::expm1(v); });
@@ -112,7 +112,9 @@ Var elu(Var x, float alpha) {
 static void elu_backward(Tape& t, const Node& n) {
   const float alpha = n.attrs<SlopeAttrs>().slope;
   // (x <= 0, not !(x > 0): a NaN input passes the gradient on, as PyTorch's elu_backward)
-  unary_backward(t, n, [alpha](float x, float y) { return x <= 0.0F ? y + alpha : 1.0F; });
+  // alpha e^x, as PyTorch's, rather than y + alpha: that is 0 once e^x - 1 rounds to -1 (x
+  // below -17), which made an infinite g NaN where PyTorch's is infinite.
+  unary_backward(t, n, [alpha](float x, float) { return x <= 0.0F ? alpha * std::exp(x) : 1.0F; });
 }
 
 // y = x Phi(x) with Phi the standard normal CDF (PyTorch's exact gelu);

@@ -148,7 +148,8 @@ Var minimum(Var a, Var b) {
                         [](float x, float y) { return std::isnan(y) ? y : std::min(x, y); });
 }
 static void minimum_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float a, float b, float) { return a == b ? 0.5F : a >= b ? 0.0F : 1.0F; },
+  // (masked: the larger input gets 0 even for a NaN or infinite g, as PyTorch's masked_fill)
+  binary_backward<true>(t, n, [](float a, float b, float) { return a == b ? 0.5F : a >= b ? 0.0F : 1.0F; },
                   [](float a, float b, float) { return a == b ? 0.5F : b >= a ? 0.0F : 1.0F; });
 }
 
@@ -158,7 +159,7 @@ Var maximum(Var a, Var b) {
                         [](float x, float y) { return std::isnan(y) ? y : std::max(x, y); });
 }
 static void maximum_backward(Tape& t, const Node& n) {
-  binary_backward(t, n, [](float a, float b, float) { return a == b ? 0.5F : a <= b ? 0.0F : 1.0F; },
+  binary_backward<true>(t, n, [](float a, float b, float) { return a == b ? 0.5F : a <= b ? 0.0F : 1.0F; },
                   [](float a, float b, float) { return a == b ? 0.5F : b <= a ? 0.0F : 1.0F; });
 }
 

@@ -64,23 +64,32 @@ Var unary_forward(const char* name, Var x, BackwardFn backward, F f) {
   return tape.last();
 }
 
-/// dx[i] += g[i] * dfdx(x[i], y[i]).
-template <class D>
-void unary_backward(Tape& tape, const Node& node, D dfdx) {
+/// dx[i] += keep(x[i], y[i]) ? g[i] * dfdx(x[i], y[i]) : 0: for the rules PyTorch writes as
+/// where(mask, ..., 0) or masked_fill, which give 0 outside the mask even where g is NaN or
+/// infinite (g * 0 would be NaN there).
+template <class Keep, class D>
+void unary_masked_backward(Tape& tape, const Node& node, Keep keep, D dfdx) {
   Node& x = input(tape, node, 0);
   if (!x.requires_grad) return;
   const float* in = x.value().data();
   const float* y = node.value().data();
   const float* g = node.grad().data();
   float* dx = x.grad().data();
-  elementwise_for(node.value().size(), [in, y, g, dx, dfdx](std::size_t begin, std::size_t end) {
+  elementwise_for(node.value().size(), [in, y, g, dx, keep, dfdx](std::size_t begin, std::size_t end) {
+    const Keep k = keep;
     const D d = dfdx;
     const float* __restrict px = in;
     const float* __restrict py = y;
     const float* __restrict pg = g;
     float* __restrict out = dx;
-    for (std::size_t i = begin; i < end; ++i) out[i] += pg[i] * d(px[i], py[i]);
+    for (std::size_t i = begin; i < end; ++i) out[i] += k(px[i], py[i]) ? pg[i] * d(px[i], py[i]) : 0.0F;
   });
+}
+
+/// dx[i] += g[i] * dfdx(x[i], y[i]).
+template <class D>
+void unary_backward(Tape& tape, const Node& node, D dfdx) {
+  unary_masked_backward(tape, node, [](float, float) { return true; }, dfdx);
 }
 
 /// Records `name` with y[i] = f(a[i], b[i]); a and b have the same shape.
@@ -101,8 +110,10 @@ Var binary_forward(const char* name, Var a, Var b, BackwardFn backward, F f) {
   return tape.last();
 }
 
-/// da[i] += g[i] * dfda(a[i], b[i], y[i]) and db[i] += g[i] * dfdb(a[i], b[i], y[i]).
-template <class DA, class DB>
+/// da[i] += g[i] * dfda(a[i], b[i], y[i]) and db[i] += g[i] * dfdb(a[i], b[i], y[i]). With
+/// Masked, a derivative of 0 adds 0 rather than g * 0: for the rules PyTorch writes as
+/// masked_fill (minimum, maximum), which give 0 there even for a NaN or infinite g.
+template <bool Masked = false, class DA, class DB>
 void binary_backward(Tape& tape, const Node& node, DA dfda, DB dfdb) {
   Node& a = input(tape, node, 0);
   Node& b = input(tape, node, 1);
@@ -118,7 +129,14 @@ void binary_backward(Tape& tape, const Node& node, DA dfda, DB dfdb) {
     const float* __restrict y0 = y;
     const float* __restrict g0 = g;
     float* __restrict dst = out;
-    for (std::size_t i = begin; i < end; ++i) dst[i] += g0[i] * dfd(a0[i], b0[i], y0[i]);
+    for (std::size_t i = begin; i < end; ++i) {
+      if constexpr (Masked) {
+        const float d = dfd(a0[i], b0[i], y0[i]);
+        dst[i] += d == 0.0F ? 0.0F : g0[i] * d;
+      } else {
+        dst[i] += g0[i] * dfd(a0[i], b0[i], y0[i]);
+      }
+    }
   };
   if (a.requires_grad) {
     float* da = a.grad().data();

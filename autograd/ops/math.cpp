@@ -96,16 +96,29 @@ static void reciprocal_backward(Tape& t, const Node& n) {
 struct PowAttrs {
   float p;
 };
+// x^p as PyTorch's pow computes it: 0.5 as sqrt and -0.5 as 1 / sqrt, which differ from
+// std::pow at -inf (NaN, not inf) and at -0 (-0 and -inf, not 0 and inf); 2, 3, -1 and -2
+// as products and quotients (the same values within rounding, and the same infinities).
+static float torch_pow(float x, float p) {
+  if (p == 0.5F) return std::sqrt(x);
+  if (p == -0.5F) return 1.0F / std::sqrt(x);
+  if (p == 2.0F) return x * x;
+  if (p == 3.0F) return x * x * x;
+  if (p == -1.0F) return 1.0F / x;
+  if (p == -2.0F) return 1.0F / (x * x);
+  return std::pow(x, p);
+}
 Var pow(Var x, float p) {
-  Var y = unary_forward("pow", x, pow_backward, [p](float v) { return std::pow(v, p); });
+  Var y = unary_forward("pow", x, pow_backward, [p](float v) { return torch_pow(v, p); });
   y.tape().node(y).set_attrs(PowAttrs{p});
   return y;
 }
 static void pow_backward(Tape& t, const Node& n) {
   const float p = n.attrs<PowAttrs>().p;
-  // x^0 is 1 everywhere: its gradient is 0, also at 0, NaN and infinities (as PyTorch's), where
-  // 0 * x^-1 would be NaN.
-  unary_backward(t, n, [p](float x, float) { return p == 0.0F ? 0.0F : p * std::pow(x, p - 1.0F); });
+  // x^0 is 1 everywhere: its gradient is 0 (PyTorch's zeros_like), also at 0, NaN and
+  // infinities and for a NaN or infinite g, where g * 0 * x^-1 would be NaN.
+  if (p == 0.0F) return;
+  unary_backward(t, n, [p](float x, float) { return p * torch_pow(x, p - 1.0F); });
 }
 
 // y = |x|, dy/dx = sign(x) (0 at 0, as in PyTorch)
@@ -129,7 +142,10 @@ Var clamp(Var x, float lo, float hi) {
 }
 static void clamp_backward(Tape& t, const Node& n) {
   const ClampAttrs a = n.attrs<ClampAttrs>();
-  unary_backward(t, n, [a](float x, float) { return x >= a.lo && x <= a.hi ? 1.0F : 0.0F; });
+  // where(lo <= x <= hi, g, 0), as PyTorch's clamp_backward: 0 outside even for a NaN or
+  // infinite g
+  detail::unary_masked_backward(
+      t, n, [a](float x, float) { return x >= a.lo && x <= a.hi; }, [](float, float) { return 1.0F; });
 }
 
 // y = sin x, dy/dx = cos x

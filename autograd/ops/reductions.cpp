@@ -1,6 +1,7 @@
 // sum, mean, max, min, var, std and logsumexp over a list of axes. Each output element folds the input
 // elements of its "reduced loop" (ops/axes.hpp); each backward rule walks the same loops to
 // send the gradient back to those elements.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -18,6 +19,7 @@ using detail::input;
 static void sum_backward(Tape& t, const Node& n);
 static void extreme_backward(Tape& t, const Node& n);
 static void logsumexp_backward(Tape& t, const Node& n);
+static void var_backward(Tape& t, const Node& n);
 static void std_backward(Tape& t, const Node& n);
 
 struct ReduceAttrs {
@@ -131,30 +133,70 @@ static void extreme_backward(Tape& t, const Node& n) {
   });
 }
 
-// ---- var and std: composites of mean, sub, square and sum (and std's sqrt) ----
+// ---- var: y[o] = the sum of (x - m)^2 over o's elements / max(0, count - correction), m their
+//      mean;  dx = 2 / (count - correction) * g[o] * (x - m), as PyTorch's var_backward ----
+// An op of its own rather than a composite of mean, sub, square and sum: PyTorch's gradient
+// divides by count - correction itself, also where the value divides by 0 (inf) or the
+// correction exceeds the count (a finite negative factor), and through the composite's mean
+// the infinities met as inf - inf = NaN.
+
+struct VarAttrs {
+  std::uint32_t axes;
+  float grad_factor;  // 2 / (count - correction): inf at 0, negative beyond
+};
+
+/// The mean of o's elements (in double, rounded to float as the elements are).
+static float mean_of(const float* x, const detail::ReductionPlan& p, std::size_t base) {
+  double s = 0.0;
+  detail::for_each_offset(p.reduced, [&](std::size_t r) { s += x[base + r]; });
+  return static_cast<float>(s / static_cast<double>(p.reduced.count()));
+}
 
 Var var(Var x, Axes axes, bool keepdim, int correction) {
   const std::uint32_t mask = detail::axis_mask("var", axes, x.dim());
-  const std::size_t count = detail::plan_reduction(x.value().shape(), mask).reduced.count();
+  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), mask);
+  const long long dof = static_cast<long long>(p.reduced.count()) - correction;
   // PyTorch divides by max(0, count - correction): a single element with Bessel's correction
   // (or none at all) gives 0 / 0 = NaN, as there, rather than an error.
-  const long long dof = static_cast<long long>(count) - correction;
-  const float factor = dof > 0 ? 1.0F / static_cast<float>(dof) : std::numeric_limits<float>::infinity();
-  const Var centered = x - mean(x, axes, true);
-  return mul_scalar(sum(square(centered), axes, keepdim), factor);
+  const double divisor = static_cast<double>(std::max(0LL, dof));
+  Node& out = x.tape().record("var", {x}, reduced_shape(x.value().shape(), mask, keepdim), var_backward);
+  out.set_attrs(VarAttrs{mask, 2.0F / static_cast<float>(dof)});
+  const float* px = x.value().data();
+  float* y = out.own_value.data();
+  detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
+    const float m = mean_of(px, p, base);
+    double squares = 0.0;
+    detail::for_each_offset(p.reduced, [&](std::size_t r) {
+      const float d = px[base + r] - m;
+      squares += static_cast<double>(d) * d;
+    });
+    y[o] = static_cast<float>(squares / divisor);
+  });
+  return x.tape().last();
 }
+static void var_backward(Tape& t, const Node& n) {
+  Node& x = input(t, n, 0);
+  if (!x.requires_grad) return;
+  const VarAttrs a = n.attrs<VarAttrs>();
+  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), a.axes);
+  const float* px = x.value().data();
+  const float* g = n.grad().data();
+  float* dx = x.grad().data();
+  detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
+    const float m = mean_of(px, p, base);
+    const float go = a.grad_factor * g[o];
+    detail::for_each_offset(p.reduced, [&](std::size_t r) { dx[base + r] += go * (px[base + r] - m); });
+  });
+}
+
+// ---- std: sqrt of var ----
 
 // y = sqrt(v), dy/dv = 1 / (2y) as sqrt's, but 0 where y = 0 (every element equal), as
 // PyTorch's std_backward masks it: sqrt's rule would send 0 * inf = NaN to every element.
-// Written out rather than through unary_backward, which multiplies g by the derivative: the
-// mask must give 0 even where g is not finite, as PyTorch's masked_fill does.
+// The mask gives 0 even where g is not finite, as PyTorch's masked_fill does.
 static void std_backward(Tape& t, const Node& n) {
-  Node& v = input(t, n, 0);
-  if (!v.requires_grad) return;
-  const float* y = n.value().data();
-  const float* g = n.grad().data();
-  float* dv = v.grad().data();
-  for (std::size_t i = 0; i < n.value().size(); ++i) dv[i] += y[i] == 0.0F ? 0.0F : g[i] * (0.5F / y[i]);
+  detail::unary_masked_backward(
+      t, n, [](float, float y) { return y != 0.0F; }, [](float, float y) { return 0.5F / y; });
 }
 Var std(Var x, Axes axes, bool keepdim, int correction) {
   return detail::unary_forward("std", var(x, axes, keepdim, correction), std_backward,

@@ -190,9 +190,10 @@ struct SliceAttrs {
 Var slice(Var x, int axis, std::size_t begin, std::size_t end) {
   const Shape& s = x.value().shape();
   const std::size_t a = checked_axis("slice", axis, s.size());
-  if (begin >= end || end > s[a])
-    throw ShapeError(fmt::format("slice: [{}, {}) along axis {} is not a non-empty range inside {}", begin, end,
-                                 axis, to_string(s)));
+  // Python's x[..., begin:end], as PyTorch indexes: the range is cut to the axis, and an empty
+  // one (begin >= end, or begin past the end) gives an empty result rather than an error.
+  end = std::min(end, s[a]);
+  begin = std::min(begin, end);
   Shape out_shape = s;
   out_shape[a] = end - begin;
   const std::size_t inner = span_size(s, a + 1, s.size()), outer = span_size(s, 0, a);
