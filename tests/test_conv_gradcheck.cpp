@@ -238,6 +238,47 @@ TEST_CASE("conv ops give the same bits at 1, 2 and 3 threads: the chunk buffers 
   }
 }
 
+// The node's scratch holds one set of chunk buffers per thread, counted at the forward; a
+// backward run at another thread count finds the same buffers (Chunks::fit_slots) and gives the
+// same bits.
+TEST_CASE("conv ops: a thread count changed between forward and backward gives the same bits") {
+  const Array x = sample(Shape{29, 5, 9, 7}, 23), w = sample(Shape{64, 5, 4, 4}, 24), wt = sample(Shape{64, 3, 4, 4}, 25);
+  auto run = [&](int forward_threads, int backward_threads) {
+    ag::set_num_threads(forward_threads);
+    ag::Tape tape;
+    ag::Var xv = tape.variable(x), wv = tape.variable(w), wtv = tape.variable(wt);
+    ag::Var h = ag::conv2d(xv, wv, {.stride = 2, .padding = 1, .relu = true});
+    ag::Var y = ag::conv_transpose2d(h, wtv, {.stride = 2, .padding = 1, .relu = true});
+    ag::Var loss = ag::sum(ag::mul(y, y));
+    ag::set_num_threads(backward_threads);
+    tape.backward(loss);
+    return std::vector<Array>{xv.grad(), wv.grad(), wtv.grad()};
+  };
+  const auto same = run(2, 2), fewer = run(3, 1), more = run(1, 3);
+  ag::set_num_threads(0);
+  for (std::size_t i = 0; i < same.size(); ++i) {
+    INFO("gradient " << i);
+    CHECK(same[i] == fewer[i]);
+    CHECK(same[i] == more[i]);
+  }
+}
+
+// A batch of no images (a slice can make one) runs forward and backward to empty results.
+TEST_CASE("conv ops on an empty batch give empty outputs and zero weight gradients") {
+  ag::Tape tape;
+  ag::Var x = tape.variable(Array(Shape{0, 3, 8, 8})), w = tape.variable(sample(Shape{4, 3, 3, 3}, 31));
+  ag::Var b = tape.variable(sample(Shape{4}, 32)), wt = tape.variable(sample(Shape{4, 2, 4, 4}, 33));
+  ag::Var h = ag::conv2d(x, w, b, {.stride = 1, .padding = 1, .relu = true});
+  ag::Var y = ag::conv_transpose2d(h, wt, {.stride = 2, .padding = 1});
+  CHECK(h.value().shape() == Shape{0, 4, 8, 8});
+  CHECK(y.value().shape() == Shape{0, 2, 16, 16});
+  tape.backward(ag::sum(y));
+  CHECK(x.grad().size() == 0);
+  for (float v : w.grad()) CHECK(v == 0.0F);
+  for (float v : b.grad()) CHECK(v == 0.0F);
+  for (float v : wt.grad()) CHECK(v == 0.0F);
+}
+
 // The built-in GEMM sums each output in one order whatever the batch, so an image's values and
 // input gradient are the same bits alone or in a batch; OpenBLAS (-Dblas=openblas) blocks by
 // size and promises only closeness.

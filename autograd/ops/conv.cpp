@@ -35,6 +35,7 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #if defined(__AVX2__)
@@ -214,23 +215,30 @@ constexpr std::size_t kParts = 8;
 // chunks of one image were about 15% slower.
 constexpr std::size_t kChunkFloats = 128 * 1024;
 
-/// How a conv op cuts its batch, and where each part's buffers sit in the node's scratch:
-/// part p owns `col` [K, chunk P], `mat` [M, chunk P] (M = the GEMM's other side: output
-/// channels of a conv2d, input channels of a transposed one), `dw` [M, K], `work` (im2col's
-/// and col2im's, conv_work_floats), `padded` (the chunk's images in their zero border, which
-/// the implicit GEMMs gather their columns from: conv_panels.hpp) and, for an op with a fused
-/// ReLU, `grad` (the chunk's gradient before the ReLU: `out_floats` per image); after the parts
-/// comes the weight, packed once for all chunks as the GEMM's op(A) ([M, K] or [K, M]: room for
-/// either). All but `dw` are a chunk's working buffers, used by the thread whose slot is p
-/// (Chunks::run), whichever parts it runs.
+/// How a conv op cuts its batch, and where its buffers sit in the node's scratch: first each
+/// part's weight-gradient sum `dw` [M, K] (M = the GEMM's other side: output channels of a
+/// conv2d, input channels of a transposed one); then one set of a chunk's working buffers per
+/// slot, the thread that runs chunks (Chunks::run): `col` [K, chunk P], `mat` [M, chunk P],
+/// `work` (im2col's and col2im's, conv_work_floats), `padded` (the chunk's images in their zero
+/// border, which the implicit GEMMs gather their columns from: conv_panels.hpp) and, for an op
+/// with a fused ReLU, `grad` (the chunk's gradient before the ReLU: `out_floats` per image);
+/// last the weight, packed once for all chunks as the GEMM's op(A) ([M, K] or [K, M]: room for
+/// either).
 struct Chunks {
-  std::size_t batch, parts, chunk, col_floats, mat_floats, dw_floats, work_floats, padded_floats, grad_floats,
+  std::size_t batch, parts, slots, chunk, col_floats, mat_floats, dw_floats, work_floats, padded_floats, grad_floats,
       weight_floats;
+
+  // At least two slots: first_layer_backward gives the VAE's 32-channel first layer to two
+  // channel groups, each in a slot of its own, also at one thread.
+  static constexpr std::size_t kMinSlots = 2;
 
   // out_floats: the floats of one image of the op's output if it has a fused ReLU, else 0
   Chunks(std::size_t batch_, std::size_t k, std::size_t m, std::size_t positions, const ConvGeometry& g,
          std::size_t out_floats)
-      : batch(batch_), parts(std::min(batch_, kParts)), work_floats(conv_work_floats(g)) {
+      : batch(batch_),
+        parts(std::min(batch_, kParts)),
+        slots(std::min(parts, std::max(kMinSlots, static_cast<std::size_t>(std::max(num_threads(), 1))))),
+        work_floats(conv_work_floats(g)) {
     chunk = std::max<std::size_t>(1, kChunkFloats / ((k + m) * positions));
     // the columns, or col2im_gemm's working memory where the op has no columns to hold
     col_floats = std::max(k * chunk * positions, col2im_gemm_work_floats(g, m, chunk));
@@ -243,31 +251,39 @@ struct Chunks {
                                    g.channels, g.height, g.width));
     weight_floats = std::max({gemm_packed_a_floats(m, k), gemm_packed_a_floats(k, m), col2im_gemm_weight_floats(g, m)});
   }
-  std::size_t part_floats() const {
-    return col_floats + mat_floats + dw_floats + work_floats + padded_floats + grad_floats;
+  /// For a backward: the slots of the scratch its forward sized (the thread count may have
+  /// changed in between, and the buffers' places follow from their number).
+  void fit_slots(std::size_t scratch_size) {
+    if (parts == 0) return;  // an empty batch: no chunks, no slots
+    const std::size_t fixed = parts * dw_floats + weight_floats, each = slot_floats();
+    if (each == 0 || scratch_size < fixed + each || (scratch_size - fixed) % each != 0)
+      throw std::logic_error("conv: the node's scratch does not hold its forward's buffers");
+    slots = (scratch_size - fixed) / each;
   }
-  // One set of buffers per part. A smaller last batch may need fewer parts: the scratch
-  // then shrinks, keeping its capacity, and grows back without allocating.
-  std::size_t scratch_floats() const { return parts * part_floats() + weight_floats; }
-  float* col(float* scratch, std::size_t part) const { return scratch + part * part_floats(); }
-  float* mat(float* scratch, std::size_t part) const { return col(scratch, part) + col_floats; }
-  float* dw(float* scratch, std::size_t part) const { return mat(scratch, part) + mat_floats; }
-  float* work(float* scratch, std::size_t part) const { return dw(scratch, part) + dw_floats; }
-  float* padded(float* scratch, std::size_t part) const { return work(scratch, part) + work_floats; }
-  float* grad(float* scratch, std::size_t part) const { return padded(scratch, part) + padded_floats; }
-  float* weight(float* scratch) const { return scratch + parts * part_floats(); }
+  std::size_t slot_floats() const { return col_floats + mat_floats + work_floats + padded_floats + grad_floats; }
+  // A smaller last batch may need fewer parts: the scratch then shrinks, keeping its capacity,
+  // and grows back without allocating.
+  std::size_t scratch_floats() const { return parts * dw_floats + slots * slot_floats() + weight_floats; }
+  float* dw(float* scratch, std::size_t part) const { return scratch + part * dw_floats; }
+  float* col(float* scratch, std::size_t slot) const { return scratch + parts * dw_floats + slot * slot_floats(); }
+  float* mat(float* scratch, std::size_t slot) const { return col(scratch, slot) + col_floats; }
+  float* work(float* scratch, std::size_t slot) const { return mat(scratch, slot) + mat_floats; }
+  float* padded(float* scratch, std::size_t slot) const { return work(scratch, slot) + work_floats; }
+  float* grad(float* scratch, std::size_t slot) const { return padded(scratch, slot) + padded_floats; }
+  float* weight(float* scratch) const { return col(scratch, slots); }
 
   /// Runs body(part, slot, first, count) for every chunk, each part's chunks in order. One
   /// task per thread claims the parts one at a time as it comes free (so a thread slowed by
-  /// another job leaves its share to the others) and runs them all in the scratch buffers of
-  /// part `slot`, its own index (a part's weight-gradient sum stays dw(part)). A task per part
-  /// had worked in that part's own buffers, so every part's first chunk wrote its columns,
-  /// panels and padded images into lines out of cache (a layer's buffers for 8 parts are
-  /// several MB); one set per thread stays in L2. The buffers carry nothing from one chunk to
-  /// the next and a part's sums do not depend on the thread that runs it: the same bits.
+  /// another job leaves its share to the others) and runs them all in the buffers of `slot`,
+  /// its own index (a part's weight-gradient sum stays dw(part)). A task per part had worked in
+  /// that part's own buffers, so every part's first chunk wrote its columns, panels and padded
+  /// images into lines out of cache (a layer's buffers for 8 parts are several MB); one set per
+  /// thread stays in L2. The buffers carry nothing from one chunk to the next and a part's sums
+  /// do not depend on the thread that runs it: the same bits.
   template <class Body>
   void run(const Body& body) const {
-    const std::size_t threads = std::clamp<std::size_t>(static_cast<std::size_t>(num_threads()), 1, parts);
+    if (parts == 0) return;  // an empty batch
+    const std::size_t threads = std::clamp<std::size_t>(static_cast<std::size_t>(num_threads()), 1, slots);
     std::atomic<std::size_t> next{0};
     parallel_run(static_cast<int>(threads), [&](int t) {
       for (std::size_t part; (part = next.fetch_add(1, std::memory_order_relaxed)) < parts;)
@@ -357,20 +373,20 @@ static ConvGeometry conv2d_geometry(const Shape& x, const Shape& w, const Conv2d
 /// panels are whole), so the bits are those of the bias's pass followed by the chunks cut by
 /// images; but the gradient and the ReLU's output are read once, not twice (the bias's own pass
 /// was about half of the VAE's encoder.0 backward). Returns false, having done nothing, where
-/// the groups outnumber the parts' buffers.
+/// the groups outnumber the slots' buffers.
 static bool first_layer_backward(Tape& t, const Node& n, const Node& x, Node& w, const Conv2dOptions& o,
                                  const ConvGeometry& g, const Chunks& chunks, float* buffers) {
   constexpr std::size_t kGroupRows = 2 * gemm_detail::kMR;
   const std::size_t k = g.col_rows(), positions = g.positions(), out_c = w.value().shape()[0];
   const std::size_t groups = (out_c + kGroupRows - 1) / kGroupRows;
-  if (groups > chunks.parts) return false;
+  if (groups > chunks.slots) return false;
   float* db = n.arity == 3 && input(t, n, 2).requires_grad ? input(t, n, 2).grad().data() : nullptr;
   const bool fresh_bias = db && detail::fresh(n, 2);
   const float* grad = n.grad().data();
   const float* relu_out = o.relu ? n.value().data() : nullptr;
   parallel_run(static_cast<int>(groups), [&](int group) {
     const std::size_t c0 = static_cast<std::size_t>(group) * kGroupRows, c1 = std::min(out_c, c0 + kGroupRows);
-    const std::size_t channels = c1 - c0, slot = static_cast<std::size_t>(group);  // (group's buffers: a part's)
+    const std::size_t channels = c1 - c0, slot = static_cast<std::size_t>(group);
     float* gt = chunks.mat(buffers, slot);
     float* padded = chunks.padded(buffers, slot);
     double total[kGroupRows] = {};
@@ -401,8 +417,9 @@ static void conv2d_backward(Tape& t, const Node& n) {
   const ConvGeometry g = conv2d_geometry(x.value().shape(), w.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), out_c = w.value().shape()[0];
   const std::size_t out_floats = out_c * positions;
-  const Chunks chunks(g.batch, k, out_c, positions, g, o.relu && x.requires_grad ? out_floats : 0);
-  float* buffers = n.scratch.data();  // sized by the forward
+  Chunks chunks(g.batch, k, out_c, positions, g, o.relu && x.requires_grad ? out_floats : 0);
+  chunks.fit_slots(n.scratch.size());
+  float* buffers = n.scratch.data();
   if (!x.requires_grad && w.requires_grad && first_layer_backward(t, n, x, w, o, g, chunks, buffers)) return;
   bias_grad(t, n, n.grad().data(), o.relu ? n.value().data() : nullptr, g.batch, out_c, positions);
   if (!w.requires_grad && !x.requires_grad) return;
@@ -505,8 +522,9 @@ static void conv_transpose2d_backward(Tape& t, const Node& n) {
   const ConvGeometry g = conv_transpose2d_geometry(x.value().shape(), w.value().shape(), n.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), in_c = x.value().shape()[1];
   const std::size_t out_floats = g.channels * g.height * g.width;
-  const Chunks chunks(g.batch, k, in_c, positions, g, o.relu ? out_floats : 0);
-  float* buffers = n.scratch.data();  // sized by the forward
+  Chunks chunks(g.batch, k, in_c, positions, g, o.relu ? out_floats : 0);
+  chunks.fit_slots(n.scratch.size());
+  float* buffers = n.scratch.data();
   bias_grad(t, n, n.grad().data(), o.relu ? n.value().data() : nullptr, g.batch, g.channels, g.height * g.width);
   if (!w.requires_grad && !x.requires_grad) return;
   float* packed_w = chunks.weight(buffers);  // W [C, O kh kw], for dX'
