@@ -131,8 +131,8 @@ class HostileInputs(unittest.TestCase):
         checkpoint = os.path.join(conv, "checkpoint.safetensors")
         before = snapshot(conv)
         r = run("--resume", checkpoint, "--data", reshaped, "--out", conv, "--epochs", "2", "--force")
-        self.assert_clean_failure(r, f"{checkpoint} was trained on examples of shape [8,8], but those of "
-                                  f"{reshaped} are [4,16]")
+        self.assert_clean_failure(r, f"{checkpoint} was trained on examples of shape [8,8] (64 values), but those "
+                                  f"of {reshaped} are [4,16] (64 values)")
         self.assertEqual(snapshot(conv), before)
         # Other data with --force: a label past the conditional model's classes failed at the
         # first step, naming neither the data nor the checkpoint.

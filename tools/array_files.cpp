@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 #include <xtensor/xadapt.hpp>
-#include <xtensor/xcsv.hpp>
 #include <xtensor/xnpy.hpp>
 
 #include "datasets/csv.hpp"

@@ -179,24 +179,24 @@ void check_same_data(const nn::SafetensorsFile& file, const TrainingData& data, 
   // apart): a conv model would go on as one of another image size (as many parameters: 4x16
   // for 8x8), an MLP would draw its pictures in the new shape.
   const std::vector<std::size_t>& shape = data.train.example_shape();
-  // Examples of another size were refused only by the parameter count, a message naming
-  // neither the data nor either shape.
+  // Examples of another size (input_dim) or of another image shape (example_shape) than the
+  // checkpoint's: both shapes and the data said.
+  const auto said = file.metadata().find("example_shape");
+  const auto refuse = [&](const std::string& trained_shape, std::size_t trained_values) {
+    throw std::invalid_argument(fmt::format(
+        "--resume: {} was trained on examples of shape [{}] ({} values), but those of {} are [{}] ({} values)",
+        file.source(), trained_shape, trained_values, o.data.data.string(), shape_text(shape), data.train.features()));
+  };
   if (auto it = file.metadata().find("input_dim"); it != file.metadata().end()) {
     const std::size_t trained = models::parse_count(it->second, file.source() + " metadata 'input_dim'");
-    if (trained != data.train.features()) {
-      const auto said = file.metadata().find("example_shape");
-      throw std::invalid_argument(fmt::format(
-          "--resume: {} was trained on examples of shape [{}] ({} values), but those of {} are [{}] ({} values)",
-          file.source(), said != file.metadata().end() ? said->second : std::to_string(trained), trained,
-          o.data.data.string(), shape_text(shape), data.train.features()));
-    }
+    if (trained != data.train.features())
+      refuse(said != file.metadata().end() ? said->second : std::to_string(trained), trained);
   }
-  if (auto it = file.metadata().find("example_shape"); it != file.metadata().end() && shape.size() > 1) {
-    const std::vector<std::size_t> trained = parse_shape_text(it->second);
-    if (trained.size() > 1 && trained != shape)
-      throw std::invalid_argument(fmt::format("--resume: {} was trained on examples of shape [{}], but those of {} are "
-                                              "[{}]",
-                                              file.source(), it->second, o.data.data.string(), shape_text(shape)));
+  if (said != file.metadata().end() && shape.size() > 1) {
+    const std::vector<std::size_t> trained = parse_shape_text(said->second);
+    std::size_t values = 1;
+    for (std::size_t d : trained) values *= d;
+    if (trained.size() > 1 && trained != shape) refuse(said->second, values);
   }
   const std::string& saved = file.metadata_value("data_fingerprint");
   if (saved == data.fingerprint) return;
@@ -283,8 +283,8 @@ class Run {
     best_.restore(parse_metrics(metrics_));  // (replaying epochs rank 0 has seen already changes nothing)
   }
 
-  // Called last in prepare, after restore's checks: a run refused (--epochs already done, a
-  // patience run out) leaves no empty folder behind.
+  // Called after prepare, and under MPI after every rank's prepare succeeded: a run refused
+  // (--epochs already done, a patience run out, a rank's error) leaves no empty folder behind.
   void create_out() {
     if (root_) fs::create_directories(o_.out);
     std::error_code ec;  // a new run (--force) leaves no best.safetensors of another run behind
@@ -599,7 +599,8 @@ float train_step(ag::Tape& tape, models::Vae& vae, optim::Optimizer& optimizer, 
 
 namespace {
 
-// Everything before the first message between ranks: options, data, checkpoint, model.
+// Everything before the first message between ranks: options, data, checkpoint, model; all
+// checked before --out is made (Run::create_out, called by the caller).
 std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   if (o.threads > 0) ag::set_num_threads(static_cast<int>(o.threads));
   if (o.resume.empty()) {
@@ -611,9 +612,7 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
     const models::VaeConfig config = model_config(o, data.train);
     check_model_fits_in_memory(config, classes);
     check_batches_fit_in_memory(config, classes, o, data);
-    auto run = std::make_unique<Run>(std::move(o), std::move(data), config, classes, world);
-    run->create_out();
-    return run;
+    return std::make_unique<Run>(std::move(o), std::move(data), config, classes, world);
   }
   const nn::SafetensorsFile file = nn::SafetensorsFile::load(o.resume);
   nn::check_all_finite(file);  // (restore would find a NaN only after --out is created)
@@ -633,7 +632,6 @@ std::unique_ptr<Run> prepare(TrainOptions o, distributed::Communicator& world) {
   check_batches_fit_in_memory(config, classes, o, data);
   auto run = std::make_unique<Run>(std::move(o), std::move(data), config, classes, world);
   run->restore(file);
-  run->create_out();
   return run;
 }
 
@@ -641,9 +639,23 @@ std::string rank_name(const char* program, const distributed::Communicator& worl
   return fmt::format("{} (rank {} of {})", program, world.rank(), world.size());
 }
 
-// Every rank prepares on its own, then they agree: if any failed, every rank leaves now with
-// a non-zero code, and an error every rank hit alike (a bad flag, missing data) is printed
-// once, by rank 0 (as "vae train: error: ..."; a rank with an error of its own names itself).
+// After a step every rank took on its own (`error` its failure, if any): if any failed, every
+// rank leaves now with a non-zero code, and an error every rank hit alike (a bad flag, missing
+// data) is printed once, by rank 0 (as "vae train: error: ..."; a rank with an error of its own
+// names itself).
+void agree_or_leave(distributed::Communicator& world, const std::exception_ptr& error) {
+  const Failure failure = error ? describe_failure(error) : Failure{};
+  const distributed::Agreement agreed = distributed::agree_on_failure(world, failure.exit_code, failure.message);
+  if (!agreed.any_failed) return;
+  // Printed before MPI_Finalize, which every rank reaches only after this: mpirun ends the
+  // job as soon as one rank exits non-zero, so a rank printing later might not get to.
+  if (agreed.report)
+    fmt::print(stderr, "{}: {}\n", world.rank() == 0 ? "vae train" : rank_name("vae train", world), failure.message);
+  throw AlreadyReported{agreed.exit_code};
+}
+
+// Every rank prepares on its own, and they agree; only then does rank 0 make --out (and remove
+// a new run's stale best.safetensors), so a run another rank refused leaves no trace.
 std::unique_ptr<Run> prepare_together(const std::function<TrainOptions()>& read_options,
                                       distributed::Communicator& world) {
   std::unique_ptr<Run> run;
@@ -653,14 +665,14 @@ std::unique_ptr<Run> prepare_together(const std::function<TrainOptions()>& read_
   } catch (...) {
     error = std::current_exception();
   }
-  const Failure failure = error ? describe_failure(error) : Failure{};
-  const distributed::Agreement agreed = distributed::agree_on_failure(world, failure.exit_code, failure.message);
-  if (!agreed.any_failed) return run;
-  // Printed before MPI_Finalize, which every rank reaches only after this: mpirun ends the
-  // job as soon as one rank exits non-zero, so a rank printing later might not get to.
-  if (agreed.report)
-    fmt::print(stderr, "{}: {}\n", world.rank() == 0 ? "vae train" : rank_name("vae train", world), failure.message);
-  throw AlreadyReported{agreed.exit_code};
+  agree_or_leave(world, error);
+  try {
+    run->create_out();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  agree_or_leave(world, error);
+  return run;
 }
 
 // Without MPI, ranks cannot wait for each other: the others give rank 0 time to print before
@@ -687,6 +699,7 @@ void train_vae(const std::function<TrainOptions()>& read_options) {
   const BrokenPipeWatch pipe_watch;
   if (world->size() == 1) {
     const std::unique_ptr<Run> run = prepare(read_options(), *world);
+    run->create_out();
     const InterruptWatch watch;  // (under mpirun, ranks could stop at different steps: not there)
     return run->run();
   }
