@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 
 #include <xsimd/xsimd.hpp>
 
@@ -294,19 +295,16 @@ void pack_columns(const void* source, std::size_t p0, std::size_t kc, std::size_
 }
 
 #if defined(__AVX512F__)
-// pad_images through a PlaneCopyPlan: the source of each float of one plane as pad_images lays
-// it out (-1 for the border), in the layout's order: phases (a, b), each phase's shifted copies
-// jq, rows, columns; the plain padded plane is the one phase of stride 1, one copy. False (and
-// nothing written) if the plan does not fit.
-bool pad_by_plan(const ConvGeometry& g, const Padded& pd, const Phased& ph, bool phased, const float* image,
-                 std::size_t planes, float* padded) {
-  using conv_detail::PlaneCopyPlan;
+// The source of each float of one plane as pad_images lays it out (-1 for the border), in the
+// layout's order: phases (a, b), each phase's shifted copies jq, rows, columns; the plain
+// padded plane is the one phase of stride 1, one copy. Returns the floats of the plane, or 0
+// (nothing written) if they are more than `room`.
+std::size_t plane_source_map(const ConvGeometry& g, const Padded& pd, const Phased& ph, bool phased, std::int32_t* map,
+                             std::size_t room) {
   const std::size_t sh = phased ? g.stride_h : 1, sw = phased ? g.stride_w : 1, shifts = phased ? ph.shifts : 1;
   const std::size_t rows = phased ? ph.rows : pd.rows, cols = phased ? ph.cols : pd.cols;
   const std::size_t floats = sh * sw * shifts * rows * cols;
-  if (floats > PlaneCopyPlan::kMaxVectors * PlaneCopyPlan::kLanes) return false;
-  std::int32_t source[PlaneCopyPlan::kMaxVectors * PlaneCopyPlan::kLanes];
-  std::int32_t* d = source;
+  if (floats > room) return 0;
   for (std::size_t a = 0; a < sh; ++a)
     for (std::size_t b = 0; b < sw; ++b)
       for (std::size_t jq = 0; jq < shifts; ++jq)
@@ -316,8 +314,19 @@ bool pad_by_plan(const ConvGeometry& g, const Padded& pd, const Phased& ph, bool
             const std::size_t py = y * sh + a, px = (x + jq) * sw + b;
             const bool inside = py < pd.rows && px < pd.cols && py >= g.pad_h && px >= g.pad_w &&
                                 py - g.pad_h < g.height && px - g.pad_w < g.width;
-            *d++ = inside ? static_cast<std::int32_t>((py - g.pad_h) * g.width + px - g.pad_w) : -1;
+            *map++ = inside ? static_cast<std::int32_t>((py - g.pad_h) * g.width + px - g.pad_w) : -1;
           }
+  return floats;
+}
+
+// pad_images through a PlaneCopyPlan of plane_source_map. False (and nothing written) if the
+// plan does not fit.
+bool pad_by_plan(const ConvGeometry& g, const Padded& pd, const Phased& ph, bool phased, const float* image,
+                 std::size_t planes, float* padded) {
+  using conv_detail::PlaneCopyPlan;
+  std::int32_t source[PlaneCopyPlan::kMaxVectors * PlaneCopyPlan::kLanes];
+  const std::size_t floats = plane_source_map(g, pd, ph, phased, source, std::size(source));
+  if (floats == 0) return false;
   PlaneCopyPlan plan;
   const std::size_t plane = g.height * g.width;
   if (!plan.build(source, floats, plane)) return false;
