@@ -24,7 +24,7 @@ static void std_backward(Tape& t, const Node& n);
 
 struct ReduceAttrs {
   std::uint32_t axes;  // bitmask of the reduced axes of the input
-  double scale;        // 1 for sum, 1/count for mean
+  double scale;        // 1 for sum, 1/count for mean, var's gradient factor
 };
 
 /// The result's shape: the reduced axes removed, or kept with size 1.
@@ -140,11 +140,6 @@ static void extreme_backward(Tape& t, const Node& n) {
 // correction exceeds the count (a finite negative factor), and through the composite's mean
 // the infinities met as inf - inf = NaN.
 
-struct VarAttrs {
-  std::uint32_t axes;
-  float grad_factor;  // 2 / (count - correction): inf at 0, negative beyond
-};
-
 /// The mean of o's elements (in double, rounded to float as the elements are).
 static float mean_of(const float* x, const detail::ReductionPlan& p, std::size_t base) {
   double s = 0.0;
@@ -159,8 +154,9 @@ Var var(Var x, Axes axes, bool keepdim, int correction) {
   // PyTorch divides by max(0, count - correction): a single element with Bessel's correction
   // (or none at all) gives 0 / 0 = NaN, as there, rather than an error.
   const double divisor = static_cast<double>(std::max(0LL, dof));
-  Node& out = x.tape().record("var", {x}, reduced_shape(x.value().shape(), mask, keepdim), var_backward);
-  out.set_attrs(VarAttrs{mask, 2.0F / static_cast<float>(dof)});
+  // the gradient's factor 2 / (count - correction) (inf at 0, negative beyond), a float held
+  // exactly in the attributes' double
+  Node& out = record_reduction("var", x, mask, keepdim, 2.0F / static_cast<float>(dof), var_backward);
   const float* px = x.value().data();
   float* y = out.own_value.data();
   detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
@@ -177,15 +173,12 @@ Var var(Var x, Axes axes, bool keepdim, int correction) {
 static void var_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   if (!x.requires_grad) return;
-  const VarAttrs a = n.attrs<VarAttrs>();
-  const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), a.axes);
-  const float* px = x.value().data();
-  const float* g = n.grad().data();
-  float* dx = x.grad().data();
-  detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
-    const float m = mean_of(px, p, base);
-    const float go = a.grad_factor * g[o];
-    detail::for_each_offset(p.reduced, [&](std::size_t r) { dx[base + r] += go * (px[base + r] - m); });
+  const ReductionGrad r = reduction_grad(x, n);
+  const auto factor = static_cast<float>(n.attrs<ReduceAttrs>().scale);
+  detail::for_each_output(r.plan, [&](std::size_t o, std::size_t base) {
+    const float m = mean_of(r.x, r.plan, base);
+    const float go = factor * r.g[o];
+    detail::for_each_offset(r.plan.reduced, [&](std::size_t i) { r.dx[base + i] += go * (r.x[base + i] - m); });
   });
 }
 
