@@ -1,0 +1,101 @@
+// The micro-kernels of the batch-in-lanes convolution prototype (AVX-512 only).
+//
+// With a chunk of 16 images in the vector lanes, every operand of a convolution's GEMMs is a
+// grid of 16-float vectors, one per (channel, pixel) of the zero-bordered planes, and every
+// column of im2col is one of those vectors read in place: no panel is gathered, no col2im adds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <immintrin.h>
+
+#include "bench/conv_lanes/lanes_shuffle.hpp"
+
+namespace lanes {
+
+constexpr std::size_t kRows = 8;  // rows of an A panel (output channels of a tile)
+
+/// An indirect GEMM tile: rows x NV output vectors, c[j] + i ldc (+)= sum over p < kc of
+/// a[p kRows + i] * B_j(p), where B_j(p) is the 16-float vector at b[j] + off[p]. The offsets
+/// are those of the kernel taps (or of the transposed convolution's source pixels) from a
+/// position's base, the same for every position, so one table serves them all; the bases are
+/// the tile's NV positions. With accumulate the chains start from c's values (a K block
+/// continuing the one before: the same chain of fused multiply-adds as one long K).
+template <std::size_t NV>
+[[gnu::noinline]] void indirect_kernel(std::size_t kc, const float* a, const std::int32_t* off,
+                                       const float* const* b, float* const* c, std::size_t ldc, bool accumulate) {
+  const float* bj[NV];
+  for (std::size_t j = 0; j < NV; ++j) bj[j] = b[j];
+  __m512 acc[kRows][NV];
+#pragma GCC unroll 8
+  for (std::size_t i = 0; i < kRows; ++i)
+#pragma GCC unroll 3
+    for (std::size_t j = 0; j < NV; ++j)
+      acc[i][j] = accumulate ? _mm512_load_ps(c[j] + i * ldc) : _mm512_setzero_ps();
+  for (std::size_t p = 0; p < kc; ++p, a += kRows) {
+    const std::int32_t o = off[p];
+    __m512 bv[NV];
+#pragma GCC unroll 3
+    for (std::size_t j = 0; j < NV; ++j) bv[j] = _mm512_load_ps(bj[j] + o);
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < kRows; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 3
+      for (std::size_t j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (std::size_t i = 0; i < kRows; ++i)
+#pragma GCC unroll 3
+    for (std::size_t j = 0; j < NV; ++j) _mm512_store_ps(c[j] + i * ldc, acc[i][j]);
+}
+
+/// B panel for gemm's packed micro-kernel: packed[p 48 + 16 j ..] = the vector at b[j] + off[p]
+/// (the "packed copy" alternative to indirect_kernel: plain aligned vector copies).
+template <std::size_t NV>
+void pack_b_panel(std::size_t kc, const std::int32_t* off, const float* const* b, float* packed) {
+  for (std::size_t p = 0; p < kc; ++p, packed += 48)
+#pragma GCC unroll 3
+    for (std::size_t j = 0; j < NV; ++j) _mm512_store_ps(packed + 16 * j, _mm512_load_ps(b[j] + off[p]));
+}
+
+/// The weight gradient of a 4 x 4 tile of weights: rows o0..o0+3 (g, a row every g_row floats)
+/// by 4 neighbouring taps kw = 0..3 of one (c, kh) (x: the vector of tap kw at position
+/// (oh, ow) is at x + (2 oh row_stride + 2 ow + kw) 16, a stride-2 convolution over planes of
+/// row_stride vectors). g is the gradient's plane of one channel with a one-vector border
+/// (gradient at (oh, ow) at g + ((oh + 1) g_width + ow + 1) 16). Each image (lane) sums its
+/// out_h x out_w positions in row order, one fused multiply-add chain per weight; the 16 lanes
+/// are then summed by lane_sums16's tree and the 16 results added to dw[i ldw + j].
+[[gnu::noinline]] inline void dw_kernel(const float* g, std::size_t g_row, std::size_t g_width, const float* x,
+                                        std::size_t row_stride, std::size_t out_h, std::size_t out_w, float* dw,
+                                        std::size_t ldw) {
+  __m512 acc[16];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  for (std::size_t oh = 0; oh < out_h; ++oh) {
+    const float* gp = g + ((oh + 1) * g_width + 1) * 16;
+    const float* xp = x + 2 * oh * row_stride * 16;
+    for (std::size_t ow = 0; ow < out_w; ++ow, gp += 16, xp += 32) {
+      __m512 xv[4];
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < 4; ++j) xv[j] = _mm512_load_ps(xp + 16 * j);
+#pragma GCC unroll 4
+      for (std::size_t i = 0; i < 4; ++i) {
+        const __m512 gv = _mm512_load_ps(gp + i * g_row);
+#pragma GCC unroll 4
+        for (std::size_t j = 0; j < 4; ++j) acc[4 * i + j] = _mm512_fmadd_ps(gv, xv[j], acc[4 * i + j]);
+      }
+    }
+  }
+  const __m512 sums = lane_sums16(acc);
+#pragma GCC unroll 4
+  for (std::size_t i = 0; i < 4; ++i) {
+    float* d = dw + i * ldw;
+    const __m128 s = i == 0   ? _mm512_castps512_ps128(sums)
+                     : i == 1 ? _mm512_extractf32x4_ps(sums, 1)
+                     : i == 2 ? _mm512_extractf32x4_ps(sums, 2)
+                              : _mm512_extractf32x4_ps(sums, 3);
+    _mm_storeu_ps(d, _mm_add_ps(_mm_loadu_ps(d), s));
+  }
+}
+
+}  // namespace lanes

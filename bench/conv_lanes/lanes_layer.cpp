@@ -1,0 +1,323 @@
+// The batch-in-lanes prototype of the 7 x 7 layers (lanes_layer.hpp): tables, the chunk passes
+// and the layers' forward and backward over a batch.
+#include "bench/conv_lanes/lanes_layer.hpp"
+
+// GCC 12's own AVX-512 header trips its uninitialized-value warnings inside the shuffle and
+// mask intrinsics (a known false positive, fixed in GCC 13), as in vector_math.cpp.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <cstdlib>
+#include <cstring>
+#include <immintrin.h>
+#include <x86intrin.h>
+
+#include "autograd/kernels/gemm_kernel.hpp"
+#include "autograd/kernels/parallel.hpp"
+#include "bench/conv_lanes/lanes_kernels.hpp"
+#include "bench/conv_lanes/lanes_shuffle.hpp"
+
+namespace lanes {
+
+namespace {
+
+constexpr std::size_t kBigPadPlane = kBigPad * kBigPad, kSmallPadPlane = kSmallPad * kSmallPad;
+constexpr std::size_t kK = kBigC * kTaps;  // 512: down's K, the weight's columns
+constexpr std::size_t kUpK = kSmallC * 4;  // 256: up's K per phase
+constexpr std::size_t kBigImage = kBigC * kBigPlane, kSmallImage = kSmallC * kSmallPlane;  // 6272, 3136
+
+float* alloc_floats(std::size_t n) {
+  const std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  std::memset(p, 0, bytes);
+  return p;
+}
+
+// Ticks of part `part` on this slot since `start`; returns now.
+std::uint64_t tick(Buffers& s, Part part, std::uint64_t start) {
+  const std::uint64_t now = __rdtsc();
+  s.ticks[part] += now - start;
+  return now;
+}
+
+// dst + off[q] = the 16 images' value q (q < per_image) of src [B, per_image] from image n0 on;
+// with mask_y, zero where mask_y <= 0 (the ReLU's backward, given its output); with db_lanes,
+// each vector also added to db_lanes[q / per_channel].
+void to_lanes(const float* src, std::size_t per_image, std::size_t n0, const std::int32_t* off, float* dst,
+              const float* mask_y = nullptr, float* db_lanes = nullptr, std::size_t per_channel = 1) {
+  src += n0 * per_image;
+  if (mask_y) mask_y += n0 * per_image;
+  for (std::size_t q0 = 0; q0 < per_image; q0 += kLanes) {
+    __m512 r[kLanes];
+    for (std::size_t i = 0; i < kLanes; ++i) r[i] = _mm512_loadu_ps(src + i * per_image + q0);
+    if (mask_y)
+      for (std::size_t i = 0; i < kLanes; ++i) {
+        const __mmask16 live =
+            _mm512_cmp_ps_mask(_mm512_loadu_ps(mask_y + i * per_image + q0), _mm512_setzero_ps(), _CMP_GT_OQ);
+        r[i] = _mm512_maskz_mov_ps(live, r[i]);
+      }
+    transpose16(r);
+    for (std::size_t k = 0; k < kLanes; ++k) _mm512_store_ps(dst + off[q0 + k], r[k]);
+    if (db_lanes)
+      for (std::size_t k = 0; k < kLanes; ++k) {
+        float* d = db_lanes + (q0 + k) / per_channel * kLanes;
+        _mm512_store_ps(d, _mm512_add_ps(_mm512_load_ps(d), r[k]));
+      }
+  }
+}
+
+// Images n0 .. n0 + 15 of dst [B, per_image] = the lanes of src [per_image][16], plus
+// bias[q] when bias is not null, then max(that, 0) with relu.
+void from_lanes(const float* src, std::size_t per_image, std::size_t n0, float* dst, const float* bias, bool relu) {
+  dst += n0 * per_image;
+  for (std::size_t q0 = 0; q0 < per_image; q0 += kLanes) {
+    __m512 r[kLanes];
+    for (std::size_t k = 0; k < kLanes; ++k) r[k] = _mm512_load_ps(src + (q0 + k) * kLanes);
+    transpose16(r);
+    const __m512 b = bias ? _mm512_loadu_ps(bias + q0) : _mm512_setzero_ps();
+    for (std::size_t i = 0; i < kLanes; ++i) {
+      __m512 v = bias ? _mm512_add_ps(r[i], b) : r[i];
+      if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+      _mm512_storeu_ps(dst + i * per_image + q0, v);
+    }
+  }
+}
+
+// small [64, 49, 16] = the conv2d of big_pad (its forward products, no bias).
+void down(const Plan& plan, const float* big_pad, float* small, float* packed_b) {
+  const std::size_t kc = plan.options.down_kc, ldc = kSmallPlane * kLanes;
+  for (std::size_t pos0 = 0; pos0 < kSmallPlane; pos0 += 3) {
+    const std::size_t nv = std::min<std::size_t>(3, kSmallPlane - pos0);
+    const float* b[3];
+    for (std::size_t j = 0; j < 3; ++j) b[j] = big_pad + plan.down_base[std::min(pos0 + j, kSmallPlane - 1)];
+    for (std::size_t kb = 0; kb < kK; kb += kc) {
+      if (plan.options.down == DownKernel::packed) {
+        if (nv == 3)
+          pack_b_panel<3>(kc, plan.down_off.data() + kb, b, packed_b);
+        else
+          pack_b_panel<1>(kc, plan.down_off.data() + kb, b, packed_b);
+      }
+      for (std::size_t r = 0; r < kSmallC / kRows; ++r) {
+        const float* a = plan.down_a.data() + r * kK * kRows + kb * kRows;
+        float* c0 = small + r * kRows * ldc + pos0 * kLanes;
+        if (plan.options.down == DownKernel::packed) {
+          if (nv == 3)
+            ag::gemm_detail::micro_kernel<3, true>(kc, a, packed_b, {}, c0, ldc, kb > 0);
+          else
+            ag::gemm_detail::micro_kernel<1, true>(kc, a, packed_b, {}, c0, ldc, kb > 0);
+          continue;
+        }
+        float* c[3] = {c0, c0 + kLanes, c0 + 2 * kLanes};
+        if (nv == 3)
+          indirect_kernel<3>(kc, a, plan.down_off.data() + kb, b, c, ldc, kb > 0);
+        else
+          indirect_kernel<1>(kc, a, plan.down_off.data() + kb, b, c, ldc, kb > 0);
+      }
+    }
+  }
+}
+
+// big [32, 196, 16] = the adjoint of down applied to small_pad, phase by phase.
+void up(const Plan& plan, const float* small_pad, float* big) {
+  const std::size_t kc = plan.options.up_kc, ldc = kBigPlane * kLanes;
+  for (std::size_t ph = 0; ph < 4; ++ph) {
+    const auto& base = plan.up_base[ph];
+    const auto& dst = plan.up_dst[ph];
+    for (std::size_t p0 = 0; p0 < base.size(); p0 += 3) {
+      const std::size_t nv = std::min<std::size_t>(3, base.size() - p0);
+      const float* b[3];
+      std::size_t d[3];
+      for (std::size_t j = 0; j < 3; ++j) {
+        const std::size_t p = std::min(p0 + j, base.size() - 1);
+        b[j] = small_pad + base[p];
+        d[j] = static_cast<std::size_t>(dst[p]);
+      }
+      for (std::size_t kb = 0; kb < kUpK; kb += kc)
+        for (std::size_t r = 0; r < kBigC / kRows; ++r) {
+          const float* a = plan.up_a[ph].data() + r * kUpK * kRows + kb * kRows;
+          float* rows = big + r * kRows * ldc;
+          float* c[3] = {rows + d[0], rows + d[1], rows + d[2]};
+          if (nv == 3)
+            indirect_kernel<3>(kc, a, plan.up_off.data() + kb, b, c, ldc, kb > 0);
+          else
+            indirect_kernel<1>(kc, a, plan.up_off.data() + kb, b, c, ldc, kb > 0);
+        }
+    }
+  }
+}
+
+// dw [64, 512] += the weight gradient of one chunk: small_pad the small side, big_pad the big.
+void weight(const float* small_pad, const float* big_pad, float* dw) {
+  constexpr std::size_t kOBlock = 8;  // output channels whose gradient rows stay in L1 over the taps
+  for (std::size_t ob = 0; ob < kSmallC; ob += kOBlock)
+    for (std::size_t c = 0; c < kBigC; ++c)
+      for (std::size_t kh = 0; kh < 4; ++kh)
+        for (std::size_t o = ob; o < ob + kOBlock; o += 4)
+          dw_kernel(small_pad + o * kSmallPadPlane * kLanes, kSmallPadPlane * kLanes, kSmallPad,
+                    big_pad + (c * kBigPadPlane + kh * kBigPad) * kLanes, kBigPad, kSmall, kSmall,
+                    dw + o * kK + c * kTaps + kh * 4, kK);
+}
+
+// The chunks [first, last) of a part.
+template <class Chunk>
+void run_parts(std::size_t batch, std::vector<Buffers>& slots, const Chunk& chunk) {
+  const std::size_t chunks = batch / kLanes, parts = slots.size();
+  ag::parallel_run(static_cast<int>(parts), [&](int part) {
+    const auto p = static_cast<std::size_t>(part);
+    for (std::size_t k = chunks * p / parts; k < chunks * (p + 1) / parts; ++k) chunk(slots[p], k * kLanes);
+  });
+}
+
+void start_sums(Buffers& s) {
+  std::memset(s.dw, 0, kSmallC * kK * sizeof(float));
+  std::memset(s.db_lanes, 0, kSmallC * kLanes * sizeof(float));
+}
+
+// dw = the slots' sums in slot order; db[c] = each slot's lanes summed in lane order, the slots
+// in order.
+void finish_sums(const std::vector<Buffers>& slots, std::size_t channels, float* dw, float* db) {
+  std::memcpy(dw, slots[0].dw, kSmallC * kK * sizeof(float));
+  for (std::size_t s = 1; s < slots.size(); ++s)
+    for (std::size_t i = 0; i < kSmallC * kK; ++i) dw[i] += slots[s].dw[i];
+  for (std::size_t c = 0; c < channels; ++c) {
+    float sum = 0;
+    for (const Buffers& s : slots)
+      for (std::size_t l = 0; l < kLanes; ++l) sum += s.db_lanes[c * kLanes + l];
+    db[c] = sum;
+  }
+}
+
+}  // namespace
+
+Plan make_plan(const float* w, const Options& options) {
+  Plan p;
+  p.options = options;
+  for (std::size_t c = 0; c < kBigC; ++c)
+    for (std::size_t kh = 0; kh < 4; ++kh)
+      for (std::size_t kw = 0; kw < 4; ++kw)
+        p.down_off.push_back(static_cast<std::int32_t>((c * kBigPadPlane + kh * kBigPad + kw) * kLanes));
+  for (std::size_t oh = 0; oh < kSmall; ++oh)
+    for (std::size_t ow = 0; ow < kSmall; ++ow)
+      p.down_base.push_back(static_cast<std::int32_t>((2 * oh * kBigPad + 2 * ow) * kLanes));
+  for (std::size_t o = 0; o < kSmallC; ++o)
+    for (int dh = 0; dh < 2; ++dh)
+      for (int dw = 0; dw < 2; ++dw)
+        p.up_off.push_back(static_cast<std::int32_t>(
+            (static_cast<int>(o * kSmallPadPlane) - dh * static_cast<int>(kSmallPad) - dw) * static_cast<int>(kLanes)));
+  for (std::size_t kh0 = 0; kh0 < 2; ++kh0)
+    for (std::size_t kw0 = 0; kw0 < 2; ++kw0) {
+      const std::size_t ph = kh0 * 2 + kw0;
+      for (std::size_t xh = 0; xh < kBig; ++xh)
+        for (std::size_t xw = 0; xw < kBig; ++xw) {
+          if ((xh + 1) % 2 != kh0 || (xw + 1) % 2 != kw0) continue;
+          const std::size_t gh = (xh + 1 - kh0) / 2 + 1, gw = (xw + 1 - kw0) / 2 + 1;
+          p.up_base[ph].push_back(static_cast<std::int32_t>((gh * kSmallPad + gw) * kLanes));
+          p.up_dst[ph].push_back(static_cast<std::int32_t>((xh * kBig + xw) * kLanes));
+        }
+      p.up_a[ph].resize(kBigC * kUpK);
+      for (std::size_t c = 0; c < kBigC; ++c)
+        for (std::size_t o = 0; o < kSmallC; ++o)
+          for (std::size_t dh = 0; dh < 2; ++dh)
+            for (std::size_t dw = 0; dw < 2; ++dw) {
+              const std::size_t k = o * 4 + dh * 2 + dw, r = c / kRows, i = c % kRows;
+              p.up_a[ph][r * kUpK * kRows + k * kRows + i] =
+                  w[o * kK + c * kTaps + (kh0 + 2 * dh) * 4 + kw0 + 2 * dw];
+            }
+    }
+  for (std::size_t c = 0; c < kBigC; ++c)
+    for (std::size_t h = 0; h < kBig; ++h)
+      for (std::size_t x = 0; x < kBig; ++x)
+        p.big_pad_off.push_back(static_cast<std::int32_t>((c * kBigPadPlane + (h + 1) * kBigPad + x + 1) * kLanes));
+  for (std::size_t o = 0; o < kSmallC; ++o)
+    for (std::size_t h = 0; h < kSmall; ++h)
+      for (std::size_t x = 0; x < kSmall; ++x)
+        p.small_pad_off.push_back(
+            static_cast<std::int32_t>((o * kSmallPadPlane + (h + 1) * kSmallPad + x + 1) * kLanes));
+  p.down_a.resize(kSmallC * kK);
+  for (std::size_t o = 0; o < kSmallC; ++o)
+    for (std::size_t t = 0; t < kK; ++t) p.down_a[(o / kRows) * kK * kRows + t * kRows + o % kRows] = w[o * kK + t];
+  return p;
+}
+
+Buffers make_buffers() {
+  Buffers b{};
+  b.big_pad = alloc_floats(kBigC * kBigPadPlane * kLanes);
+  b.small_pad = alloc_floats(kSmallC * kSmallPadPlane * kLanes);
+  b.big = alloc_floats(kBigImage * kLanes);
+  b.small = alloc_floats(kSmallImage * kLanes);
+  b.packed_b = alloc_floats(kK * 48);
+  b.dw = alloc_floats(kSmallC * kK);
+  b.db_lanes = alloc_floats(kSmallC * kLanes);
+  return b;
+}
+
+void free_buffers(Buffers& b) {
+  for (float* p : {b.big_pad, b.small_pad, b.big, b.small, b.packed_b, b.dw, b.db_lanes}) std::free(p);
+  b = {};
+}
+
+void encoder_forward(const Plan& plan, const float* x, const float* bias_small, std::size_t batch, float* y,
+                     std::vector<Buffers>& slots) {
+  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
+    std::uint64_t t = __rdtsc();
+    to_lanes(x, kBigImage, n0, plan.big_pad_off.data(), s.big_pad);
+    t = tick(s, transpose_in, t);
+    down(plan, s.big_pad, s.small, s.packed_b);
+    t = tick(s, down_gemm, t);
+    from_lanes(s.small, kSmallImage, n0, y, bias_small, true);
+    tick(s, transpose_out, t);
+  });
+}
+
+void encoder_backward(const Plan& plan, const float* x, const float* y, const float* dy, std::size_t batch,
+                      float* dx, float* dw, float* db, std::vector<Buffers>& slots) {
+  for (Buffers& s : slots) start_sums(s);
+  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
+    std::uint64_t t = __rdtsc();
+    to_lanes(dy, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad, y, s.db_lanes, kSmallPlane);
+    to_lanes(x, kBigImage, n0, plan.big_pad_off.data(), s.big_pad);
+    t = tick(s, transpose_in, t);
+    weight(s.small_pad, s.big_pad, s.dw);
+    t = tick(s, weight_grad, t);
+    up(plan, s.small_pad, s.big);
+    t = tick(s, up_gemm, t);
+    from_lanes(s.big, kBigImage, n0, dx, nullptr, false);
+    tick(s, transpose_out, t);
+  });
+  finish_sums(slots, kSmallC, dw, db);
+}
+
+void decoder_forward(const Plan& plan, const float* x, const float* bias_big, std::size_t batch, float* y,
+                     std::vector<Buffers>& slots) {
+  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
+    std::uint64_t t = __rdtsc();
+    to_lanes(x, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad);
+    t = tick(s, transpose_in, t);
+    up(plan, s.small_pad, s.big);
+    t = tick(s, up_gemm, t);
+    from_lanes(s.big, kBigImage, n0, y, bias_big, true);
+    tick(s, transpose_out, t);
+  });
+}
+
+void decoder_backward(const Plan& plan, const float* x, const float* y, const float* dy, std::size_t batch,
+                      float* dx, float* dw, float* db, std::vector<Buffers>& slots) {
+  for (Buffers& s : slots) start_sums(s);
+  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
+    std::uint64_t t = __rdtsc();
+    to_lanes(dy, kBigImage, n0, plan.big_pad_off.data(), s.big_pad, y, s.db_lanes, kBigPlane);
+    to_lanes(x, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad);
+    t = tick(s, transpose_in, t);
+    weight(s.small_pad, s.big_pad, s.dw);
+    t = tick(s, weight_grad, t);
+    down(plan, s.big_pad, s.small, s.packed_b);
+    t = tick(s, down_gemm, t);
+    from_lanes(s.small, kSmallImage, n0, dx, nullptr, false);
+    tick(s, transpose_out, t);
+  });
+  finish_sums(slots, kBigC, dw, db);
+}
+
+}  // namespace lanes

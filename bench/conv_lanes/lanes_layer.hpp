@@ -1,0 +1,91 @@
+// The conv VAE's 7 x 7 layers (encoder.2: conv2d 32->64, 14x14 -> 7x7; decoder.5: its
+// transposed convolution 64->32, 7x7 -> 14x14; kernel 4, stride 2, padding 1, each followed by
+// a ReLU) computed a chunk of 16 images at a time with the images in the vector lanes: a
+// prototype, to measure whether that layout is worth a rewrite of the conv ops.
+//
+// Names follow conv2d's direction: the "big" side has C = 32 channels of 14 x 14 (encoder.2's
+// input, decoder.5's output), the "small" side O = 64 channels of 7 x 7. A chunk's planes are
+// [channels, h, w, 16] with a zero border (big: 16 x 16, small: 9 x 9) or without one. The three
+// products, each an indirect GEMM or a sum of 4 x 4 tiles over the planes:
+//   down (conv2d forward):   small[o, q] = sum over (c, kh, kw) W[o, c, kh, kw] big_pad[c, 2 q + k - 1]
+//   up (its adjoint, conv_transpose2d forward): big[c, x] = sum over (o, taps) of the same,
+//     run per stride phase of x: 4 taps a pixel, read from small_pad, every pixel written once
+//   weight (the gradient of W): dW[o, c, kh, kw] = sum over q, images small_pad[o, q] big_pad[c, 2 q + k - 1]
+// encoder.2: y = relu(down(x) + b), dx = up(g), dW = weight(g, x); decoder.5: y = relu(up(x) + b),
+// dx = down(g), dW = weight(x, g), with g the gradient before the ReLU.
+//
+// The weight gradient's sums: each image (lane) sums its 49 positions in row order (one chain
+// of fused multiply-adds per weight), lane_sums16's tree sums the 16 images, the chunks add into
+// their thread's sum in chunk order and the threads' sums are added in thread order. Today's op
+// sums 4-image chunks (196 columns a K block) into 8 parts' sums: other bits.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace lanes {
+
+constexpr std::size_t kLanes = 16;                     // images a chunk (one per lane)
+constexpr std::size_t kBigC = 32, kBig = 14, kBigPad = 16;  // big side: channels, side, padded side
+constexpr std::size_t kSmallC = 64, kSmall = 7, kSmallPad = 9;
+constexpr std::size_t kTaps = 16;                      // 4 x 4
+constexpr std::size_t kBigPlane = kBig * kBig, kSmallPlane = kSmall * kSmall;
+
+/// Where a chunk's time goes, in TSC ticks, per thread.
+enum Part { transpose_in, down_gemm, up_gemm, weight_grad, transpose_out, kParts };
+constexpr const char* kPartNames[kParts] = {"transpose in", "down GEMM (conv2d)", "up GEMM (adjoint)",
+                                            "weight gradient", "transpose out"};
+
+/// How `down` multiplies: indirect_kernel reading the planes in place, or plain vector copies
+/// into a packed panel for gemm's own micro-kernel.
+enum class DownKernel { indirect, packed };
+
+struct Options {
+  DownKernel down = DownKernel::indirect;
+  std::size_t down_kc = 512;  // K block of down (taps of the 512)
+  std::size_t up_kc = 256;    // K block of up (of the 256 = 64 channels x 4 taps)
+};
+
+/// Offsets, position lists and packed weights, for a given weight W [64, 32, 4, 4] (conv2d's
+/// [O, C, kh, kw], which is also conv_transpose2d's [in, out, kh, kw] for decoder.5).
+struct Plan {
+  Options options;
+  std::vector<std::int32_t> down_off;  // [512] tap (c, kh, kw) -> offset in big_pad
+  std::vector<std::int32_t> down_base;  // [49] output position -> its window's corner in big_pad
+  std::vector<std::int32_t> up_off;     // [256] (o, dh, dw) -> offset in small_pad from a pixel's base
+  std::array<std::vector<std::int32_t>, 4> up_base, up_dst;  // per phase: 49 pixels' base in small_pad, offset in big
+  std::vector<std::int32_t> big_pad_off, small_pad_off;      // NCHW index of a chunk image -> padded plane offset
+  std::vector<float> down_a;                     // W as 8 row panels [512][8]
+  std::array<std::vector<float>, 4> up_a;        // per phase: W's taps of that phase, 4 row panels [256][8]
+};
+Plan make_plan(const float* w, const Options& options);
+
+/// One thread's chunk buffers and sums (64-byte aligned).
+struct Buffers {
+  float* big_pad;     // [32, 16, 16, 16], border zero
+  float* small_pad;   // [64, 9, 9, 16], border zero
+  float* big;         // [32, 196, 16]
+  float* small;       // [64, 49, 16]
+  float* packed_b;    // [512][48] (DownKernel::packed)
+  float* dw;          // [64, 512] this thread's weight-gradient sum
+  float* db_lanes;    // [64][16] this thread's bias-gradient sums, per lane
+  std::uint64_t ticks[kParts];
+};
+Buffers make_buffers();
+void free_buffers(Buffers& b);
+
+/// The layers over a batch of `batch` images (a multiple of 16) on `threads` threads, each
+/// taking a run of the chunks. bias_big / bias_small: the bias over the big / small side's
+/// positions, expanded to one float per (channel, position).
+void encoder_forward(const Plan& plan, const float* x, const float* bias_small, std::size_t batch, float* y,
+                     std::vector<Buffers>& slots);
+void encoder_backward(const Plan& plan, const float* x, const float* y, const float* dy, std::size_t batch,
+                      float* dx, float* dw, float* db, std::vector<Buffers>& slots);
+void decoder_forward(const Plan& plan, const float* x, const float* bias_big, std::size_t batch, float* y,
+                     std::vector<Buffers>& slots);
+void decoder_backward(const Plan& plan, const float* x, const float* y, const float* dy, std::size_t batch,
+                      float* dx, float* dw, float* db, std::vector<Buffers>& slots);
+
+}  // namespace lanes

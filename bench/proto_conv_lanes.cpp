@@ -1,0 +1,186 @@
+// proto_conv_lanes: the batch-in-lanes prototype of the conv VAE's 7 x 7 layers
+// (bench/conv_lanes/lanes_layer.hpp) checked against, and timed beside, the framework's ops.
+//
+//   build/bench/proto_conv_lanes [--layer encoder|decoder] [--threads N] [--reps N]
+//                                [--down indirect|packed] [--down-kc K] [--up-kc K]
+//
+// For the layer at batch 128: y = relu(conv + b) and its backward (dx, dW, db for a random dy),
+// once through ag::conv2d / ag::conv_transpose2d on a Tape and once by the prototype, on the
+// same random data. Prints the largest difference of each result relative to the largest
+// magnitude of the op's, then the forward and backward times of both, interleaved rep by rep
+// (CPU time of the calling thread at 1 thread, wall time otherwise): minimum and median; then
+// the prototype's mean time per part (TSC ticks of all threads, in ms).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <x86intrin.h>
+
+#include "autograd/autograd.hpp"
+#include "autograd/kernels/parallel.hpp"
+#include "bench/conv_lanes/lanes_layer.hpp"
+
+namespace {
+
+double now_seconds(bool cpu) {
+  if (cpu) {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double ticks_per_second() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::uint64_t c0 = __rdtsc();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::uint64_t c1 = __rdtsc();
+  return static_cast<double>(c1 - c0) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double relative_error(const ag::Array& ref, const std::vector<float>& got) {
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::fabs(ref.data()[i] - got[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(ref.data()[i])));
+  }
+  return diff / scale;
+}
+
+struct Stats {
+  std::vector<double> ms;
+  void add(double seconds) { ms.push_back(seconds * 1e3); }
+  std::string str() const {
+    std::vector<double> s = ms;
+    std::sort(s.begin(), s.end());
+    return fmt::format("min {:.3f} median {:.3f}", s.front(), s[s.size() / 2]);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string layer = "encoder", down = "indirect";
+  int threads = 1, reps = 20;
+  std::size_t down_kc = 512, up_kc = 256;
+  CLI::App app{"The batch-in-lanes prototype of the 7 x 7 conv layers beside the framework's ops."};
+  app.add_option("--layer", layer, "encoder (encoder.2) or decoder (decoder.5)")->capture_default_str();
+  app.add_option("--threads", threads, "threads")->capture_default_str();
+  app.add_option("--reps", reps, "interleaved repetitions")->capture_default_str();
+  app.add_option("--down", down, "indirect or packed: how the conv2d product reads its B")->capture_default_str();
+  app.add_option("--down-kc", down_kc, "K block of the conv2d product (divides 512)")->capture_default_str();
+  app.add_option("--up-kc", up_kc, "K block of the adjoint product (divides 256)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  ag::set_num_threads(threads);
+  const bool encoder = layer == "encoder";
+  const bool cpu = threads == 1;
+
+  constexpr std::size_t batch = 128;
+  const ag::Shape x_shape = encoder ? ag::Shape{batch, 32, 14, 14} : ag::Shape{batch, 64, 7, 7};
+  const ag::Shape y_shape = encoder ? ag::Shape{batch, 64, 7, 7} : ag::Shape{batch, 32, 14, 14};
+  const std::size_t out_c = y_shape[1], out_plane = y_shape[2] * y_shape[3];
+  ag::Rng rng(1);
+  ag::Array x(x_shape), w({64, 32, 4, 4}), b({out_c}), dy(y_shape);
+  rng.fill_uniform(x, -1.0F, 1.0F);
+  rng.fill_uniform(w, -0.1F, 0.1F);
+  rng.fill_uniform(b, -0.1F, 0.1F);
+  rng.fill_uniform(dy, -1.0F, 1.0F);
+
+  // The framework's op.
+  ag::Tape tape;
+  ag::Var xv, wv, bv, yv;
+  auto op_forward = [&] {
+    return encoder ? ag::conv2d(xv, wv, bv, {.stride = 2, .padding = 1, .relu = true})
+                   : ag::conv_transpose2d(xv, wv, bv, {.stride = 2, .padding = 1, .relu = true});
+  };
+  auto op_record = [&] {
+    tape.reset();
+    xv = tape.variable(x);
+    wv = tape.variable(w);
+    bv = tape.variable(b);
+  };
+
+  // The prototype.
+  const lanes::Plan plan = lanes::make_plan(
+      w.data(), {.down = down == "packed" ? lanes::DownKernel::packed : lanes::DownKernel::indirect,
+                 .down_kc = down_kc,
+                 .up_kc = up_kc});
+  std::vector<lanes::Buffers> slots;
+  for (int t = 0; t < threads; ++t) slots.push_back(lanes::make_buffers());
+  std::vector<float> bias_expanded(out_c * out_plane);
+  for (std::size_t i = 0; i < bias_expanded.size(); ++i) bias_expanded[i] = b.data()[i / out_plane];
+  std::vector<float> y(batch * out_c * out_plane), dx(x.size()), dw(w.size()), db(out_c);
+  auto proto_forward = [&] {
+    if (encoder)
+      lanes::encoder_forward(plan, x.data(), bias_expanded.data(), batch, y.data(), slots);
+    else
+      lanes::decoder_forward(plan, x.data(), bias_expanded.data(), batch, y.data(), slots);
+  };
+  auto proto_backward = [&] {
+    if (encoder)
+      lanes::encoder_backward(plan, x.data(), y.data(), dy.data(), batch, dx.data(), dw.data(), db.data(), slots);
+    else
+      lanes::decoder_backward(plan, x.data(), y.data(), dy.data(), batch, dx.data(), dw.data(), db.data(), slots);
+  };
+
+  // Check.
+  op_record();
+  yv = op_forward();
+  tape.backward(yv, dy);
+  proto_forward();
+  proto_backward();
+  fmt::print("{} ({}), {} thread(s), down {} kc {}, up kc {}\n", layer,
+             encoder ? "conv2d 32->64, 14x14->7x7" : "conv_transpose2d 64->32, 7x7->14x14", threads, down, down_kc,
+             up_kc);
+  fmt::print("relative error: y {:.2e}  dx {:.2e}  dW {:.2e}  db {:.2e}\n", relative_error(yv.value(), y),
+             relative_error(xv.grad(), dx), relative_error(wv.grad(), dw), relative_error(bv.grad(), db));
+
+  // Time, interleaved.
+  Stats op_f, op_b, pr_f, pr_b;
+  std::uint64_t ticks[2][lanes::kParts] = {};  // forward, backward
+  auto take_ticks = [&](std::uint64_t* into) {
+    for (auto& s : slots)
+      for (int p = 0; p < lanes::kParts; ++p) into[p] += std::exchange(s.ticks[p], 0);
+  };
+  for (int r = 0; r < reps; ++r) {
+    op_record();
+    double t0 = now_seconds(cpu);
+    yv = op_forward();
+    double t1 = now_seconds(cpu);
+    tape.backward(yv, dy);
+    double t2 = now_seconds(cpu);
+    op_f.add(t1 - t0);
+    op_b.add(t2 - t1);
+
+    for (auto& s : slots) std::fill(std::begin(s.ticks), std::end(s.ticks), 0);
+    t0 = now_seconds(cpu);
+    proto_forward();
+    t1 = now_seconds(cpu);
+    pr_f.add(t1 - t0);
+    take_ticks(ticks[0]);
+    t1 = now_seconds(cpu);
+    proto_backward();
+    t2 = now_seconds(cpu);
+    pr_b.add(t2 - t1);
+    take_ticks(ticks[1]);
+  }
+  fmt::print("{} time, ms, {} reps interleaved\n", cpu ? "cpu" : "wall", reps);
+  fmt::print("  op     forward {}   backward {}\n", op_f.str(), op_b.str());
+  fmt::print("  lanes  forward {}   backward {}\n", pr_f.str(), pr_b.str());
+  const double per_ms = ticks_per_second() / 1e3 * reps;
+  fmt::print("lanes, mean ms per call by part (TSC, all threads summed):  forward  backward\n");
+  for (int p = 0; p < lanes::kParts; ++p)
+    fmt::print("  {:<22} {:8.3f} {:8.3f}\n", lanes::kPartNames[p], static_cast<double>(ticks[0][p]) / per_ms,
+               static_cast<double>(ticks[1][p]) / per_ms);
+  for (auto& s : slots) lanes::free_buffers(s);
+  return 0;
+}
