@@ -71,7 +71,7 @@ struct Stats {
 int main(int argc, char** argv) {
   std::string layer = "encoder", down = "indirect";
   int threads = 1, reps = 20;
-  std::size_t down_kc = 512, up_kc = 256;
+  std::size_t down_kc = 512, up_kc = 256, weight_rows = 8;
   CLI::App app{"The batch-in-lanes prototype of the 7 x 7 conv layers beside the framework's ops."};
   app.add_option("--layer", layer, "encoder (encoder.2) or decoder (decoder.5)")->capture_default_str();
   app.add_option("--threads", threads, "threads")->capture_default_str();
@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   app.add_option("--down", down, "indirect or packed: how the conv2d product reads its B")->capture_default_str();
   app.add_option("--down-kc", down_kc, "K block of the conv2d product (divides 512)")->capture_default_str();
   app.add_option("--up-kc", up_kc, "K block of the adjoint product (divides 256)")->capture_default_str();
+  app.add_option("--weight-rows", weight_rows, "output channels a block of the weight gradient (4, 8, 16)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ag::set_num_threads(threads);
   const bool encoder = layer == "encoder";
@@ -113,7 +115,8 @@ int main(int argc, char** argv) {
   const lanes::Plan plan = lanes::make_plan(
       w.data(), {.down = down == "packed" ? lanes::DownKernel::packed : lanes::DownKernel::indirect,
                  .down_kc = down_kc,
-                 .up_kc = up_kc});
+                 .up_kc = up_kc,
+                 .weight_rows = weight_rows});
   std::vector<lanes::Buffers> slots;
   for (int t = 0; t < threads; ++t) slots.push_back(lanes::make_buffers());
   std::vector<float> bias_expanded(out_c * out_plane);
@@ -138,9 +141,9 @@ int main(int argc, char** argv) {
   tape.backward(yv, dy);
   proto_forward();
   proto_backward();
-  fmt::print("{} ({}), {} thread(s), down {} kc {}, up kc {}\n", layer,
+  fmt::print("{} ({}), {} thread(s), down {} kc {}, up kc {}, weight rows {}\n", layer,
              encoder ? "conv2d 32->64, 14x14->7x7" : "conv_transpose2d 64->32, 7x7->14x14", threads, down, down_kc,
-             up_kc);
+             up_kc, weight_rows);
   fmt::print("relative error: y {:.2e}  dx {:.2e}  dW {:.2e}  db {:.2e}\n", relative_error(yv.value(), y),
              relative_error(xv.grad(), dx), relative_error(wv.grad(), dw), relative_error(bv.grad(), db));
 

@@ -74,6 +74,7 @@ void pack_b_panel(std::size_t kc, const std::int32_t* off, const float* const* b
   for (std::size_t oh = 0; oh < out_h; ++oh) {
     const float* gp = g + ((oh + 1) * g_width + 1) * 16;
     const float* xp = x + 2 * oh * row_stride * 16;
+#pragma GCC unroll 1
     for (std::size_t ow = 0; ow < out_w; ++ow, gp += 16, xp += 32) {
       __m512 xv[4];
 #pragma GCC unroll 4

@@ -149,8 +149,8 @@ void up(const Plan& plan, const float* small_pad, float* big) {
 }
 
 // dw [64, 512] += the weight gradient of one chunk: small_pad the small side, big_pad the big.
-void weight(const float* small_pad, const float* big_pad, float* dw) {
-  constexpr std::size_t kOBlock = 8;  // output channels whose gradient rows stay in L1 over the taps
+void weight(const Plan& plan, const float* small_pad, const float* big_pad, float* dw) {
+  const std::size_t kOBlock = plan.options.weight_rows;
   for (std::size_t ob = 0; ob < kSmallC; ob += kOBlock)
     for (std::size_t c = 0; c < kBigC; ++c)
       for (std::size_t kh = 0; kh < 4; ++kh)
@@ -279,7 +279,7 @@ void encoder_backward(const Plan& plan, const float* x, const float* y, const fl
     to_lanes(dy, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad, y, s.db_lanes, kSmallPlane);
     to_lanes(x, kBigImage, n0, plan.big_pad_off.data(), s.big_pad);
     t = tick(s, transpose_in, t);
-    weight(s.small_pad, s.big_pad, s.dw);
+    weight(plan, s.small_pad, s.big_pad, s.dw);
     t = tick(s, weight_grad, t);
     up(plan, s.small_pad, s.big);
     t = tick(s, up_gemm, t);
@@ -310,7 +310,7 @@ void decoder_backward(const Plan& plan, const float* x, const float* y, const fl
     to_lanes(dy, kBigImage, n0, plan.big_pad_off.data(), s.big_pad, y, s.db_lanes, kBigPlane);
     to_lanes(x, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad);
     t = tick(s, transpose_in, t);
-    weight(s.small_pad, s.big_pad, s.dw);
+    weight(plan, s.small_pad, s.big_pad, s.dw);
     t = tick(s, weight_grad, t);
     down(plan, s.big_pad, s.small, s.packed_b);
     t = tick(s, down_gemm, t);
