@@ -44,11 +44,15 @@ std::uint64_t tick(Buffers& s, Part part, std::uint64_t start) {
 
 // dst + off[q] = the 16 images' value q (q < per_image) of src [B, per_image] from image n0 on;
 // with mask_y, zero where mask_y <= 0 (the ReLU's backward, given its output); with db_lanes,
-// each vector also added to db_lanes[q / per_channel].
+// each channel's vectors (per_channel of them) also summed in order in a register and the sum
+// added to db_lanes[channel] (a load, add and store a vector there would chain each add on the
+// last one's store).
 void to_lanes(const float* src, std::size_t per_image, std::size_t n0, const std::int32_t* off, float* dst,
               const float* mask_y = nullptr, float* db_lanes = nullptr, std::size_t per_channel = 1) {
   src += n0 * per_image;
   if (mask_y) mask_y += n0 * per_image;
+  __m512 channel_sum = _mm512_setzero_ps();
+  std::size_t channel = 0, channel_end = per_channel;
   for (std::size_t q0 = 0; q0 < per_image; q0 += kLanes) {
     __m512 r[kLanes];
     for (std::size_t i = 0; i < kLanes; ++i) r[i] = _mm512_loadu_ps(src + i * per_image + q0);
@@ -62,9 +66,19 @@ void to_lanes(const float* src, std::size_t per_image, std::size_t n0, const std
     for (std::size_t k = 0; k < kLanes; ++k) _mm512_store_ps(dst + off[q0 + k], r[k]);
     if (db_lanes)
       for (std::size_t k = 0; k < kLanes; ++k) {
-        float* d = db_lanes + (q0 + k) / per_channel * kLanes;
-        _mm512_store_ps(d, _mm512_add_ps(_mm512_load_ps(d), r[k]));
+        if (q0 + k == channel_end) {
+          float* d = db_lanes + channel * kLanes;
+          _mm512_store_ps(d, _mm512_add_ps(_mm512_load_ps(d), channel_sum));
+          channel_sum = _mm512_setzero_ps();
+          ++channel;
+          channel_end += per_channel;
+        }
+        channel_sum = _mm512_add_ps(channel_sum, r[k]);
       }
+  }
+  if (db_lanes) {
+    float* d = db_lanes + channel * kLanes;
+    _mm512_store_ps(d, _mm512_add_ps(_mm512_load_ps(d), channel_sum));
   }
 }
 
