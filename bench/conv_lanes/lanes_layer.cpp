@@ -82,13 +82,15 @@ void to_lanes(const float* src, std::size_t per_image, std::size_t n0, const std
   }
 }
 
-// Images n0 .. n0 + 15 of dst [B, per_image] = the lanes of src [per_image][16], plus
-// bias[q] when bias is not null, then max(that, 0) with relu.
-void from_lanes(const float* src, std::size_t per_image, std::size_t n0, float* dst, const float* bias, bool relu) {
+// Images n0 .. n0 + 15 of dst [B, per_image] = the lanes of value q at src + off[q] (off null:
+// src [per_image][16]), plus bias[q] when bias is not null, then max(that, 0) with relu.
+void from_lanes(const float* src, const std::int32_t* off, std::size_t per_image, std::size_t n0, float* dst,
+                const float* bias, bool relu) {
   dst += n0 * per_image;
   for (std::size_t q0 = 0; q0 < per_image; q0 += kLanes) {
     __m512 r[kLanes];
-    for (std::size_t k = 0; k < kLanes; ++k) r[k] = _mm512_load_ps(src + (q0 + k) * kLanes);
+    for (std::size_t k = 0; k < kLanes; ++k)
+      r[k] = _mm512_load_ps(src + (off ? static_cast<std::size_t>(off[q0 + k]) : (q0 + k) * kLanes));
     transpose16(r);
     const __m512 b = bias ? _mm512_loadu_ps(bias + q0) : _mm512_setzero_ps();
     for (std::size_t i = 0; i < kLanes; ++i) {
@@ -133,9 +135,10 @@ void down(const Plan& plan, const float* big_pad, float* small, float* packed_b)
   }
 }
 
-// big [32, 196, 16] = the adjoint of down applied to small_pad, phase by phase.
+// The interior of big_pad [32, 16, 16, 16] = the adjoint of down applied to small_pad, phase by
+// phase (the border is not written: it stays zero for the next chunk's input).
 void up(const Plan& plan, const float* small_pad, float* big) {
-  const std::size_t kc = plan.options.up_kc, ldc = kBigPlane * kLanes;
+  const std::size_t kc = plan.options.up_kc, ldc = kBigPadPlane * kLanes;
   for (std::size_t ph = 0; ph < 4; ++ph) {
     const auto& base = plan.up_base[ph];
     const auto& dst = plan.up_dst[ph];
@@ -228,7 +231,7 @@ Plan make_plan(const float* w, const Options& options) {
           if ((xh + 1) % 2 != kh0 || (xw + 1) % 2 != kw0) continue;
           const std::size_t gh = (xh + 1 - kh0) / 2 + 1, gw = (xw + 1 - kw0) / 2 + 1;
           p.up_base[ph].push_back(static_cast<std::int32_t>((gh * kSmallPad + gw) * kLanes));
-          p.up_dst[ph].push_back(static_cast<std::int32_t>((xh * kBig + xw) * kLanes));
+          p.up_dst[ph].push_back(static_cast<std::int32_t>(((xh + 1) * kBigPad + xw + 1) * kLanes));
         }
       p.up_a[ph].resize(kBigC * kUpK);
       for (std::size_t c = 0; c < kBigC; ++c)
@@ -259,7 +262,6 @@ Buffers make_buffers() {
   Buffers b{};
   b.big_pad = alloc_floats(kBigC * kBigPadPlane * kLanes);
   b.small_pad = alloc_floats(kSmallC * kSmallPadPlane * kLanes);
-  b.big = alloc_floats(kBigImage * kLanes);
   b.small = alloc_floats(kSmallImage * kLanes);
   b.packed_b = alloc_floats(kK * 48);
   b.dw = alloc_floats(kSmallC * kK);
@@ -268,7 +270,7 @@ Buffers make_buffers() {
 }
 
 void free_buffers(Buffers& b) {
-  for (float* p : {b.big_pad, b.small_pad, b.big, b.small, b.packed_b, b.dw, b.db_lanes}) std::free(p);
+  for (float* p : {b.big_pad, b.small_pad, b.small, b.packed_b, b.dw, b.db_lanes}) std::free(p);
   b = {};
 }
 
@@ -280,7 +282,7 @@ void encoder_forward(const Plan& plan, const float* x, const float* bias_small, 
     t = tick(s, transpose_in, t);
     down(plan, s.big_pad, s.small, s.packed_b);
     t = tick(s, down_gemm, t);
-    from_lanes(s.small, kSmallImage, n0, y, bias_small, true);
+    from_lanes(s.small, nullptr, kSmallImage, n0, y, bias_small, true);
     tick(s, transpose_out, t);
   });
 }
@@ -295,9 +297,9 @@ void encoder_backward(const Plan& plan, const float* x, const float* y, const fl
     t = tick(s, transpose_in, t);
     weight(plan, s.small_pad, s.big_pad, s.dw);
     t = tick(s, weight_grad, t);
-    up(plan, s.small_pad, s.big);
+    up(plan, s.small_pad, s.big_pad);  // x's planes are done with
     t = tick(s, up_gemm, t);
-    from_lanes(s.big, kBigImage, n0, dx, nullptr, false);
+    from_lanes(s.big_pad, plan.big_pad_off.data(), kBigImage, n0, dx, nullptr, false);
     tick(s, transpose_out, t);
   });
   finish_sums(slots, kSmallC, dw, db);
@@ -309,9 +311,9 @@ void decoder_forward(const Plan& plan, const float* x, const float* bias_big, st
     std::uint64_t t = __rdtsc();
     to_lanes(x, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad);
     t = tick(s, transpose_in, t);
-    up(plan, s.small_pad, s.big);
+    up(plan, s.small_pad, s.big_pad);
     t = tick(s, up_gemm, t);
-    from_lanes(s.big, kBigImage, n0, y, bias_big, true);
+    from_lanes(s.big_pad, plan.big_pad_off.data(), kBigImage, n0, y, bias_big, true);
     tick(s, transpose_out, t);
   });
 }
@@ -328,7 +330,7 @@ void decoder_backward(const Plan& plan, const float* x, const float* y, const fl
     t = tick(s, weight_grad, t);
     down(plan, s.big_pad, s.small, s.packed_b);
     t = tick(s, down_gemm, t);
-    from_lanes(s.small, kSmallImage, n0, dx, nullptr, false);
+    from_lanes(s.small, nullptr, kSmallImage, n0, dx, nullptr, false);
     tick(s, transpose_out, t);
   });
   finish_sums(slots, kBigC, dw, db);

@@ -56,7 +56,7 @@ struct Plan {
   std::vector<std::int32_t> down_off;  // [512] tap (c, kh, kw) -> offset in big_pad
   std::vector<std::int32_t> down_base;  // [49] output position -> its window's corner in big_pad
   std::vector<std::int32_t> up_off;     // [256] (o, dh, dw) -> offset in small_pad from a pixel's base
-  std::array<std::vector<std::int32_t>, 4> up_base, up_dst;  // per phase: 49 pixels' base in small_pad, offset in big
+  std::array<std::vector<std::int32_t>, 4> up_base, up_dst;  // per phase: 49 pixels' base in small_pad, in big_pad
   std::vector<std::int32_t> big_pad_off, small_pad_off;      // NCHW index of a chunk image -> padded plane offset
   std::vector<float> down_a;                     // W as 8 row panels [512][8]
   std::array<std::vector<float>, 4> up_a;        // per phase: W's taps of that phase, 4 row panels [256][8]
@@ -65,9 +65,8 @@ Plan make_plan(const float* w, const Options& options);
 
 /// One thread's chunk buffers and sums (64-byte aligned).
 struct Buffers {
-  float* big_pad;     // [32, 16, 16, 16], border zero
+  float* big_pad;     // [32, 16, 16, 16], border zero (also the adjoint's output: its interior)
   float* small_pad;   // [64, 9, 9, 16], border zero
-  float* big;         // [32, 196, 16]
   float* small;       // [64, 49, 16]
   float* packed_b;    // [512][48] (DownKernel::packed)
   float* dw;          // [64, 512] this thread's weight-gradient sum
