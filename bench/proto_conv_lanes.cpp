@@ -122,17 +122,10 @@ int main(int argc, char** argv) {
   std::vector<float> bias_expanded(out_c * out_plane);
   for (std::size_t i = 0; i < bias_expanded.size(); ++i) bias_expanded[i] = b.data()[i / out_plane];
   std::vector<float> y(batch * out_c * out_plane), dx(x.size()), dw(w.size()), db(out_c);
-  auto proto_forward = [&] {
-    if (encoder)
-      lanes::encoder_forward(plan, x.data(), bias_expanded.data(), batch, y.data(), slots);
-    else
-      lanes::decoder_forward(plan, x.data(), bias_expanded.data(), batch, y.data(), slots);
-  };
+  const lanes::Layer which = encoder ? lanes::Layer::encoder2 : lanes::Layer::decoder5;
+  auto proto_forward = [&] { lanes::forward(plan, which, x.data(), bias_expanded.data(), batch, y.data(), slots); };
   auto proto_backward = [&] {
-    if (encoder)
-      lanes::encoder_backward(plan, x.data(), y.data(), dy.data(), batch, dx.data(), dw.data(), db.data(), slots);
-    else
-      lanes::decoder_backward(plan, x.data(), y.data(), dy.data(), batch, dx.data(), dw.data(), db.data(), slots);
+    lanes::backward(plan, which, x.data(), y.data(), dy.data(), batch, dx.data(), dw.data(), db.data(), slots);
   };
 
   // Check.

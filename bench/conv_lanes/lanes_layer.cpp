@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <immintrin.h>
 #include <x86intrin.h>
 
@@ -274,66 +275,79 @@ void free_buffers(Buffers& b) {
   b = {};
 }
 
-void encoder_forward(const Plan& plan, const float* x, const float* bias_small, std::size_t batch, float* y,
-                     std::vector<Buffers>& slots) {
-  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
-    std::uint64_t t = __rdtsc();
-    to_lanes(x, kBigImage, n0, plan.big_pad_off.data(), s.big_pad);
-    t = tick(s, transpose_in, t);
+namespace {
+
+// A side of the layers: its images' floats, a channel's positions, its channels, and where each
+// of an image's floats goes in the side's zero-bordered planes.
+struct Side {
+  std::size_t per_image, per_channel, channels;
+  const std::int32_t* pad_off;
+};
+
+Side side(const Plan& plan, bool big) {
+  return big ? Side{kBigImage, kBigPlane, kBigC, plan.big_pad_off.data()}
+             : Side{kSmallImage, kSmallPlane, kSmallC, plan.small_pad_off.data()};
+}
+
+float* pad_of(Buffers& s, bool big) { return big ? s.big_pad : s.small_pad; }
+
+// The product from one side's padded planes to the other side (down from the big side, up from
+// the small one), timed as its part; returns where its lanes are (with the offset table of
+// each value, or null for [per_image][16]).
+std::pair<const float*, const std::int32_t*> product(const Plan& plan, Buffers& s, bool from_big, std::uint64_t& t) {
+  if (from_big) {
     down(plan, s.big_pad, s.small, s.packed_b);
     t = tick(s, down_gemm, t);
-    from_lanes(s.small, nullptr, kSmallImage, n0, y, bias_small, true);
+    return {s.small, nullptr};
+  }
+  up(plan, s.small_pad, s.big_pad);  // the interior only: after the weight gradient is done with big_pad
+  t = tick(s, up_gemm, t);
+  return {s.big_pad, plan.big_pad_off.data()};
+}
+
+// y = relu(the product of x + bias), x on the big side (encoder.2) or the small one (decoder.5).
+void forward(const Plan& plan, bool input_big, const float* x, const float* bias, std::size_t batch, float* y,
+             std::vector<Buffers>& slots) {
+  const Side in = side(plan, input_big), out = side(plan, !input_big);
+  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
+    std::uint64_t t = __rdtsc();
+    to_lanes(x, in.per_image, n0, in.pad_off, pad_of(s, input_big));
+    t = tick(s, transpose_in, t);
+    const auto [lanes, off] = product(plan, s, input_big, t);
+    from_lanes(lanes, off, out.per_image, n0, y, bias, true);
     tick(s, transpose_out, t);
   });
 }
 
-void encoder_backward(const Plan& plan, const float* x, const float* y, const float* dy, std::size_t batch,
-                      float* dx, float* dw, float* db, std::vector<Buffers>& slots) {
+// dx, dW and db of forward, given its output y and dy.
+void backward(const Plan& plan, bool input_big, const float* x, const float* y, const float* dy, std::size_t batch,
+              float* dx, float* dw, float* db, std::vector<Buffers>& slots) {
+  const Side in = side(plan, input_big), out = side(plan, !input_big);
   for (Buffers& s : slots) start_sums(s);
   run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
     std::uint64_t t = __rdtsc();
-    to_lanes(dy, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad, y, s.db_lanes, kSmallPlane);
-    to_lanes(x, kBigImage, n0, plan.big_pad_off.data(), s.big_pad);
+    to_lanes(dy, out.per_image, n0, out.pad_off, pad_of(s, !input_big), y, s.db_lanes, out.per_channel);
+    to_lanes(x, in.per_image, n0, in.pad_off, pad_of(s, input_big));
     t = tick(s, transpose_in, t);
     weight(plan, s.small_pad, s.big_pad, s.dw);
     t = tick(s, weight_grad, t);
-    up(plan, s.small_pad, s.big_pad);  // x's planes are done with
-    t = tick(s, up_gemm, t);
-    from_lanes(s.big_pad, plan.big_pad_off.data(), kBigImage, n0, dx, nullptr, false);
+    const auto [lanes, off] = product(plan, s, !input_big, t);
+    from_lanes(lanes, off, in.per_image, n0, dx, nullptr, false);
     tick(s, transpose_out, t);
   });
-  finish_sums(slots, kSmallC, dw, db);
+  finish_sums(slots, out.channels, dw, db);
 }
 
-void decoder_forward(const Plan& plan, const float* x, const float* bias_big, std::size_t batch, float* y,
-                     std::vector<Buffers>& slots) {
-  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
-    std::uint64_t t = __rdtsc();
-    to_lanes(x, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad);
-    t = tick(s, transpose_in, t);
-    up(plan, s.small_pad, s.big_pad);
-    t = tick(s, up_gemm, t);
-    from_lanes(s.big_pad, plan.big_pad_off.data(), kBigImage, n0, y, bias_big, true);
-    tick(s, transpose_out, t);
-  });
+}  // namespace
+
+void forward(const Plan& plan, Layer layer, const float* x, const float* bias, std::size_t batch, float* y,
+             std::vector<Buffers>& slots) {
+  forward(plan, layer == Layer::encoder2, x, bias, batch, y, slots);
 }
 
-void decoder_backward(const Plan& plan, const float* x, const float* y, const float* dy, std::size_t batch,
-                      float* dx, float* dw, float* db, std::vector<Buffers>& slots) {
-  for (Buffers& s : slots) start_sums(s);
-  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
-    std::uint64_t t = __rdtsc();
-    to_lanes(dy, kBigImage, n0, plan.big_pad_off.data(), s.big_pad, y, s.db_lanes, kBigPlane);
-    to_lanes(x, kSmallImage, n0, plan.small_pad_off.data(), s.small_pad);
-    t = tick(s, transpose_in, t);
-    weight(plan, s.small_pad, s.big_pad, s.dw);
-    t = tick(s, weight_grad, t);
-    down(plan, s.big_pad, s.small, s.packed_b);
-    t = tick(s, down_gemm, t);
-    from_lanes(s.small, nullptr, kSmallImage, n0, dx, nullptr, false);
-    tick(s, transpose_out, t);
-  });
-  finish_sums(slots, kBigC, dw, db);
+void backward(const Plan& plan, Layer layer, const float* x, const float* y, const float* dy, std::size_t batch,
+              float* dx, float* dw, float* db, std::vector<Buffers>& slots) {
+  backward(plan, layer == Layer::encoder2, x, y, dy, batch, dx, dw, db, slots);
 }
 
 }  // namespace lanes

@@ -76,16 +76,15 @@ struct Buffers {
 Buffers make_buffers();
 void free_buffers(Buffers& b);
 
-/// The layers over a batch of `batch` images (a multiple of 16) on `threads` threads, each
-/// taking a run of the chunks. bias_big / bias_small: the bias over the big / small side's
-/// positions, expanded to one float per (channel, position).
-void encoder_forward(const Plan& plan, const float* x, const float* bias_small, std::size_t batch, float* y,
-                     std::vector<Buffers>& slots);
-void encoder_backward(const Plan& plan, const float* x, const float* y, const float* dy, std::size_t batch,
-                      float* dx, float* dw, float* db, std::vector<Buffers>& slots);
-void decoder_forward(const Plan& plan, const float* x, const float* bias_big, std::size_t batch, float* y,
-                     std::vector<Buffers>& slots);
-void decoder_backward(const Plan& plan, const float* x, const float* y, const float* dy, std::size_t batch,
-                      float* dx, float* dw, float* db, std::vector<Buffers>& slots);
+enum class Layer { encoder2, decoder5 };
+
+/// The layer over a batch of `batch` images (a multiple of 16) on slots.size() threads, each
+/// taking a run of the chunks in its slot: y = relu(the convolution of x + bias), bias expanded
+/// to one float per output (channel, position).
+void forward(const Plan& plan, Layer layer, const float* x, const float* bias, std::size_t batch, float* y,
+             std::vector<Buffers>& slots);
+/// dx, dW and db of forward, given its output y and dy.
+void backward(const Plan& plan, Layer layer, const float* x, const float* y, const float* dy, std::size_t batch,
+              float* dx, float* dw, float* db, std::vector<Buffers>& slots);
 
 }  // namespace lanes
