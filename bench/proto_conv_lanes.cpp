@@ -70,7 +70,7 @@ struct Stats {
 
 int main(int argc, char** argv) {
   std::string layer = "encoder", down = "indirect";
-  int threads = 1, reps = 20;
+  int threads = 1, reps = 20, hot = 0;
   std::size_t down_kc = 512, up_kc = 256, weight_rows = 8;
   CLI::App app{"The batch-in-lanes prototype of the 7 x 7 conv layers beside the framework's ops."};
   app.add_option("--layer", layer, "encoder (encoder.2) or decoder (decoder.5)")->capture_default_str();
@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   app.add_option("--up-kc", up_kc, "K block of the adjoint product (divides 256)")->capture_default_str();
   app.add_option("--weight-rows", weight_rows, "output channels a block of the weight gradient (4, 8, 16)")
       ->capture_default_str();
+  app.add_option("--hot", hot, "then time each product N times alone on one chunk's buffers")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ag::set_num_threads(threads);
   const bool encoder = layer == "encoder";
@@ -177,6 +178,17 @@ int main(int argc, char** argv) {
   for (int p = 0; p < lanes::kParts; ++p)
     fmt::print("  {:<22} {:8.3f} {:8.3f}\n", lanes::kPartNames[p], static_cast<double>(ticks[0][p]) / per_ms,
                static_cast<double>(ticks[1][p]) / per_ms);
+  if (hot > 0) {
+    // The products' floating-point work a chunk: each is 64 x 512 x 49 multiply-adds an image.
+    const double flop = 2.0 * 64 * 512 * 49 * 16 * hot;
+    std::uint64_t hot_ticks[3];
+    lanes::hot_products(plan, slots[0], hot, hot_ticks);
+    const double tps = per_ms * 1e3 / reps;
+    fmt::print("products alone on one chunk's buffers, {} calls: down {:.1f}  up {:.1f}  weight {:.1f} GFLOP/s\n", hot,
+               flop / (static_cast<double>(hot_ticks[0]) / tps) * 1e-9,
+               flop / (static_cast<double>(hot_ticks[1]) / tps) * 1e-9,
+               flop / (static_cast<double>(hot_ticks[2]) / tps) * 1e-9);
+  }
   for (auto& s : slots) lanes::free_buffers(s);
   return 0;
 }

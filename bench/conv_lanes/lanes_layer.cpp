@@ -340,6 +340,20 @@ void backward(const Plan& plan, bool input_big, const float* x, const float* y, 
 
 }  // namespace
 
+void hot_products(const Plan& plan, Buffers& s, int calls, std::uint64_t ticks[3]) {
+  std::uint64_t t = __rdtsc();
+  for (int i = 0; i < calls; ++i) down(plan, s.big_pad, s.small, s.packed_b);
+  std::uint64_t now = __rdtsc();
+  ticks[0] = now - t;
+  t = now;
+  for (int i = 0; i < calls; ++i) up(plan, s.small_pad, s.big_pad);
+  now = __rdtsc();
+  ticks[1] = now - t;
+  t = now;
+  for (int i = 0; i < calls; ++i) weight(plan, s.small_pad, s.big_pad, s.dw);
+  ticks[2] = __rdtsc() - t;
+}
+
 void forward(const Plan& plan, Layer layer, const float* x, const float* bias, std::size_t batch, float* y,
              std::vector<Buffers>& slots) {
   forward(plan, layer == Layer::encoder2, x, bias, batch, y, slots);

@@ -87,4 +87,8 @@ void forward(const Plan& plan, Layer layer, const float* x, const float* bias, s
 void backward(const Plan& plan, Layer layer, const float* x, const float* y, const float* dy, std::size_t batch,
               float* dx, float* dw, float* db, std::vector<Buffers>& slots);
 
+/// The three products alone, `calls` times each on one chunk's buffers as they are (in L2):
+/// TSC ticks of down, up and the weight gradient. The kernels' speed without the transposes.
+void hot_products(const Plan& plan, Buffers& s, int calls, std::uint64_t ticks[3]);
+
 }  // namespace lanes
