@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <string>
 #include <thread>
@@ -54,6 +56,17 @@ double relative_error(const ag::Array& ref, const std::vector<float>& got) {
     scale = std::max(scale, static_cast<double>(std::fabs(ref.data()[i])));
   }
   return diff / scale;
+}
+
+// FNV-1a of the floats' bytes: the prototype's results at 1 and 2 threads should be the same bits.
+std::uint64_t bits_hash(const std::vector<float>& v) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (float f : v) {
+    std::uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    for (int k = 0; k < 4; ++k) h = (h ^ ((u >> (8 * k)) & 0xFF)) * 1099511628211ULL;
+  }
+  return h;
 }
 
 struct Stats {
@@ -118,15 +131,14 @@ int main(int argc, char** argv) {
                  .down_kc = down_kc,
                  .up_kc = up_kc,
                  .weight_rows = weight_rows});
-  std::vector<lanes::Buffers> slots;
-  for (int t = 0; t < threads; ++t) slots.push_back(lanes::make_buffers());
+  lanes::Workspace ws = lanes::make_workspace(threads);
   std::vector<float> bias_expanded(out_c * out_plane);
   for (std::size_t i = 0; i < bias_expanded.size(); ++i) bias_expanded[i] = b.data()[i / out_plane];
   std::vector<float> y(batch * out_c * out_plane), dx(x.size()), dw(w.size()), db(out_c);
   const lanes::Layer which = encoder ? lanes::Layer::encoder2 : lanes::Layer::decoder5;
-  auto proto_forward = [&] { lanes::forward(plan, which, x.data(), bias_expanded.data(), batch, y.data(), slots); };
+  auto proto_forward = [&] { lanes::forward(plan, which, x.data(), bias_expanded.data(), batch, y.data(), ws); };
   auto proto_backward = [&] {
-    lanes::backward(plan, which, x.data(), y.data(), dy.data(), batch, dx.data(), dw.data(), db.data(), slots);
+    lanes::backward(plan, which, x.data(), y.data(), dy.data(), batch, dx.data(), dw.data(), db.data(), ws);
   };
 
   // Check.
@@ -140,12 +152,14 @@ int main(int argc, char** argv) {
              up_kc, weight_rows);
   fmt::print("relative error: y {:.2e}  dx {:.2e}  dW {:.2e}  db {:.2e}\n", relative_error(yv.value(), y),
              relative_error(xv.grad(), dx), relative_error(wv.grad(), dw), relative_error(bv.grad(), db));
+  fmt::print("bits (hash): y {:016x}  dx {:016x}  dW {:016x}  db {:016x}\n", bits_hash(y), bits_hash(dx), bits_hash(dw),
+             bits_hash(db));
 
   // Time, interleaved.
   Stats op_f, op_b, pr_f, pr_b;
   std::uint64_t ticks[2][lanes::kParts] = {};  // forward, backward
   auto take_ticks = [&](std::uint64_t* into) {
-    for (auto& s : slots)
+    for (auto& s : ws.slots)
       for (int p = 0; p < lanes::kParts; ++p) into[p] += std::exchange(s.ticks[p], 0);
   };
   for (int r = 0; r < reps; ++r) {
@@ -158,7 +172,7 @@ int main(int argc, char** argv) {
     op_f.add(t1 - t0);
     op_b.add(t2 - t1);
 
-    for (auto& s : slots) std::fill(std::begin(s.ticks), std::end(s.ticks), 0);
+    for (auto& s : ws.slots) std::fill(std::begin(s.ticks), std::end(s.ticks), 0);
     t0 = now_seconds(cpu);
     proto_forward();
     t1 = now_seconds(cpu);
@@ -182,13 +196,13 @@ int main(int argc, char** argv) {
     // The products' floating-point work a chunk: each is 64 x 512 x 49 multiply-adds an image.
     const double flop = 2.0 * 64 * 512 * 49 * 16 * hot;
     std::uint64_t hot_ticks[3];
-    lanes::hot_products(plan, slots[0], hot, hot_ticks);
+    lanes::hot_products(plan, ws, hot, hot_ticks);
     const double tps = per_ms * 1e3 / reps;
     fmt::print("products alone on one chunk's buffers, {} calls: down {:.1f}  up {:.1f}  weight {:.1f} GFLOP/s\n", hot,
                flop / (static_cast<double>(hot_ticks[0]) / tps) * 1e-9,
                flop / (static_cast<double>(hot_ticks[1]) / tps) * 1e-9,
                flop / (static_cast<double>(hot_ticks[2]) / tps) * 1e-9);
   }
-  for (auto& s : slots) lanes::free_buffers(s);
+  lanes::free_workspace(ws);
   return 0;
 }

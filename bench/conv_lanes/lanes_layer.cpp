@@ -178,31 +178,34 @@ void weight(const Plan& plan, const float* small_pad, const float* big_pad, floa
                     dw + o * kK + c * kTaps + kh * 4, kK);
 }
 
-// The chunks [first, last) of a part.
+// The batch's chunks cut into parts (at most kSumParts, a run of neighbouring chunks each, the
+// cut fixed by the batch size), the parts dealt to the threads in turn, each thread running its
+// parts in its own slot: chunk(slot, part, first image).
 template <class Chunk>
-void run_parts(std::size_t batch, std::vector<Buffers>& slots, const Chunk& chunk) {
-  const std::size_t chunks = batch / kLanes, parts = slots.size();
-  ag::parallel_run(static_cast<int>(parts), [&](int part) {
-    const auto p = static_cast<std::size_t>(part);
-    for (std::size_t k = chunks * p / parts; k < chunks * (p + 1) / parts; ++k) chunk(slots[p], k * kLanes);
+void run_parts(std::size_t batch, Workspace& ws, const Chunk& chunk) {
+  const std::size_t chunks = batch / kLanes, parts = std::min(chunks, kSumParts), threads = ws.slots.size();
+  ag::parallel_run(static_cast<int>(threads), [&](int thread) {
+    for (auto p = static_cast<std::size_t>(thread); p < parts; p += threads)
+      for (std::size_t k = chunks * p / parts; k < chunks * (p + 1) / parts; ++k)
+        chunk(ws.slots[static_cast<std::size_t>(thread)], p, k * kLanes);
   });
 }
 
-void start_sums(Buffers& s) {
-  std::memset(s.dw, 0, kSmallC * kK * sizeof(float));
-  std::memset(s.db_lanes, 0, kSmallC * kLanes * sizeof(float));
+void start_sums(Workspace& ws) {
+  std::memset(ws.part_dw, 0, kSumParts * kSmallC * kK * sizeof(float));
+  std::memset(ws.part_db_lanes, 0, kSumParts * kSmallC * kLanes * sizeof(float));
 }
 
-// dw = the slots' sums in slot order; db[c] = each slot's lanes summed in lane order, the slots
-// in order.
-void finish_sums(const std::vector<Buffers>& slots, std::size_t channels, float* dw, float* db) {
-  std::memcpy(dw, slots[0].dw, kSmallC * kK * sizeof(float));
-  for (std::size_t s = 1; s < slots.size(); ++s)
-    for (std::size_t i = 0; i < kSmallC * kK; ++i) dw[i] += slots[s].dw[i];
+// dw = the parts' sums in part order; db[c] = each part's lanes summed in lane order, the parts
+// in order. Neither depends on the thread count.
+void finish_sums(const Workspace& ws, std::size_t parts, std::size_t channels, float* dw, float* db) {
+  std::memcpy(dw, ws.part_dw, kSmallC * kK * sizeof(float));
+  for (std::size_t p = 1; p < parts; ++p)
+    for (std::size_t i = 0; i < kSmallC * kK; ++i) dw[i] += ws.part_dw[p * kSmallC * kK + i];
   for (std::size_t c = 0; c < channels; ++c) {
     float sum = 0;
-    for (const Buffers& s : slots)
-      for (std::size_t l = 0; l < kLanes; ++l) sum += s.db_lanes[c * kLanes + l];
+    for (std::size_t p = 0; p < parts; ++p)
+      for (std::size_t l = 0; l < kLanes; ++l) sum += ws.part_db_lanes[(p * kSmallC + c) * kLanes + l];
     db[c] = sum;
   }
 }
@@ -265,14 +268,27 @@ Buffers make_buffers() {
   b.small_pad = alloc_floats(kSmallC * kSmallPadPlane * kLanes);
   b.small = alloc_floats(kSmallImage * kLanes);
   b.packed_b = alloc_floats(kK * 48);
-  b.dw = alloc_floats(kSmallC * kK);
-  b.db_lanes = alloc_floats(kSmallC * kLanes);
   return b;
 }
 
 void free_buffers(Buffers& b) {
-  for (float* p : {b.big_pad, b.small_pad, b.small, b.packed_b, b.dw, b.db_lanes}) std::free(p);
+  for (float* p : {b.big_pad, b.small_pad, b.small, b.packed_b}) std::free(p);
   b = {};
+}
+
+Workspace make_workspace(int threads) {
+  Workspace ws;
+  for (int t = 0; t < threads; ++t) ws.slots.push_back(make_buffers());
+  ws.part_dw = alloc_floats(kSumParts * kSmallC * kK);
+  ws.part_db_lanes = alloc_floats(kSumParts * kSmallC * kLanes);
+  return ws;
+}
+
+void free_workspace(Workspace& ws) {
+  for (Buffers& b : ws.slots) free_buffers(b);
+  std::free(ws.part_dw);
+  std::free(ws.part_db_lanes);
+  ws = {};
 }
 
 namespace {
@@ -307,9 +323,9 @@ std::pair<const float*, const std::int32_t*> product(const Plan& plan, Buffers& 
 
 // y = relu(the product of x + bias), x on the big side (encoder.2) or the small one (decoder.5).
 void forward(const Plan& plan, bool input_big, const float* x, const float* bias, std::size_t batch, float* y,
-             std::vector<Buffers>& slots) {
+             Workspace& ws) {
   const Side in = side(plan, input_big), out = side(plan, !input_big);
-  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
+  run_parts(batch, ws, [&](Buffers& s, std::size_t, std::size_t n0) {
     std::uint64_t t = __rdtsc();
     to_lanes(x, in.per_image, n0, in.pad_off, pad_of(s, input_big));
     t = tick(s, transpose_in, t);
@@ -321,26 +337,28 @@ void forward(const Plan& plan, bool input_big, const float* x, const float* bias
 
 // dx, dW and db of forward, given its output y and dy.
 void backward(const Plan& plan, bool input_big, const float* x, const float* y, const float* dy, std::size_t batch,
-              float* dx, float* dw, float* db, std::vector<Buffers>& slots) {
+              float* dx, float* dw, float* db, Workspace& ws) {
   const Side in = side(plan, input_big), out = side(plan, !input_big);
-  for (Buffers& s : slots) start_sums(s);
-  run_parts(batch, slots, [&](Buffers& s, std::size_t n0) {
+  start_sums(ws);
+  run_parts(batch, ws, [&](Buffers& s, std::size_t part, std::size_t n0) {
     std::uint64_t t = __rdtsc();
-    to_lanes(dy, out.per_image, n0, out.pad_off, pad_of(s, !input_big), y, s.db_lanes, out.per_channel);
+    to_lanes(dy, out.per_image, n0, out.pad_off, pad_of(s, !input_big), y,
+             ws.part_db_lanes + part * kSmallC * kLanes, out.per_channel);
     to_lanes(x, in.per_image, n0, in.pad_off, pad_of(s, input_big));
     t = tick(s, transpose_in, t);
-    weight(plan, s.small_pad, s.big_pad, s.dw);
+    weight(plan, s.small_pad, s.big_pad, ws.part_dw + part * kSmallC * kK);
     t = tick(s, weight_grad, t);
     const auto [lanes, off] = product(plan, s, !input_big, t);
     from_lanes(lanes, off, in.per_image, n0, dx, nullptr, false);
     tick(s, transpose_out, t);
   });
-  finish_sums(slots, out.channels, dw, db);
+  finish_sums(ws, std::min(batch / kLanes, kSumParts), out.channels, dw, db);
 }
 
 }  // namespace
 
-void hot_products(const Plan& plan, Buffers& s, int calls, std::uint64_t ticks[3]) {
+void hot_products(const Plan& plan, Workspace& ws, int calls, std::uint64_t ticks[3]) {
+  Buffers& s = ws.slots[0];
   std::uint64_t t = __rdtsc();
   for (int i = 0; i < calls; ++i) down(plan, s.big_pad, s.small, s.packed_b);
   std::uint64_t now = __rdtsc();
@@ -350,18 +368,18 @@ void hot_products(const Plan& plan, Buffers& s, int calls, std::uint64_t ticks[3
   now = __rdtsc();
   ticks[1] = now - t;
   t = now;
-  for (int i = 0; i < calls; ++i) weight(plan, s.small_pad, s.big_pad, s.dw);
+  for (int i = 0; i < calls; ++i) weight(plan, s.small_pad, s.big_pad, ws.part_dw);
   ticks[2] = __rdtsc() - t;
 }
 
 void forward(const Plan& plan, Layer layer, const float* x, const float* bias, std::size_t batch, float* y,
-             std::vector<Buffers>& slots) {
-  forward(plan, layer == Layer::encoder2, x, bias, batch, y, slots);
+             Workspace& ws) {
+  forward(plan, layer == Layer::encoder2, x, bias, batch, y, ws);
 }
 
 void backward(const Plan& plan, Layer layer, const float* x, const float* y, const float* dy, std::size_t batch,
-              float* dx, float* dw, float* db, std::vector<Buffers>& slots) {
-  backward(plan, layer == Layer::encoder2, x, y, dy, batch, dx, dw, db, slots);
+              float* dx, float* dw, float* db, Workspace& ws) {
+  backward(plan, layer == Layer::encoder2, x, y, dy, batch, dx, dw, db, ws);
 }
 
 }  // namespace lanes

@@ -16,7 +16,8 @@
 //
 // The weight gradient's sums: each image (lane) sums its 49 positions in row order (one chain
 // of fused multiply-adds per weight), lane_sums16's tree sums the 16 images, the chunks add into
-// their thread's sum in chunk order and the threads' sums are added in thread order. Today's op
+// their part's sum in chunk order (kSumParts parts) and the parts' sums are added in part order,
+// whatever the thread count. Today's op
 // sums 4-image chunks (196 columns a K block) into 8 parts' sums: other bits.
 #pragma once
 
@@ -69,26 +70,36 @@ struct Buffers {
   float* small_pad;   // [64, 9, 9, 16], border zero
   float* small;       // [64, 49, 16]
   float* packed_b;    // [512][48] (DownKernel::packed)
-  float* dw;          // [64, 512] this thread's weight-gradient sum
-  float* db_lanes;    // [64][16] this thread's bias-gradient sums, per lane
   std::uint64_t ticks[kParts];
 };
 Buffers make_buffers();
 void free_buffers(Buffers& b);
 
+/// The weight and bias gradients are summed per part of the batch (a run of chunks; the cut
+/// depends on the batch size only), so their bits do not depend on the thread count.
+constexpr std::size_t kSumParts = 4;
+
+/// A slot of chunk buffers per thread, and each part's gradient sums.
+struct Workspace {
+  std::vector<Buffers> slots;
+  float* part_dw = nullptr;        // [kSumParts][64, 512]
+  float* part_db_lanes = nullptr;  // [kSumParts][64][16]
+};
+Workspace make_workspace(int threads);
+void free_workspace(Workspace& ws);
+
 enum class Layer { encoder2, decoder5 };
 
-/// The layer over a batch of `batch` images (a multiple of 16) on slots.size() threads, each
-/// taking a run of the chunks in its slot: y = relu(the convolution of x + bias), bias expanded
-/// to one float per output (channel, position).
+/// The layer over a batch of `batch` images (a multiple of 16) on ws.slots.size() threads:
+/// y = relu(the convolution of x + bias), bias expanded to one float per output (channel, position).
 void forward(const Plan& plan, Layer layer, const float* x, const float* bias, std::size_t batch, float* y,
-             std::vector<Buffers>& slots);
+             Workspace& ws);
 /// dx, dW and db of forward, given its output y and dy.
 void backward(const Plan& plan, Layer layer, const float* x, const float* y, const float* dy, std::size_t batch,
-              float* dx, float* dw, float* db, std::vector<Buffers>& slots);
+              float* dx, float* dw, float* db, Workspace& ws);
 
 /// The three products alone, `calls` times each on one chunk's buffers as they are (in L2):
 /// TSC ticks of down, up and the weight gradient. The kernels' speed without the transposes.
-void hot_products(const Plan& plan, Buffers& s, int calls, std::uint64_t ticks[3]);
+void hot_products(const Plan& plan, Workspace& ws, int calls, std::uint64_t ticks[3]);
 
 }  // namespace lanes
