@@ -84,7 +84,7 @@ struct Stats {
 int main(int argc, char** argv) {
   std::string layer = "encoder", down = "indirect";
   int threads = 1, reps = 20, hot = 0;
-  std::size_t down_kc = 512, up_kc = 256, weight_rows = 8;
+  std::size_t down_kc = 512, up_kc = 256, weight_rows = 6;
   CLI::App app{"The batch-in-lanes prototype of the 7 x 7 conv layers beside the framework's ops."};
   app.add_option("--layer", layer, "encoder (encoder.2) or decoder (decoder.5)")->capture_default_str();
   app.add_option("--threads", threads, "threads")->capture_default_str();
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   app.add_option("--down", down, "indirect or packed: how the conv2d product reads its B")->capture_default_str();
   app.add_option("--down-kc", down_kc, "K block of the conv2d product (divides 512)")->capture_default_str();
   app.add_option("--up-kc", up_kc, "K block of the adjoint product (divides 256)")->capture_default_str();
-  app.add_option("--weight-rows", weight_rows, "output channels a block of the weight gradient (4, 8, 16)")
+  app.add_option("--weight-rows", weight_rows, "output channels a weight-gradient tile (4 or 6)")
       ->capture_default_str();
   app.add_option("--hot", hot, "then time each product N times alone on one chunk's buffers")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

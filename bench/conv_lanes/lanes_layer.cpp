@@ -167,15 +167,24 @@ void up(const Plan& plan, const float* small_pad, float* big) {
 }
 
 // dw [64, 512] += the weight gradient of one chunk: small_pad the small side, big_pad the big.
+// Blocks of weight_rows output channels (4 or 6; 64 = 10 x 6 + 4), whose gradient planes stay
+// in L1 while the block walks the taps.
 void weight(const Plan& plan, const float* small_pad, const float* big_pad, float* dw) {
-  const std::size_t kOBlock = plan.options.weight_rows;
-  for (std::size_t ob = 0; ob < kSmallC; ob += kOBlock)
-    for (std::size_t c = 0; c < kBigC; ++c)
-      for (std::size_t kh = 0; kh < 4; ++kh)
-        for (std::size_t o = ob; o < ob + kOBlock; o += 4)
-          dw_kernel(small_pad + o * kSmallPadPlane * kLanes, kSmallPadPlane * kLanes, kSmallPad,
-                    big_pad + (c * kBigPadPlane + kh * kBigPad) * kLanes, kBigPad, kSmall, kSmall,
-                    dw + o * kK + c * kTaps + kh * 4, kK);
+  const std::size_t rows = plan.options.weight_rows;
+  for (std::size_t ob = 0; ob < kSmallC; ob += rows) {
+    const bool six = rows == 6 && ob + 6 <= kSmallC;
+    for (std::size_t o = ob; o < std::min(ob + rows, kSmallC); o += six ? 6 : 4)
+      for (std::size_t c = 0; c < kBigC; ++c)
+        for (std::size_t kh = 0; kh < 4; ++kh) {
+          const float* g = small_pad + o * kSmallPadPlane * kLanes;
+          const float* x = big_pad + (c * kBigPadPlane + kh * kBigPad) * kLanes;
+          float* d = dw + o * kK + c * kTaps + kh * 4;
+          if (six)
+            dw_kernel<6>(g, kSmallPadPlane * kLanes, kSmallPad, x, kBigPad, kSmall, kSmall, d, kK);
+          else
+            dw_kernel<4>(g, kSmallPadPlane * kLanes, kSmallPad, x, kBigPad, kSmall, kSmall, d, kK);
+        }
+  }
 }
 
 // The batch's chunks cut into parts (at most kSumParts, a run of neighbouring chunks each, the

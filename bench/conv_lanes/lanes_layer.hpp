@@ -47,7 +47,7 @@ struct Options {
   DownKernel down = DownKernel::indirect;
   std::size_t down_kc = 512;  // K block of down (taps of the 512)
   std::size_t up_kc = 256;    // K block of up (of the 256 = 64 channels x 4 taps)
-  std::size_t weight_rows = 8;  // output channels whose gradient planes stay in L1 over the taps (4, 8, 16)
+  std::size_t weight_rows = 6;  // output channels a weight-gradient tile (4 or 6)
 };
 
 /// Offsets, position lists and packed weights, for a given weight W [64, 32, 4, 4] (conv2d's
