@@ -1,10 +1,10 @@
 // proto_conv_lanes: the batch-in-lanes prototype of the conv VAE's 7 x 7 layers
 // (bench/conv_lanes/lanes_layer.hpp) checked against, and timed beside, the framework's ops.
 //
-//   build/bench/proto_conv_lanes [--layer encoder|decoder] [--threads N] [--reps N]
+//   build/bench/proto_conv_lanes [--layer encoder|decoder] [--threads N] [--reps N] [--batch N] [--hot N]
 //                                [--down indirect|packed] [--down-kc K] [--up-kc K]
 //
-// For the layer at batch 128: y = relu(conv + b) and its backward (dx, dW, db for a random dy),
+// For the layer at batch 128 (--batch): y = relu(conv + b) and its backward (dx, dW, db for a random dy),
 // once through ag::conv2d / ag::conv_transpose2d on a Tape and once by the prototype, on the
 // same random data. Prints the largest difference of each result relative to the largest
 // magnitude of the op's, then the forward and backward times of both, interleaved rep by rep
@@ -84,10 +84,14 @@ struct Stats {
 int main(int argc, char** argv) {
   std::string layer = "encoder", down = "indirect";
   int threads = 1, reps = 20, hot = 0;
+  std::size_t batch = 128;
   std::size_t down_kc = 512, up_kc = 256, weight_rows = 6;
   CLI::App app{"The batch-in-lanes prototype of the 7 x 7 conv layers beside the framework's ops."};
   app.add_option("--layer", layer, "encoder (encoder.2) or decoder (decoder.5)")->capture_default_str();
   app.add_option("--threads", threads, "threads")->capture_default_str();
+  app.add_option("--batch", batch, "images (a multiple of 16)")->capture_default_str()->check([](const std::string& v) {
+    return std::stoul(v) % 16 == 0 && std::stoul(v) > 0 ? std::string() : std::string("not a multiple of 16");
+  });
   app.add_option("--reps", reps, "interleaved repetitions")->capture_default_str();
   app.add_option("--down", down, "indirect or packed: how the conv2d product reads its B")->capture_default_str();
   app.add_option("--down-kc", down_kc, "K block of the conv2d product (divides 512)")->capture_default_str();
@@ -100,7 +104,6 @@ int main(int argc, char** argv) {
   const bool encoder = layer == "encoder";
   const bool cpu = threads == 1;
 
-  constexpr std::size_t batch = 128;
   const ag::Shape x_shape = encoder ? ag::Shape{batch, 32, 14, 14} : ag::Shape{batch, 64, 7, 7};
   const ag::Shape y_shape = encoder ? ag::Shape{batch, 64, 7, 7} : ag::Shape{batch, 32, 14, 14};
   const std::size_t out_c = y_shape[1], out_plane = y_shape[2] * y_shape[3];

@@ -188,13 +188,15 @@ void weight(const Plan& plan, const float* small_pad, const float* big_pad, floa
 }
 
 // The batch's chunks cut into parts (at most kSumParts, a run of neighbouring chunks each, the
-// cut fixed by the batch size), the parts dealt to the threads in turn, each thread running its
-// parts in its own slot: chunk(slot, part, first image).
+// cut fixed by the batch size), each thread running a run of neighbouring parts in its own
+// slot: chunk(slot, part, first image). (Runs, not parts dealt in turn: 6 chunks make parts of
+// 1, 2, 1 and 2 chunks, which dealt in turn would give one of 2 threads twice the other's.)
 template <class Chunk>
 void run_parts(std::size_t batch, Workspace& ws, const Chunk& chunk) {
   const std::size_t chunks = batch / kLanes, parts = std::min(chunks, kSumParts), threads = ws.slots.size();
   ag::parallel_run(static_cast<int>(threads), [&](int thread) {
-    for (auto p = static_cast<std::size_t>(thread); p < parts; p += threads)
+    const auto t = static_cast<std::size_t>(thread);
+    for (std::size_t p = parts * t / threads; p < parts * (t + 1) / threads; ++p)
       for (std::size_t k = chunks * p / parts; k < chunks * (p + 1) / parts; ++k)
         chunk(ws.slots[static_cast<std::size_t>(thread)], p, k * kLanes);
   });
