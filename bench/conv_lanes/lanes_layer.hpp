@@ -6,7 +6,7 @@
 // Names follow conv2d's direction: the "big" side has C = 32 channels of 14 x 14 (encoder.2's
 // input, decoder.5's output), the "small" side O = 64 channels of 7 x 7. A chunk's planes are
 // [channels, h, w, 16] with a zero border (big: 16 x 16, small: 9 x 9) or without one. The three
-// products, each an indirect GEMM or a sum of 4 x 4 tiles over the planes:
+// products, each an indirect GEMM or a sum of 6 x 4 tiles of weights over the planes:
 //   down (conv2d forward):   small[o, q] = sum over (c, kh, kw) W[o, c, kh, kw] big_pad[c, 2 q + k - 1]
 //   up (its adjoint, conv_transpose2d forward): big[c, x] = sum over (o, taps) of the same,
 //     run per stride phase of x: 4 taps a pixel, read from small_pad, every pixel written once
@@ -17,8 +17,9 @@
 // The weight gradient's sums: each image (lane) sums its 49 positions in row order (one chain
 // of fused multiply-adds per weight), lane_sums16's tree sums the 16 images, the chunks add into
 // their part's sum in chunk order (kSumParts parts) and the parts' sums are added in part order,
-// whatever the thread count. Today's op
-// sums 4-image chunks (196 columns a K block) into 8 parts' sums: other bits.
+// whatever the thread count. Today's op sums 4-image chunks (196 columns a K block) into 8
+// parts' sums: other bits. The bias gradient: each lane sums its positions, channel by channel,
+// then the parts' lanes are added in order.
 #pragma once
 
 #include <array>
@@ -64,7 +65,7 @@ struct Plan {
 };
 Plan make_plan(const float* w, const Options& options);
 
-/// One thread's chunk buffers and sums (64-byte aligned).
+/// One thread's chunk buffers (64-byte aligned) and its time by part.
 struct Buffers {
   float* big_pad;     // [32, 16, 16, 16], border zero (also the adjoint's output: its interior)
   float* small_pad;   // [64, 9, 9, 16], border zero
