@@ -206,6 +206,11 @@ int main(int argc, char** argv) {
                flop / (static_cast<double>(hot_ticks[1]) / tps) * 1e-9,
                flop / (static_cast<double>(hot_ticks[2]) / tps) * 1e-9);
   }
+  if (hot > 0 && encoder) {
+    const double ms = static_cast<double>(lanes::hot_transposes(plan, ws, x.data(), hot)) / (per_ms / reps) / hot;
+    fmt::print("big side's transposes alone, in L2: in + out {:.4f} ms a chunk ({:.3f} ms for the batch's {} chunks)\n",
+               ms, ms * static_cast<double>(batch / 16), batch / 16);
+  }
   lanes::free_workspace(ws);
   return 0;
 }

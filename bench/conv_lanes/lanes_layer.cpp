@@ -368,6 +368,16 @@ void backward(const Plan& plan, bool input_big, const float* x, const float* y, 
 
 }  // namespace
 
+std::uint64_t hot_transposes(const Plan& plan, Workspace& ws, const float* x, int calls) {
+  Buffers& s = ws.slots[0];
+  const std::uint64_t t = __rdtsc();
+  for (int i = 0; i < calls; ++i) {
+    to_lanes(x, kBigImage, 0, plan.big_pad_off.data(), s.big_pad);
+    from_lanes(s.big_pad, plan.big_pad_off.data(), kBigImage, 0, const_cast<float*>(x), nullptr, false);
+  }
+  return __rdtsc() - t;
+}
+
 void hot_products(const Plan& plan, Workspace& ws, int calls, std::uint64_t ticks[3]) {
   Buffers& s = ws.slots[0];
   std::uint64_t t = __rdtsc();

@@ -103,4 +103,8 @@ void backward(const Plan& plan, Layer layer, const float* x, const float* y, con
 /// TSC ticks of down, up and the weight gradient. The kernels' speed without the transposes.
 void hot_products(const Plan& plan, Workspace& ws, int calls, std::uint64_t ticks[3]);
 
+/// The big side's transposes alone: `calls` times the first 16 images of x [B, 32, 14, 14]
+/// into the big planes and back out into x (the same values), in L2: TSC ticks.
+std::uint64_t hot_transposes(const Plan& plan, Workspace& ws, const float* x, int calls);
+
 }  // namespace lanes
