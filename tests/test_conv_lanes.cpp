@@ -151,3 +151,14 @@ TEST_CASE("conv ops' lanes path: gradients the finite differences") {
   testing::check("conv_transpose2d, lanes",
                  [ot](ag::Tape&, testing::Inputs v) { return ag::conv_transpose2d(v[0], v[1], v[2], ot); }, {xt, w, b});
 }
+
+TEST_CASE("conv_lanes_fits: channels multiples of 8, even sizes, a chunk's planes at most 16 MB") {
+  if (!ag::conv_lanes_fits(8, 8, 2, 2)) return;
+  CHECK(ag::conv_lanes_fits(32, 64, 14, 14));  // the VAE's 28 x 28 model
+  CHECK(ag::conv_lanes_fits(32, 64, 16, 16));  // its 32 x 32 one
+  CHECK_FALSE(ag::conv_lanes_fits(12, 64, 14, 14));
+  CHECK_FALSE(ag::conv_lanes_fits(32, 60, 14, 14));
+  CHECK_FALSE(ag::conv_lanes_fits(32, 64, 7, 14));
+  CHECK_FALSE(ag::conv_lanes_fits(8, 8, 1024, 1024));
+  CHECK_FALSE(ag::conv_lanes_fits(8, 8, std::size_t{1} << 40, 2));
+}

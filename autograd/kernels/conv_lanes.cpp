@@ -383,8 +383,19 @@ std::pair<const float*, const std::int32_t*> product(const Layout& l, const Tabl
 using namespace conv_lanes_detail;
 
 bool conv_lanes_fits(std::size_t big_c, std::size_t small_c, std::size_t big_h, std::size_t big_w) {
-  return big_c > 0 && small_c > 0 && big_c % kRows == 0 && small_c % kRows == 0 && big_h > 0 && big_w > 0 &&
-         big_h % 2 == 0 && big_w % 2 == 0;
+  if (big_c == 0 || small_c == 0 || big_c % kRows != 0 || small_c % kRows != 0 || big_h == 0 || big_w == 0 ||
+      big_h % 2 != 0 || big_w % 2 != 0)
+    return false;
+  // A chunk's planes of either side at most 2^22 floats (16 MB: the VAE's 14 x 14 x 32 take 2^17;
+  // much beyond L2 the layout loses its point, and 16 images of large pictures would take far
+  // more memory than the general path's chunks), which also keeps the tables' 32-bit offsets
+  // in range; the weight below 2^31 floats.
+  constexpr double kMax = 4194304.0;
+  const double big = static_cast<double>(big_c) * static_cast<double>(big_h + 2) * static_cast<double>(big_w + 2);
+  const double small = static_cast<double>(small_c) * static_cast<double>(big_h / 2 + 2) *
+                       static_cast<double>(big_w / 2 + 2);
+  return big * kLanes <= kMax && small * kLanes <= kMax &&
+         static_cast<double>(big_c) * static_cast<double>(small_c) * kTaps < 2147483647.0;
 }
 
 std::size_t conv_lanes_slots(std::size_t batch) {

@@ -39,7 +39,8 @@ struct LanesConvShape {
 };
 
 /// Whether the kernels cover these sizes: an AVX-512 build, both channel counts multiples of
-/// 8 (the GEMM tiles' 8 rows), big_h and big_w even and positive. (The kernel 4, stride 2,
+/// 8 (the GEMM tiles' 8 rows), big_h and big_w even and positive, a chunk's planes of either
+/// side at most 2^22 floats (16 MB). (The kernel 4, stride 2,
 /// padding 1, dilation 1, one group and no output padding are the caller's to check.)
 bool conv_lanes_fits(std::size_t big_c, std::size_t small_c, std::size_t big_h, std::size_t big_w);
 
