@@ -31,6 +31,12 @@
 // training. The backward rule recomputes what it needs (an im2col or a transpose costs about
 // 1/O of the GEMM) instead of trusting the forward's leftovers, so a second backward over the
 // same record is still right.
+//
+// The VAE's stride-2 layers (kernel 4, stride 2, padding 1; channels multiples of 8) take
+// another path on an AVX-512 build: a chunk of 16 images in the vector lanes
+// (kernels/conv_lanes.hpp: its layout and its sums' order), every batch of such a layer, a last
+// short chunk filled with zero images. The forward records its choice in the node's attributes
+// and the backward follows it.
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -44,6 +50,7 @@
 
 #include "autograd/kernels/conv.hpp"
 #include "autograd/kernels/conv_gemm.hpp"
+#include "autograd/kernels/conv_lanes.hpp"
 #include "autograd/kernels/conv_panels.hpp"
 #include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/gemm_kernel.hpp"
@@ -344,16 +351,62 @@ const float* chunk_grad(const Node& n, bool relu, std::size_t out_floats, std::s
   return masked;
 }
 
-/// The node's scratch buffer for these chunks (its capacity stays from step to step).
-float* scratch(Node& node, const Chunks& chunks) {
-  const std::size_t n = chunks.scratch_floats();
+/// The node's scratch buffer of n floats (its capacity stays from step to step).
+float* scratch(Node& node, std::size_t n) {
   if (node.scratch.size() != n) node.scratch.resize({n});
   return node.scratch.data();
+}
+
+/// Whether a conv op takes the batch-in-lanes kernels: a kernel 4 x 4, stride 2, padding 1,
+/// dilation 1, no output padding, and sizes conv_lanes_fits covers (an AVX-512 build, channels
+/// multiples of 8, the big side's height and width even), on a batch that is not empty. Fused
+/// ReLU, bias and which gradients are needed do not matter.
+bool takes_lanes(std::size_t batch, std::size_t kernel_h, std::size_t kernel_w, Size2 stride, Size2 padding,
+                 Size2 dilation, Size2 output_padding, std::size_t big_c, std::size_t small_c, std::size_t big_h,
+                 std::size_t big_w) {
+  return conv_lanes_enabled() && batch > 0 && kernel_h == 4 && kernel_w == 4 && stride.h == 2 && stride.w == 2 &&
+         padding.h == 1 && padding.w == 1 && dilation.h == 1 && dilation.w == 1 && output_padding.h == 0 &&
+         output_padding.w == 0 && conv_lanes_fits(big_c, small_c, big_h, big_w);
+}
+
+/// The forward of a conv op on the lanes path: sizes the node's scratch for this batch's threads.
+void lanes_forward(Node& out, const LanesConvShape& shape, bool input_big, Var x, Var weight, const Var* bias,
+                   bool relu) {
+  const std::size_t slots = conv_lanes_slots(shape.batch);
+  float* buffers = scratch(out, conv_lanes_scratch_floats(shape, slots));
+  conv_lanes_forward(shape, input_big, x.value().data(), weight.value().data(), bias ? bias->value().data() : nullptr,
+                     relu, out.own_value.data(), buffers, slots);
+}
+
+/// The backward of a conv op its forward ran on the lanes path: the gradients its inputs need,
+/// written or added to as the node's fresh_inputs say.
+void lanes_backward(Tape& t, const Node& n, const LanesConvShape& shape, bool input_big, bool relu) {
+  Node& x = input(t, n, 0);
+  Node& w = input(t, n, 1);
+  LanesConvGrads grads;
+  if (x.requires_grad) grads = {x.grad().data(), !detail::fresh(n, 0)};
+  if (w.requires_grad) {
+    grads.dw = w.grad().data();
+    grads.dw_add = !detail::fresh(n, 1);
+  }
+  if (n.arity == 3 && input(t, n, 2).requires_grad) {
+    grads.db = input(t, n, 2).grad().data();
+    grads.db_add = !detail::fresh(n, 2);
+  }
+  if (!grads.dx && !grads.dw && !grads.db) return;
+  conv_lanes_backward(shape, input_big, x.value().data(), w.value().data(), relu ? n.value().data() : nullptr,
+                      n.grad().data(), grads, n.scratch.data(), conv_lanes_slots_in(shape, n.scratch.size()));
 }
 
 }  // namespace
 
 // ---- conv2d ----
+
+/// conv2d's attributes: its options and whether its forward took the lanes path.
+struct Conv2dAttrs {
+  Conv2dOptions options;
+  bool lanes;
+};
 
 static ConvGeometry conv2d_geometry(const Shape& x, const Shape& w, const Conv2dOptions& o) {
   return {x[0], x[1], x[2], x[3], w[2], w[3], o.stride.h, o.stride.w, o.padding.h, o.padding.w,
@@ -413,7 +466,10 @@ static bool first_layer_backward(Tape& t, const Node& n, const Node& x, Node& w,
 static void conv2d_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   Node& w = input(t, n, 1);
-  const auto o = n.attrs<Conv2dOptions>();
+  const auto attrs = n.attrs<Conv2dAttrs>();
+  const Conv2dOptions& o = attrs.options;
+  const Shape& xs = x.value().shape();
+  if (attrs.lanes) return lanes_backward(t, n, {xs[0], xs[1], w.value().shape()[0], xs[2], xs[3]}, true, o.relu);
   const ConvGeometry g = conv2d_geometry(x.value().shape(), w.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), out_c = w.value().shape()[0];
   const std::size_t out_floats = out_c * positions;
@@ -474,12 +530,17 @@ static Var conv2d_op(Var x, Var weight, const Var* bias, const Conv2dOptions& o)
   const Shape out_shape{xd.b, wd.b, g.out_h, g.out_w};
   Node& out = bias ? tape.record(op, {x, weight, *bias}, out_shape, conv2d_backward)
                    : tape.record(op, {x, weight}, out_shape, conv2d_backward);
-  out.set_attrs(o);
+  const bool lanes = takes_lanes(xd.b, wd.h, wd.w, o.stride, o.padding, o.dilation, 0, xd.c, wd.b, xd.h, xd.w);
+  out.set_attrs(Conv2dAttrs{o, lanes});
   mark_writes_fresh(out, x, weight, bias);
+  if (lanes) {
+    lanes_forward(out, {xd.b, xd.c, wd.b, xd.h, xd.w}, true, x, weight, bias, o.relu);
+    return tape.last();
+  }
   const std::size_t k = g.col_rows(), positions = g.positions();
   // (the gradient before the ReLU is held chunk by chunk where the input needs its gradient)
   const Chunks chunks(g.batch, k, wd.b, positions, g, o.relu && x.requires_grad() ? wd.b * positions : 0);
-  float* buffers = scratch(out, chunks);
+  float* buffers = scratch(out, chunks.scratch_floats());
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* packed_w = chunks.weight(buffers);  // W [O, K]
   gemm_pack_a(false, wd.b, k, weight.value().data(), k, packed_w);
@@ -509,6 +570,12 @@ Var conv2d(Var x, Var weight, const Conv2dOptions& options) { return conv2d_op(x
 // The geometry is that of the conv2d whose input gradient this op is: its image is our
 // output [B, O, Ho, Wo], its kernel positions our input's H x W.
 
+/// conv_transpose2d's attributes: its options and whether its forward took the lanes path.
+struct ConvTranspose2dAttrs {
+  ConvTranspose2dOptions options;
+  bool lanes;
+};
+
 static ConvGeometry conv_transpose2d_geometry(const Shape& x, const Shape& w, const Shape& y,
                                               const ConvTranspose2dOptions& o) {
   return {x[0], w[1], y[2], y[3], w[2], w[3], o.stride.h, o.stride.w, o.padding.h, o.padding.w,
@@ -518,7 +585,10 @@ static ConvGeometry conv_transpose2d_geometry(const Shape& x, const Shape& w, co
 static void conv_transpose2d_backward(Tape& t, const Node& n) {
   Node& x = input(t, n, 0);
   Node& w = input(t, n, 1);
-  const auto o = n.attrs<ConvTranspose2dOptions>();
+  const auto attrs = n.attrs<ConvTranspose2dAttrs>();
+  const ConvTranspose2dOptions& o = attrs.options;
+  const Shape& ys = n.value().shape();
+  if (attrs.lanes) return lanes_backward(t, n, {ys[0], ys[1], w.value().shape()[0], ys[2], ys[3]}, false, o.relu);
   const ConvGeometry g = conv_transpose2d_geometry(x.value().shape(), w.value().shape(), n.value().shape(), o);
   const std::size_t k = g.col_rows(), positions = g.positions(), in_c = x.value().shape()[1];
   const std::size_t out_floats = g.channels * g.height * g.width;
@@ -590,12 +660,18 @@ static Var conv_transpose2d_op(Var x, Var weight, const Var* bias, const ConvTra
   const Shape out_shape{xd.b, wd.c, oh, ow};
   Node& out = bias ? tape.record(op, {x, weight, *bias}, out_shape, conv_transpose2d_backward)
                    : tape.record(op, {x, weight}, out_shape, conv_transpose2d_backward);
-  out.set_attrs(o);
+  const bool lanes =
+      takes_lanes(xd.b, wd.h, wd.w, o.stride, o.padding, o.dilation, o.output_padding, wd.c, wd.b, oh, ow);
+  out.set_attrs(ConvTranspose2dAttrs{o, lanes});
   mark_writes_fresh(out, x, weight, bias);
+  if (lanes) {
+    lanes_forward(out, {xd.b, wd.c, wd.b, oh, ow}, false, x, weight, bias, o.relu);
+    return tape.last();
+  }
   const ConvGeometry g = conv_transpose2d_geometry(x.shape(), weight.shape(), out_shape, o);
   const std::size_t k = g.col_rows(), positions = g.positions();
   const Chunks chunks(g.batch, k, xd.c, positions, g, o.relu ? wd.c * oh * ow : 0);
-  float* buffers = scratch(out, chunks);
+  float* buffers = scratch(out, chunks.scratch_floats());
   const float* bias_data = bias ? bias->value().data() : nullptr;
   float* y = out.own_value.data();
   float* packed_wt = chunks.weight(buffers);  // Wᵀ [O kh kw, C]
