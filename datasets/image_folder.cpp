@@ -6,6 +6,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "datasets/error.hpp"
 #include "datasets/npy.hpp"
@@ -35,7 +36,15 @@ bool is_image_file(const fs::path& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
-Dataset read_image_folder(const fs::path& dir, std::size_t channels) {
+std::vector<std::string> image_folder_classes(const fs::path& dir) {
+  std::vector<std::string> names;
+  if (!sorted_entries(dir, false).empty()) return names;  // a folder of images: unlabelled
+  for (const fs::path& sub : sorted_entries(dir, true))
+    if (!sorted_entries(sub, false).empty()) names.push_back(sub.filename().string());
+  return names;
+}
+
+Dataset read_image_folder(const fs::path& dir, std::size_t channels, const std::vector<std::string>& classes) {
   std::vector<fs::path> files = sorted_entries(dir, false);
   std::vector<std::int32_t> labels;
   std::vector<std::string> names;
@@ -48,11 +57,15 @@ Dataset read_image_folder(const fs::path& dir, std::size_t channels) {
                                   dir.string(), files.size(), files.front().filename().string(),
                                   sub.filename().string()));
   if (files.empty()) {
+    names = classes.empty() ? image_folder_classes(dir) : classes;
     for (const fs::path& sub : sorted_entries(dir, true)) {
       std::vector<fs::path> in_class = sorted_entries(sub, false);
       if (in_class.empty()) continue;
-      labels.insert(labels.end(), in_class.size(), static_cast<std::int32_t>(names.size()));
-      names.push_back(sub.filename().string());
+      const auto name = std::find(names.begin(), names.end(), sub.filename().string());
+      if (name == names.end())
+        throw DataError(fmt::format("{}: class '{}' is not one of the training split's ({})", sub.string(),
+                                    sub.filename().string(), fmt::join(names, ", ")));
+      labels.insert(labels.end(), in_class.size(), static_cast<std::int32_t>(name - names.begin()));
       files.insert(files.end(), in_class.begin(), in_class.end());
     }
   }

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include <jpeglib.h>
 #include <xtensor/xarray.hpp>
@@ -22,6 +24,8 @@
 #include "datasets/error.hpp"
 #include "datasets/image_folder.hpp"
 #include "datasets/npy.hpp"
+#include "datasets/source.hpp"
+#include "temp_dir.hpp"
 
 using datasets::DataError;
 
@@ -438,4 +442,25 @@ TEST_CASE("images: bytes that are not an image are refused") {
   CHECK_THROWS_AS(datasets::decode_image("", 1, "e.png"), DataError);
   CHECK_THROWS_WITH_AS(datasets::decode_image("\x89PNG\r\n\x1a\n", 2, "c.png"), doctest::Contains("channels"),
                        DataError);
+}
+
+TEST_CASE("images: a test split's class subfolders are labelled as the training split's, one it lacks or not") {
+  // train/{a,b,c}, test/{a,c}: numbered by its own subfolders, test/c was labelled 1 (b's).
+  TempDir root("image-splits");
+  const std::string png = gray_png(2, 2, false, std::string(3 * 2, '\0'));
+  auto put = [&](const std::string& folder) {
+    std::filesystem::create_directories(root.path / folder);
+    std::ofstream(root.path / folder / "0.png", std::ios::binary) << png;
+  };
+  for (const char* folder : {"train/a", "train/b", "train/c", "test/a", "test/c"}) put(folder);
+  const datasets::Dataset test = datasets::load_source(root.path, "test", {});
+  REQUIRE(test.size() == 2);
+  CHECK(test.label(0) == 0);
+  CHECK(test.label(1) == 2);
+  CHECK(test.label_names() == std::vector<std::string>{"a", "b", "c"});
+  CHECK(datasets::load_source(root.path, "train", {}).label(2) == 2);
+  // A test class the training split does not have has no label the model knows.
+  put("test/d");
+  CHECK_THROWS_WITH_AS(datasets::load_source(root.path, "test", {}),
+                       doctest::Contains("test/d: class 'd' is not one of the training split's (a, b, c)"), DataError);
 }
