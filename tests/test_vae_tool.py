@@ -944,6 +944,34 @@ class Configs(unittest.TestCase):
             self.assertLess(len(r.stderr), 1000)
             self.assertFalse(os.path.exists(os.path.join(self.tmp, "never")))
 
+    def test_config_files_read_as_toml_not_loosely(self):
+        # CLI11's reader cut `out = "a # b"` at the '#' and kept the quote (the folder '"a'),
+        # passed on an unterminated string or the text after one as part of the value, took the
+        # lines after an unclosed array for its items, and read a multi-line array's '[' as one.
+        out = os.path.join(self.tmp, "run # not a comment")
+        path = os.path.join(self.tmp, "strict.toml")
+        with open(path, "w") as f:
+            f.write(f"hidden = [\n  8,  # the first layer\n  4,\n]\nlatent = 2\nlimit = 100\nepochs = 1\n"
+                    f"out = '{out}'  # a literal string\n")
+        run("train", "--config", path, "--no-progress")
+        self.assertEqual(read_safetensors(os.path.join(out, "model.safetensors"))[0]["__metadata__"]["hidden"], "8,4")
+        never = os.path.join(self.tmp, "never")
+        for text, message in (
+                (f'out = "{never}\nepochs = 1\n', "strict.toml:1: a string without its closing quote"),
+                (f'out = "{never}" extra\n', "strict.toml:1: 'extra' after the value"),
+                (f'hidden = [8, 4\nout = "{never}"\n', "strict.toml:2: expected ',' or ']' in the array opened on line 1"),
+                (f'out = """{never}"""\n', "strict.toml:1: a multi-line string"),
+                ("epochs 1\n", "strict.toml:1: expected '=' after the key 'epochs'"),
+                ("epochs =\n", "strict.toml:1: expected a value after '='"),
+                ("hidden = {a = 1}\n", "strict.toml:1: an inline table"),
+                ("[[train]]\nepochs = 1\n", "strict.toml:1: an array of tables"),
+                ('data = "C:\\data"\n', "strict.toml:1: '\\d' is not an escape")):
+            with open(path, "w") as f:
+                f.write(text)
+            r = run("train", "--config", path, "--out", never, expect=2)
+            self.assertIn(message, r.stderr, text)
+            self.assertFalse(os.path.exists(never), text)
+
     def test_train_vae_knows_a_section_for_every_subcommand(self):
         # train_vae does not link the other subcommands, so it knows their names from a list
         # (tools::kCommandNames); a subcommand missing there would make its section an error.
