@@ -770,6 +770,14 @@ class OwnData(unittest.TestCase):
         with open(self.path("flipped.npz"), "wb") as f:
             f.write(bytes(flipped))
         cases.append(("flipped.npz", "member x_train.npy: cannot be inflated"))
+        # a byte flipped in a stored (np.savez) member: its size stays right, only the CRC tells
+        # (libzip compares it at the member's end, which reads of exactly its size never reached)
+        with open(self.path("unnamed.npz"), "rb") as f:
+            stored = bytearray(f.read())
+        stored[stored.index(b"\x93NUMPY") + 200] ^= 0xFF
+        with open(self.path("flipped_stored.npz"), "wb") as f:
+            f.write(bytes(stored))
+        cases.append(("flipped_stored.npz", "member arr_0.npy: cannot be inflated (CRC error)"))
         # a central directory claiming 2 GB for a member of a few kilobytes
         bomb = bytearray(blob)
         entry = bomb.index(b"PK\x01\x02")
