@@ -678,6 +678,20 @@ class OwnData(unittest.TestCase):
         self.assertIn("the initial model's loss, before any update: the data's values are too large", r.stderr)
         self.assertNotIn("--lr", r.stderr)
 
+    def test_an_evaluation_loss_non_finite_stops_the_run_as_a_divergence(self):
+        # One step at --lr 1e30 leaves weights whose test loss is NaN while every step's loss was
+        # finite: the run ended with exit 0 and "test -nan", results.json's losses null, and
+        # --keep-best said the best epoch had been "trained before --keep-best".
+        images, _ = patterns(60)
+        np.save(self.path("one_step.npy"), images)
+        out = self.path("m_one_step")
+        r = run("train", "--no-progress", "--data", self.path("one_step.npy"), "--hidden", "8", "--latent", "2",
+                "--batch", "64", "--epochs", "1", "--lr", "1e30", "--keep-best", "--out", out, expect=3)
+        self.assertIn("the validation loss became", r.stderr)
+        self.assertIn("after epoch 1 (lr 1e+30); training stopped. No checkpoint was written by this run", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")))
+        self.assertFalse(os.path.exists(os.path.join(out, "checkpoint.safetensors")))
+
     def test_bad_files_exit_1_and_say_where(self):
         images, _ = patterns(50)
         np.save(self.path("good.npy"), images)

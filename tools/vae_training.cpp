@@ -307,9 +307,11 @@ class Run {
       const auto [train_loss, beta] = train_epoch(epoch);
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       epochs_done_ = epoch;
-      if (root_) stop = finish_epoch(epoch, train_loss, beta, seconds);
+      EpochEnd end = root_ ? finish_epoch(epoch, train_loss, beta, seconds) : EpochEnd::go_on;
       // rank 0 alone evaluates, writes and decides; the others learn whether to go on
-      if (o_.patience > 0 && world_->size() > 1) stop = agree_with_rank_0(stop);
+      if (world_->size() > 1) end = agree_with_rank_0(end);
+      if (end == EpochEnd::diverged) throw TrainingDiverged(diverged_message_);
+      stop = end == EpochEnd::patience_ran_out;
     }
     if (epochs_done_ == 0) throw FlagError("--epochs: nothing to train (0 epochs)");
     if (!root_) return;
@@ -328,15 +330,21 @@ class Run {
  private:
   bool keeps_best() const { return o_.keep_best || o_.patience > 0; }
 
+  // What rank 0 decides after an epoch.
+  enum class EpochEnd : unsigned char { go_on, patience_ran_out, diverged };
+
   // Rank 0's decision, on every rank.
-  bool agree_with_rank_0(bool stop) {
-    std::byte flag{static_cast<unsigned char>(stop)};
+  EpochEnd agree_with_rank_0(EpochEnd end) {
+    std::byte flag{static_cast<unsigned char>(end)};
     world_->broadcast(std::span<std::byte>(&flag, 1), 0);
-    return flag != std::byte{0};
+    return static_cast<EpochEnd>(flag);
   }
 
-  // Rank 0 after each epoch: evaluates, prints, saves; returns whether --patience ran out.
-  bool finish_epoch(std::size_t epoch, double train_loss, double beta, double seconds) {
+  // Rank 0 after each epoch: evaluates, prints, saves; returns whether --patience ran out, or
+  // whether the evaluation loss is not finite (the weights have diverged though no training
+  // step's loss showed it yet: a last epoch of them ended the run with exit 0 and a NaN loss).
+  // Such an epoch is not saved: the checkpoint before it stays the last good one.
+  EpochEnd finish_epoch(std::size_t epoch, double train_loss, double beta, double seconds) {
     last_eval_ = evaluate(epoch);
     metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g},{:.6g}\n", epoch, train_loss,
                             last_eval_.loss, last_eval_.recon, last_eval_.kl, seconds, beta, lr_after(epoch));
@@ -351,12 +359,19 @@ class Run {
                  4e-6 * static_cast<double>(a.values()), a.messages());
     }
     flush_standard_output((o_.out / "metrics.csv").string());
+    if (!std::isfinite(last_eval_.loss)) {
+      epochs_done_ = epoch - 1;  // (for where_the_work_is: this epoch's weights are not kept)
+      diverged_message_ = fmt::format("the {} loss became {} after epoch {} (lr {}); training stopped. {}; try a "
+                                      "smaller --lr",
+                                      data_.eval_name, last_eval_.loss, epoch, optimizer_->lr(), where_the_work_is());
+      return EpochEnd::diverged;
+    }
     const bool better = best_.record(epoch, last_eval_.loss);
     save();
     if (better && keeps_best())
       nn::save_module(o_.out / "best.safetensors", model_->module(), model_metadata());
     write_curves(o_.out / "curves.png", parse_metrics(metrics_), data_.eval_name);
-    return best_.patience_ran_out(epoch);
+    return best_.patience_ran_out(epoch) ? EpochEnd::patience_ran_out : EpochEnd::go_on;
   }
 
   // Rank 0 after the last epoch: pictures, results.json and the report.
@@ -568,6 +583,7 @@ class Run {
   std::size_t epochs_done_ = 0;
   std::string metrics_;
   std::string last_checkpoint_;  // the newest checkpoint that exists, for the divergence message
+  std::string diverged_message_;  // rank 0's, when an evaluation loss was not finite
   EvalResult last_eval_;
 };
 
