@@ -678,6 +678,24 @@ class OwnData(unittest.TestCase):
         self.assertIn("the initial model's loss, before any update: the data's values are too large", r.stderr)
         self.assertNotIn("--lr", r.stderr)
 
+    def test_the_threshold_is_numpys_percentile_of_the_held_out_scores(self):
+        # The nearest rank made the 99th percentile of 16 scores their largest, so that none of
+        # the held-out examples could be flagged; numpy.percentile interpolates between ranks.
+        images, _ = patterns(16)
+        data = self.path("held_out.npy")
+        np.save(data, images)
+        model = self.path("m_held_out")
+        run(*self.small(data, model, "--val-split", "0.25"))
+        scores_csv = self.path("held_out_scores.csv")
+        run("score", os.path.join(model, "model.safetensors"), "--data", data, "--out", scores_csv)
+        scores = np.loadtxt(scores_csv, delimiter=",", skiprows=1, usecols=2)
+        for p in ("99", "50", "37.5", "0", "100"):
+            r = run("score", os.path.join(model, "model.safetensors"), "--data", data, "--threshold-from", data,
+                    "--percentile", p, "--out", scores_csv, "--force")
+            want = np.percentile(scores, float(p))
+            self.assertIn(f"threshold: {want:.3f} nats, the {p}th percentile of 16 held-out scores", r.stdout)
+            self.assertIn(f"anomalous: {int((scores > want + 1e-6).sum())} of 16", r.stdout)
+
     def test_an_evaluation_loss_non_finite_stops_the_run_as_a_divergence(self):
         # One step at --lr 1e30 leaves weights whose test loss is NaN while every step's loss was
         # finite: the run ended with exit 0 and "test -nan", results.json's losses null, and
