@@ -1,7 +1,8 @@
 // Examples from a folder of PNG/JPEG images of one size (decoded by libpng and libjpeg-turbo):
 //   - images directly in the folder: unlabelled examples, in file-name order
 //   - images in subfolders: one class per subfolder (sorted by name), labelled 0, 1, ...,
-//     and the subfolder names become the label names
+//     and the subfolder names become the label names; a class takes the images of its own
+//     subfolders too, as torchvision's ImageFolder does (folder by folder in name order)
 // Each image is converted to `channels` (1: gray, 3: RGB) and kept as bytes; an example's
 // shape is {height, width} for gray, {height, width, 3} for RGB.
 //

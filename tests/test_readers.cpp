@@ -464,3 +464,26 @@ TEST_CASE("images: a test split's class subfolders are labelled as the training 
   CHECK_THROWS_WITH_AS(datasets::load_source(root.path, "test", {}),
                        doctest::Contains("test/d: class 'd' is not one of the training split's (a, b, c)"), DataError);
 }
+
+TEST_CASE("images: a class takes the images in its own subfolders too, as torchvision's ImageFolder") {
+  // a/1.png, a/x/0.png and b/2.png: a/x/0.png was passed over without a word.
+  TempDir root("image-nested");
+  auto put = [&](const std::string& file, char value) {
+    std::filesystem::create_directories((root.path / file).parent_path());
+    std::ofstream(root.path / file, std::ios::binary) << gray_png(2, 2, false, std::string{0, value, value, 0, value, value});
+  };
+  put("a/x/0.png", 30);
+  put("a/1.png", 10);
+  put("a/z.png", 20);
+  put("b/2.png", 40);
+  const datasets::Dataset d = datasets::read_image_folder(root.path, 1);
+  REQUIRE(d.size() == 4);
+  CHECK(d.label_names() == std::vector<std::string>{"a", "b"});
+  const std::vector<std::int32_t> labels(d.labels().begin(), d.labels().end());
+  CHECK(labels == std::vector<std::int32_t>{0, 0, 0, 1});
+  // a's own images first, in name order, then those of a/x
+  CHECK(d.bytes()[0] == 10);
+  CHECK(d.bytes()[4] == 20);
+  CHECK(d.bytes()[8] == 30);
+  CHECK(datasets::image_folder_classes(root.path) == std::vector<std::string>{"a", "b"});
+}
