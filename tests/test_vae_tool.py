@@ -311,6 +311,9 @@ class Subcommands(unittest.TestCase):
             f.write("mine")
         r = run("train", "--out", a_file, "--force", expect=2)
         self.assertIn("that is a file, not a folder", r.stderr)
+        # a file on the way: "filesystem error: cannot create directories", after the data was read
+        r = run("train", "--out", os.path.join(a_file, "run"), expect=2)
+        self.assertIn(f"{a_file} is a file, not a folder", r.stderr)
         r = run("smaple", "--out", a_file, expect=2)  # CLI11's "A subcommand is required" named no word
         self.assertIn("vae: error: 'smaple' is not a subcommand; they are train, sample, encode", r.stderr)
         r = run("train", "--out", "", expect=2)  # was exit 1, "filesystem error: cannot create directories"

@@ -214,6 +214,16 @@ void refuse_to_overwrite(const TrainOptions& o) {
   if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec))
     throw FlagError(fmt::format("--out {}: that is a file, not a folder; vae train writes a folder of results",
                                 o.out.string()));
+  // A file on the way to it: the folder could not be made, which was found after the data was
+  // read ("filesystem error: cannot create directories: Not a directory").
+  for (fs::path above = o.out.parent_path(); !above.empty(); above = above.parent_path()) {
+    if (fs::exists(above, ec)) {
+      if (!fs::is_directory(above, ec))
+        throw FlagError(fmt::format("--out {}: {} is a file, not a folder", o.out.string(), above.string()));
+      break;
+    }
+    if (above == above.parent_path()) break;  // the root
+  }
   if (o.force) return;
   if (!o.resume.empty() && fs::equivalent(o.resume.parent_path().empty() ? "." : o.resume.parent_path(), o.out, ec))
     return;
@@ -286,7 +296,9 @@ class Run {
   // Called after prepare, and under MPI after every rank's prepare succeeded: a run refused
   // (--epochs already done, a patience run out, a rank's error) leaves no empty folder behind.
   void create_out() {
-    if (root_) fs::create_directories(o_.out);
+    std::error_code made;
+    if (root_ && (fs::create_directories(o_.out, made), made))
+      throw std::runtime_error(fmt::format("--out {}: cannot create the folder: {}", o_.out.string(), made.message()));
     std::error_code ec;  // a new run (--force) leaves no best.safetensors of another run behind
     if (root_ && o_.resume.empty()) fs::remove(o_.out / "best.safetensors", ec);
   }
