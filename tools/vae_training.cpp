@@ -130,6 +130,11 @@ std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
                                 "learns from each example's class; give labelled data (IDX with its labels file, "
                                 "a CSV with --label-column, an image folder with one subfolder per class)",
                                 o.data.data.string()));
+  // (found at the first evaluation, after an epoch of training, naming neither the split nor the data)
+  if (!data.eval.has_labels())
+    throw datasets::DataError(fmt::format("--conditional: the {} examples of {} have no labels, and a conditional "
+                                          "model is evaluated on each example's class",
+                                          data.eval_name, o.data.data.string()));
   const std::size_t named = data.train.label_names().size();
   std::size_t labelled = 0;  // the largest label + 1
   for (const datasets::Dataset* d : {&data.train, &data.eval})
