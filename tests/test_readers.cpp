@@ -487,3 +487,25 @@ TEST_CASE("images: a class takes the images in its own subfolders too, as torchv
   CHECK(d.bytes()[8] == 30);
   CHECK(datasets::image_folder_classes(root.path) == std::vector<std::string>{"a", "b"});
 }
+
+TEST_CASE("images: a folder's classes numbered as a model's by name (number_classes_as)") {
+  // vae evaluate MODEL --data tree/test, test/{a,c} for a model of a, b, c: c was labelled 1 (b).
+  TempDir root("image-renumber");
+  const std::string png = gray_png(2, 2, false, std::string(3 * 2, '\0'));
+  for (const char* folder : {"a", "c"}) {
+    std::filesystem::create_directories(root.path / folder);
+    std::ofstream(root.path / folder / "0.png", std::ios::binary) << png;
+  }
+  datasets::Dataset d = datasets::read_image_folder(root.path, 1);
+  CHECK(d.label(1) == 1);
+  CHECK(d.number_classes_as({"a", "b", "c"}));
+  CHECK(d.label(0) == 0);
+  CHECK(d.label(1) == 2);
+  CHECK(d.label_names() == std::vector<std::string>{"a", "b", "c"});
+  CHECK_FALSE(d.number_classes_as({"a", "b", "c"}));  // already so
+  // A class the names lack: the numbering stays the data's own.
+  datasets::Dataset other = datasets::read_image_folder(root.path, 1);
+  CHECK_FALSE(other.number_classes_as({"a", "b"}));
+  CHECK(other.label(1) == 1);
+  CHECK(other.label_names() == std::vector<std::string>{"a", "c"});
+}

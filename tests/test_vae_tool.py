@@ -496,6 +496,12 @@ class OwnData(unittest.TestCase):
         run("encode", self.path("m_excl/model.safetensors"), "--data", root, "--split", "test", "--out", codes)
         self.assertEqual(np.load(codes).shape, (40, 4))
         self.assertEqual(sorted(np.load(self.path("tree_codes-labels.npy")).tolist()), sorted([0, 1, 2, 3] * 10))
+        # A folder lacking one of the model's classes (c1) keeps the model's numbering, by name,
+        # whether --data is the tree (its test split) or the test folder itself: c2 and c3 were 1 and 2.
+        shutil.rmtree(os.path.join(root, "test", "c1"))
+        for data in (root, os.path.join(root, "test")):
+            run("encode", self.path("m_excl/model.safetensors"), "--data", data, "--out", codes, "--force")
+            self.assertEqual(sorted(set(np.load(self.path("tree_codes-labels.npy")).tolist())), [0, 2, 3], data)
         r = run("train", "--no-progress", "--data", root, "--val-split", "0.2", "--epochs", "1", "--hidden", "8",
                 "--out", self.path("m_val"))
         self.assertIn("80 training / 20 validation examples", r.stdout)
