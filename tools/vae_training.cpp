@@ -275,6 +275,7 @@ class Run {
     nn::restore_training_state(file, state);
     loader_.set_state(state.text.at("loader"));
     metrics_ = with_lr_column(state.text.at("metrics"));
+    check_metrics_rows(metrics_, file.source());
     best_.restore(parse_metrics(metrics_));
     epochs_done_ = models::parse_count(file.metadata_value("epochs"), file.source() + " metadata 'epochs'");
     last_checkpoint_ = file.source();
@@ -467,6 +468,24 @@ class Run {
 
   // The learning rate of the last step of `epoch` (the schedule is a pure function of the step).
   double lr_after(std::size_t epoch) const { return schedule_->lr(epoch * loader_.batches_per_epoch() - 1); }
+
+  // Each row of a checkpoint's metrics is its epoch's figures, in order: text tampered with
+  // went on into metrics.csv as it was (and the best epoch was read from it).
+  static void check_metrics_rows(const std::string& rows, const std::string& source) {
+    std::stringstream in(rows);
+    std::size_t epoch = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++epoch;
+      double v[8];
+      int used = 0;
+      const bool figures = std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf%n", &v[0], &v[1], &v[2], &v[3],
+                                       &v[4], &v[5], &v[6], &v[7], &used) == 8 &&
+                           static_cast<std::size_t>(used) == line.size() && v[0] == static_cast<double>(epoch);
+      if (!figures)
+        throw datasets::DataError(fmt::format("{}: its metrics (state.metrics), line {}, are not epoch {}'s figures: '{}'",
+                                              source, epoch, epoch, datasets::shown(line, 80)));
+    }
+  }
 
   // Rows of checkpoints from before the lr column get theirs, so that every row of
   // metrics.csv has the header's columns.
