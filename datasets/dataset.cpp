@@ -167,6 +167,24 @@ Dataset Dataset::subset(std::span<const std::size_t> rows) const {
   return d;
 }
 
+bool Dataset::number_classes_as(const std::vector<std::string>& names) {
+  if (!has_labels_ || label_names_.empty() || names.empty() || label_names_ == names) return false;
+  std::vector<std::int32_t> renumbered(label_names_.size());
+  for (std::size_t k = 0; k < label_names_.size(); ++k) {
+    const auto at = std::find(names.begin(), names.end(), label_names_[k]);
+    if (at == names.end()) return false;
+    renumbered[k] = static_cast<std::int32_t>(at - names.begin());
+  }
+  bool changed = false;
+  for (std::int32_t& label : labels_) {
+    if (label < 0 || static_cast<std::size_t>(label) >= renumbered.size()) continue;  // a class without a name
+    changed = changed || renumbered[static_cast<std::size_t>(label)] != label;
+    label = renumbered[static_cast<std::size_t>(label)];
+  }
+  label_names_ = names;
+  return changed;
+}
+
 void Dataset::truncate(std::size_t n) {
   if (n >= size_) return;
   size_ = n;

@@ -73,6 +73,10 @@ class Dataset {
 
   /// A copy holding the given rows, in the given order.
   Dataset subset(std::span<const std::size_t> rows) const;
+  /// The labels renumbered as the classes of `names` are (a model's), matched by name, and
+  /// those names taken, when every class this data names is among them; otherwise (no names,
+  /// a name `names` lacks) nothing changes. Returns whether any label changed.
+  bool number_classes_as(const std::vector<std::string>& names);
   /// Keeps only the first n examples (no-op if n >= size()) and frees the rest.
   void truncate(std::size_t n);
   /// Bytes of example and label storage.

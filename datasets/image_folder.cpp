@@ -4,8 +4,10 @@
 #include <climits>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "datasets/error.hpp"
 #include "datasets/npy.hpp"
@@ -27,6 +29,21 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
   return out;
 }
 
+// A class folder's images, those in its subfolders too, as torchvision's ImageFolder takes
+// them (they were passed over without a word): folder by folder in name order, each folder's
+// images in name order. Symbolic links to folders are not followed, so no loop can form.
+std::vector<fs::path> class_images(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec) && is_image_file(it->path())) out.push_back(it->path());
+  if (ec) throw DataError(fmt::format("{}: cannot list the folder: {}", dir.string(), ec.message()));
+  std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
+    return std::pair(a.parent_path(), a.filename()) < std::pair(b.parent_path(), b.filename());
+  });
+  return out;
+}
+
 }  // namespace
 
 bool is_image_file(const fs::path& path) {
@@ -35,24 +52,36 @@ bool is_image_file(const fs::path& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
-Dataset read_image_folder(const fs::path& dir, std::size_t channels) {
+std::vector<std::string> image_folder_classes(const fs::path& dir) {
+  std::vector<std::string> names;
+  if (!sorted_entries(dir, false).empty()) return names;  // a folder of images: unlabelled
+  for (const fs::path& sub : sorted_entries(dir, true))
+    if (!class_images(sub).empty()) names.push_back(sub.filename().string());
+  return names;
+}
+
+Dataset read_image_folder(const fs::path& dir, std::size_t channels, const std::vector<std::string>& classes) {
   std::vector<fs::path> files = sorted_entries(dir, false);
   std::vector<std::int32_t> labels;
   std::vector<std::string> names;
   // Images beside class subfolders (a stray preview.png): reading either alone would train on
   // part of the data without a word.
   for (const fs::path& sub : files.empty() ? std::vector<fs::path>{} : sorted_entries(dir, true))
-    if (!sorted_entries(sub, false).empty())
+    if (!class_images(sub).empty())
       throw DataError(fmt::format("{}: images ({}, e.g. {}) beside class subfolders of images ({}, ...); move them "
                                   "into a class subfolder, or point --data at one folder of images",
                                   dir.string(), files.size(), files.front().filename().string(),
                                   sub.filename().string()));
   if (files.empty()) {
+    names = classes.empty() ? image_folder_classes(dir) : classes;
     for (const fs::path& sub : sorted_entries(dir, true)) {
-      std::vector<fs::path> in_class = sorted_entries(sub, false);
+      std::vector<fs::path> in_class = class_images(sub);
       if (in_class.empty()) continue;
-      labels.insert(labels.end(), in_class.size(), static_cast<std::int32_t>(names.size()));
-      names.push_back(sub.filename().string());
+      const auto name = std::find(names.begin(), names.end(), sub.filename().string());
+      if (name == names.end())
+        throw DataError(fmt::format("{}: class '{}' is not one of the training split's ({})", sub.string(),
+                                    sub.filename().string(), fmt::join(names, ", ")));
+      labels.insert(labels.end(), in_class.size(), static_cast<std::int32_t>(name - names.begin()));
       files.insert(files.end(), in_class.begin(), in_class.end());
     }
   }

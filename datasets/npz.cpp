@@ -93,6 +93,13 @@ class ZipArchive {
     }
     if (done != stat.size)
       throw DataError(fmt::format("{}: {} bytes where its header says {}", where, done, stat.size));
+    // libzip compares the CRC as a read reaches the member's end, which the reads of exactly
+    // its size never asked for: deflated bytes corrupted in place inflated to wrong values that
+    // were read as the data.
+    char past_the_end = 0;
+    const zip_int64_t more = zip_fread(file.get(), &past_the_end, 1);
+    if (more < 0) throw DataError(fmt::format("{}: cannot be inflated ({})", where, zip_file_strerror(file.get())));
+    if (more > 0) throw DataError(fmt::format("{}: more bytes than its header's {}", where, stat.size));
     return bytes;
   }
 

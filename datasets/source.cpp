@@ -59,7 +59,12 @@ Dataset load_source(const fs::path& path, const std::string& split, const Source
   Dataset d;
   if (fs::is_directory(path, ec)) {
     if (is_idx_folder(path)) d = load_idx_dataset(path, idx_split(split), options.limit);
-    else d = read_image_folder(has_split_folders(path) ? path / split : path, options.channels);
+    else if (!has_split_folders(path)) d = read_image_folder(path, options.channels);
+    // The test split's classes numbered as the training split's: numbered by its own subfolders,
+    // a test split lacking a class gave each class after it the label of the one before.
+    else if (split != "train" && fs::is_directory(path / "train", ec))
+      d = read_image_folder(path / split, options.channels, image_folder_classes(path / "train"));
+    else d = read_image_folder(path / split, options.channels);
   } else if (extension(path) == ".npy") {
     d = read_npy_dataset(path);
   } else if (extension(path) == ".npz") {

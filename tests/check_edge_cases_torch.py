@@ -78,6 +78,11 @@ def reduction_cases():
                 out.append(Case(f"{op}_correction_{correction}_{what}", [data], op,
                                 lambda t, f=getattr(torch, op), c=correction: f(t, dim=[0], correction=c, keepdim=False),
                                 axes=[0], keepdim=False, correction=correction))
+    # a variance past float's range: the standard deviation is still finite (the square root is
+    # taken in double, as PyTorch's; it was sqrt(inf) = inf with a gradient of 0)
+    for axes in ([1], [0, 1]):
+        out.append(Case(f"std_past_the_variances_range_{axes}", [[[1e30, -1e30, 0.0], [3e19, 0.0, -2e19]]], "std",
+                        lambda t, a=axes: torch.std(t, dim=a, keepdim=False), axes=axes, keepdim=False, correction=1))
     # every element equal: std's gradient is 0 (sqrt's 1 / 0 masked, as PyTorch's std_backward)
     out.append(Case("std_of_equal_elements", [[[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]], "std",
                     lambda t: torch.std(t, dim=[1], keepdim=True), axes=[1], keepdim=True, correction=1))
@@ -151,6 +156,11 @@ CASES = reduction_cases() + elementwise_cases() + slice_cases() + [
     # linear over inputs of no features is the bias (the rows were counted as numel / 0 = 0)
     Case("linear_of_no_features", [np.zeros((4, 0)), np.zeros((2, 0)), [0.5, -1.0]], "linear", F.linear),
     Case("linear_of_no_features_3d", [np.zeros((2, 3, 0)), np.zeros((2, 0)), [0.5, -1.0]], "linear", F.linear),
+    # joined behind an empty dimension: the backward divided by the 0 blocks (SIGFPE)
+    Case("stack_behind_an_empty_dimension", [np.zeros((0, 2)), np.zeros((0, 2))], "stack",
+         lambda a, b: torch.stack([a, b], 1), axis=1),
+    Case("concat_behind_an_empty_dimension", [np.zeros((2, 0, 2)), np.zeros((2, 0, 1))], "concat",
+         lambda a, b: torch.cat([a, b], 2), axis=2),
 ]
 
 

@@ -264,6 +264,14 @@ class Conditional(unittest.TestCase):
         self.assertFalse(os.path.exists(self.path("m_u")))
         r = run("evaluate", self.model, "--data", unlabelled, expect=1)
         self.assertIn("u.npy (train split) has no labels", r.stderr)
+        # Labelled training examples, an unlabelled test split: refused at the first evaluation,
+        # after an epoch of training, naming neither, and the run's folder was left behind empty.
+        half = self.path("half_labelled.npz")
+        images, labels = patterns(64)
+        np.savez(half, x_train=images[:48], y_train=labels[:48], x_test=images[48:])
+        r = run("train", "--conditional", "--data", half, "--out", self.path("m_half"), expect=1)
+        self.assertIn(f"--conditional: the test examples of {half} have no labels", r.stderr)
+        self.assertFalse(os.path.exists(self.path("m_half")))
         # A label the model lacks said neither the file nor the example it came from.
         seven = self.path("seven.npy")
         images, labels = patterns(16)

@@ -163,6 +163,25 @@ class HostileInputs(unittest.TestCase):
         self.assert_clean_failure(r, path, "holds a non-finite value (nan)")
         self.assertFalse(os.path.exists(out))
 
+    def test_resuming_a_checkpoint_whose_metrics_are_not_figures_creates_nothing(self):
+        # Its metrics text went on into the new metrics.csv as it was, and the best epoch was
+        # read from it.
+        checkpoint = os.path.join(self.results, "checkpoint.safetensors")
+        with open(checkpoint, "rb") as f:
+            blob = f.read()
+        (n,) = struct.unpack("<Q", blob[:8])
+        header = json.loads(blob[8:8 + n])
+        header["__metadata__"]["state.metrics"] = "garbage line\n1,2\n"
+        text = json.dumps(header).encode()
+        text += b" " * (-len(text) % 8)
+        path = os.path.join(self.tmp, "metrics.safetensors")
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+        out = os.path.join(self.tmp, "metrics_out")
+        r = run("--resume", path, "--out", out, "--epochs", "2")
+        self.assert_clean_failure(r, path, "its metrics (state.metrics), line 1, are not epoch 1's figures: 'garbage line'")
+        self.assertFalse(os.path.exists(out))
+
     def test_resuming_on_examples_of_another_size_names_both_shapes_and_the_data(self):
         # Rows of 12 values for a model of 10: refused only by the parameter count ("needs 740
         # parameters, but the file holds 706 model values"), naming neither shape nor the data.

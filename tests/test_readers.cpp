@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include <jpeglib.h>
 #include <xtensor/xarray.hpp>
@@ -22,6 +24,8 @@
 #include "datasets/error.hpp"
 #include "datasets/image_folder.hpp"
 #include "datasets/npy.hpp"
+#include "datasets/source.hpp"
+#include "temp_dir.hpp"
 
 using datasets::DataError;
 
@@ -438,4 +442,70 @@ TEST_CASE("images: bytes that are not an image are refused") {
   CHECK_THROWS_AS(datasets::decode_image("", 1, "e.png"), DataError);
   CHECK_THROWS_WITH_AS(datasets::decode_image("\x89PNG\r\n\x1a\n", 2, "c.png"), doctest::Contains("channels"),
                        DataError);
+}
+
+TEST_CASE("images: a test split's class subfolders are labelled as the training split's, one it lacks or not") {
+  // train/{a,b,c}, test/{a,c}: numbered by its own subfolders, test/c was labelled 1 (b's).
+  TempDir root("image-splits");
+  const std::string png = gray_png(2, 2, false, std::string(3 * 2, '\0'));
+  auto put = [&](const std::string& folder) {
+    std::filesystem::create_directories(root.path / folder);
+    std::ofstream(root.path / folder / "0.png", std::ios::binary) << png;
+  };
+  for (const char* folder : {"train/a", "train/b", "train/c", "test/a", "test/c"}) put(folder);
+  const datasets::Dataset test = datasets::load_source(root.path, "test", {});
+  REQUIRE(test.size() == 2);
+  CHECK(test.label(0) == 0);
+  CHECK(test.label(1) == 2);
+  CHECK(test.label_names() == std::vector<std::string>{"a", "b", "c"});
+  CHECK(datasets::load_source(root.path, "train", {}).label(2) == 2);
+  // A test class the training split does not have has no label the model knows.
+  put("test/d");
+  CHECK_THROWS_WITH_AS(datasets::load_source(root.path, "test", {}),
+                       doctest::Contains("test/d: class 'd' is not one of the training split's (a, b, c)"), DataError);
+}
+
+TEST_CASE("images: a class takes the images in its own subfolders too, as torchvision's ImageFolder") {
+  // a/1.png, a/x/0.png and b/2.png: a/x/0.png was passed over without a word.
+  TempDir root("image-nested");
+  auto put = [&](const std::string& file, char value) {
+    std::filesystem::create_directories((root.path / file).parent_path());
+    std::ofstream(root.path / file, std::ios::binary) << gray_png(2, 2, false, std::string{0, value, value, 0, value, value});
+  };
+  put("a/x/0.png", 30);
+  put("a/1.png", 10);
+  put("a/z.png", 20);
+  put("b/2.png", 40);
+  const datasets::Dataset d = datasets::read_image_folder(root.path, 1);
+  REQUIRE(d.size() == 4);
+  CHECK(d.label_names() == std::vector<std::string>{"a", "b"});
+  const std::vector<std::int32_t> labels(d.labels().begin(), d.labels().end());
+  CHECK(labels == std::vector<std::int32_t>{0, 0, 0, 1});
+  // a's own images first, in name order, then those of a/x
+  CHECK(d.bytes()[0] == 10);
+  CHECK(d.bytes()[4] == 20);
+  CHECK(d.bytes()[8] == 30);
+  CHECK(datasets::image_folder_classes(root.path) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("images: a folder's classes numbered as a model's by name (number_classes_as)") {
+  // vae evaluate MODEL --data tree/test, test/{a,c} for a model of a, b, c: c was labelled 1 (b).
+  TempDir root("image-renumber");
+  const std::string png = gray_png(2, 2, false, std::string(3 * 2, '\0'));
+  for (const char* folder : {"a", "c"}) {
+    std::filesystem::create_directories(root.path / folder);
+    std::ofstream(root.path / folder / "0.png", std::ios::binary) << png;
+  }
+  datasets::Dataset d = datasets::read_image_folder(root.path, 1);
+  CHECK(d.label(1) == 1);
+  CHECK(d.number_classes_as({"a", "b", "c"}));
+  CHECK(d.label(0) == 0);
+  CHECK(d.label(1) == 2);
+  CHECK(d.label_names() == std::vector<std::string>{"a", "b", "c"});
+  CHECK_FALSE(d.number_classes_as({"a", "b", "c"}));  // already so
+  // A class the names lack: the numbering stays the data's own.
+  datasets::Dataset other = datasets::read_image_folder(root.path, 1);
+  CHECK_FALSE(other.number_classes_as({"a", "b"}));
+  CHECK(other.label(1) == 1);
+  CHECK(other.label_names() == std::vector<std::string>{"a", "c"});
 }

@@ -179,6 +179,19 @@ TEST_CASE("concat and stack of N inputs along any axis") {
   CHECK_THROWS_AS(ag::concat({vars[0], tape.constant(Array({3, 3}))}, 0), ag::ShapeError);
 }
 
+TEST_CASE("concat and stack behind an empty dimension: an empty result and no gradient (the backward divided by 0)") {
+  ag::Tape tape;
+  Var a = tape.variable(Array({0, 2})), b = tape.variable(Array({0, 2}));
+  Var stacked = ag::stack({a, b}, 1);
+  CHECK(stacked.shape() == Shape{0, 2, 2});
+  tape.backward(stacked, Array({0, 2, 2}));  // SIGFPE
+  CHECK(a.grad().shape() == Shape{0, 2});
+  Var joined = ag::concat({a, b}, 1);
+  CHECK(joined.shape() == Shape{0, 4});
+  tape.backward(joined, Array({0, 4}));
+  CHECK(b.grad().shape() == Shape{0, 2});
+}
+
 TEST_CASE("index_select and gather scatter-add the gradient over repeated indices") {
   const Array a = sample({4, 3}, 1);
   const Array rows{2.0F, 0.0F, 2.0F, 2.0F};

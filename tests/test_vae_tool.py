@@ -311,6 +311,11 @@ class Subcommands(unittest.TestCase):
             f.write("mine")
         r = run("train", "--out", a_file, "--force", expect=2)
         self.assertIn("that is a file, not a folder", r.stderr)
+        # a file on the way: "filesystem error: cannot create directories", after the data was read
+        r = run("train", "--out", os.path.join(a_file, "run"), expect=2)
+        self.assertIn(f"{a_file} is a file, not a folder", r.stderr)
+        r = run("smaple", "--out", a_file, expect=2)  # CLI11's "A subcommand is required" named no word
+        self.assertIn("vae: error: 'smaple' is not a subcommand; they are train, sample, encode", r.stderr)
         r = run("train", "--out", "", expect=2)  # was exit 1, "filesystem error: cannot create directories"
         self.assertIn("--out: the value is empty", r.stderr)
         out = self.path("hostile_empty_values")
@@ -491,6 +496,12 @@ class OwnData(unittest.TestCase):
         run("encode", self.path("m_excl/model.safetensors"), "--data", root, "--split", "test", "--out", codes)
         self.assertEqual(np.load(codes).shape, (40, 4))
         self.assertEqual(sorted(np.load(self.path("tree_codes-labels.npy")).tolist()), sorted([0, 1, 2, 3] * 10))
+        # A folder lacking one of the model's classes (c1) keeps the model's numbering, by name,
+        # whether --data is the tree (its test split) or the test folder itself: c2 and c3 were 1 and 2.
+        shutil.rmtree(os.path.join(root, "test", "c1"))
+        for data in (root, os.path.join(root, "test")):
+            run("encode", self.path("m_excl/model.safetensors"), "--data", data, "--out", codes, "--force")
+            self.assertEqual(sorted(set(np.load(self.path("tree_codes-labels.npy")).tolist())), [0, 2, 3], data)
         r = run("train", "--no-progress", "--data", root, "--val-split", "0.2", "--epochs", "1", "--hidden", "8",
                 "--out", self.path("m_val"))
         self.assertIn("80 training / 20 validation examples", r.stdout)
@@ -678,6 +689,38 @@ class OwnData(unittest.TestCase):
         self.assertIn("the initial model's loss, before any update: the data's values are too large", r.stderr)
         self.assertNotIn("--lr", r.stderr)
 
+    def test_the_threshold_is_numpys_percentile_of_the_held_out_scores(self):
+        # The nearest rank made the 99th percentile of 16 scores their largest, so that none of
+        # the held-out examples could be flagged; numpy.percentile interpolates between ranks.
+        images, _ = patterns(16)
+        data = self.path("held_out.npy")
+        np.save(data, images)
+        model = self.path("m_held_out")
+        run(*self.small(data, model, "--val-split", "0.25"))
+        scores_csv = self.path("held_out_scores.csv")
+        run("score", os.path.join(model, "model.safetensors"), "--data", data, "--out", scores_csv)
+        scores = np.loadtxt(scores_csv, delimiter=",", skiprows=1, usecols=2)
+        for p in ("99", "50", "37.5", "0", "100"):
+            r = run("score", os.path.join(model, "model.safetensors"), "--data", data, "--threshold-from", data,
+                    "--percentile", p, "--out", scores_csv, "--force")
+            want = np.percentile(scores, float(p))
+            self.assertIn(f"threshold: {want:.3f} nats, the {p}th percentile of 16 held-out scores", r.stdout)
+            self.assertIn(f"anomalous: {int((scores > want + 1e-6).sum())} of 16", r.stdout)
+
+    def test_an_evaluation_loss_non_finite_stops_the_run_as_a_divergence(self):
+        # One step at --lr 1e30 leaves weights whose test loss is NaN while every step's loss was
+        # finite: the run ended with exit 0 and "test -nan", results.json's losses null, and
+        # --keep-best said the best epoch had been "trained before --keep-best".
+        images, _ = patterns(60)
+        np.save(self.path("one_step.npy"), images)
+        out = self.path("m_one_step")
+        r = run("train", "--no-progress", "--data", self.path("one_step.npy"), "--hidden", "8", "--latent", "2",
+                "--batch", "64", "--epochs", "1", "--lr", "1e30", "--keep-best", "--out", out, expect=3)
+        self.assertIn("the validation loss became", r.stderr)
+        self.assertIn("after epoch 1 (lr 1e+30); training stopped. No checkpoint was written by this run", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "model.safetensors")))
+        self.assertFalse(os.path.exists(os.path.join(out, "checkpoint.safetensors")))
+
     def test_bad_files_exit_1_and_say_where(self):
         images, _ = patterns(50)
         np.save(self.path("good.npy"), images)
@@ -770,6 +813,14 @@ class OwnData(unittest.TestCase):
         with open(self.path("flipped.npz"), "wb") as f:
             f.write(bytes(flipped))
         cases.append(("flipped.npz", "member x_train.npy: cannot be inflated"))
+        # a byte flipped in a stored (np.savez) member: its size stays right, only the CRC tells
+        # (libzip compares it at the member's end, which reads of exactly its size never reached)
+        with open(self.path("unnamed.npz"), "rb") as f:
+            stored = bytearray(f.read())
+        stored[stored.index(b"\x93NUMPY") + 200] ^= 0xFF
+        with open(self.path("flipped_stored.npz"), "wb") as f:
+            f.write(bytes(stored))
+        cases.append(("flipped_stored.npz", "member arr_0.npy: cannot be inflated (CRC error)"))
         # a central directory claiming 2 GB for a member of a few kilobytes
         bomb = bytearray(blob)
         entry = bomb.index(b"PK\x01\x02")
@@ -943,6 +994,34 @@ class Configs(unittest.TestCase):
             self.assertIn(message, r.stderr, content[:40])
             self.assertLess(len(r.stderr), 1000)
             self.assertFalse(os.path.exists(os.path.join(self.tmp, "never")))
+
+    def test_config_files_read_as_toml_not_loosely(self):
+        # CLI11's reader cut `out = "a # b"` at the '#' and kept the quote (the folder '"a'),
+        # passed on an unterminated string or the text after one as part of the value, took the
+        # lines after an unclosed array for its items, and read a multi-line array's '[' as one.
+        out = os.path.join(self.tmp, "run # not a comment")
+        path = os.path.join(self.tmp, "strict.toml")
+        with open(path, "w") as f:
+            f.write(f"hidden = [\n  8,  # the first layer\n  4,\n]\nlatent = 2\nlimit = 100\nepochs = 1\n"
+                    f"out = '{out}'  # a literal string\n")
+        run("train", "--config", path, "--no-progress")
+        self.assertEqual(read_safetensors(os.path.join(out, "model.safetensors"))[0]["__metadata__"]["hidden"], "8,4")
+        never = os.path.join(self.tmp, "never")
+        for text, message in (
+                (f'out = "{never}\nepochs = 1\n', "strict.toml:1: a string without its closing quote"),
+                (f'out = "{never}" extra\n', "strict.toml:1: 'extra' after the value"),
+                (f'hidden = [8, 4\nout = "{never}"\n', "strict.toml:2: expected ',' or ']' in the array opened on line 1"),
+                (f'out = """{never}"""\n', "strict.toml:1: a multi-line string"),
+                ("epochs 1\n", "strict.toml:1: expected '=' after the key 'epochs'"),
+                ("epochs =\n", "strict.toml:1: expected a value after '='"),
+                ("hidden = {a = 1}\n", "strict.toml:1: an inline table"),
+                ("[[train]]\nepochs = 1\n", "strict.toml:1: an array of tables"),
+                ('data = "C:\\data"\n', "strict.toml:1: '\\d' is not an escape")):
+            with open(path, "w") as f:
+                f.write(text)
+            r = run("train", "--config", path, "--out", never, expect=2)
+            self.assertIn(message, r.stderr, text)
+            self.assertFalse(os.path.exists(never), text)
 
     def test_train_vae_knows_a_section_for_every_subcommand(self):
         # train_vae does not link the other subcommands, so it knows their names from a list

@@ -189,6 +189,9 @@ void check_model_reads(const datasets::Dataset& d, const LoadedModel& model, con
 
 datasets::Dataset DataFlags::load(const LoadedModel& model) const {
   datasets::Dataset d = load_data_split(options());
+  // An image folder numbers its classes by its own subfolders: one lacking a class of the
+  // model's (evaluate --data tree/test) gave each class after it the label of the one before.
+  d.number_classes_as(model.label_names);
   check_model_reads(d, model, options().data, options().split);
   return d;
 }
@@ -199,6 +202,7 @@ datasets::Dataset DataFlags::load_other(const fs::path& data, const LoadedModel&
   o.limit = 0;
   if (!datasets::has_split(data, o.split)) o.split = "train";
   datasets::Dataset d = load_data_split(o);
+  d.number_classes_as(model.label_names);  // (as load's)
   check_model_reads(d, model, data, o.split);
   return d;
 }

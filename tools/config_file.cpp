@@ -2,16 +2,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
-#include <string_view>
-#include <utility>
-#include <sstream>
 #include <system_error>
 
 #include <fmt/format.h>
 
 #include "datasets/error.hpp"
 #include "datasets/npy.hpp"  // read_file_bytes
+#include "tools/config_toml.hpp"
 #include "tools/options.hpp"
 
 namespace fs = std::filesystem;
@@ -120,35 +117,7 @@ void check_entry(const CLI::ConfigItem& item, const std::string& file, const CLI
                                 datasets::shown(item.name, 60), did_you_mean(item.name, keys, "'", "'"), where));
 }
 
-// CLI11 joins a key given twice into a list ("epochs = 1", later "epochs = 2": --epochs=1,2,
-// "'1,2' is not a whole number"), so each key of a section is looked for on the lines that
-// start "key =" (the continuation lines of an array start otherwise).
-void check_no_key_twice(const std::string& text, const std::string& file) {
-  std::map<std::pair<std::string, std::string>, std::size_t> seen;  // (section, key) -> its line
-  std::string section;
-  std::istringstream lines(text);
-  std::string line;
-  for (std::size_t number = 1; std::getline(lines, line); ++number) {
-    const std::size_t first = line.find_first_not_of(" \t");
-    if (first == std::string::npos || line[first] == '#') continue;
-    const std::string_view rest = std::string_view(line).substr(first);
-    if (rest.front() == '[') {
-      section = std::string(rest.substr(0, rest.find(']') + 1));
-      continue;
-    }
-    const std::size_t equals = rest.find('=');
-    if (equals == std::string_view::npos) continue;
-    std::string key(rest.substr(0, equals));
-    key.erase(key.find_last_not_of(" \t") + 1);
-    if (key.empty() || key.find_first_of("\"'[,") != std::string::npos) continue;
-    const auto [at, added] = seen.emplace(std::pair{section, key}, number);
-    if (!added)
-      throw FlagError(fmt::format("--config: {}:{}: '{}' is given again{} (first on line {})", file, number,
-                                  datasets::shown(key, 60), section.empty() ? "" : " in " + section, at->second));
-  }
-}
-
-// The file's text, checked to be text CLI11 reads: UTF-8 (its byte-order mark, which Windows
+// The file's text, checked to be text read_config_items reads: UTF-8 (its byte-order mark, which Windows
 // editors write first, dropped), not UTF-16 or another binary file, whose bytes became keys.
 std::string config_text(const std::string& file) {
   std::error_code ec;
@@ -168,7 +137,6 @@ std::string config_text(const std::string& file) {
       throw FlagError(fmt::format("--config: {}:{}: a control byte (0x{:02x}), which a TOML file does not hold", file,
                                   line, byte));
   }
-  check_no_key_twice(text, file);
   return text;
 }
 
@@ -187,13 +155,7 @@ std::vector<std::string> with_config_file(std::vector<std::string> args, const s
     else if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9);
   }
   if (file.empty()) return args;
-  std::vector<CLI::ConfigItem> items;
-  try {
-    std::istringstream text(config_text(file));
-    items = CLI::ConfigTOML().from_config(text);
-  } catch (const CLI::Error& e) {
-    throw FlagError(fmt::format("--config: {}: {}", file, e.what()));
-  }
+  const std::vector<CLI::ConfigItem> items = read_config_items(config_text(file), file);
   auto given = [&](const std::string& name) {
     const std::string flag = flag_of(name);
     for (const std::string& a : args)

@@ -1,6 +1,7 @@
 #include "tools/scoring.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 
@@ -48,6 +49,14 @@ std::vector<double> iwae_nll(Model& model, const datasets::Dataset& data, std::s
       nll.push_back(-b);
   }
   return nll;
+}
+
+double percentile(const std::vector<double>& sorted, double p) {
+  const double rank = p / 100 * static_cast<double>(sorted.size() - 1);
+  const auto below = static_cast<std::size_t>(std::floor(rank));
+  const std::size_t above = std::min(below + 1, sorted.size() - 1);
+  const double t = rank - static_cast<double>(below), a = sorted[below], b = sorted[above];
+  return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;  // numpy's lerp, exact at both ends
 }
 
 double auroc(const std::vector<double>& scores, const std::vector<bool>& positive) {

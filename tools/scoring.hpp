@@ -28,6 +28,10 @@ ElboTerms elbo_terms(Model& model, const datasets::Dataset& data, std::span<cons
 std::vector<double> iwae_nll(Model& model, const datasets::Dataset& data, std::span<const std::int32_t> labels,
                              std::size_t k, std::uint64_t seed);
 
+/// The p-th percentile (0 to 100) of `sorted` (ascending, not empty): interpolated linearly
+/// between the two nearest ranks, as numpy.percentile and torch.quantile do by default.
+double percentile(const std::vector<double>& sorted, double p);
+
 /// The area under the ROC curve of `scores` for telling `positive` examples apart (ties
 /// count one half): the probability that a random positive scores above a random negative.
 double auroc(const std::vector<double>& scores, const std::vector<bool>& positive);

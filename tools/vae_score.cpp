@@ -43,7 +43,7 @@ Command add_score_command(CLI::App& vae) {
   app->add_option("--seed", f->seed, "seed of the latent draws")->capture_default_str();
   app->add_option("--out", f->out, "CSV: index,label,score_nats,bits_per_dim[,anomalous]")->required();
   app->add_option("--threshold-from", f->heldout, "data of normal examples: the threshold is their --percentile");
-  app->add_option("--percentile", f->percentile, "percentile of the held-out scores used as threshold")
+  app->add_option("--percentile", f->percentile, "percentile of the held-out scores used as threshold (linear between ranks, as numpy.percentile)")
       ->capture_default_str();
   app->add_option("--anomaly-classes", f->anomaly_classes, "labels that count as anomalies: prints the AUROC");
   auto label = std::make_shared<LabelFlag>(*app, "conditional models: score every example as this class (default: its label)");
@@ -54,7 +54,7 @@ Command add_score_command(CLI::App& vae) {
             overwrite->claim(f->out);
             const std::size_t iwae = parse_count_flag("--iwae", f->iwae, 0, 100'000);
             const std::uint64_t seed = parse_count_flag("--seed", f->seed, 0, std::numeric_limits<std::uint64_t>::max());
-            const double percentile = parse_real_flag("--percentile", f->percentile, 0, 100);
+            const double percentile_rank = parse_real_flag("--percentile", f->percentile, 0, 100);
             const std::vector<std::size_t> classes =
                 f->anomaly_classes.empty() ? std::vector<std::size_t>{}
                                            : parse_list_flag("--anomaly-classes", f->anomaly_classes, 0, 1'000'000);
@@ -78,10 +78,10 @@ Command add_score_command(CLI::App& vae) {
               std::vector<double> normal = scores_of(*m.model, *label, data->load_other(f->heldout, m),
                                                           f->heldout + " (--threshold-from)", iwae, seed);
               std::sort(normal.begin(), normal.end());
-              const auto at = static_cast<std::size_t>(std::llround(percentile / 100 * static_cast<double>(normal.size() - 1)));
-              threshold = normal[at];
-              fmt::print("threshold: {:.3f} nats, the {}th percentile of {} held-out scores\n", *threshold, percentile,
-                         normal.size());
+              // (the nearest rank, as it was, made the 99th of 16 scores their largest: numpy's is between)
+              threshold = percentile(normal, percentile_rank);
+              fmt::print("threshold: {:.3f} nats, the {}th percentile of {} held-out scores\n", *threshold,
+                         percentile_rank, normal.size());
             }
             std::string csv = std::string("index,label,score_nats,bits_per_dim") + (threshold ? ",anomalous\n" : "\n");
             std::size_t flagged = 0;

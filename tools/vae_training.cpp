@@ -130,6 +130,11 @@ std::size_t classes_of(const TrainingData& data, const TrainOptions& o) {
                                 "learns from each example's class; give labelled data (IDX with its labels file, "
                                 "a CSV with --label-column, an image folder with one subfolder per class)",
                                 o.data.data.string()));
+  // (found at the first evaluation, after an epoch of training, naming neither the split nor the data)
+  if (!data.eval.has_labels())
+    throw datasets::DataError(fmt::format("--conditional: the {} examples of {} have no labels, and a conditional "
+                                          "model is evaluated on each example's class",
+                                          data.eval_name, o.data.data.string()));
   const std::size_t named = data.train.label_names().size();
   std::size_t labelled = 0;  // the largest label + 1
   for (const datasets::Dataset* d : {&data.train, &data.eval})
@@ -214,6 +219,16 @@ void refuse_to_overwrite(const TrainOptions& o) {
   if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec))
     throw FlagError(fmt::format("--out {}: that is a file, not a folder; vae train writes a folder of results",
                                 o.out.string()));
+  // A file on the way to it: the folder could not be made, which was found after the data was
+  // read ("filesystem error: cannot create directories: Not a directory").
+  for (fs::path above = o.out.parent_path(); !above.empty(); above = above.parent_path()) {
+    if (fs::exists(above, ec)) {
+      if (!fs::is_directory(above, ec))
+        throw FlagError(fmt::format("--out {}: {} is a file, not a folder", o.out.string(), above.string()));
+      break;
+    }
+    if (above == above.parent_path()) break;  // the root
+  }
   if (o.force) return;
   if (!o.resume.empty() && fs::equivalent(o.resume.parent_path().empty() ? "." : o.resume.parent_path(), o.out, ec))
     return;
@@ -260,6 +275,7 @@ class Run {
     nn::restore_training_state(file, state);
     loader_.set_state(state.text.at("loader"));
     metrics_ = with_lr_column(state.text.at("metrics"));
+    check_metrics_rows(metrics_, file.source());
     best_.restore(parse_metrics(metrics_));
     epochs_done_ = models::parse_count(file.metadata_value("epochs"), file.source() + " metadata 'epochs'");
     last_checkpoint_ = file.source();
@@ -286,7 +302,9 @@ class Run {
   // Called after prepare, and under MPI after every rank's prepare succeeded: a run refused
   // (--epochs already done, a patience run out, a rank's error) leaves no empty folder behind.
   void create_out() {
-    if (root_) fs::create_directories(o_.out);
+    std::error_code made;
+    if (root_ && (fs::create_directories(o_.out, made), made))
+      throw std::runtime_error(fmt::format("--out {}: cannot create the folder: {}", o_.out.string(), made.message()));
     std::error_code ec;  // a new run (--force) leaves no best.safetensors of another run behind
     if (root_ && o_.resume.empty()) fs::remove(o_.out / "best.safetensors", ec);
   }
@@ -307,9 +325,11 @@ class Run {
       const auto [train_loss, beta] = train_epoch(epoch);
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       epochs_done_ = epoch;
-      if (root_) stop = finish_epoch(epoch, train_loss, beta, seconds);
+      EpochEnd end = root_ ? finish_epoch(epoch, train_loss, beta, seconds) : EpochEnd::go_on;
       // rank 0 alone evaluates, writes and decides; the others learn whether to go on
-      if (o_.patience > 0 && world_->size() > 1) stop = agree_with_rank_0(stop);
+      if (world_->size() > 1) end = agree_with_rank_0(end);
+      if (end == EpochEnd::diverged) throw TrainingDiverged(diverged_message_);
+      stop = end == EpochEnd::patience_ran_out;
     }
     if (epochs_done_ == 0) throw FlagError("--epochs: nothing to train (0 epochs)");
     if (!root_) return;
@@ -328,15 +348,21 @@ class Run {
  private:
   bool keeps_best() const { return o_.keep_best || o_.patience > 0; }
 
+  // What rank 0 decides after an epoch.
+  enum class EpochEnd : unsigned char { go_on, patience_ran_out, diverged };
+
   // Rank 0's decision, on every rank.
-  bool agree_with_rank_0(bool stop) {
-    std::byte flag{static_cast<unsigned char>(stop)};
+  EpochEnd agree_with_rank_0(EpochEnd end) {
+    std::byte flag{static_cast<unsigned char>(end)};
     world_->broadcast(std::span<std::byte>(&flag, 1), 0);
-    return flag != std::byte{0};
+    return static_cast<EpochEnd>(flag);
   }
 
-  // Rank 0 after each epoch: evaluates, prints, saves; returns whether --patience ran out.
-  bool finish_epoch(std::size_t epoch, double train_loss, double beta, double seconds) {
+  // Rank 0 after each epoch: evaluates, prints, saves; returns whether --patience ran out, or
+  // whether the evaluation loss is not finite (the weights have diverged though no training
+  // step's loss showed it yet: a last epoch of them ended the run with exit 0 and a NaN loss).
+  // Such an epoch is not saved: the checkpoint before it stays the last good one.
+  EpochEnd finish_epoch(std::size_t epoch, double train_loss, double beta, double seconds) {
     last_eval_ = evaluate(epoch);
     metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g},{:.6g}\n", epoch, train_loss,
                             last_eval_.loss, last_eval_.recon, last_eval_.kl, seconds, beta, lr_after(epoch));
@@ -351,12 +377,19 @@ class Run {
                  4e-6 * static_cast<double>(a.values()), a.messages());
     }
     flush_standard_output((o_.out / "metrics.csv").string());
+    if (!std::isfinite(last_eval_.loss)) {
+      epochs_done_ = epoch - 1;  // (for where_the_work_is: this epoch's weights are not kept)
+      diverged_message_ = fmt::format("the {} loss became {} after epoch {} (lr {}); training stopped. {}; try a "
+                                      "smaller --lr",
+                                      data_.eval_name, last_eval_.loss, epoch, optimizer_->lr(), where_the_work_is());
+      return EpochEnd::diverged;
+    }
     const bool better = best_.record(epoch, last_eval_.loss);
     save();
     if (better && keeps_best())
       nn::save_module(o_.out / "best.safetensors", model_->module(), model_metadata());
     write_curves(o_.out / "curves.png", parse_metrics(metrics_), data_.eval_name);
-    return best_.patience_ran_out(epoch);
+    return best_.patience_ran_out(epoch) ? EpochEnd::patience_ran_out : EpochEnd::go_on;
   }
 
   // Rank 0 after the last epoch: pictures, results.json and the report.
@@ -435,6 +468,24 @@ class Run {
 
   // The learning rate of the last step of `epoch` (the schedule is a pure function of the step).
   double lr_after(std::size_t epoch) const { return schedule_->lr(epoch * loader_.batches_per_epoch() - 1); }
+
+  // Each row of a checkpoint's metrics is its epoch's figures, in order: text tampered with
+  // went on into metrics.csv as it was (and the best epoch was read from it).
+  static void check_metrics_rows(const std::string& rows, const std::string& source) {
+    std::stringstream in(rows);
+    std::size_t epoch = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++epoch;
+      double v[8];
+      int used = 0;
+      const bool figures = std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf%n", &v[0], &v[1], &v[2], &v[3],
+                                       &v[4], &v[5], &v[6], &v[7], &used) == 8 &&
+                           static_cast<std::size_t>(used) == line.size() && v[0] == static_cast<double>(epoch);
+      if (!figures)
+        throw datasets::DataError(fmt::format("{}: its metrics (state.metrics), line {}, are not epoch {}'s figures: '{}'",
+                                              source, epoch, epoch, datasets::shown(line, 80)));
+    }
+  }
 
   // Rows of checkpoints from before the lr column get theirs, so that every row of
   // metrics.csv has the header's columns.
@@ -568,6 +619,7 @@ class Run {
   std::size_t epochs_done_ = 0;
   std::string metrics_;
   std::string last_checkpoint_;  // the newest checkpoint that exists, for the divergence message
+  std::string diverged_message_;  // rank 0's, when an evaluation loss was not finite
   EvalResult last_eval_;
 };
 

@@ -10,7 +10,6 @@
 #include "autograd/ops.hpp"
 #include "autograd/ops/axes.hpp"
 #include "autograd/ops/common.hpp"
-#include "autograd/ops/elementwise.hpp"
 
 namespace ag {
 using detail::input;
@@ -147,8 +146,22 @@ static float mean_of(const float* x, const detail::ReductionPlan& p, std::size_t
   return static_cast<float>(s / static_cast<double>(p.reduced.count()));
 }
 
-Var var(Var x, Axes axes, bool keepdim, int correction) {
-  const std::uint32_t mask = detail::axis_mask("var", axes, x.dim());
+/// sum((x - m)^2) / divisor over o's elements, in double: var's value, and std's before its
+/// square root, so a standard deviation stays finite where the variance passes float's range
+/// (std of [1e30, -1e30] is 1.4e30, as PyTorch's, not sqrt(inf)).
+static double variance_of(const float* x, const detail::ReductionPlan& p, std::size_t base, double divisor) {
+  const float m = mean_of(x, p, base);
+  double squares = 0.0;
+  detail::for_each_offset(p.reduced, [&](std::size_t r) {
+    const float d = x[base + r] - m;
+    squares += static_cast<double>(d) * d;
+  });
+  return squares / divisor;
+}
+
+/// var, or std with `root`: y[o] = variance_of(o), or its square root.
+static Var spread(const char* name, Var x, Axes axes, bool keepdim, int correction, bool root, BackwardFn backward) {
+  const std::uint32_t mask = detail::axis_mask(name, axes, x.dim());
   const detail::ReductionPlan p = detail::plan_reduction(x.value().shape(), mask);
   const long long dof = static_cast<long long>(p.reduced.count()) - correction;
   // PyTorch divides by max(0, count - correction): a single element with Bessel's correction
@@ -156,44 +169,46 @@ Var var(Var x, Axes axes, bool keepdim, int correction) {
   const double divisor = static_cast<double>(std::max(0LL, dof));
   // the gradient's factor 2 / (count - correction) (inf at 0, negative beyond), a float held
   // exactly in the attributes' double
-  Node& out = record_reduction("var", x, mask, keepdim, 2.0F / static_cast<float>(dof), var_backward);
+  Node& out = record_reduction(name, x, mask, keepdim, 2.0F / static_cast<float>(dof), backward);
   const float* px = x.value().data();
   float* y = out.own_value.data();
   detail::for_each_output(p, [&](std::size_t o, std::size_t base) {
-    const float m = mean_of(px, p, base);
-    double squares = 0.0;
-    detail::for_each_offset(p.reduced, [&](std::size_t r) {
-      const float d = px[base + r] - m;
-      squares += static_cast<double>(d) * d;
-    });
-    y[o] = static_cast<float>(squares / divisor);
+    const double v = variance_of(px, p, base, divisor);
+    y[o] = static_cast<float>(root ? std::sqrt(v) : v);
   });
   return x.tape().last();
 }
-static void var_backward(Tape& t, const Node& n) {
+
+/// dx = factor * gv * (x - m), gv = variance_grad(g[o], y[o]) the gradient reaching the variance.
+template <class VarianceGrad>
+static void spread_backward(Tape& t, const Node& n, VarianceGrad variance_grad) {
   Node& x = input(t, n, 0);
   if (!x.requires_grad) return;
   const ReductionGrad r = reduction_grad(x, n);
   const auto factor = static_cast<float>(n.attrs<ReduceAttrs>().scale);
   detail::for_each_output(r.plan, [&](std::size_t o, std::size_t base) {
     const float m = mean_of(r.x, r.plan, base);
-    const float go = factor * r.g[o];
+    const float go = factor * variance_grad(r.g[o], r.y[o]);
     detail::for_each_offset(r.plan.reduced, [&](std::size_t i) { r.dx[base + i] += go * (r.x[base + i] - m); });
   });
 }
 
-// ---- std: sqrt of var ----
-
-// y = sqrt(v), dy/dv = 1 / (2y) as sqrt's, but 0 where y = 0 (every element equal), as
-// PyTorch's std_backward masks it: sqrt's rule would send 0 * inf = NaN to every element.
-// The mask gives 0 even where g is not finite, as PyTorch's masked_fill does.
-static void std_backward(Tape& t, const Node& n) {
-  detail::unary_masked_backward(
-      t, n, [](float, float y) { return y != 0.0F; }, [](float, float y) { return 0.5F / y; });
+Var var(Var x, Axes axes, bool keepdim, int correction) {
+  return spread("var", x, axes, keepdim, correction, false, var_backward);
 }
+static void var_backward(Tape& t, const Node& n) {
+  spread_backward(t, n, [](float g, float) { return g; });
+}
+
+// ---- std: y[o] = sqrt(var);  the gradient reaching var is g / (2 y), but 0 where y = 0 ----
+// (every element equal), as PyTorch's std_backward masks it: sqrt's rule would send 0 * inf =
+// NaN to every element. The mask gives 0 even where g is not finite, as PyTorch's masked_fill does.
+
 Var std(Var x, Axes axes, bool keepdim, int correction) {
-  return detail::unary_forward("std", var(x, axes, keepdim, correction), std_backward,
-                               [](float v) { return std::sqrt(v); });
+  return spread("std", x, axes, keepdim, correction, true, std_backward);
+}
+static void std_backward(Tape& t, const Node& n) {
+  spread_backward(t, n, [](float g, float y) { return y != 0.0F ? g * (0.5F / y) : 0.0F; });
 }
 
 // ---- logsumexp: y[o] = m + log sum exp(x - m), m the maximum;  dx = g[o] exp(x - y[o]) ----

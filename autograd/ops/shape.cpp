@@ -230,14 +230,17 @@ struct JoinAttrs {
 };
 
 static Var join(const char* name, std::span<const Var> xs, const Shape& out_shape, std::size_t outer) {
+  // No blocks (a dimension of 0 before the axis) is one block of nothing: the forward and the
+  // backward divide by it (the backward divided by 0: SIGFPE for stack of two [0, 2] on axis 1).
+  outer = std::max<std::size_t>(outer, 1);
   Tape& tape = xs.front().tape();
   Node& out = tape.record(name, xs, out_shape, join_backward);
   out.set_attrs(JoinAttrs{outer});
-  const std::size_t row = numel(out_shape) / std::max<std::size_t>(outer, 1);
+  const std::size_t row = numel(out_shape) / outer;
   float* y = out.own_value.data();
   std::size_t offset = 0;
   for (const Var& x : xs) {
-    const std::size_t chunk = x.numel() / std::max<std::size_t>(outer, 1);
+    const std::size_t chunk = x.numel() / outer;
     const float* px = x.value().data();
     for (std::size_t o = 0; o < outer; ++o) std::copy(px + o * chunk, px + (o + 1) * chunk, y + o * row + offset);
     offset += chunk;

@@ -1,6 +1,6 @@
-// libFuzzer target: a --config file (TOML, read through CLI11) on any text, then every entry
-// through the options table's validation, as `vae train --config FILE` does. A bad file or
-// value must end in tools::FlagError; anything else is a finding.
+// libFuzzer target: a --config file (TOML, read by tools::read_config_items) on any text, then
+// every entry through the options table's validation, as `vae train --config FILE` does. A bad
+// file or value must end in tools::FlagError; anything else is a finding.
 #include <cstddef>
 #include <cstdint>
 #include <string>
