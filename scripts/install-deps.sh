@@ -13,6 +13,7 @@ PACKAGES=(
   # libraries (cmake lets meson read doctest's CMake package)
   libxtensor-dev libxsimd-dev doctest-dev libfmt-dev zlib1g-dev
   nlohmann-json3-dev libpng-dev libjpeg-dev libzip-dev libcli11-dev libopenblas-dev
+  libtomlplusplus-dev
   libcairo2-dev fonts-dejavu-core
   # dot renders the tape's graph (Tape::to_dot; docs/autograd.md)
   graphviz

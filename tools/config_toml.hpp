@@ -1,16 +1,16 @@
-// The entries of a --config file: the part of TOML a configuration of flags uses, read strictly.
+// The entries of a --config file, parsed as TOML by toml++ (Debian's libtomlplusplus):
 //
-//   epochs = 10                      # numbers, words (true, false) as written
-//   data = "/data/fashion-mnist"     # basic strings (escapes \" \\ \t \n \r \b \f \uXXXX), 'literal' ones
+//   epochs = 10                      # numbers and true / false
+//   data = "/data/fashion-mnist"     # strings, "basic" or 'literal'
 //   hidden = [512, 256]              # arrays of those, on one line or on several
 //   [sample]                         # sections; [a.b] and dotted keys give several parents
 //   temperature = 0.5
 //
-// CLI11's reader took malformed text for values: `out = "runs/a # b"` cut at the '#' and kept
-// the quote (the folder '"runs/a'), an unterminated string or text after one went on as part of
-// the value, and an unclosed array took the next lines for its items. Here each is an error
-// naming the file and the line; so are multi-line strings, inline tables and arrays of tables,
-// which no flag takes.
+// CLI11 2.1's own reader took malformed text for values: `out = "runs/a # b"` cut at the '#'
+// and kept the quote (the folder '"runs/a'), an unterminated string or text after one went on
+// as part of the value, and an unclosed array took the next lines for its items. A TOML parser
+// makes each an error naming the file and the line; inline tables, arrays of tables, arrays in
+// arrays and dates, which no flag takes, are refused the same way.
 #pragma once
 
 #include <string>
@@ -21,10 +21,10 @@
 
 namespace tools {
 
-/// The key = value entries of `text` in order: the key's section (and dotted key) as parents,
-/// the value as its inputs (an array's items, each string unquoted). Throws FlagError
-/// "--config: FILE:LINE: ..." for text that is not such an entry, and for a key given twice
-/// in one section.
+/// The key = value entries of `text`: the key's section (and dotted key) as parents, the value
+/// as its inputs (an array's items; strings unquoted, numbers written out), and CLI11's "++"
+/// marker for each section. Throws FlagError "--config: FILE:LINE: ..." for text that is not
+/// TOML (a key given twice included) or a value no flag takes.
 std::vector<CLI::ConfigItem> read_config_items(std::string_view text, const std::string& file);
 
 }  // namespace tools
