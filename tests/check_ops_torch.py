@@ -64,6 +64,12 @@ inputs = {
     "cb_wide": rand(50),
     "img_wide": rand(2, 50, 4, 3),
     "ctw_wide": rand(50, 2, 4, 4),
+    # kernel 4, stride 2, padding 1, channels multiples of 8: the batch-in-lanes path on AVX-512
+    # (conv_lanes.hpp); 20 images, one chunk of 16 and one of 4 filled with zero images
+    "img_lanes": rand(20, 8, 6, 10),
+    "cw_lanes": rand(16, 8, 4, 4),
+    "cb_lanes": rand(16),
+    "img_lanes_small": rand(20, 16, 3, 5),
 }
 
 
@@ -128,6 +134,12 @@ cases = {
     "conv2d_wide": (["img", "cw_wide", "cb_wide"], lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
     "conv_transpose2d_wide": (["img_wide", "ctw_wide", "ctb"], lambda x, w, b: F.conv_transpose2d(
         x, w, b, stride=2, padding=1, output_padding=1)),
+    "conv2d_lanes_relu": (["img_lanes", "cw_lanes", "cb_lanes"],
+                          lambda x, w, b: F.relu(F.conv2d(x, w, b, stride=2, padding=1))),
+    "conv_transpose2d_lanes_relu": (["img_lanes_small", "cw_lanes", "cb_lanes"],
+                                    lambda x, w, b: F.relu(F.conv_transpose2d(x, w, b[:8], stride=2, padding=1))),
+    "conv_transpose2d_lanes": (["img_lanes_small", "cw_lanes"],
+                               lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1)),
     "max_pool2d": (["img"], lambda x: F.max_pool2d(x, 2)),
     "max_pool2d_3_s2_p1": (["img"], lambda x: F.max_pool2d(x, 3, 2, 1)),
     "avg_pool2d": (["img"], lambda x: F.avg_pool2d(x, (2, 3))),

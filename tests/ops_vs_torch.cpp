@@ -98,6 +98,15 @@ std::map<std::string, Case> cases() {
   c["conv_transpose2d_wide"] = {{"img_wide", "ctw_wide", "ctb"}, [](Tape&, Inputs x) {
     return conv_transpose2d(x[0], x[1], x[2], {.stride = 2, .padding = 1, .output_padding = 1});
   }};
+  c["conv2d_lanes_relu"] = {{"img_lanes", "cw_lanes", "cb_lanes"}, [](Tape&, Inputs x) {
+    return conv2d(x[0], x[1], x[2], {.stride = 2, .padding = 1, .relu = true});
+  }};
+  c["conv_transpose2d_lanes_relu"] = {{"img_lanes_small", "cw_lanes", "cb_lanes"}, [](Tape&, Inputs x) {
+    return conv_transpose2d(x[0], x[1], slice(x[2], 0, 0, 8), {.stride = 2, .padding = 1, .relu = true});
+  }};
+  c["conv_transpose2d_lanes"] = {{"img_lanes_small", "cw_lanes"}, [](Tape&, Inputs x) {
+    return conv_transpose2d(x[0], x[1], {.stride = 2, .padding = 1});
+  }};
   c["max_pool2d"] = {{"img"}, [](Tape&, Inputs x) { return max_pool2d(x[0], 2); }};
   c["max_pool2d_3_s2_p1"] = {{"img"}, [](Tape&, Inputs x) { return max_pool2d(x[0], 3, 2, 1); }};
   c["avg_pool2d"] = {{"img"}, [](Tape&, Inputs x) { return avg_pool2d(x[0], {2, 3}); }};
