@@ -169,6 +169,12 @@ Dataset Dataset::subset(std::span<const std::size_t> rows) const {
 
 bool Dataset::number_classes_as(const std::vector<std::string>& names) {
   if (!has_labels_ || label_names_.empty() || names.empty() || label_names_ == names) return false;
+  // A label past the names, or a name given twice, would leave two classes on one number.
+  for (const std::int32_t label : labels_)
+    if (label < 0 || static_cast<std::size_t>(label) >= label_names_.size()) return false;
+  for (std::size_t k = 0; k < names.size(); ++k)
+    if (std::find(names.begin() + static_cast<std::ptrdiff_t>(k) + 1, names.end(), names[k]) != names.end())
+      return false;
   std::vector<std::int32_t> renumbered(label_names_.size());
   for (std::size_t k = 0; k < label_names_.size(); ++k) {
     const auto at = std::find(names.begin(), names.end(), label_names_[k]);
@@ -177,7 +183,6 @@ bool Dataset::number_classes_as(const std::vector<std::string>& names) {
   }
   bool changed = false;
   for (std::int32_t& label : labels_) {
-    if (label < 0 || static_cast<std::size_t>(label) >= renumbered.size()) continue;  // a class without a name
     changed = changed || renumbered[static_cast<std::size_t>(label)] != label;
     label = renumbered[static_cast<std::size_t>(label)];
   }

@@ -75,7 +75,8 @@ class Dataset {
   Dataset subset(std::span<const std::size_t> rows) const;
   /// The labels renumbered as the classes of `names` are (a model's), matched by name, and
   /// those names taken, when every class this data names is among them; otherwise (no names,
-  /// a name `names` lacks) nothing changes. Returns whether any label changed.
+  /// a name `names` lacks, a label past this data's names, a name given twice in `names`)
+  /// nothing changes. Returns whether any label changed.
   bool number_classes_as(const std::vector<std::string>& names);
   /// Keeps only the first n examples (no-op if n >= size()) and frees the rest.
   void truncate(std::size_t n);

@@ -38,8 +38,10 @@ std::vector<fs::path> class_images(const fs::path& dir) {
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
     if (it->is_regular_file(ec) && is_image_file(it->path())) out.push_back(it->path());
   if (ec) throw DataError(fmt::format("{}: cannot list the folder: {}", dir.string(), ec.message()));
+  // (folders compared as strings, as os.walk's roots sort: a/x-y before a/x/z)
   std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
-    return std::pair(a.parent_path(), a.filename()) < std::pair(b.parent_path(), b.filename());
+    return std::pair(a.parent_path().string(), a.filename().string()) <
+           std::pair(b.parent_path().string(), b.filename().string());
   });
   return out;
 }

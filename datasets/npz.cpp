@@ -98,7 +98,7 @@ class ZipArchive {
     // were read as the data.
     char past_the_end = 0;
     const zip_int64_t more = zip_fread(file.get(), &past_the_end, 1);
-    if (more < 0) throw DataError(fmt::format("{}: cannot be inflated ({})", where, zip_file_strerror(file.get())));
+    if (more < 0) throw DataError(fmt::format("{}: is corrupt ({})", where, zip_file_strerror(file.get())));
     if (more > 0) throw DataError(fmt::format("{}: more bytes than its header's {}", where, stat.size));
     return bytes;
   }

@@ -52,9 +52,8 @@ ag::Var op(const Case& c, ag::Var x, ag::Var w, const ag::Var* b) {
   return b ? ag::conv2d(x, w, *b, o) : ag::conv2d(x, w, o);
 }
 
-// The output and the gradients (input's if required, weight's, bias's if any) of
-// sum(y * r) + sum(sigmoid(y)), the input and weight gradients of a second backward pass
-// added onto the first's (the parameters' gradients accumulate).
+// The output and the gradients (weight's, input's if required, bias's if any) of
+// sum(y * r) + sum(sigmoid(y)).
 std::vector<Array> run(const Case& c, bool lanes) {
   const LanesSwitch on(lanes);
   const Array x = testing::sample(c.x(), 11), w = testing::sample(c.w(), 12, -0.2F, 0.2F, 0.0F);
@@ -111,6 +110,64 @@ TEST_CASE("conv ops' lanes path: values and gradients those of the general path,
   }
 }
 
+// The gradients of x, w and b when each is added to, not written: w and b are parameters
+// (a backward accumulates into them) and x also feeds a product recorded after the convolution
+// (whose rule, run first, writes x's gradient); `passes` backward passes over one record.
+std::vector<Array> run_accumulating(const Case& c, bool lanes, int passes) {
+  const LanesSwitch on(lanes);
+  ag::Parameter w(testing::sample(c.w(), 12, -0.2F, 0.2F, 0.0F)), b(testing::sample(Shape{c.out_c()}, 13));
+  ag::Tape tape;
+  ag::Var xv = tape.variable(testing::sample(c.x(), 11)), wv = tape.parameter(w), bv = tape.parameter(b);
+  ag::Var y = op(c, xv, wv, &bv);
+  ag::Var loss = ag::sum(y * tape.constant(testing::sample(y.shape(), 14))) +
+                 ag::sum(xv * tape.constant(testing::sample(c.x(), 15)));
+  for (int i = 0; i < passes; ++i) tape.backward(loss);
+  return {xv.grad(), w.grad, b.grad};
+}
+
+TEST_CASE("conv ops' lanes path: gradients added to, as the general path adds them, and over two backward passes") {
+  if (!ag::conv_lanes_fits(8, 8, 2, 2)) return;
+  for (bool transposed : {false, true}) {
+    const Case c{transposed, 20, 16, 8, 12, 20, true, true, true};
+    INFO(c.name());
+    const auto lanes = run_accumulating(c, true, 1), general = run_accumulating(c, false, 1);
+    const auto twice = run_accumulating(c, true, 2);
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+      INFO("gradient " << i);
+      check_close(lanes[i], general[i], 1e-5F);
+    }
+    check_close(twice[0], lanes[0], 0.0F);         // x is a variable: each pass writes its gradient anew
+    // the parameters' gradients accumulate (the second pass's sums run onto the first's, so
+    // not always to the last bit of twice the first: the general path's neither)
+    check_close(twice[1], lanes[1] * 2.0F, 1e-5F);
+    check_close(twice[2], lanes[2] * 2.0F, 1e-5F);
+  }
+}
+
+TEST_CASE("conv ops' lanes path: the fused ReLU keeps NaN, as relu and the general path do") {
+  if (!ag::conv_lanes_fits(8, 8, 2, 2)) return;
+  for (bool transposed : {false, true}) {
+    const Case c{transposed, 16, 8, 8, 4, 6, true, true, true};
+    INFO(c.name());
+    Array x = testing::sample(c.x(), 31);
+    x.data()[0] = std::nanf("");  // image 0, channel 0, pixel 0: its window's outputs become NaN
+    const Array w = testing::sample(c.w(), 32), b = testing::sample(Shape{c.out_c()}, 33);
+    Array ys[2];
+    for (bool lanes : {true, false}) {
+      const LanesSwitch on(lanes);
+      ag::Tape tape;
+      ag::Var bv = tape.constant(b);
+      ys[lanes] = op(c, tape.constant(x), tape.constant(w), &bv).value();
+    }
+    std::size_t nans = 0;
+    for (std::size_t i = 0; i < ys[0].size(); ++i) {
+      CHECK(std::isnan(ys[1].data()[i]) == std::isnan(ys[0].data()[i]));
+      nans += std::isnan(ys[1].data()[i]);
+    }
+    CHECK(nans > 0);
+  }
+}
+
 TEST_CASE("conv ops' lanes path: the same bits at 1 and 2 threads and after a thread count changed") {
   if (!ag::conv_lanes_fits(8, 8, 2, 2)) return;
   const int before = ag::num_threads();
@@ -139,7 +196,7 @@ TEST_CASE("conv ops' lanes path: the same bits at 1 and 2 threads and after a th
 
 TEST_CASE("conv ops' lanes path: gradients the finite differences") {
   if (!ag::conv_lanes_fits(8, 8, 2, 2)) return;
-  // 3 images (one short chunk), 8 <-> 8 channels, 4 x 6 <-> 2 x 3, relu and bias
+  // 3 images (one short chunk), 8 <-> 8 channels, 4 x 6 <-> 2 x 3, with bias
   const Array x = testing::sample(Shape{3, 8, 4, 6}, 21), w = testing::sample(Shape{8, 8, 4, 4}, 22, -0.5F, 0.5F);
   const Array xt = testing::sample(Shape{3, 8, 2, 3}, 24), b = testing::sample(Shape{8}, 23);
   // (no ReLU: its kinks, which some of the 3 x 8 x 24 outputs sit near, fail the general path

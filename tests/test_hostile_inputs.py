@@ -171,16 +171,23 @@ class HostileInputs(unittest.TestCase):
             blob = f.read()
         (n,) = struct.unpack("<Q", blob[:8])
         header = json.loads(blob[8:8 + n])
-        header["__metadata__"]["state.metrics"] = "garbage line\n1,2\n"
-        text = json.dumps(header).encode()
-        text += b" " * (-len(text) % 8)
-        path = os.path.join(self.tmp, "metrics.safetensors")
-        with open(path, "wb") as f:
-            f.write(struct.pack("<Q", len(text)) + text + blob[8 + n:])
-        out = os.path.join(self.tmp, "metrics_out")
-        r = run("--resume", path, "--out", out, "--epochs", "2")
-        self.assert_clean_failure(r, path, "its metrics (state.metrics), line 1, are not epoch 1's figures: 'garbage line'")
-        self.assertFalse(os.path.exists(out))
+        rows = header["__metadata__"]["state.metrics"].splitlines()
+        epochs = int(header["__metadata__"]["epochs"])
+        # one more row of well-formed figures than the epochs the checkpoint says it trained
+        extra = "\n".join(rows + [f"{len(rows) + 1}," + rows[-1].split(",", 1)[1]]) + "\n"
+        for metrics, message in (
+                ("garbage line\n1,2\n", "its metrics (state.metrics), line 1, are not epoch 1's figures: 'garbage line'"),
+                (extra, f"its metrics (state.metrics) hold {len(rows) + 1} epoch(s), its metadata says {epochs}")):
+            header["__metadata__"]["state.metrics"] = metrics
+            text = json.dumps(header).encode()
+            text += b" " * (-len(text) % 8)
+            path = os.path.join(self.tmp, "metrics.safetensors")
+            with open(path, "wb") as f:
+                f.write(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+            out = os.path.join(self.tmp, "metrics_out")
+            r = run("--resume", path, "--out", out, "--epochs", str(epochs + 5))
+            self.assert_clean_failure(r, path, message)
+            self.assertFalse(os.path.exists(out))
 
     def test_resuming_on_examples_of_another_size_names_both_shapes_and_the_data(self):
         # Rows of 12 values for a model of 10: refused only by the parameter count ("needs 740

@@ -508,4 +508,8 @@ TEST_CASE("images: a folder's classes numbered as a model's by name (number_clas
   CHECK_FALSE(other.number_classes_as({"a", "b"}));
   CHECK(other.label(1) == 1);
   CHECK(other.label_names() == std::vector<std::string>{"a", "c"});
+  // A name given twice would put two classes on one number: nothing changes.
+  CHECK_FALSE(other.number_classes_as({"c", "a", "c"}));
+  CHECK(other.label(0) == 0);
+  CHECK(other.label(1) == 1);
 }

@@ -25,6 +25,8 @@ class Entries {
       path.emplace_back(key.str());
       if (const toml::table* sub = node.as_table()) {
         if (sub->is_inline()) fail(node, "an inline table ({...}), which no flag takes");
+        // ([a.b] is named and refused by the caller, who knows the commands; deeper is not read)
+        if (path.size() > 2) fail(node, "a section three or more levels deep, which no command has");
         items_.push_back(CLI::ConfigItem{path, "++", {}});
         add(*sub, path);
         continue;

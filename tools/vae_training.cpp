@@ -275,9 +275,9 @@ class Run {
     nn::restore_training_state(file, state);
     loader_.set_state(state.text.at("loader"));
     metrics_ = with_lr_column(state.text.at("metrics"));
-    check_metrics_rows(metrics_, file.source());
-    best_.restore(parse_metrics(metrics_));
     epochs_done_ = models::parse_count(file.metadata_value("epochs"), file.source() + " metadata 'epochs'");
+    check_metrics_rows(metrics_, epochs_done_, file.source());
+    best_.restore(parse_metrics(metrics_));
     last_checkpoint_ = file.source();
     if (epochs_done_ >= o_.epochs)
       throw std::invalid_argument(fmt::format("{} has already trained {} epochs; pass --epochs greater than {} to "
@@ -469,9 +469,10 @@ class Run {
   // The learning rate of the last step of `epoch` (the schedule is a pure function of the step).
   double lr_after(std::size_t epoch) const { return schedule_->lr(epoch * loader_.batches_per_epoch() - 1); }
 
-  // Each row of a checkpoint's metrics is its epoch's figures, in order: text tampered with
-  // went on into metrics.csv as it was (and the best epoch was read from it).
-  static void check_metrics_rows(const std::string& rows, const std::string& source) {
+  // A checkpoint's metrics are one row per epoch it has trained, each its epoch's figures, in
+  // order: text tampered with went on into metrics.csv as it was (and the best epoch was read
+  // from it).
+  static void check_metrics_rows(const std::string& rows, std::size_t epochs, const std::string& source) {
     std::stringstream in(rows);
     std::size_t epoch = 0;
     for (std::string line; std::getline(in, line);) {
@@ -485,6 +486,9 @@ class Run {
         throw datasets::DataError(fmt::format("{}: its metrics (state.metrics), line {}, are not epoch {}'s figures: '{}'",
                                               source, epoch, epoch, datasets::shown(line, 80)));
     }
+    if (epoch != epochs)
+      throw datasets::DataError(fmt::format("{}: its metrics (state.metrics) hold {} epoch(s), its metadata says {}",
+                                            source, epoch, epochs));
   }
 
   // Rows of checkpoints from before the lr column get theirs, so that every row of

@@ -253,7 +253,7 @@ void from_lanes(const float* src, const std::int32_t* off, std::size_t per_image
     for (std::size_t i = 0; i < count; ++i) {
       float* d = dst + i * per_image + q0;
       __m512 v = bias ? _mm512_add_ps(r[i], b) : r[i];
-      if (relu) v = _mm512_max_ps(v, zero);
+      if (relu) v = _mm512_max_ps(zero, v);  // 0 > v ? 0 : v: relu's bits (NaN and -0 pass through)
       if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), v);
       _mm512_mask_storeu_ps(d, m, v);
     }
@@ -338,9 +338,13 @@ void weight_grad(const Sizes& z, const float* small_pad, const float* big_pad, f
 // its planes' borders, then running a run of neighbouring parts in its own slot:
 // chunk(slot, part, first image, images). (Runs, not parts dealt in turn: 6 chunks make parts
 // of 1, 2, 1 and 2 chunks, which dealt in turn would give one of 2 threads twice the other's.)
+std::size_t chunks_of(std::size_t batch) { return (batch + kLanes - 1) / kLanes; }
+/// The parts a batch's weight and bias gradients are summed in (fixed by the batch size).
+std::size_t parts_of(std::size_t batch) { return std::min(chunks_of(batch), kSumParts); }
+
 template <class Chunk>
 void run_parts(const Layout& l, std::size_t batch, std::size_t slots, const Chunk& chunk) {
-  const std::size_t chunks = (batch + kLanes - 1) / kLanes, parts = std::min(chunks, kSumParts);
+  const std::size_t chunks = chunks_of(batch), parts = parts_of(batch);
   parallel_run(static_cast<int>(slots), [&](int thread) {
     const auto s = static_cast<std::size_t>(thread);
     zero_borders(l.big_pad(s), l.z.big_c, l.z.big_h + 2, l.z.big_wp());
@@ -399,7 +403,7 @@ bool conv_lanes_fits(std::size_t big_c, std::size_t small_c, std::size_t big_h, 
 }
 
 std::size_t conv_lanes_slots(std::size_t batch) {
-  const std::size_t parts = std::min((batch + kLanes - 1) / kLanes, kSumParts);
+  const std::size_t parts = parts_of(batch);
   return std::clamp<std::size_t>(static_cast<std::size_t>(std::max(num_threads(), 1)), 1, std::max<std::size_t>(parts, 1));
 }
 
@@ -441,7 +445,7 @@ void conv_lanes_backward(const LanesConvShape& shape, bool input_big, const floa
   const Layout l{Sizes(shape), scratch};
   const Tables& t = tables(l.z);
   const Side in = side(l.z, t, input_big), out = side(l.z, t, !input_big);
-  const std::size_t parts = std::min((shape.batch + kLanes - 1) / kLanes, kSumParts);
+  const std::size_t parts = parts_of(shape.batch);
   if (grads.dx) {  // dx = up(g) for conv2d, down(g) for conv_transpose2d
     if (input_big)
       pack_up(l.z, weight, l.packed_w());
