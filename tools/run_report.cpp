@@ -101,17 +101,6 @@ std::string escape(const std::string& s) {
 
 }  // namespace
 
-std::vector<EpochFigures> parse_metrics(const std::string& rows) {
-  std::vector<EpochFigures> out;
-  std::stringstream in(rows);
-  for (std::string line; std::getline(in, line);) {
-    EpochFigures e{};
-    if (std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf,%lf", &e.epoch, &e.train_loss, &e.eval_loss, &e.recon, &e.kl) == 5)
-      out.push_back(e);
-  }
-  return out;
-}
-
 void write_curves(const fs::path& path, const std::vector<EpochFigures>& epochs, const std::string& eval_name) {
   if (epochs.empty()) return;
   constexpr int kWidth = 1240, kHeight = 380;

@@ -7,15 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "tools/metrics_rows.hpp"  // EpochFigures
+
 namespace tools {
-
-/// One row of metrics.csv.
-struct EpochFigures {
-  double epoch, train_loss, eval_loss, recon, kl;
-};
-
-/// Parses the rows of metrics.csv (without its header).
-std::vector<EpochFigures> parse_metrics(const std::string& rows);
 
 /// Two panels: train and evaluation loss; reconstruction and KL (evaluation set).
 void write_curves(const std::filesystem::path& path, const std::vector<EpochFigures>& epochs,

@@ -37,6 +37,7 @@
 #include "tools/broken_pipe.hpp"
 #include "tools/interrupt.hpp"
 #include "tools/memory_budget.hpp"
+#include "tools/metrics_rows.hpp"
 #include "tools/progress.hpp"
 #include "tools/run_pictures.hpp"
 #include "tools/run_report.hpp"
@@ -51,7 +52,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kCsvHeader = "epoch,train_loss,test_loss,recon,kl,seconds,beta,lr\n";
 
 struct EvalResult {
   double loss = 0, recon = 0, kl = 0;  // per example, nats
@@ -274,7 +274,7 @@ class Run {
     nn::TrainingState state = training_state();
     nn::restore_training_state(file, state);
     loader_.set_state(state.text.at("loader"));
-    metrics_ = with_lr_column(state.text.at("metrics"));
+    metrics_ = with_lr_column(state.text.at("metrics"), [this](std::size_t e) { return lr_after(e); });
     epochs_done_ = models::parse_count(file.metadata_value("epochs"), file.source() + " metadata 'epochs'");
     check_metrics_rows(metrics_, epochs_done_, file.source());
     best_.restore(parse_metrics(metrics_));
@@ -295,7 +295,7 @@ class Run {
     nn::TrainingState state = training_state();
     distributed::broadcast(*world_, state, 0);
     loader_.set_state(state.text.at("loader"));
-    metrics_ = with_lr_column(state.text.at("metrics"));
+    metrics_ = with_lr_column(state.text.at("metrics"), [this](std::size_t e) { return lr_after(e); });
     best_.restore(parse_metrics(metrics_));  // (replaying epochs rank 0 has seen already changes nothing)
   }
 
@@ -364,8 +364,8 @@ class Run {
   // Such an epoch is not saved: the checkpoint before it stays the last good one.
   EpochEnd finish_epoch(std::size_t epoch, double train_loss, double beta, double seconds) {
     last_eval_ = evaluate(epoch);
-    metrics_ += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{:.6g},{:.6g}\n", epoch, train_loss,
-                            last_eval_.loss, last_eval_.recon, last_eval_.kl, seconds, beta, lr_after(epoch));
+    metrics_ += metrics_row(epoch, train_loss, last_eval_.loss, last_eval_.recon, last_eval_.kl, seconds, beta,
+                            lr_after(epoch));
     // At most 80 columns: "epoch  10/10  train 244.123  test 244.343 (245.1 + 25.3)  20.1 s"
     fmt::print("epoch {:>3}/{}  train {}  {} {} ({} + {})  {:.1f} s\n", epoch, o_.epochs, figure_text(train_loss, 3),
                data_.eval_name == "test" ? "test" : "val", figure_text(last_eval_.loss, 3),
@@ -469,43 +469,6 @@ class Run {
   // The learning rate of the last step of `epoch` (the schedule is a pure function of the step).
   double lr_after(std::size_t epoch) const { return schedule_->lr(epoch * loader_.batches_per_epoch() - 1); }
 
-  // A checkpoint's metrics are one row per epoch it has trained, each its epoch's figures, in
-  // order: text tampered with went on into metrics.csv as it was (and the best epoch was read
-  // from it).
-  static void check_metrics_rows(const std::string& rows, std::size_t epochs, const std::string& source) {
-    std::stringstream in(rows);
-    std::size_t epoch = 0;
-    for (std::string line; std::getline(in, line);) {
-      ++epoch;
-      double v[8];
-      int used = 0;
-      const bool figures = std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf%n", &v[0], &v[1], &v[2], &v[3],
-                                       &v[4], &v[5], &v[6], &v[7], &used) == 8 &&
-                           static_cast<std::size_t>(used) == line.size() && v[0] == static_cast<double>(epoch);
-      if (!figures)
-        throw datasets::DataError(fmt::format("{}: its metrics (state.metrics), line {}, are not epoch {}'s figures: '{}'",
-                                              source, epoch, epoch, datasets::shown(line, 80)));
-    }
-    if (epoch != epochs)
-      throw datasets::DataError(fmt::format("{}: its metrics (state.metrics) hold {} epoch(s), its metadata says {}",
-                                            source, epoch, epochs));
-  }
-
-  // Rows of checkpoints from before the lr column get theirs, so that every row of
-  // metrics.csv has the header's columns.
-  std::string with_lr_column(const std::string& rows) const {
-    std::string out;
-    std::stringstream in(rows);
-    for (std::string line; std::getline(in, line);) {
-      out += line;
-      std::size_t epoch = 0;
-      if (std::count(line.begin(), line.end(), ',') == 6 && std::sscanf(line.c_str(), "%zu,", &epoch) == 1 && epoch > 0)
-        out += fmt::format(",{:.6g}", lr_after(epoch));
-      out += '\n';
-    }
-    return out;
-  }
-
   // For a message about a run that stops early.
   std::string where_the_work_is() const {
     if (last_checkpoint_.empty()) return "No checkpoint was written by this run";
@@ -574,7 +537,7 @@ class Run {
       if (row.pinned) m["option." + row.name] = row.get(o_);
     last_checkpoint_ = (o_.out / "checkpoint.safetensors").string();
     nn::save_training_state(last_checkpoint_, training_state(), m);
-    write_text_atomically(o_.out / "metrics.csv", kCsvHeader + metrics_);
+    write_text_atomically(o_.out / "metrics.csv", kMetricsHeader + metrics_);
   }
 
   void write_results() {
