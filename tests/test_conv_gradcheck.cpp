@@ -90,6 +90,16 @@ struct TransposeCase {
   ag::ConvTranspose2dOptions options;
 };
 
+// Runs that must agree (other thread counts, a thread count changed midway): each result
+// bit for bit the one at its place in `want`.
+void check_same_bits(const std::vector<Array>& got, const std::vector<Array>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    INFO("result " << i);
+    CHECK(got[i] == want[i]);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("conv2d: values equal the definition, gradients the finite differences, for every option") {
@@ -204,7 +214,7 @@ TEST_CASE("conv2d gives the same bits with 1 and 2 threads, and twice the gradie
   };
   const auto one = run(1, 1), two = run(2, 1);
   ag::set_num_threads(0);
-  for (std::size_t i = 0; i < one.size(); ++i) CHECK(one[i] == two[i]);
+  check_same_bits(one, two);
   // backward twice on one record: the leaves' gradients are recomputed, not stale scratch
   const auto again = run(2, 2);
   for (std::size_t i = 1; i < again.size(); ++i) CHECK(again[i] == two[i]);
@@ -231,11 +241,8 @@ TEST_CASE("conv ops give the same bits at 1, 2 and 3 threads: the chunk buffers 
   };
   const auto one = run(1), two = run(2), three = run(3);
   ag::set_num_threads(0);
-  for (std::size_t i = 0; i < one.size(); ++i) {
-    INFO("output " << i);
-    CHECK(one[i] == two[i]);
-    CHECK(one[i] == three[i]);
-  }
+  check_same_bits(two, one);
+  check_same_bits(three, one);
 }
 
 // The node's scratch holds one set of chunk buffers per thread, counted at the forward; a
@@ -256,11 +263,8 @@ TEST_CASE("conv ops: a thread count changed between forward and backward gives t
   };
   const auto same = run(2, 2), fewer = run(3, 1), more = run(1, 3);
   ag::set_num_threads(0);
-  for (std::size_t i = 0; i < same.size(); ++i) {
-    INFO("gradient " << i);
-    CHECK(same[i] == fewer[i]);
-    CHECK(same[i] == more[i]);
-  }
+  check_same_bits(fewer, same);
+  check_same_bits(more, same);
 }
 
 // A batch of no images (a slice can make one) runs forward and backward to empty results.
